@@ -1,0 +1,22 @@
+"""hepmva: a HEP multivariate-analysis toolkit and Snakemake workflow.
+
+Submodules (each importable on its own; the package never imports Snakemake):
+
+- :mod:`hepmva.config`         load + validate the study configuration
+- :mod:`hepmva.io`             ROOT in (uproot, chunked), tables out, friend trees, model files
+- :mod:`hepmva.features`       the safe expression language for features and selections
+- :mod:`hepmva.samples`        labels, event weights, deterministic folds
+- :mod:`hepmva.generate`       built-in toy event generator with an exact likelihood ratio
+- :mod:`hepmva.preprocessing`  weight-aware feature transforms
+- :mod:`hepmva.nn`             the in-house multi-layer perceptron (backpropagation)
+- :mod:`hepmva.optim`          update rules, schedules and minimisers (Newton, BFGS, GA)
+- :mod:`hepmva.linear`         least squares by the normal equations
+- :mod:`hepmva.models`         registry: classifier kind -> estimator, safe persistence
+- :mod:`hepmva.metrics`        weighted ROC/AUC, efficiencies, significance
+- :mod:`hepmva.unsupervised`   clustering, PCA/LDA, anomaly detection
+- :mod:`hepmva.plotting`       plot functions: arrays in, Figure out
+- :mod:`hepmva.pipeline`       the study stages called by the workflow scripts
+"""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

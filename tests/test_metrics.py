@@ -153,3 +153,242 @@ def test_bad_input_raises_one_line(fn, args, match):
 def test_bad_eff_b_target():
     with pytest.raises(ValueError, match="eff_b"):
         m.signal_efficiency_at([0, 1], [0.0, 1.0], eff_b=(1.5,))
+
+
+# ---------------------------------------------------------------- separation, significance
+def test_separation_limits_and_hand_value():
+    y = np.array([1, 1, 0, 0])
+    assert m.separation(y, [1.0, 1.0, 0.0, 0.0]) == pytest.approx(1.0)
+    assert m.separation(y, [0.0, 1.0, 0.0, 1.0], bins=2) == pytest.approx(0.0)
+    # hand: S fractions (3/4, 1/4), B (1/4, 3/4) -> 0.5 * 2 * (1/2)^2 / 1 = 0.25
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    sc = np.array([1, 1, 1, 0, 1, 0, 0, 0.0])
+    assert m.separation(y, sc, bins=2) == pytest.approx(0.25)
+    # weights: doubling one class's weights changes nothing, re-weighting events does
+    w = np.ones(8)
+    assert m.separation(y, sc, 3 * w, bins=2) == pytest.approx(0.25)
+    w[3] = 3.0  # S fractions (low, high bin) -> (1/2, 1/2), B stays (3/4, 1/4)
+    expected = 0.5 * (0.25**2 / 1.25 + 0.25**2 / 0.75)
+    assert m.separation(y, sc, w, bins=2) == pytest.approx(expected)
+
+
+def test_separation_gaussians_closed_form():
+    # two unit Gaussians at distance delta: <S^2> = 1/2 int (f-g)^2/(f+g) dx (numerical integral)
+    rng = np.random.default_rng(5)
+    n, delta = 400_000, 1.0
+    y = np.repeat([1, 0], n)
+    sc = np.concatenate((rng.normal(delta, 1, n), rng.normal(0, 1, n)))
+    x = np.linspace(-8, 9, 20001)
+    f = np.exp(-0.5 * (x - delta) ** 2) / np.sqrt(2 * np.pi)
+    g = np.exp(-0.5 * x**2) / np.sqrt(2 * np.pi)
+    exact = 0.5 * np.trapezoid((f - g) ** 2 / (f + g), x)
+    assert m.separation(y, sc, bins=200) == pytest.approx(exact, rel=0.03)
+
+
+def test_discrimination_significance():
+    y = np.array([1, 1, 0, 0])
+    # means 2 and 0, rms 1 and 1 -> 2/sqrt(2)
+    assert m.discrimination_significance(y, [1.0, 3.0, -1.0, 1.0]) == pytest.approx(np.sqrt(2))
+    y, sc, w = _toy(2000, seed=6, negative=True)
+    ws, wb = w[y == 1], w[y == 0]
+    ms, mb = (ws @ sc[y == 1]) / ws.sum(), (wb @ sc[y == 0]) / wb.sum()
+    vs = (ws @ sc[y == 1] ** 2) / ws.sum() - ms**2
+    vb = (wb @ sc[y == 0] ** 2) / wb.sum() - mb**2
+    assert m.discrimination_significance(y, sc, w) == pytest.approx(abs(ms - mb) / np.sqrt(vs + vb))
+
+
+# ---------------------------------------------------------------- KS / AD vs scipy
+@pytest.mark.parametrize(("n1", "n2", "shift"), [(300, 500, 0.0), (300, 500, 0.3), (20000, 15000, 0.02)])
+def test_ks_unit_weights_matches_scipy(n1, n2, shift):
+    from scipy import stats
+
+    rng = np.random.default_rng(n1 + n2)
+    x1, x2 = rng.normal(size=n1), rng.normal(shift, 1, n2)
+    res = m.ks_2samp_weighted(x1, x2)
+    ref = stats.ks_2samp(x1, x2)
+    assert res.statistic == pytest.approx(ref.statistic, abs=1e-12)
+    assert res.pvalue == pytest.approx(ref.pvalue, rel=1e-10)
+    assert (res.n_eff_1, res.n_eff_2) == (n1, n2)
+    # with non-uniform weights that are all equal to 2 on one side: same answer (normalisation)
+    assert m.ks_2samp_weighted(x1, x2, 2 * np.ones(n1)).pvalue == pytest.approx(ref.pvalue)
+
+
+def test_ks_weighted_asymptotic_matches_scipy_asymp_and_ties():
+    from scipy import stats
+
+    rng = np.random.default_rng(1)
+    x1, x2 = np.round(rng.normal(size=3000), 1), np.round(rng.normal(0.05, 1, 4000), 1)
+    ref = stats.ks_2samp(x1, x2, method="asymp")
+    # integer weights = repeated events: same D; p-value uses n_eff of the weights
+    w1 = rng.integers(1, 3, len(x1)).astype(float)
+    res = m.ks_2samp_weighted(x1, x2, w1)
+    rep = stats.ks_2samp(np.repeat(x1, w1.astype(int)), x2)
+    assert res.statistic == pytest.approx(rep.statistic, abs=1e-14)
+    n1 = w1.sum() ** 2 / (w1**2).sum()
+    en = np.round(n1 * 4000 / (n1 + 4000))
+    assert res.pvalue == pytest.approx(stats.kstwo.sf(res.statistic, en))
+    assert res.n_eff_1 == pytest.approx(n1) and res.n_eff_1 < 3000
+    # nearly uniform weights: close to the unweighted asymptotic result
+    res2 = m.ks_2samp_weighted(x1, x2, np.full(len(x1), 1.0) + 1e-9 * rng.random(len(x1)))
+    assert res2.pvalue == pytest.approx(ref.pvalue, rel=1e-3)
+
+
+@pytest.mark.parametrize(("n1", "n2", "shift", "ties"), [(200, 300, 0.15, False), (2000, 3000, 0.08, False), (500, 400, 0.15, True)])
+def test_ad_unit_weights_matches_scipy(n1, n2, shift, ties):
+    from scipy import stats
+
+    rng = np.random.default_rng(n1)
+    x1, x2 = rng.normal(size=n1), rng.normal(shift, 1, n2)
+    if ties:
+        x1, x2 = np.round(x1, 1), np.round(x2, 1)
+    ref = stats.anderson_ksamp([x1, x2], variant="midrank")
+    assert 0.001 < ref.pvalue < 0.25  # inside the table: no scipy cap warning
+    res = m.anderson_2samp_weighted(x1, x2)
+    assert res.statistic == pytest.approx(ref.statistic, rel=1e-10)
+    assert res.pvalue == pytest.approx(ref.pvalue, rel=1e-8)
+
+
+def test_ad_capped_like_scipy():
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.normal(size=300), rng.normal(size=300)
+    with pytest.warns(UserWarning, match="capped"):
+        ref = stats.anderson_ksamp([x1, x2], variant="midrank")
+    res = m.anderson_2samp_weighted(x1, x2)
+    assert res.statistic == pytest.approx(ref.statistic) and res.pvalue == ref.pvalue == 0.25
+    far = m.anderson_2samp_weighted(x1, x2 + 1.0)
+    assert far.pvalue == 0.001
+
+
+def test_weighted_tests_integer_weights_equal_repeated_events_statistic():
+    # integer weights w_i are "w_i copies of the event": the AD statistic with n_eff == n
+    # equals scipy's on the repeated sample when the weights are constant within a sample
+    from scipy import stats
+
+    rng = np.random.default_rng(4)
+    x1, x2 = rng.normal(size=400), rng.normal(0.2, 1, 300)
+    res = m.anderson_2samp_weighted(x1, x2, np.full(400, 3.0), np.full(300, 0.5))
+    ref = stats.anderson_ksamp([x1, x2], variant="midrank")
+    assert res.statistic == pytest.approx(ref.statistic, rel=1e-10)
+
+
+def test_weighted_tests_calibrated_under_null_with_weights():
+    # under H0 with weighted events (incl. negative), p-values are roughly uniform
+    rng = np.random.default_rng(7)
+    p_ks, p_ad = [], []
+    for _ in range(200):
+        x1, x2 = rng.exponential(size=600), rng.exponential(size=800)
+        w1, w2 = rng.uniform(0.2, 3.0, 600), rng.uniform(0.2, 3.0, 800)
+        w1[:30] *= -0.3
+        p_ks.append(m.ks_2samp_weighted(x1, x2, w1, w2).pvalue)
+        p_ad.append(m.anderson_2samp_weighted(x1, x2, w1, w2).pvalue)
+    p_ks, p_ad = np.array(p_ks), np.array(p_ad)
+    assert 0.02 <= np.mean(p_ks < 0.05) <= 0.10
+    assert 0.02 <= np.mean(p_ad < 0.05) <= 0.10
+    # and they detect a shift
+    x1, x2 = rng.normal(size=3000), rng.normal(0.15, 1, 3000)
+    w1, w2 = rng.uniform(0.2, 3.0, 3000), rng.uniform(0.2, 3.0, 3000)
+    assert m.ks_2samp_weighted(x1, x2, w1, w2).pvalue < 0.01
+    assert m.anderson_2samp_weighted(x1, x2, w1, w2).pvalue <= 0.005
+
+
+def test_overtraining_tests_keys():
+    y, sc, w = _toy(2000, seed=8)
+    res = m.overtraining_tests(y[:1000], sc[:1000], y[1000:], sc[1000:], w[:1000], w[1000:])
+    assert set(res) == {"ks_signal", "ks_background", "ad_signal", "ad_background"}
+    assert all(0 <= r.pvalue <= 1 for r in res.values())
+
+
+def test_two_sample_bad_input():
+    with pytest.raises(ValueError, match="x1 contains NaN"):
+        m.ks_2samp_weighted([np.nan, 1.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="weights of x2"):
+        m.anderson_2samp_weighted([0.0, 1.0], [1.0, 2.0], None, [1.0])
+    with pytest.raises(ValueError, match="total weight of x1"):
+        m.ks_2samp_weighted([0.0, 1.0], [1.0, 2.0], [1.0, -1.0])
+
+
+# ---------------------------------------------------------------- Asimov, cut scan
+def test_asimov_closed_form_and_small_signal_limit():
+    s, b = np.array([5.0, 10.0, 100.0]), np.array([1.0, 50.0, 20.0])
+    z = m.asimov_significance(s, b)
+    np.testing.assert_allclose(z, np.sqrt(2 * ((s + b) * np.log(1 + s / b) - s)), rtol=1e-12)
+    # s << b: Z -> s / sqrt(b), with relative correction ~ s / (3 b)
+    s, b = 1e-3 * np.array([1.0, 10, 100]), np.array([1.0, 10, 100]) * 1e3
+    np.testing.assert_allclose(m.asimov_significance(s, b), s / np.sqrt(b), rtol=1e-6)
+    s, b = 10.0, 1e4
+    assert m.asimov_significance(s, b) == pytest.approx(s / np.sqrt(b), rel=s / b)
+    assert np.isnan(m.asimov_significance(1.0, 0.0)) and np.isnan(m.asimov_significance(1.0, -1.0))
+    assert m.asimov_significance(0.0, 5.0) == 0.0
+
+
+def test_cut_scan_yields_and_optimum_brute_force():
+    y, sc, w = _toy(3000, seed=9, negative=True)
+    w = np.abs(w) * 0.01  # luminosity-normalised yields
+    scan = m.cut_scan(y, sc, w, min_b_events=20)
+    for i in range(0, len(scan.thresholds), 97):
+        sel = sc >= scan.thresholds[i]
+        assert scan.s[i] == pytest.approx(w[sel & (y == 1)].sum())
+        assert scan.b[i] == pytest.approx(w[sel & (y == 0)].sum())
+        assert scan.n_b_events[i] == (sel & (y == 0)).sum()
+    best, z = scan.best, []
+    for t in np.unique(sc):
+        sel = sc >= t
+        s, b = w[sel & (y == 1)].sum(), w[sel & (y == 0)].sum()
+        if (sel & (y == 0)).sum() >= 20:
+            z.append((np.sqrt(2 * ((s + b) * np.log(1 + s / b) - s)), t, s, b))
+    zmax, tmax, smax, bmax = max(z)
+    assert best.z_asimov == pytest.approx(zmax) and best.threshold == tmax
+    assert (best.s, best.b) == (pytest.approx(smax), pytest.approx(bmax))
+    assert best.s_over_sqrt_s_plus_b == pytest.approx(smax / np.sqrt(smax + bmax))
+    assert best.eff_s == pytest.approx(smax / w[y == 1].sum())
+
+
+def test_cut_scan_on_grid_and_s_over_sqrt_b_regime():
+    rng = np.random.default_rng(10)
+    n = 50_000
+    y = (rng.random(n) < 0.5).astype(int)
+    sc = rng.normal(size=n) + 1.5 * y
+    w = np.where(y == 1, 1e-3, 1.0)  # tiny signal: Asimov ~ s/sqrt(b)
+    grid = np.linspace(-2, 3, 11)
+    scan = m.cut_scan(y, sc, w, thresholds=grid)
+    assert np.all(np.diff(scan.thresholds) < 0)
+    for t, s, b in zip(scan.thresholds, scan.s, scan.b):
+        sel = sc >= t
+        assert s == pytest.approx(w[sel & (y == 1)].sum()) and b == pytest.approx(w[sel & (y == 0)].sum())
+    # second-order expansion: Z = s/sqrt(b) * (1 - s/(6b) + O((s/b)^2))
+    ok = scan.b > 0
+    s, b = scan.s[ok], scan.b[ok]
+    rel = scan.z_asimov[ok] / (s / np.sqrt(b)) - 1
+    assert np.all(np.abs(rel + s / (6 * b)) <= (s / b) ** 2)
+    assert np.max(s / b) > 0.01  # the first-order term is visible, so the check has teeth
+
+
+def test_cut_scan_no_eligible_cut_gives_nan(caplog):
+    scan = m.cut_scan([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8], min_b_events=5)
+    assert np.isnan(scan.best.threshold)
+    assert "no cut keeps" in caplog.text
+
+
+# ---------------------------------------------------------------- permutation importance
+def test_permutation_importance_ranks_informative_feature():
+    rng = np.random.default_rng(11)
+    n = 4000
+    y = rng.integers(0, 2, n)
+    X = np.column_stack((rng.normal(size=n) + 1.5 * y, rng.normal(size=n) + 0.3 * y, rng.normal(size=n)))
+    w = rng.uniform(0.5, 1.5, n)
+
+    def score_fn(Z):
+        return 1.5 * Z[:, 0] + 0.3 * Z[:, 1]
+
+    res = m.permutation_importance(score_fn, X, y, w, n_repeats=3, feature_names=["a", "b", "c"])
+    assert res.baseline_auc == pytest.approx(m.roc_auc(y, score_fn(X), w))
+    assert res.importances.shape == (3, 3)
+    assert res.importances_mean[0] > 0.2 > res.importances_mean[1] > 0.002
+    assert res.importances_mean[2] == 0.0  # unused feature: exactly no drop
+    assert res.feature_names == ["a", "b", "c"]
+    sub = m.permutation_importance(score_fn, X, y, w, n_repeats=2, max_samples=1000)
+    assert sub.importances_mean[0] > 0.2
+    with pytest.raises(ValueError, match="feature_names"):
+        m.permutation_importance(score_fn, X, y, feature_names=["a"])

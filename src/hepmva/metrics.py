@@ -1,4 +1,5 @@
-"""Weighted classifier metrics: ROC, AUC with bootstrap uncertainty, efficiencies.
+"""Weighted classifier metrics: ROC, AUC, efficiencies, TMVA figures of merit, overtraining
+tests, cut scan and permutation importance.
 
 Every function takes ``y_true`` (1 = signal, 0 = background), a classifier ``score`` (larger
 means more signal-like) and optional event weights ``sample_weight``; negative weights are
@@ -12,6 +13,7 @@ of tied scores, so they are exact in the presence of ties and fast for millions 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -23,6 +25,19 @@ __all__ = [
     "roc_auc",
     "auc_bootstrap",
     "signal_efficiency_at",
+    "separation",
+    "discrimination_significance",
+    "TwoSampleTest",
+    "effective_sample_size",
+    "ks_2samp_weighted",
+    "anderson_2samp_weighted",
+    "overtraining_tests",
+    "asimov_significance",
+    "OptimalCut",
+    "CutScan",
+    "cut_scan",
+    "PermutationImportance",
+    "permutation_importance",
 ]
 
 logger = logging.getLogger(__name__)
@@ -251,10 +266,15 @@ def auc_bootstrap(
     g = _sort_groups(y, s, w)
     auc = _auc_from_sums(*_class_sums(g.y_sorted, g.w_sorted, g.starts))
     rng = np.random.default_rng(random_state)
+    w_sig = np.where(g.y_sorted, g.w_sorted, 0.0)
+    w_bkg = g.w_sorted - w_sig
+    no_ties = len(g.starts) == len(w)
     aucs = np.full(int(n_bootstrap), np.nan)
     for b in range(int(n_bootstrap)):
         counts = rng.poisson(1.0, size=len(w))
-        S_g, B_g = _class_sums(g.y_sorted, g.w_sorted * counts, g.starts)
+        S_g, B_g = w_sig * counts, w_bkg * counts
+        if not no_ties:
+            S_g, B_g = np.add.reduceat(S_g, g.starts), np.add.reduceat(B_g, g.starts)
         if S_g.sum() > 0 and B_g.sum() > 0:
             aucs[b] = _auc_from_sums(S_g, B_g)
     valid = aucs[np.isfinite(aucs)]
@@ -308,3 +328,552 @@ def signal_efficiency_at(
         raise ValueError(f"eff_b targets must lie in [0, 1], got {eff_b!r}")
     roc = roc_curve(y_true, score, sample_weight)
     return {float(t): _first_crossing(roc.eff_b, roc.eff_s, float(t)) for t in targets}
+
+
+# --------------------------------------------------------------------------------------------
+# TMVA figures of merit: separation and discrimination significance
+# --------------------------------------------------------------------------------------------
+def separation(
+    y_true: ArrayLike,
+    score: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    *,
+    bins: int = 40,
+    score_range: tuple[float, float] | None = None,
+) -> float:
+    """TMVA's separation <S^2> of the signal and background score distributions.
+
+        <S^2> = 1/2 * sum_bins (p_S - p_B)^2 / (p_S + p_B),
+
+    with ``p_S``, ``p_B`` the weighted fractions of each class per bin (``TMVA::Tools::
+    GetSeparation`` on the MVA-output histograms; TMVA's default is 40 bins over the range of
+    the scores). 0 for identical shapes, 1 for non-overlapping ones. Bins where
+    ``p_S + p_B <= 0`` (possible with negative weights) are skipped, as in TMVA.
+
+    Parameters
+    ----------
+    y_true, score, sample_weight
+        As in :func:`roc_curve`; scores must be finite.
+    bins : int, default 40
+        Number of equal-width bins.
+    score_range : (float, float), optional
+        Histogram range; default ``(score.min(), score.max())``.
+
+    Returns
+    -------
+    float
+    """
+    y, s, w = _check_inputs(y_true, score, sample_weight)
+    if not np.isfinite(s).all():
+        raise ValueError("separation: score must be finite (got +-inf)")
+    if int(bins) != bins or bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    lo, hi = (float(s.min()), float(s.max())) if score_range is None else map(float, score_range)
+    if hi <= lo:  # all scores equal: one bin holds everything, separation 0
+        return 0.0
+    h_s, edges = np.histogram(s[y], bins=int(bins), range=(lo, hi), weights=w[y])
+    h_b, _ = np.histogram(s[~y], bins=edges, weights=w[~y])
+    p_s, p_b = h_s / w[y].sum(), h_b / w[~y].sum()
+    tot = p_s + p_b
+    ok = tot > 0
+    return float(0.5 * np.sum((p_s[ok] - p_b[ok]) ** 2 / tot[ok]))
+
+
+def discrimination_significance(
+    y_true: ArrayLike, score: ArrayLike, sample_weight: ArrayLike | None = None
+) -> float:
+    """TMVA's discrimination significance of the score.
+
+        |<x>_S - <x>_B| / sqrt(rms_S^2 + rms_B^2),
+
+    with weighted means and weighted standard deviations (``MethodBase::GetSignificance``).
+
+    Parameters
+    ----------
+    y_true, score, sample_weight
+        As in :func:`roc_curve`; scores must be finite.
+
+    Returns
+    -------
+    float
+    """
+    y, s, w = _check_inputs(y_true, score, sample_weight)
+    if not np.isfinite(s).all():
+        raise ValueError("discrimination_significance: score must be finite (got +-inf)")
+    mean_s = np.average(s[y], weights=w[y])
+    mean_b = np.average(s[~y], weights=w[~y])
+    var_s = max(np.average((s[y] - mean_s) ** 2, weights=w[y]), 0.0)
+    var_b = max(np.average((s[~y] - mean_b) ** 2, weights=w[~y]), 0.0)
+    rms = np.sqrt(var_s + var_b)
+    return float(abs(mean_s - mean_b) / rms) if rms > 0 else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# unbinned weighted two-sample tests (overtraining checks)
+# --------------------------------------------------------------------------------------------
+class TwoSampleTest(NamedTuple):
+    """Result of a weighted two-sample test.
+
+    Attributes
+    ----------
+    statistic : float
+        KS: the maximum distance D of the weighted ECDFs. AD: the standardised k-sample
+        Anderson-Darling statistic of Scholz & Stephens (as ``scipy.stats.anderson_ksamp``).
+    pvalue : float
+        p-value of the null hypothesis "both samples come from the same distribution".
+    n_eff_1, n_eff_2 : float
+        Kish effective sample sizes ``(sum w)^2 / sum w^2`` used for the p-value.
+    """
+
+    statistic: float
+    pvalue: float
+    n_eff_1: float
+    n_eff_2: float
+
+
+def effective_sample_size(sample_weight: ArrayLike) -> float:
+    """Kish effective sample size ``(sum w)^2 / sum w^2`` (equals n for equal weights)."""
+    w = np.asarray(sample_weight, dtype=np.float64)
+    sw2 = float(np.dot(w, w))
+    return float(w.sum() ** 2 / sw2) if sw2 > 0 else 0.0
+
+
+def _check_sample(name: str, x: ArrayLike, w: ArrayLike | None) -> tuple[NDArray, NDArray]:
+    x_arr = np.asarray(x, dtype=np.float64)
+    if x_arr.ndim != 1 or len(x_arr) < 2:
+        raise ValueError(f"{name} must be 1-dimensional with >= 2 entries, got shape {x_arr.shape}")
+    if np.isnan(x_arr).any():
+        raise ValueError(f"{name} contains NaN values")
+    if w is None:
+        w_arr = np.ones(len(x_arr))
+    else:
+        w_arr = np.asarray(w, dtype=np.float64)
+        if w_arr.shape != x_arr.shape:
+            raise ValueError(
+                f"length mismatch: weights of {name} have shape {w_arr.shape}, "
+                f"{name} has {x_arr.shape}"
+            )
+        if not np.isfinite(w_arr).all():
+            raise ValueError(f"weights of {name} contain NaN or infinite values")
+    if not w_arr.sum() > 0:
+        raise ValueError(f"total weight of {name} must be positive, got {w_arr.sum():g}")
+    return x_arr, w_arr
+
+
+def _pooled_fractions(
+    x1: NDArray, w1: NDArray, x2: NDArray, w2: NDArray
+) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+    """Weighted fractions of each sample below and at every distinct pooled value.
+
+    Returns ``(below_1, at_1, below_2, at_2)``, each of shape (n_distinct,), in increasing
+    order of the distinct values; each sample's weights are normalised to sum to one.
+    """
+    z = np.concatenate((x1, x2))
+    is_2 = np.concatenate((np.zeros(len(x1), bool), np.ones(len(x2), bool)))
+    wn = np.concatenate((w1 / w1.sum(), w2 / w2.sum()))
+    order = np.argsort(z, kind="stable")
+    z_sorted, is_2, wn = z[order], is_2[order], wn[order]
+    starts = np.concatenate(([0], np.flatnonzero(z_sorted[1:] != z_sorted[:-1]) + 1))
+    w2n = np.where(is_2, wn, 0.0)
+    at_1 = np.add.reduceat(wn - w2n, starts)
+    at_2 = np.add.reduceat(w2n, starts)
+    return np.cumsum(at_1) - at_1, at_1, np.cumsum(at_2) - at_2, at_2
+
+
+def _uniform(w: NDArray) -> bool:
+    return bool(np.all(w == w[0]))
+
+
+def ks_2samp_weighted(
+    x1: ArrayLike,
+    x2: ArrayLike,
+    w1: ArrayLike | None = None,
+    w2: ArrayLike | None = None,
+) -> TwoSampleTest:
+    """Unbinned weighted two-sample Kolmogorov-Smirnov test (two-sided).
+
+    The statistic is ``D = max_x |F_1(x) - F_2(x)|`` over the pooled values, where ``F_i`` is the
+    weighted empirical CDF of sample ``i`` (weights normalised to the net sample weight;
+    negative weights allowed). The p-value is Smirnov's asymptotic distribution evaluated with
+    the Kish effective sample sizes ``n_i = (sum w)^2 / sum w^2``: ``kstwo.sf(D, round(n_1 n_2 /
+    (n_1 + n_2)))``, exactly scipy's ``method='asymp'``. When each sample has equal weights the
+    test *is* ``scipy.stats.ks_2samp`` (exact p-values for samples up to 10 000 events).
+
+    Parameters
+    ----------
+    x1 : array-like of shape (n_1,)
+    x2 : array-like of shape (n_2,)
+    w1 : array-like of shape (n_1,), optional
+    w2 : array-like of shape (n_2,), optional
+
+    Returns
+    -------
+    TwoSampleTest
+    """
+    from scipy import stats
+
+    x1, w1 = _check_sample("x1", x1, w1)
+    x2, w2 = _check_sample("x2", x2, w2)
+    n1, n2 = effective_sample_size(w1), effective_sample_size(w2)
+    below_1, at_1, below_2, at_2 = _pooled_fractions(x1, w1, x2, w2)
+    d = float(np.max(np.abs((below_1 + at_1) - (below_2 + at_2))))
+    if _uniform(w1) and _uniform(w2):
+        import warnings
+
+        with warnings.catch_warnings():  # scipy warns when it falls back from exact to asymp
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p = float(stats.ks_2samp(x1, x2).pvalue)
+    else:
+        en = n1 * n2 / (n1 + n2)
+        p = float(np.clip(stats.kstwo.sf(d, max(np.round(en), 1)), 0.0, 1.0))
+    return TwoSampleTest(d, p, n1, n2)
+
+
+# Scholz & Stephens (1987), table 2: interpolation of the critical values (as scipy)
+_AD_B0 = np.array([0.675, 1.281, 1.645, 1.96, 2.326, 2.573, 3.085])
+_AD_B1 = np.array([-0.245, 0.25, 0.678, 1.149, 1.822, 2.364, 3.615])
+_AD_B2 = np.array([-0.105, -0.305, -0.362, -0.391, -0.396, -0.345, -0.154])
+_AD_SIG = np.array([0.25, 0.1, 0.05, 0.025, 0.01, 0.005, 0.001])
+
+
+def anderson_2samp_weighted(
+    x1: ArrayLike,
+    x2: ArrayLike,
+    w1: ArrayLike | None = None,
+    w2: ArrayLike | None = None,
+) -> TwoSampleTest:
+    """Unbinned weighted two-sample Anderson-Darling test (Scholz & Stephens, midrank version).
+
+    Scholz & Stephens' statistic ``A2akN`` (their eq. 7, ties handled by midranks) is written
+    in terms of counts: ``M_ij`` (sample ``i`` below the distinct value ``z_j``, ties counting
+    half), ``l_j`` (pooled ties at ``z_j``), ``B_j`` (pooled midrank count), ``n_i`` and
+    ``N = n_1 + n_2``. The weighted version replaces every count of sample ``i`` by its
+    Kish effective size ``n_i = (sum w)^2 / sum w^2`` times the corresponding weighted
+    fraction of that sample, then standardises with the same mean and variance (evaluated at
+    ``N`` rounded to an integer) and maps the standardised statistic to a p-value with
+    Scholz & Stephens' interpolation table. For equal weights this is exactly
+    ``scipy.stats.anderson_ksamp([x1, x2], variant='midrank')``. As in scipy, p-values are
+    only tabulated in [0.001, 0.25]: values outside are returned clipped to that interval.
+    Terms with a non-positive denominator (possible with negative weights) are skipped.
+
+    Parameters
+    ----------
+    x1 : array-like of shape (n_1,)
+    x2 : array-like of shape (n_2,)
+    w1 : array-like of shape (n_1,), optional
+    w2 : array-like of shape (n_2,), optional
+
+    Returns
+    -------
+    TwoSampleTest
+        ``statistic`` is the standardised statistic (scipy's ``statistic``).
+    """
+    x1, w1 = _check_sample("x1", x1, w1)
+    x2, w2 = _check_sample("x2", x2, w2)
+    n = np.array([effective_sample_size(w1), effective_sample_size(w2)])
+    below_1, at_1, below_2, at_2 = _pooled_fractions(x1, w1, x2, w2)
+    N = float(n.sum())
+    N_int = int(np.round(N))
+    if N_int < 4:
+        raise ValueError(f"anderson_2samp_weighted needs >= 4 effective events, got {N:g}")
+    l_j = n[0] * at_1 + n[1] * at_2
+    B_j = n[0] * below_1 + n[1] * below_2 + l_j / 2.0
+    denom = B_j * (N - B_j) - N * l_j / 4.0
+    ok = denom > 0
+    A2akN = 0.0
+    for n_i, below, at in ((n[0], below_1, at_1), (n[1], below_2, at_2)):
+        M_ij = n_i * (below + at / 2.0)
+        inner = l_j[ok] / N * (N * M_ij[ok] - B_j[ok] * n_i) ** 2 / denom[ok]
+        A2akN += inner.sum() / n_i
+    A2akN *= (N - 1.0) / N
+    # mean (k - 1) and variance of A2akN (Scholz & Stephens eq. 4), k = 2 samples
+    k = 2
+    H = float((1.0 / n).sum())
+    hs_cs = np.cumsum(1.0 / np.arange(N_int - 1, 1, -1))
+    h = float(hs_cs[-1]) + 1.0
+    g = float((hs_cs / np.arange(2, N_int)).sum())
+    a = (4 * g - 6) * (k - 1) + (10 - 6 * g) * H
+    b = (2 * g - 4) * k**2 + 8 * h * k + (2 * g - 14 * h - 4) * H - 8 * h + 4 * g - 6
+    c = (6 * h + 2 * g - 2) * k**2 + (4 * h - 4 * g + 6) * k + (2 * h - 6) * H + 4 * h
+    d = (2 * h + 6) * k**2 - 4 * h * k
+    sigmasq = (a * N**3 + b * N**2 + c * N + d) / ((N - 1.0) * (N - 2.0) * (N - 3.0))
+    m = k - 1
+    A2 = float((A2akN - m) / np.sqrt(sigmasq))
+    critical = _AD_B0 + _AD_B1 / np.sqrt(m) + _AD_B2 / m
+    if A2 < critical.min():
+        p = float(_AD_SIG.max())
+    elif A2 > critical.max():
+        p = float(_AD_SIG.min())
+    else:
+        pf = np.polyfit(critical, np.log(_AD_SIG), 2)
+        p = float(np.exp(np.polyval(pf, A2)))
+    return TwoSampleTest(A2, p, float(n[0]), float(n[1]))
+
+
+def overtraining_tests(
+    y_train: ArrayLike,
+    score_train: ArrayLike,
+    y_test: ArrayLike,
+    score_test: ArrayLike,
+    w_train: ArrayLike | None = None,
+    w_test: ArrayLike | None = None,
+) -> dict[str, TwoSampleTest]:
+    """KS and AD tests of train vs test score distributions, separately for S and B.
+
+    Parameters
+    ----------
+    y_train, score_train, w_train : array-like of shape (n_train,)
+        Labels, scores and weights of the training events (scored by the model trained on them).
+    y_test, score_test, w_test : array-like of shape (n_test,)
+        The same for the held-out events.
+
+    Returns
+    -------
+    dict
+        Keys ``ks_signal``, ``ks_background``, ``ad_signal``, ``ad_background``.
+    """
+    y_tr, s_tr, w_tr = _check_inputs(y_train, score_train, w_train)
+    y_te, s_te, w_te = _check_inputs(y_test, score_test, w_test)
+    out: dict[str, TwoSampleTest] = {}
+    for label, cls_tr, cls_te in (("signal", y_tr, y_te), ("background", ~y_tr, ~y_te)):
+        args = (s_tr[cls_tr], s_te[cls_te], w_tr[cls_tr], w_te[cls_te])
+        out[f"ks_{label}"] = ks_2samp_weighted(*args)
+        out[f"ad_{label}"] = anderson_2samp_weighted(*args)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# cut scan with luminosity-normalised yields
+# --------------------------------------------------------------------------------------------
+def asimov_significance(s: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
+    """Median discovery significance for a counting experiment (Asimov data set).
+
+        Z = sqrt(2 ((s + b) ln(1 + s/b) - s)),
+
+    Cowan, Cranmer, Gross, Vitells, EPJC 71 (2011) 1554, eq. 97; tends to ``s/sqrt(b)`` for
+    ``s << b``. NaN where ``b <= 0`` or ``s + b <= 0``.
+
+    Parameters
+    ----------
+    s, b : array-like (broadcastable)
+        Expected signal and background yields.
+
+    Returns
+    -------
+    ndarray
+    """
+    s_arr = np.asarray(s, dtype=np.float64)
+    b_arr = np.asarray(b, dtype=np.float64)
+    ok = (b_arr > 0) & (s_arr + b_arr > 0)
+    b_safe = np.where(ok, b_arr, 1.0)
+    s_safe = np.where(ok, s_arr, 0.0)
+    q = 2.0 * ((s_safe + b_safe) * np.log1p(s_safe / b_safe) - s_safe)
+    return np.where(ok, np.sqrt(np.maximum(q, 0.0)), np.nan)
+
+
+class OptimalCut(NamedTuple):
+    """The cut maximising the Asimov significance.
+
+    Attributes
+    ----------
+    threshold : float
+        Select events with ``score >= threshold``.
+    s, b : float
+        Expected signal and background yields after the cut.
+    z_asimov : float
+        Asimov significance at the cut.
+    s_over_sqrt_s_plus_b : float
+        ``s / sqrt(s + b)`` at the cut.
+    eff_s, eff_b : float
+        Signal and background efficiencies of the cut.
+    """
+
+    threshold: float
+    s: float
+    b: float
+    z_asimov: float
+    s_over_sqrt_s_plus_b: float
+    eff_s: float
+    eff_b: float
+
+
+class CutScan(NamedTuple):
+    """Yields and significances of the selection ``score >= threshold``.
+
+    Attributes
+    ----------
+    thresholds : ndarray of shape (n_cuts,)
+        Cut values, decreasing.
+    s, b : ndarray of shape (n_cuts,)
+        Expected (weighted) signal and background yields passing the cut.
+    n_b_events : ndarray of shape (n_cuts,)
+        Number of (unweighted) background MC events passing.
+    s_over_sqrt_s_plus_b : ndarray of shape (n_cuts,)
+    z_asimov : ndarray of shape (n_cuts,)
+        NaN where ``b <= 0``.
+    best : OptimalCut
+        Maximum of ``z_asimov`` among cuts with at least ``min_b_events`` background events
+        (all fields NaN if no cut qualifies).
+    """
+
+    thresholds: NDArray[np.float64]
+    s: NDArray[np.float64]
+    b: NDArray[np.float64]
+    n_b_events: NDArray[np.int64]
+    s_over_sqrt_s_plus_b: NDArray[np.float64]
+    z_asimov: NDArray[np.float64]
+    best: OptimalCut
+
+
+def cut_scan(
+    y_true: ArrayLike,
+    score: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    *,
+    thresholds: ArrayLike | None = None,
+    min_b_events: int = 10,
+) -> CutScan:
+    """Scan a lower cut on the score with luminosity-normalised yields.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        1 for signal, 0 for background.
+    score : array-like of shape (n_samples,)
+        Classifier output (out-of-fold for an unbiased estimate).
+    sample_weight : array-like of shape (n_samples,), optional
+        Event weights normalised to the luminosity (expected yields: generator weight x
+        cross-section x luminosity / sum of weights); unit weights count events.
+    thresholds : array-like of shape (n_cuts,), optional
+        Cut values to evaluate; default every distinct score.
+    min_b_events : int, default 10
+        The optimum is searched only among cuts keeping at least this many background MC
+        events, so that it is not an artefact of a statistically empty tail.
+
+    Returns
+    -------
+    CutScan
+    """
+    y, s, w = _check_inputs(y_true, score, sample_weight)
+    g = _sort_groups(y, s, w)
+    S_g, B_g = _class_sums(g.y_sorted, g.w_sorted, g.starts)
+    N_g = np.add.reduceat((~g.y_sorted).astype(np.int64), g.starts)
+    cum_s, cum_b, cum_n = np.cumsum(S_g), np.cumsum(B_g), np.cumsum(N_g)
+    if thresholds is None:
+        thr = g.thresholds
+        S, B, n_b = cum_s, cum_b, cum_n
+    else:
+        thr = np.sort(np.asarray(thresholds, dtype=np.float64).ravel())[::-1]
+        if np.isnan(thr).any():
+            raise ValueError("thresholds contain NaN")
+        # number of tie groups with score >= t (g.thresholds is decreasing)
+        n_pass = len(g.thresholds) - np.searchsorted(g.thresholds[::-1], thr, side="left")
+        S = np.concatenate(([0.0], cum_s))[n_pass]
+        B = np.concatenate(([0.0], cum_b))[n_pass]
+        n_b = np.concatenate(([0], cum_n))[n_pass]
+    S, B = np.asarray(S, np.float64), np.asarray(B, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sb = np.where(S + B > 0, S / np.sqrt(np.where(S + B > 0, S + B, 1.0)), np.nan)
+    z = asimov_significance(S, B)
+    eligible = (n_b >= min_b_events) & np.isfinite(z)
+    if eligible.any():
+        i = int(np.nanargmax(np.where(eligible, z, -np.inf)))
+        best = OptimalCut(
+            float(thr[i]), float(S[i]), float(B[i]), float(z[i]), float(sb[i]),
+            float(S[i] / cum_s[-1]), float(B[i] / cum_b[-1]),
+        )
+    else:
+        logger.warning("cut_scan: no cut keeps >= %d background events", min_b_events)
+        best = OptimalCut(*([np.nan] * 7))
+    return CutScan(thr, S, B, np.asarray(n_b, np.int64), sb, z, best)
+
+
+# --------------------------------------------------------------------------------------------
+# permutation importance
+# --------------------------------------------------------------------------------------------
+class PermutationImportance(NamedTuple):
+    """Weighted-AUC drop when one feature is shuffled.
+
+    Attributes
+    ----------
+    baseline_auc : float
+        AUC of the unpermuted inputs.
+    importances_mean : ndarray of shape (n_features,)
+        Mean AUC drop over the repeats.
+    importances_std : ndarray of shape (n_features,)
+        Standard deviation (ddof=0) of the drop over the repeats.
+    importances : ndarray of shape (n_features, n_repeats)
+        Every AUC drop.
+    feature_names : list of str
+    """
+
+    baseline_auc: float
+    importances_mean: NDArray[np.float64]
+    importances_std: NDArray[np.float64]
+    importances: NDArray[np.float64]
+    feature_names: list[str]
+
+
+def permutation_importance(
+    score_fn: Callable[[NDArray[np.float64]], ArrayLike],
+    X: ArrayLike,
+    y_true: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    *,
+    n_repeats: int = 5,
+    max_samples: int | None = None,
+    feature_names: list[str] | None = None,
+    random_state: int | np.random.Generator | None = 0,
+) -> PermutationImportance:
+    """Permutation importance: the drop of the weighted AUC when a feature is shuffled.
+
+    Parameters
+    ----------
+    score_fn : callable
+        ``score_fn(X) -> ndarray of shape (n_samples,)``, e.g. ``lambda X: model.predict_proba(X)[:, 1]``.
+    X : array-like of shape (n_samples, n_features)
+        Held-out inputs (score them with a model that did not train on them).
+    y_true : array-like of shape (n_samples,)
+    sample_weight : array-like of shape (n_samples,), optional
+        Event weights (negative allowed).
+    n_repeats : int, default 5
+        Shuffles per feature.
+    max_samples : int, optional
+        Evaluate on a random subsample of this many events (without replacement) to bound
+        the cost; all events by default.
+    feature_names : list of str, optional
+        Default ``["x0", "x1", ...]``.
+    random_state : int, Generator or None, default 0
+
+    Returns
+    -------
+    PermutationImportance
+    """
+    X_arr = np.asarray(X, dtype=np.float64)
+    if X_arr.ndim != 2:
+        raise ValueError(f"X must be 2-dimensional, got shape {X_arr.shape}")
+    y, _, w = _check_inputs(y_true, np.zeros(len(np.asarray(y_true))), sample_weight)
+    if len(y) != len(X_arr):
+        raise ValueError(f"length mismatch: X has {len(X_arr)} rows, y_true has {len(y)}")
+    if int(n_repeats) != n_repeats or n_repeats < 1:
+        raise ValueError(f"n_repeats must be a positive integer, got {n_repeats!r}")
+    n_features = X_arr.shape[1]
+    names = [f"x{j}" for j in range(n_features)] if feature_names is None else list(feature_names)
+    if len(names) != n_features:
+        raise ValueError(f"feature_names has {len(names)} entries, X has {n_features} columns")
+    rng = np.random.default_rng(random_state)
+    if max_samples is not None and max_samples < len(y):
+        idx = np.sort(rng.choice(len(y), size=int(max_samples), replace=False))
+        X_arr, y, w = X_arr[idx], y[idx], w[idx]
+    baseline = roc_auc(y, np.asarray(score_fn(X_arr), dtype=np.float64).ravel(), w)
+    drops = np.empty((n_features, int(n_repeats)))
+    X_perm = X_arr.copy()
+    for j in range(n_features):
+        for r in range(int(n_repeats)):
+            X_perm[:, j] = X_arr[rng.permutation(len(y)), j]
+            drops[j, r] = baseline - roc_auc(
+                y, np.asarray(score_fn(X_perm), dtype=np.float64).ravel(), w
+            )
+        X_perm[:, j] = X_arr[:, j]
+        logger.info("permutation importance: %s -> %.4f", names[j], drops[j].mean())
+    return PermutationImportance(baseline, drops.mean(axis=1), drops.std(axis=1), drops, names)

@@ -1,0 +1,1044 @@
+"""The safe expression language for features and selections.
+
+Features and selections in the study configuration are short expressions over
+the branches of a ROOT tree, for example::
+
+    features:
+      - {name: met,       expr: "met"}
+      - {name: lead_jet,  expr: "jet_pt[0]", default: -1}
+      - {name: n_central, expr: "count(abs(jet_eta) < 2.5)"}
+      - {name: mjj,       expr: "inv_mass(jet_pt, jet_eta, jet_phi)", default: 0}
+    selection: "(met > 20) & (count(jet_pt > 30) >= 2)"
+
+An expression is parsed once with :func:`ast.parse` (``mode="eval"``) and its
+syntax tree is checked against a whitelist; it is then evaluated by walking
+that tree over awkward/numpy arrays.  Nothing is ever passed to ``eval``,
+``exec`` or compiled to code, so an expression can only do what is listed
+here.
+
+Values
+------
+Each value is one of
+
+* a **constant**: ``20``, ``2.5``, ``1e3``, ``True``, ``False``, ``pi``;
+* an **event-level** array, one value per event: scalar branches (``met``,
+  ``njet``, ``event``), reductions, indexed objects;
+* a **jagged** array, a variable-length list of objects per event:
+  ``jet_pt``, ``lep_eta``, ``jet_pt > 30``.
+
+Event-level values broadcast against jagged ones (``jet_pt / met`` divides each
+jet's pT by its event's MET).  Names are branch names (Python identifiers; names
+starting with ``__`` are refused); ``pi`` is a reserved constant.
+
+Operators
+---------
+========================  =====================================================
+``+ - * / ** % //``       arithmetic (``**`` is computed in float64); unary ``-``
+``== != < <= > >=``       comparisons; chains ``0 < x < 1`` mean
+                          ``(0 < x) & (x < 1)``
+``& | ^ ~``               elementwise and / or / xor / not of **booleans**
+``and or not``            the same as ``& | ~`` (elementwise, not Python's)
+``( )``                   grouping
+``x[i]``                  object ``i`` of each event (``i`` a constant integer,
+                          ``-1`` is the last one); *missing* when the event has
+                          too few objects
+``x[mask]``               keep the objects where a jagged boolean mask is true:
+                          ``jet_pt[abs(jet_eta) < 2.5]``
+========================  =====================================================
+
+Beware of precedence: ``&`` and ``|`` bind tighter than comparisons, so write
+``(met > 20) & (njet >= 2)``.  The unparenthesised form is refused with an
+error saying so.  Booleans used in arithmetic count as 0/1:
+``(met > 20) + (njet > 2)`` is 0, 1 or 2.
+
+Functions
+---------
+Elementwise (work on constants, event-level and jagged values):
+
+* ``abs sqrt log log10 exp sin cos tan sinh cosh tanh``,
+  ``arcsin``/``asin``, ``arccos``/``acos``, ``arctan``/``atan``,
+  ``arctan2(y, x)``/``atan2(y, x)``, ``hypot(x, y)``
+* ``min(a, b, ...)``, ``max(a, b, ...)`` with two or more arguments:
+  elementwise minimum / maximum
+* ``where(cond, a, b)``: ``a`` where ``cond`` is true, else ``b``
+* ``fill(x, value)``: replace missing entries of ``x`` by ``value``
+
+Reductions over the objects of each event (argument must be jagged; result is
+event-level):
+
+* ``count(x)``: number of objects; of a boolean mask, the number of true
+  entries: ``count(jet_pt > 30)``.  Empty event: 0.
+* ``sum(x)`` (empty: 0), ``max(x)``, ``min(x)``, ``mean(x)`` (empty: missing)
+* ``any(mask)`` (empty: False), ``all(mask)`` (empty: True)
+
+HEP helpers (angles in radians, massless objects unless a mass is given):
+
+* ``delta_phi(phi1, phi2)``: ``phi1 - phi2`` wrapped to ``[-pi, pi)``
+* ``delta_r(eta1, phi1, eta2, phi2)``: ``sqrt(deta**2 + delta_phi**2)``
+* ``inv_mass(pt, eta, phi[, mass], i=0, j=1)``: invariant mass of objects
+  ``i`` and ``j`` of one jagged collection, e.g. the two leading jets; missing
+  when the event has too few objects.  ``mass`` is a constant or a jagged
+  branch (may also be given as ``mass=...``).
+* ``pair_mass(pt1, eta1, phi1, pt2, eta2, phi2[, m1, m2])``: invariant mass
+  of two objects given by their kinematics, e.g.
+  ``pair_mass(lep_pt[0], lep_eta[0], lep_phi[0], jet_pt[0], jet_eta[0], jet_phi[0])``
+* ``mt(pt1, phi1, pt2, phi2)``: transverse mass
+  ``sqrt(2 pt1 pt2 (1 - cos(phi1 - phi2)))``, e.g.
+  ``mt(lep_pt[0], lep_phi[0], met, met_phi)``
+* a scalar sum such as HT is just ``sum(jet_pt)``.
+
+Missing values
+--------------
+``x[i]`` for an event with too few objects, and ``max``/``min``/``mean`` of an
+empty list, are *missing*.  Missing propagates through arithmetic and
+comparisons (``jet_pt[1] > 30`` is missing, not False, when there is no second
+jet).  ``&``/``and`` and ``|``/``or`` use three-valued logic, so a known
+operand decides when it can: ``False & missing`` is False and
+``True | missing`` is True, hence ``(njet == 0) | (jet_pt[0] > 30)`` is True
+for events without jets.  ``fill(x, value)`` replaces missing entries inline.
+
+* A **feature** whose final value still has missing entries gets the
+  feature's ``default`` (``Expression.evaluate(arrays, default=...)``); with
+  no default this is an error telling you to set ``default:``.
+* A **selection** treats a missing result as *False*: the event is rejected
+  (``jet_pt[1] > 30`` rejects events without a second jet).  Note that
+  ``~(jet_pt[1] > 30)`` rejects them too; write
+  ``fill(jet_pt[1], 0) <= 30`` if those events should pass.
+
+Floating-point edge cases follow numpy without warnings: ``log(0)`` is
+``-inf``, ``sqrt(-1)`` and ``0/0`` are ``nan``.
+
+Errors
+------
+Every problem raises a one-line :class:`ValueError` that quotes the expression:
+syntax errors, constructs outside the whitelist (attribute access, lambdas,
+comprehensions, strings, calls of other functions, ...), unknown branches
+(listing the available ones), a jagged final result (reduce it with
+``count``/``sum``/``max``/``[i]``), a non-boolean selection, and expressions
+longer than :data:`MAX_LENGTH` characters, with more than :data:`MAX_NODES`
+syntax nodes or nested deeper than :data:`MAX_DEPTH`.
+
+API
+---
+>>> expr = compile_expression("fill(jet_pt[0], 0) + met")
+>>> sorted(expr.branches)
+['jet_pt', 'met']
+>>> import awkward as ak
+>>> arrays = ak.Array({"jet_pt": [[50.0, 20.0], []], "met": [10.0, 5.0]})
+>>> expr.evaluate(arrays)
+array([60.,  5.])
+>>> evaluate_selection("count(jet_pt > 30) >= 1", arrays)
+array([ True, False])
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import functools
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+__all__ = [
+    "ALLOWED_FUNCTIONS",
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "MAX_NODES",
+    "Expression",
+    "compile_expression",
+    "evaluate_selection",
+    "required_branches",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Longest accepted expression, in characters.
+MAX_LENGTH = 2000
+#: Most syntax-tree nodes in one expression.
+MAX_NODES = 600
+#: Deepest nesting of the syntax tree.
+MAX_DEPTH = 100
+
+_CONSTANTS: dict[str, float] = {"pi": float(np.pi)}
+_MAX_INDEX = 2**31 - 1
+
+# ---------------------------------------------------------------------------
+# value helpers
+# ---------------------------------------------------------------------------
+
+
+class _ExprError(ValueError):
+    """A ValueError whose message is already final (names the expression)."""
+
+
+def _quote(text: str, limit: int = 160) -> str:
+    """Return ``text`` quoted on one line, shortened past ``limit`` characters."""
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    return repr(text)
+
+
+def _is_scalar(v: Any) -> bool:
+    return isinstance(v, (bool, int, float, np.generic))
+
+
+def _describe(v: Any) -> tuple[int, str | None]:
+    """Return (list depth, primitive) of a value.
+
+    depth 0 is one value per event (or a constant), 1 is jagged (a list of
+    objects per event); primitive is ``"bool"``, a numpy number name such as
+    ``"float64"``, or None for anything else (records, strings).
+    """
+    if _is_scalar(v):
+        return 0, "bool" if isinstance(v, (bool, np.bool_)) else "float64"
+    t = ak.type(v).content
+    depth = 0
+    while True:
+        if t.parameter("__array__") in ("string", "bytestring", "char", "byte"):
+            return depth, None
+        if isinstance(t, (ak.types.ListType, ak.types.RegularType)):
+            depth += 1
+            t = t.content
+        elif isinstance(t, ak.types.OptionType):
+            t = t.content
+        elif isinstance(t, ak.types.NumpyType):
+            return depth, t.primitive
+        else:
+            return depth, None
+
+
+def _is_optional(v: Any) -> bool:
+    """True if the value's type allows missing entries (at any level)."""
+    if _is_scalar(v):
+        return False
+    t = ak.type(v).content
+    while hasattr(t, "content"):
+        if isinstance(t, ak.types.OptionType):
+            return True
+        t = t.content
+    return False
+
+
+def _kleene(ufunc: np.ufunc, a: Any, b: Any) -> Any:
+    """``&``/``|`` with three-valued logic: False & missing is False, True | missing is True."""
+    if not (_is_optional(a) or _is_optional(b)) or ufunc is np.logical_xor:
+        return ufunc(a, b)
+    lo = ufunc(_fill_scalar(a, False), _fill_scalar(b, False))
+    hi = ufunc(_fill_scalar(a, True), _fill_scalar(b, True))
+    return ak.mask(lo, lo == hi)
+
+
+def _fill_scalar(v: Any, value: bool) -> Any:
+    return v if _is_scalar(v) else ak.fill_none(v, value, axis=None)
+
+
+def _depth(v: Any) -> int:
+    return _describe(v)[0]
+
+
+def _is_bool(v: Any) -> bool:
+    return _describe(v)[1] == "bool"
+
+
+def _numeric(v: Any) -> Any:
+    """Booleans count as 0/1 in arithmetic; everything else passes through."""
+    if _is_scalar(v):
+        if isinstance(v, (bool, np.bool_)):
+            return int(v)
+        return v
+    if _is_bool(v):
+        return ak.values_astype(v, np.int64)
+    return v
+
+
+def _float(v: Any) -> Any:
+    """Cast to float64 (constants and arrays)."""
+    if _is_scalar(v):
+        return np.float64(v)
+    return ak.values_astype(v, np.float64)
+
+
+def _take(x: Any, i: int) -> Any:
+    """Object ``i`` of each event of a jagged array (missing if too few)."""
+    stop = i + 1 if i != -1 else None
+    return ak.firsts(x[:, i:stop], axis=1)
+
+
+# ---------------------------------------------------------------------------
+# function table
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Function:
+    name: str
+    min_args: int
+    max_args: int
+    impl: Callable[..., Any]
+    help: str
+    keywords: tuple[str, ...] = ()
+    int_keywords: tuple[str, ...] = ()
+
+
+class _Fail(Exception):
+    """Raised by function implementations; turned into a ValueError naming the expression."""
+
+
+def _need_jagged(fname: str, x: Any, hint: str = "") -> None:
+    if _is_scalar(x) or _depth(x) < 1:
+        raise _Fail(
+            f"{fname}() reduces the objects of each event and needs a jagged collection "
+            f"such as jet_pt{hint}"
+        )
+
+
+def _reduce_count(x: Any) -> Any:
+    _need_jagged("count", x)
+    if _is_bool(x):
+        return ak.count_nonzero(x, axis=-1)
+    return ak.count(x, axis=-1)
+
+
+def _reduce_sum(x: Any) -> Any:
+    _need_jagged("sum", x)
+    return ak.sum(_numeric(x), axis=-1)
+
+
+def _reduce_mean(x: Any) -> Any:
+    _need_jagged("mean", x)
+    x = _numeric(x)
+    n = ak.count(x, axis=-1)
+    return ak.mask(ak.sum(x, axis=-1) / ak.where(n > 0, n, 1), n > 0)
+
+
+def _reduce_any(x: Any) -> Any:
+    _need_jagged("any", x, " > 30")
+    if not _is_bool(x):
+        raise _Fail("any() needs a boolean collection, e.g. any(jet_pt > 30)")
+    return ak.any(x, axis=-1)
+
+
+def _reduce_all(x: Any) -> Any:
+    _need_jagged("all", x, " > 30")
+    if not _is_bool(x):
+        raise _Fail("all() needs a boolean collection, e.g. all(jet_pt > 30)")
+    return ak.all(x, axis=-1)
+
+
+def _min(*args: Any) -> Any:
+    if len(args) == 1:
+        _need_jagged("min", args[0], " (for the elementwise minimum use min(a, b))")
+        return ak.min(_numeric(args[0]), axis=-1)
+    return functools.reduce(np.minimum, [_numeric(a) for a in args])
+
+
+def _max(*args: Any) -> Any:
+    if len(args) == 1:
+        _need_jagged("max", args[0], " (for the elementwise maximum use max(a, b))")
+        return ak.max(_numeric(args[0]), axis=-1)
+    return functools.reduce(np.maximum, [_numeric(a) for a in args])
+
+
+def _where(cond: Any, a: Any, b: Any) -> Any:
+    if not _is_bool(cond):
+        raise _Fail("the first argument of where(cond, a, b) must be boolean, e.g. met > 20")
+    if _is_bool(a) != _is_bool(b):
+        a, b = _numeric(a), _numeric(b)
+    if _is_scalar(cond):
+        return a if cond else b
+    return ak.where(cond, a, b)
+
+
+def _fill(x: Any, value: Any) -> Any:
+    if _is_scalar(x):
+        return x
+    if _is_bool(x) != _is_bool(value):
+        x, value = _numeric(x), _numeric(value)
+    if _is_scalar(value):
+        return ak.fill_none(x, value, axis=None)
+    return ak.where(ak.is_none(x, axis=-1), value, x)
+
+
+def _unary(ufunc: np.ufunc) -> Callable[[Any], Any]:
+    def f(x: Any) -> Any:
+        return ufunc(_numeric(x))
+
+    return f
+
+
+def _binary(ufunc: np.ufunc) -> Callable[[Any, Any], Any]:
+    def f(x: Any, y: Any) -> Any:
+        return ufunc(_numeric(x), _numeric(y))
+
+    return f
+
+
+def _delta_phi(phi1: Any, phi2: Any) -> Any:
+    dphi = _float(_numeric(phi1)) - _float(_numeric(phi2))
+    return (dphi + np.pi) % (2.0 * np.pi) - np.pi
+
+
+def _delta_r(eta1: Any, phi1: Any, eta2: Any, phi2: Any) -> Any:
+    deta = _float(_numeric(eta1)) - _float(_numeric(eta2))
+    return np.sqrt(deta**2 + _delta_phi(phi1, phi2) ** 2)
+
+
+def _pair_mass(
+    pt1: Any, eta1: Any, phi1: Any, pt2: Any, eta2: Any, phi2: Any, m1: Any = 0.0, m2: Any = 0.0
+) -> Any:
+    pt1, eta1, phi1, pt2, eta2, phi2, m1, m2 = (
+        _float(_numeric(v)) for v in (pt1, eta1, phi1, pt2, eta2, phi2, m1, m2)
+    )
+    if _is_scalar(m1) and _is_scalar(m2) and m1 == 0.0 and m2 == 0.0:
+        # massless: m^2 = 2 pt1 pt2 (cosh(deta) - cos(dphi)), numerically stable form
+        m2_sum = 2.0 * pt1 * pt2 * (np.cosh(eta1 - eta2) - np.cos(phi1 - phi2))
+    else:
+        px = pt1 * np.cos(phi1) + pt2 * np.cos(phi2)
+        py = pt1 * np.sin(phi1) + pt2 * np.sin(phi2)
+        pz = pt1 * np.sinh(eta1) + pt2 * np.sinh(eta2)
+        e1 = np.sqrt((pt1 * np.cosh(eta1)) ** 2 + m1**2)
+        e2 = np.sqrt((pt2 * np.cosh(eta2)) ** 2 + m2**2)
+        m2_sum = (e1 + e2) ** 2 - px**2 - py**2 - pz**2
+    return np.sqrt(np.maximum(m2_sum, 0.0))
+
+
+def _inv_mass(pt: Any, eta: Any, phi: Any, mass: Any = 0.0, *, i: int = 0, j: int = 1) -> Any:
+    for v in (pt, eta, phi):
+        if _is_scalar(v) or _depth(v) < 1:
+            raise _Fail(
+                "inv_mass(pt, eta, phi) needs jagged collections such as jet_pt, jet_eta, "
+                "jet_phi; for two single objects use pair_mass(pt1, eta1, phi1, pt2, eta2, phi2)"
+            )
+    if i == j:
+        raise _Fail(f"inv_mass() needs two different objects, got i = j = {i}")
+    jagged_mass = not _is_scalar(mass) and _depth(mass) >= 1
+    m_i = _take(mass, i) if jagged_mass else mass
+    m_j = _take(mass, j) if jagged_mass else mass
+    return _pair_mass(
+        _take(pt, i), _take(eta, i), _take(phi, i), _take(pt, j), _take(eta, j), _take(phi, j),
+        m_i, m_j,
+    )  # fmt: skip
+
+
+def _mt(pt1: Any, phi1: Any, pt2: Any, phi2: Any) -> Any:
+    pt1, pt2 = _float(_numeric(pt1)), _float(_numeric(pt2))
+    m2 = 2.0 * pt1 * pt2 * (1.0 - np.cos(_float(_numeric(phi1)) - _float(_numeric(phi2))))
+    return np.sqrt(np.maximum(m2, 0.0))
+
+
+def _table() -> dict[str, _Function]:
+    fs: list[_Function] = []
+    for name, ufunc in [
+        ("abs", np.absolute), ("sqrt", np.sqrt), ("log", np.log), ("log10", np.log10),
+        ("exp", np.exp), ("sin", np.sin), ("cos", np.cos), ("tan", np.tan),
+        ("arcsin", np.arcsin), ("asin", np.arcsin), ("arccos", np.arccos), ("acos", np.arccos),
+        ("arctan", np.arctan), ("atan", np.arctan),
+        ("sinh", np.sinh), ("cosh", np.cosh), ("tanh", np.tanh),
+    ]:  # fmt: skip
+        fs.append(_Function(name, 1, 1, _unary(ufunc), f"{name}(x): elementwise {ufunc.__name__}"))
+    for name, ufunc in [("arctan2", np.arctan2), ("atan2", np.arctan2), ("hypot", np.hypot)]:
+        fs.append(_Function(name, 2, 2, _binary(ufunc), f"{name}(y, x): elementwise {ufunc.__name__}"))
+    fs += [
+        _Function("min", 1, 32, _min, "min(x): smallest object (empty: missing); min(a, b, ...): elementwise"),
+        _Function("max", 1, 32, _max, "max(x): largest object (empty: missing); max(a, b, ...): elementwise"),
+        _Function("where", 3, 3, _where, "where(cond, a, b): a where cond is true, else b"),
+        _Function("fill", 2, 2, _fill, "fill(x, value): replace missing entries of x by value"),
+        _Function("count", 1, 1, _reduce_count, "count(x): objects per event; count(mask): true entries"),
+        _Function("sum", 1, 1, _reduce_sum, "sum(x): sum over the objects of each event (empty: 0)"),
+        _Function("mean", 1, 1, _reduce_mean, "mean(x): mean over the objects (empty: missing)"),
+        _Function("any", 1, 1, _reduce_any, "any(mask): some object passes (empty: False)"),
+        _Function("all", 1, 1, _reduce_all, "all(mask): every object passes (empty: True)"),
+        _Function("delta_phi", 2, 2, _delta_phi, "delta_phi(phi1, phi2): phi1 - phi2 wrapped to [-pi, pi)"),
+        _Function("delta_r", 4, 4, _delta_r, "delta_r(eta1, phi1, eta2, phi2): sqrt(deta^2 + dphi^2)"),
+        _Function(
+            "inv_mass", 3, 4, _inv_mass,
+            "inv_mass(pt, eta, phi[, mass], i=0, j=1): invariant mass of objects i and j",
+            keywords=("mass", "i", "j"), int_keywords=("i", "j"),
+        ),
+        _Function(
+            "pair_mass", 6, 8, _pair_mass,
+            "pair_mass(pt1, eta1, phi1, pt2, eta2, phi2[, m1, m2]): invariant mass of two objects",
+        ),
+        _Function("mt", 4, 4, _mt, "mt(pt1, phi1, pt2, phi2): transverse mass"),
+    ]  # fmt: skip
+    return {f.name: f for f in fs}
+
+
+_FUNCTIONS = _table()
+
+#: Names of the functions an expression may call (see the module docstring).
+ALLOWED_FUNCTIONS: tuple[str, ...] = tuple(sorted(_FUNCTIONS))
+
+# ---------------------------------------------------------------------------
+# operators
+# ---------------------------------------------------------------------------
+
+
+def _pow(a: Any, b: Any) -> Any:
+    return np.power(_float(_numeric(a)), _numeric(b))
+
+
+def _arith(ufunc: np.ufunc) -> Callable[[Any, Any], Any]:
+    def f(a: Any, b: Any) -> Any:
+        a, b = _numeric(a), _numeric(b)
+        if _is_scalar(a) and _is_scalar(b):
+            a = np.float64(a)  # numpy semantics for constants too (1/0 -> inf, no huge ints)
+        return ufunc(a, b)
+
+    return f
+
+
+_BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: _arith(np.add),
+    ast.Sub: _arith(np.subtract),
+    ast.Mult: _arith(np.multiply),
+    ast.Div: _arith(np.true_divide),
+    ast.FloorDiv: _arith(np.floor_divide),
+    ast.Mod: _arith(np.mod),
+    ast.Pow: _pow,
+}
+_LOGICAL: dict[type[ast.AST], tuple[str, np.ufunc]] = {
+    ast.BitAnd: ("&", np.logical_and),
+    ast.BitOr: ("|", np.logical_or),
+    ast.BitXor: ("^", np.logical_xor),
+    ast.And: ("and", np.logical_and),
+    ast.Or: ("or", np.logical_or),
+}
+_COMPARE: dict[type[ast.cmpop], np.ufunc] = {
+    ast.Eq: np.equal,
+    ast.NotEq: np.not_equal,
+    ast.Lt: np.less,
+    ast.LtE: np.less_equal,
+    ast.Gt: np.greater,
+    ast.GtE: np.greater_equal,
+}
+_OP_SYMBOL = {ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^"}
+
+# ---------------------------------------------------------------------------
+# validation (compile time)
+# ---------------------------------------------------------------------------
+
+
+def _static_index(node: ast.expr) -> int | None:
+    """Return the constant integer of an index node, or None if it is not one."""
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, ast.USub)
+        and isinstance(node.operand, ast.Constant)
+        and type(node.operand.value) is int
+    ):
+        return -node.operand.value
+    return None
+
+
+_MASK_NODES = (ast.Compare, ast.BoolOp, ast.Name, ast.Call, ast.Subscript)
+
+
+class _Validator:
+    """Check a parsed expression against the whitelist; collect branch names."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.branches: set[str] = set()
+
+    def fail(self, what: str, extra: str = "") -> _ExprError:
+        return _ExprError(
+            f"unsafe/unsupported construct {what!r} in expression {_quote(self.text)}{extra}"
+        )
+
+    def visit(self, node: ast.AST) -> None:
+        if isinstance(node, ast.Constant):
+            v = node.value
+            if type(v) not in (bool, int, float):
+                raise self.fail(f"{type(v).__name__} constant {v!r}"[:60])
+            if type(v) is int and abs(v) >= 2**63:
+                raise _ExprError(f"integer constant too large in expression {_quote(self.text)}")
+        elif isinstance(node, ast.Name):
+            if node.id.startswith("__"):
+                raise self.fail(f"name {node.id}")
+            if not isinstance(node.ctx, ast.Load):
+                raise self.fail(f"assignment to {node.id}")
+            if node.id not in _CONSTANTS:
+                self.branches.add(node.id)
+        elif isinstance(node, ast.BinOp):
+            if type(node.op) not in _BINOPS and type(node.op) not in _LOGICAL:
+                raise self.fail(f"operator {type(node.op).__name__}")
+            self.visit(node.left)
+            self.visit(node.right)
+        elif isinstance(node, ast.UnaryOp):
+            if not isinstance(node.op, (ast.USub, ast.UAdd, ast.Invert, ast.Not)):
+                raise self.fail(f"operator {type(node.op).__name__}")
+            self.visit(node.operand)
+        elif isinstance(node, ast.BoolOp):
+            for v in node.values:
+                self.visit(v)
+        elif isinstance(node, ast.Compare):
+            for op in node.ops:
+                if type(op) not in _COMPARE:
+                    raise self.fail(f"comparison {type(op).__name__}")
+            for operand in [node.left, *node.comparators]:
+                if isinstance(operand, ast.BinOp) and type(operand.op) in _OP_SYMBOL:
+                    sym = _OP_SYMBOL[type(operand.op)]
+                    raise _ExprError(
+                        f"ambiguous precedence in expression {_quote(self.text)}: '{sym}' binds "
+                        f"tighter than comparisons; parenthesise each comparison, "
+                        f"e.g. (met > 20) {sym} (njet >= 2)"
+                    )
+                self.visit(operand)
+        elif isinstance(node, ast.Call):
+            self.visit_call(node)
+        elif isinstance(node, ast.Subscript):
+            self.visit(node.value)
+            idx = node.slice
+            i = _static_index(idx)
+            if i is not None:
+                if abs(i) > _MAX_INDEX:
+                    raise _ExprError(f"index {i} too large in expression {_quote(self.text)}")
+            elif isinstance(idx, _MASK_NODES) or (
+                isinstance(idx, ast.UnaryOp) and isinstance(idx.op, (ast.Invert, ast.Not))
+            ) or (isinstance(idx, ast.BinOp) and type(idx.op) in _OP_SYMBOL):
+                self.visit(idx)
+            else:
+                raise self.fail(
+                    f"index [{_unparse(idx)}]",
+                    "; an index must be a constant integer (x[0]) or a boolean mask (x[x > 30])",
+                )
+        elif isinstance(node, ast.Attribute):
+            raise self.fail(f"attribute access .{node.attr}")
+        else:
+            raise self.fail(type(node).__name__)
+
+    def visit_call(self, node: ast.Call) -> None:
+        if not isinstance(node.func, ast.Name):
+            raise self.fail(f"call of {_unparse(node.func)}"[:60])
+        name = node.func.id
+        f = _FUNCTIONS.get(name)
+        if f is None:
+            raise self.fail(
+                f"call of {name}()"[:60], f"; allowed functions: {', '.join(ALLOWED_FUNCTIONS)}"
+            )
+        if any(isinstance(a, ast.Starred) for a in node.args):
+            raise self.fail("*args")
+        n = len(node.args)
+        seen: set[str] = set()
+        for kw in node.keywords:
+            if kw.arg is None:
+                raise self.fail("**kwargs")
+            if kw.arg not in f.keywords:
+                allowed = ", ".join(f.keywords) if f.keywords else "none"
+                raise _ExprError(
+                    f"{name}() got unexpected keyword {kw.arg!r} in expression "
+                    f"{_quote(self.text)} (allowed keywords: {allowed})"
+                )
+            if kw.arg in seen:
+                raise _ExprError(f"{name}() got keyword {kw.arg!r} twice in {_quote(self.text)}")
+            seen.add(kw.arg)
+            if kw.arg in f.int_keywords:
+                i = _static_index(kw.value)
+                if i is None or abs(i) > _MAX_INDEX:
+                    raise _ExprError(
+                        f"{name}() keyword {kw.arg}= must be a constant integer in expression "
+                        f"{_quote(self.text)}"
+                    )
+            else:
+                n += 1  # an expression keyword (mass=) takes an argument slot
+                self.visit(kw.value)
+        if name == "inv_mass" and "mass" in seen and len(node.args) > 3:
+            raise _ExprError(f"inv_mass() got mass twice in expression {_quote(self.text)}")
+        if not f.min_args <= n <= f.max_args:
+            want = str(f.min_args) if f.min_args == f.max_args else f"{f.min_args}-{f.max_args}"
+            raise _ExprError(
+                f"{name}() takes {want} arguments, got {n} in expression {_quote(self.text)}; "
+                f"usage: {f.help}"
+            )
+        for a in node.args:
+            self.visit(a)
+
+
+def _unparse(node: ast.AST) -> str:
+    try:
+        return ast.unparse(node)
+    except Exception:  # pragma: no cover - unparse of a parsed tree should not fail
+        return type(node).__name__
+
+
+def _check_size(tree: ast.AST, text: str) -> None:
+    """Refuse trees with too many nodes or nesting too deep (iterative walk)."""
+    count = 0
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise _ExprError(
+                f"expression {_quote(text)} is too complex (more than {MAX_NODES} syntax nodes)"
+            )
+        if depth > MAX_DEPTH:
+            raise _ExprError(
+                f"expression {_quote(text)} is nested too deeply (more than {MAX_DEPTH} levels)"
+            )
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+# ---------------------------------------------------------------------------
+# evaluation
+# ---------------------------------------------------------------------------
+
+
+class _Source:
+    """Uniform access to the branches of a chunk (awkward record array or mapping)."""
+
+    def __init__(self, arrays: Any) -> None:
+        if isinstance(arrays, ak.Array):
+            fields = arrays.fields
+            if not fields:
+                raise TypeError(
+                    "arrays must be an awkward record array (fields = branches) or a mapping "
+                    "name -> array"
+                )
+            self.available = list(fields)
+            self.n = len(arrays)
+            self._get: Callable[[str], Any] = lambda name: arrays[name]
+        elif isinstance(arrays, Mapping):
+            self.available = [str(k) for k in arrays]
+            lengths = {len(v) for v in arrays.values()}
+            if len(lengths) > 1:
+                raise ValueError(f"arrays have different lengths: {sorted(lengths)}")
+            self.n = lengths.pop() if lengths else 0
+            self._get = lambda name: arrays[name]
+        else:
+            raise TypeError(
+                f"arrays must be an awkward record array or a mapping name -> array, "
+                f"not {type(arrays).__name__}"
+            )
+
+    def get(self, name: str) -> ak.Array:
+        v = self._get(name)
+        return v if isinstance(v, ak.Array) else ak.Array(v)
+
+
+def _unknown_branch_message(name: str, text: str, available: Iterable[str]) -> str:
+    available = sorted(available)
+    close = difflib.get_close_matches(name, available, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    shown = ", ".join(available[:60])
+    if len(available) > 60:
+        shown += f", ... ({len(available) - 60} more)"
+    return (
+        f"unknown branch {name!r} in expression {_quote(text)}{hint}; "
+        f"available: {shown or '(none)'}"
+    )
+
+
+class _Evaluator:
+    def __init__(self, text: str, source: _Source) -> None:
+        self.text = text
+        self.source = source
+        self.cache: dict[str, Any] = {}
+
+    def fail(self, msg: str) -> _ExprError:
+        return _ExprError(f"{msg} in expression {_quote(self.text)}")
+
+    def logical(self, sym: str, ufunc: np.ufunc, a: Any, b: Any) -> Any:
+        if not (_is_bool(a) and _is_bool(b)):
+            raise self.fail(
+                f"'{sym}' needs boolean operands (comparisons such as (met > 20) {sym} (njet >= 2))"
+            )
+        return _kleene(ufunc, a, b)
+
+    def visit(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.Expression):
+            return self.visit(node.body)
+        if isinstance(node, ast.Constant):
+            v = node.value
+            if type(v) is int and abs(v) >= 2**53:
+                return float(v)
+            return v
+        if isinstance(node, ast.Name):
+            if node.id in _CONSTANTS:
+                return _CONSTANTS[node.id]
+            if node.id not in self.cache:
+                self.cache[node.id] = self.source.get(node.id)
+            return self.cache[node.id]
+        if isinstance(node, ast.BinOp):
+            a, b = self.visit(node.left), self.visit(node.right)
+            if type(node.op) in _LOGICAL:
+                return self.logical(*_LOGICAL[type(node.op)], a, b)
+            return _BINOPS[type(node.op)](a, b)
+        if isinstance(node, ast.UnaryOp):
+            v = self.visit(node.operand)
+            if isinstance(node.op, (ast.Invert, ast.Not)):
+                if not _is_bool(v):
+                    sym = "~" if isinstance(node.op, ast.Invert) else "not"
+                    raise self.fail(f"'{sym}' needs a boolean operand, e.g. ~(met > 20)")
+                return np.logical_not(v)
+            v = _numeric(v)
+            return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.BoolOp):
+            sym, ufunc = _LOGICAL[type(node.op)]
+            return functools.reduce(
+                lambda a, b: self.logical(sym, ufunc, a, b), [self.visit(v) for v in node.values]
+            )
+        if isinstance(node, ast.Compare):
+            left = self.visit(node.left)
+            result = None
+            for op, right_node in zip(node.ops, node.comparators):
+                right = self.visit(right_node)
+                r = _COMPARE[type(op)](_numeric(left), _numeric(right))
+                result = r if result is None else _kleene(np.logical_and, result, r)
+                left = right
+            return result
+        if isinstance(node, ast.Subscript):
+            return self.subscript(node)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        raise self.fail(f"unsupported construct {type(node).__name__!r}")  # pragma: no cover
+
+    def subscript(self, node: ast.Subscript) -> Any:
+        x = self.visit(node.value)
+        what = _unparse(node.value)
+        if _is_scalar(x) or _depth(x) < 1:
+            raise self.fail(
+                f"cannot index {what!r}: it has one value per event, not a list of objects"
+            )
+        i = _static_index(node.slice)
+        if i is not None:
+            return _take(x, i)
+        mask = self.visit(node.slice)
+        if _is_scalar(mask) or _depth(mask) < 1 or not _is_bool(mask):
+            raise self.fail(
+                f"index [{_unparse(node.slice)}] of {what!r} must be a constant integer or a "
+                f"jagged boolean mask such as {what}[{what} > 30]"
+            )
+        try:
+            return x[mask]
+        except Exception as exc:
+            raise self.fail(
+                f"mask [{_unparse(node.slice)}] does not match the objects of {what!r} "
+                f"({type(exc).__name__})"
+            ) from None
+
+    def call(self, node: ast.Call) -> Any:
+        assert isinstance(node.func, ast.Name)
+        f = _FUNCTIONS[node.func.id]
+        args = [self.visit(a) for a in node.args]
+        kwargs: dict[str, Any] = {}
+        for kw in node.keywords:
+            assert kw.arg is not None
+            if kw.arg in f.int_keywords:
+                kwargs[kw.arg] = _static_index(kw.value)
+            else:
+                kwargs[kw.arg] = self.visit(kw.value)
+        try:
+            return f.impl(*args, **kwargs)
+        except _Fail as exc:
+            raise self.fail(str(exc)) from None
+
+
+# ---------------------------------------------------------------------------
+# public API
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=True)
+class Expression:
+    """A parsed and validated expression; build it with :func:`compile_expression`.
+
+    Attributes
+    ----------
+    text : str
+        The expression as written.
+    branches : frozenset of str
+        Branch names the expression reads (read only these from the file).
+    """
+
+    text: str
+    branches: frozenset[str]
+    _tree: ast.Expression = field(repr=False, compare=False)
+
+    def check_branches(self, available: Iterable[str]) -> None:
+        """Raise ValueError if the expression uses a branch not in ``available``.
+
+        Parameters
+        ----------
+        available : iterable of str
+            Branch names of the tree (e.g. ``tree.keys()``), to fail before reading.
+        """
+        available = set(available)
+        for name in sorted(self.branches):
+            if name not in available:
+                raise ValueError(_unknown_branch_message(name, self.text, available))
+
+    def _evaluate_raw(self, arrays: Any) -> tuple[Any, int]:
+        source = _Source(arrays)
+        self.check_branches(source.available)
+        try:
+            with np.errstate(all="ignore"):
+                value = _Evaluator(self.text, source).visit(self._tree)
+        except _ExprError as exc:
+            raise ValueError(str(exc)) from None
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise ValueError(
+                f"cannot evaluate expression {_quote(self.text)}: {type(exc).__name__}: {first}"
+            ) from None
+        if not _is_scalar(value):
+            depth, primitive = _describe(value)
+            if depth > 0:
+                raise ValueError(
+                    f"expression {_quote(self.text)} gives a list of objects per event; reduce it "
+                    f"to one value per event with count(), sum(), max(), min(), mean(), any(), "
+                    f"all() or an index such as [0]"
+                )
+            if primitive is None:
+                raise ValueError(
+                    f"expression {_quote(self.text)} does not give numbers (type {ak.type(value)})"
+                )
+        return value, source.n
+
+    def evaluate(self, arrays: Any, *, default: float | bool | None = None) -> np.ndarray:
+        """Evaluate the expression on one chunk of events.
+
+        Parameters
+        ----------
+        arrays : awkward record array or mapping of str to array
+            The branches of ``n_events`` events, e.g. a chunk from ``uproot.iterate``.
+        default : float or bool, optional
+            Value for events where the result is missing (too few objects, max of an
+            empty list, ...).  Without it, missing values raise ValueError.
+
+        Returns
+        -------
+        values : ndarray of shape (n_events,)
+            float64, or bool when the expression is boolean (and ``default`` is None,
+            a bool, 0 or 1).
+        """
+        value, n = self._evaluate_raw(arrays)
+        return _finish(self.text, value, n, default)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _finish(text: str, value: Any, n: int, default: float | bool | None) -> np.ndarray:
+    """Turn an event-level value into a numpy array, applying ``default`` to missing entries."""
+    is_bool = _is_bool(value)
+    if _is_scalar(value):
+        return np.full(n, value, dtype=bool if is_bool else np.float64)
+    n_missing = int(ak.sum(ak.is_none(value, axis=0)))
+    if n_missing:
+        if default is None:
+            raise ValueError(
+                f"expression {_quote(text)} is missing for {n_missing} of {n} events "
+                f"(too few objects or an empty reduction); set `default:` for this feature "
+                f"or use fill(x, value)"
+            )
+        logger.debug("expression %r: %d of %d events set to default %r", text, n_missing, n, default)
+        if is_bool and not (isinstance(default, (bool, np.bool_)) or default in (0, 1)):
+            value, is_bool = ak.values_astype(value, np.float64), False
+        if is_bool:
+            default = bool(default)
+        value = ak.fill_none(value, default, axis=0)
+    out = ak.to_numpy(value)
+    return out.astype(bool if is_bool else np.float64, copy=False)
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_expression(text: str) -> Expression:
+    """Parse and validate an expression once.
+
+    Parameters
+    ----------
+    text : str
+        The expression, see the module docstring for the language.
+
+    Returns
+    -------
+    expr : Expression
+        Reusable on any number of chunks.
+
+    Raises
+    ------
+    ValueError
+        On syntax errors, constructs outside the whitelist, size limits.
+    """
+    if isinstance(text, Expression):
+        return text
+    if not isinstance(text, str):
+        raise TypeError(f"expression must be a string, not {type(text).__name__}")
+    stripped = " ".join(text.split())  # no string literals exist, so whitespace is free
+    if not stripped:
+        raise ValueError("empty expression ''")
+    if len(stripped) > MAX_LENGTH:
+        raise ValueError(
+            f"expression {_quote(stripped, 60)} is too long ({len(stripped)} > {MAX_LENGTH} characters)"
+        )
+    try:
+        tree = ast.parse(stripped, mode="eval")
+    except SyntaxError as exc:
+        where = f" at column {exc.offset}" if exc.offset else ""
+        raise ValueError(
+            f"invalid syntax in expression {_quote(stripped)}: {exc.msg}{where}"
+        ) from None
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise ValueError(
+            f"cannot parse expression {_quote(stripped)}: {type(exc).__name__}"
+        ) from None
+    validator = _Validator(stripped)
+    try:
+        _check_size(tree, stripped)
+        validator.visit(tree.body)
+    except _ExprError as exc:
+        raise ValueError(str(exc)) from None
+    logger.debug("compiled expression %r (branches %s)", stripped, sorted(validator.branches))
+    return Expression(stripped, frozenset(validator.branches), tree)
+
+
+def evaluate_selection(expr: Expression | str, arrays: Any) -> np.ndarray:
+    """Evaluate a selection: which events pass.
+
+    Parameters
+    ----------
+    expr : Expression or str
+        A boolean expression, e.g. ``"(met > 20) & (count(jet_pt > 30) >= 2)"``.
+    arrays : awkward record array or mapping of str to array
+        The branches of ``n_events`` events.
+
+    Returns
+    -------
+    passed : ndarray of bool, shape (n_events,)
+        Events whose result is missing (e.g. ``jet_pt[1] > 30`` without a second
+        jet) do not pass.
+    """
+    if not isinstance(expr, Expression):
+        expr = compile_expression(expr)
+    value, n = expr._evaluate_raw(arrays)
+    if not _is_bool(value):
+        raise ValueError(
+            f"selection {_quote(expr.text)} is not boolean; use a comparison such as 'met > 20'"
+        )
+    return _finish(expr.text, value, n, False)
+
+
+def required_branches(expressions: Iterable[str | Expression]) -> set[str]:
+    """Union of the branch names read by some expressions.
+
+    Parameters
+    ----------
+    expressions : iterable of str or Expression
+
+    Returns
+    -------
+    branches : set of str
+    """
+    out: set[str] = set()
+    for e in expressions:
+        out |= (e if isinstance(e, Expression) else compile_expression(e)).branches
+    return out

@@ -1,0 +1,182 @@
+"""Load and validate a study configuration.
+
+The YAML is validated against the JSON schema shipped with the package (the workflow validates
+against the same file: ``workflow/schemas/config.schema.yaml`` links to it), defaults from the
+schema are filled in, then semantic checks run (unique names, both classes present, known
+classifier kinds, parseable expressions). Every error is a one-line :class:`ConfigError` naming
+the offending key.
+
+Python users::
+
+    from hepmva.config import load_config
+    config = load_config("config/config.yaml")
+"""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+__all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "sample_by_name"]
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the key."""
+
+
+def load_schema() -> dict:
+    """Return the configuration JSON schema shipped with the package."""
+    text = resources.files("hepmva").joinpath("config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _path(error: jsonschema.ValidationError) -> str:
+    parts = [str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path]
+    out = ""
+    for p in parts:
+        out += p if p.startswith("[") or not out else "." + p
+    return out or "<top level>"
+
+
+def _fill_defaults(instance: Any, schema: dict, root: dict) -> None:
+    """Fill schema defaults into ``instance`` in place (objects and arrays of objects)."""
+    if "$ref" in schema:
+        ref = schema["$ref"].split("/")[1:]
+        target = root
+        for key in ref:
+            target = target[key]
+        schema = target
+    if isinstance(instance, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key not in instance and "default" in sub:
+                instance[key] = copy.deepcopy(sub["default"])
+            if key in instance:
+                _fill_defaults(instance[key], sub, root)
+    elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for item in instance:
+            _fill_defaults(item, schema["items"], root)
+
+
+def validate_config(config: dict) -> dict:
+    """Validate ``config`` (schema + semantics), fill defaults, and return a new dict.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the key that is wrong.
+    """
+    if not isinstance(config, dict):
+        raise ConfigError("config: the top level must be a mapping of keys to values")
+    schema = load_schema()
+    config = copy.deepcopy(config)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(f"config key '{_path(err)}': {err.message}")
+    _fill_defaults(config, schema, schema)
+    _check_semantics(config)
+    return config
+
+
+def _unique(items: list[dict], what: str) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item["name"] in seen:
+            raise ConfigError(f"config key '{what}[{i}].name': duplicate name '{item['name']}'")
+        seen.add(item["name"])
+
+
+def _check_semantics(config: dict) -> None:
+    from hepmva.features import compile_expression
+    from hepmva.models import KINDS
+
+    _unique(config["samples"], "samples")
+    _unique(config["features"], "features")
+    _unique(config["classifiers"], "classifiers")
+    labels = {s["label"] for s in config["samples"]}
+    if labels != {"signal", "background"}:
+        raise ConfigError(
+            f"config key 'samples': need at least one signal and one background sample, got only {sorted(labels)}"
+        )
+    for i, s in enumerate(config["samples"]):
+        key = f"samples[{i}]"
+        if "files" not in s and "generate" not in s:
+            raise ConfigError(f"config key '{key}': sample '{s['name']}' needs 'files' or 'generate'")
+        if "files" in s and "generate" in s:
+            raise ConfigError(f"config key '{key}': sample '{s['name']}' has both 'files' and 'generate'")
+        if "generate" in s:
+            from hepmva.generate import PROCESSES
+
+            proc = s["generate"]["process"]
+            if proc not in PROCESSES:
+                raise ConfigError(
+                    f"config key '{key}.generate.process': unknown process '{proc}'; "
+                    f"known: {', '.join(sorted(PROCESSES))}"
+                )
+        for sub in ("xsec_pb", "sum_weights"):
+            if sub not in s:
+                if "generate" in s:
+                    s[sub] = {"tree": "Runs", "branch": {"xsec_pb": "xsec_pb", "sum_weights": "genEventSumw"}[sub]}
+                    if s.get("weight") is None:
+                        s["weight"] = "genWeight"
+                else:
+                    raise ConfigError(f"config key '{key}.{sub}': missing for sample '{s['name']}'")
+        for sub in ("selection", "weight"):
+            if s.get(sub):
+                _check_expr(s[sub], f"{key}.{sub}", compile_expression)
+    if config.get("selection"):
+        _check_expr(config["selection"], "selection", compile_expression)
+    for i, f in enumerate(config["features"]):
+        _check_expr(f["expr"], f"features[{i}].expr", compile_expression)
+    for i, c in enumerate(config["classifiers"]):
+        if c["kind"] not in KINDS:
+            raise ConfigError(
+                f"config key 'classifiers[{i}].kind': unknown kind '{c['kind']}'; known: {', '.join(sorted(KINDS))}"
+            )
+    for i, name in enumerate(f["name"] for f in config["features"]):
+        if name in {"weight", "label", "event", "fold", "sample", "truth_llr", "entry", "file_index"}:
+            raise ConfigError(f"config key 'features[{i}].name': '{name}' is reserved for bookkeeping columns")
+
+
+def _check_expr(text: str, key: str, compile_expression) -> None:
+    try:
+        compile_expression(text)
+    except ValueError as exc:
+        raise ConfigError(f"config key '{key}': {exc}") from None
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a YAML config file, validate it and fill defaults.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not YAML, or fails validation (message names file and key).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    try:
+        return validate_config(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def sample_by_name(config: dict, name: str) -> dict:
+    """Return the sample block named ``name``."""
+    for s in config["samples"]:
+        if s["name"] == name:
+            return s
+    raise ConfigError(f"config key 'samples': no sample named '{name}'")

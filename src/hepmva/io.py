@@ -1,0 +1,212 @@
+"""Input and output: ROOT in (uproot, chunked), tables out (parquet), ROOT friend trees out.
+
+Awkward arrays cross to numpy in one place: :func:`hepmva.features` evaluates expressions on the
+awkward chunks and returns one numpy value per event; everything after that is numpy/pandas.
+
+Every reader error is a one-line :class:`InputError` that names the file, tree or branch.
+Writers write to a temporary name and rename at the end, so a failure never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pandas as pd
+import uproot
+
+__all__ = [
+    "InputError",
+    "expand_files",
+    "open_tree",
+    "iterate_tree",
+    "read_metadata_sum",
+    "atomic_path",
+    "write_table",
+    "read_table",
+    "read_tables",
+    "write_friend_tree",
+]
+
+log = logging.getLogger(__name__)
+
+
+class InputError(ValueError):
+    """Bad input data; the message names the file / tree / branch."""
+
+
+def expand_files(patterns: Sequence[str]) -> list[str]:
+    """Expand glob patterns into a sorted, de-duplicated list of existing files.
+
+    Raises
+    ------
+    InputError
+        If a pattern matches nothing.
+    """
+    files: list[str] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matched = sorted(glob.glob(pattern, recursive=True))
+            if not matched:
+                raise InputError(f"{pattern}: no file matches this pattern")
+            files.extend(matched)
+        else:
+            if not os.path.isfile(pattern):
+                raise InputError(f"{pattern}: no such file")
+            files.append(pattern)
+    return list(dict.fromkeys(files))
+
+
+def open_tree(path: str, tree: str):
+    """Open ``path`` and return the TTree at ``tree`` (a TDirectory path such as ``analysis/tree``).
+
+    The caller must close the returned tree's file (``tree.file.close()``); prefer
+    :func:`iterate_tree`, which does.
+    """
+    try:
+        f = uproot.open(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except Exception as exc:  # uproot raises many types for non-ROOT / corrupt files
+        raise InputError(f"{path}: not a readable ROOT file ({type(exc).__name__}: {_first_line(exc)})") from None
+    try:
+        obj = f[tree]
+    except Exception:
+        keys = sorted({k.split(";")[0] for k in f.keys(recursive=True)})
+        f.close()
+        raise InputError(f"{path}: no tree '{tree}'; the file holds: {', '.join(keys) or 'nothing'}") from None
+    if not isinstance(obj, uproot.behaviors.TTree.TTree):
+        f.close()
+        raise InputError(f"{path}: '{tree}' is a {type(obj).__name__}, not a TTree")
+    return obj
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else ""
+
+
+def iterate_tree(
+    path: str, tree: str, branches: Sequence[str], step_size: int | str = "50 MB"
+) -> Iterator[tuple[int, ak.Array]]:
+    """Stream ``branches`` of ``tree`` in ``path`` chunk by chunk.
+
+    Yields
+    ------
+    entry_start : int
+        Index of the first entry of the chunk in the tree.
+    chunk : ak.Array
+        Record array with one field per requested branch.
+
+    Raises
+    ------
+    InputError
+        Missing file/tree/branch (the message lists the available branches) or a corrupt basket.
+    """
+    t = open_tree(path, tree)
+    try:
+        available = set(t.keys(full_paths=False)) | set(t.keys())
+        missing = sorted(set(branches) - available)
+        if missing:
+            raise InputError(
+                f"{path}:{tree}: no branch {', '.join(repr(m) for m in missing)}; "
+                f"available: {', '.join(sorted(t.keys()))}"
+            )
+        if t.num_entries == 0:
+            return
+        try:
+            for chunk, report in t.iterate(
+                list(branches), step_size=step_size, library="ak", report=True
+            ):
+                yield report.tree_entry_start, chunk
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(
+                f"{path}:{tree}: cannot read data ({type(exc).__name__}: {_first_line(exc)})"
+            ) from None
+    finally:
+        t.file.close()
+
+
+def read_metadata_sum(paths: Sequence[str], tree: str, branch: str) -> float:
+    """Sum ``branch`` of the metadata ``tree`` over all ``paths`` (e.g. ``Runs/genEventSumw``)."""
+    total = 0.0
+    for path in paths:
+        t = open_tree(path, tree)
+        try:
+            if branch not in t.keys():
+                raise InputError(
+                    f"{path}:{tree}: no branch '{branch}'; available: {', '.join(sorted(t.keys()))}"
+                )
+            values = t[branch].array(library="np")
+        finally:
+            t.file.close()
+        if values.ndim != 1 or not np.all(np.isfinite(values)):
+            raise InputError(f"{path}:{tree}/{branch}: expected finite scalar values")
+        total += float(np.sum(values))
+    return total
+
+
+def read_metadata_value(paths: Sequence[str], tree: str, branch: str) -> float:
+    """Read a per-file constant (e.g. a cross-section) from ``tree``; it must agree across files."""
+    values = set()
+    for path in paths:
+        t = open_tree(path, tree)
+        try:
+            if branch not in t.keys():
+                raise InputError(
+                    f"{path}:{tree}: no branch '{branch}'; available: {', '.join(sorted(t.keys()))}"
+                )
+            arr = t[branch].array(library="np")
+        finally:
+            t.file.close()
+        if len(arr) == 0 or not np.all(np.isfinite(arr)):
+            raise InputError(f"{path}:{tree}/{branch}: expected a finite value")
+        values.update(np.unique(arr).tolist())
+    if len(values) != 1:
+        raise InputError(f"{tree}/{branch}: files disagree on the value ({sorted(values)})")
+    return float(values.pop())
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; rename it to ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> None:
+    """Write ``df`` to parquet atomically."""
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+
+
+def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a parquet table written by :func:`write_table`."""
+    return pd.read_parquet(path, columns=list(columns) if columns is not None else None)
+
+
+def read_tables(paths: Sequence[str | Path], columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read and concatenate several parquet tables (e.g. all samples' features)."""
+    return pd.concat([read_table(p, columns) for p in paths], ignore_index=True)
+
+
+def write_friend_tree(path: str | Path, tree: str, columns: dict[str, np.ndarray]) -> None:
+    """Write a flat TTree ``tree`` with ``columns`` (one entry per entry of the parent tree), atomically."""
+    with atomic_path(path) as tmp:
+        with uproot.recreate(tmp) as f:
+            f[tree] = {k: np.asarray(v) for k, v in columns.items()}

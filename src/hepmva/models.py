@@ -1,0 +1,113 @@
+"""Classifier registry and safe model persistence.
+
+``KINDS`` maps the ``kind`` string of a config classifier to ``"module:attribute"``; the class is
+imported only when used, so a study that never trains an SVM never imports one. Every estimator
+follows the scikit-learn API (``fit(X, y, sample_weight=...)`` and ``predict_proba`` or
+``decision_function``); :func:`classifier_score` turns either into one score per event, larger =
+more signal-like.
+
+Persistence never unpickles (a model file handed to you can't run code):
+
+- in-house estimators: ``export_state() -> (meta, arrays)`` -> ``estimator.json`` + ``estimator.npz``
+  (``allow_pickle=False``), rebuilt with ``from_state(meta, arrays)``;
+- xgboost: the booster's own UBJSON format;
+- scikit-learn estimators: skops (loaded with only scikit-learn / numpy / scipy / hepmva types trusted).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["KINDS", "resolve_kind", "make_classifier", "classifier_score", "save_estimator", "load_estimator"]
+
+KINDS: dict[str, str] = {
+    "xgboost": "xgboost:XGBClassifier",
+}
+
+
+def resolve_kind(kind: str) -> type:
+    """Import and return the class registered for ``kind``."""
+    if kind not in KINDS:
+        raise ValueError(f"classifier kind '{kind}' is unknown; known: {', '.join(sorted(KINDS))}")
+    module, _, attr = KINDS[kind].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def make_classifier(kind: str, params: dict[str, Any] | None = None, *, n_jobs: int | None = None,
+                    random_state: int | None = None):
+    """Construct an unfitted estimator of ``kind`` with constructor ``params``.
+
+    ``n_jobs`` and ``random_state`` are passed when the estimator accepts them and the config did
+    not set them.
+    """
+    cls = resolve_kind(kind)
+    params = dict(params or {})
+    try:
+        accepted = cls().get_params() if hasattr(cls, "get_params") else {}
+    except TypeError:
+        accepted = {}
+    for key, value in (("n_jobs", n_jobs), ("random_state", random_state)):
+        if value is not None and key in accepted and key not in params:
+            params[key] = value
+    unknown = sorted(set(params) - set(accepted)) if accepted and kind != "xgboost" else []
+    if unknown:
+        raise ValueError(f"classifier kind '{kind}': unknown parameter(s) {', '.join(unknown)}")
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise ValueError(f"classifier kind '{kind}': {exc}") from None
+
+
+def classifier_score(estimator, X: np.ndarray) -> np.ndarray:
+    """One score per event, larger = more signal-like (class 1)."""
+    if hasattr(estimator, "predict_proba"):
+        proba = np.asarray(estimator.predict_proba(X))
+        return proba[:, 1].astype(np.float64)
+    if hasattr(estimator, "decision_function"):
+        return np.asarray(estimator.decision_function(X), dtype=np.float64).ravel()
+    raise TypeError(f"{type(estimator).__name__} has neither predict_proba nor decision_function")
+
+
+def save_estimator(estimator, kind: str, directory: str | Path) -> None:
+    """Write a fitted ``estimator`` of ``kind`` into ``directory`` (created)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if hasattr(estimator, "export_state"):
+        meta, arrays = estimator.export_state()
+        (directory / "estimator.json").write_text(json.dumps({"kind": kind, "meta": meta}, indent=1))
+        np.savez(directory / "estimator.npz", **arrays)
+    elif kind == "xgboost":
+        estimator.save_model(directory / "estimator.ubj")
+        (directory / "estimator.json").write_text(json.dumps({"kind": kind, "meta": {}}))
+    else:
+        from hepmva.peers import save_sklearn
+
+        save_sklearn(estimator, directory / "estimator.skops")
+        (directory / "estimator.json").write_text(json.dumps({"kind": kind, "meta": {}}))
+
+
+def load_estimator(directory: str | Path):
+    """Rebuild an estimator written by :func:`save_estimator` (never unpickles)."""
+    directory = Path(directory)
+    try:
+        info = json.loads((directory / "estimator.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{directory}: not a hepmva model directory ({exc})") from None
+    kind = info["kind"]
+    cls = resolve_kind(kind)
+    if (directory / "estimator.npz").exists():
+        with np.load(directory / "estimator.npz", allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        return cls.from_state(info["meta"], arrays)
+    if kind == "xgboost":
+        est = cls()
+        est.load_model(directory / "estimator.ubj")
+        return est
+    from hepmva.peers import load_sklearn
+
+    return load_sklearn(directory / "estimator.skops")

@@ -1,0 +1,314 @@
+"""The study's stages as functions: each workflow script calls exactly one of these.
+
+Data flow (one direction)::
+
+    ROOT files --build_features--> results/features/{sample}.parquet
+               --train_fold------> results/models/{clf}/fold{k}/ (model) + scores_fold{k}.parquet
+               --collect_scores--> results/scores/{clf}.parquet (out-of-fold + train scores)
+               --evaluate--------> results/metrics/{clf}.json (+ plots)
+               --summarize-------> results/summary.{md,csv}
+               --write_friends---> ROOT friend trees with the out-of-fold scores
+
+Every function takes plain values (paths, config blocks) and writes its outputs atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hepmva import io
+from hepmva.features import compile_expression, evaluate_selection
+from hepmva.samples import assign_folds, physics_weights, training_weights
+
+__all__ = [
+    "FEATURE_TABLE_COLUMNS",
+    "build_features",
+    "load_feature_tables",
+    "train_fold",
+    "collect_scores",
+    "write_json",
+]
+
+log = logging.getLogger(__name__)
+
+#: bookkeeping columns of a features table besides the features themselves
+FEATURE_TABLE_COLUMNS = ("sample", "label", "weight", "event", "fold", "file_index", "entry")
+
+
+# --------------------------------------------------------------------------------------- features
+def _resolve_number(spec, files: list[str], what: str, sample: str) -> float:
+    if isinstance(spec, (int, float)):
+        return float(spec)
+    if what == "xsec_pb":
+        return io.read_metadata_value(files, spec["tree"], spec["branch"])
+    return io.read_metadata_sum(files, spec["tree"], spec["branch"])
+
+
+def build_features(
+    sample: dict,
+    files: Sequence[str],
+    *,
+    features: Sequence[dict],
+    luminosity_pb: float,
+    folds: int,
+    event_id: str = "event",
+    selection: str | None = None,
+    truth_llr: str | None = None,
+    step_size: int | str = "50 MB",
+    output: str | Path,
+) -> pd.DataFrame:
+    """Read one sample's ROOT files chunk by chunk and write its features table.
+
+    Parameters
+    ----------
+    sample : dict
+        The sample's config block (name, label, tree, weight, xsec_pb, sum_weights, selection).
+    files : sequence of str
+        Input files (globs allowed).
+    features : sequence of dict
+        Feature definitions (name, expr, optional default).
+    luminosity_pb : float
+        Integrated luminosity in pb^-1.
+    folds : int
+        Number of folds.
+    event_id, selection, truth_llr : str
+        Event-id branch, global selection expression, optional exact-llr branch.
+    step_size : int or str
+        Chunk size for uproot.
+    output : path
+        Parquet file to write (atomically).
+
+    Returns
+    -------
+    DataFrame with the features and the bookkeeping columns.
+    """
+    name = sample["name"]
+    files = io.expand_files(files)
+    tree = sample.get("tree", "Events")
+    feats = [(f["name"], compile_expression(f["expr"]), f.get("default")) for f in features]
+    cuts = [compile_expression(s) for s in (selection, sample.get("selection")) if s]
+    weight_expr = compile_expression(sample["weight"]) if sample.get("weight") else None
+    id_expr = compile_expression(event_id)
+    llr_expr = compile_expression(truth_llr) if truth_llr else None
+    exprs = [e for _, e, _ in feats] + cuts + [e for e in (weight_expr, id_expr, llr_expr) if e is not None]
+    branches = sorted(set().union(*(e.branches for e in exprs)))
+
+    xsec = _resolve_number(sample["xsec_pb"], files, "xsec_pb", name)
+    sumw_spec = sample["sum_weights"]
+    sumw = None if sumw_spec == "auto" else _resolve_number(sumw_spec, files, "sum_weights", name)
+    label = 1 if sample["label"] == "signal" else 0
+    log.info("sample %s: %d file(s), tree %s, xsec %.4g pb, reading %d branches", name, len(files), tree, xsec,
+             len(branches))
+
+    parts: list[pd.DataFrame] = []
+    auto_sumw = 0.0
+    n_read = 0
+    t0 = time.perf_counter()
+    for file_index, path in enumerate(files):
+        for entry_start, chunk in io.iterate_tree(path, tree, branches, step_size=step_size):
+            n = len(chunk)
+            n_read += n
+            gen_w = np.ones(n) if weight_expr is None else _evaluate(weight_expr, chunk, path, "weight")
+            auto_sumw += float(np.sum(gen_w))
+            mask = np.ones(n, dtype=bool)
+            for cut in cuts:
+                mask &= _selection(cut, chunk, path)
+            if not mask.any():
+                continue
+            sel = chunk[mask]
+            cols: dict[str, np.ndarray] = {}
+            for fname, expr, default in feats:
+                values = _evaluate(expr, sel, path, f"feature '{fname}'", default=default)
+                bad = ~np.isfinite(values)
+                if bad.any():
+                    raise io.InputError(
+                        f"{path}: feature '{fname}' = '{expr.text}' is NaN/inf in {int(bad.sum())} event(s) "
+                        f"(first at entry {entry_start + int(np.flatnonzero(mask)[np.argmax(bad)])})"
+                    )
+                cols[fname] = values
+            ids = np.asarray(_evaluate(id_expr, sel, path, "event id", raw=True)).astype(np.uint64)
+            cols["sample"] = np.full(len(ids), name)
+            cols["label"] = np.full(len(ids), label, dtype=np.int8)
+            cols["weight"] = gen_w[mask]
+            cols["event"] = ids
+            cols["fold"] = assign_folds(ids, folds)
+            cols["file_index"] = np.full(len(ids), file_index, dtype=np.int32)
+            cols["entry"] = entry_start + np.flatnonzero(mask).astype(np.int64)
+            if llr_expr is not None:
+                cols["truth_llr"] = _evaluate(llr_expr, sel, path, "truth_llr")
+            parts.append(pd.DataFrame(cols))
+        log.info("sample %s: %s done, %d events read so far (%.1f s)", name, path, n_read, time.perf_counter() - t0)
+    if n_read == 0:
+        raise io.InputError(f"sample '{name}': the input tree '{tree}' has no entries in {', '.join(files)}")
+    if not parts:
+        raise io.InputError(f"sample '{name}': the selection leaves no events ({n_read} read)")
+    if sumw is None:
+        sumw = auto_sumw
+    df = pd.concat(parts, ignore_index=True)
+    df["weight"] = physics_weights(df["weight"].to_numpy(), xsec, luminosity_pb, sumw)
+    if not np.all(np.isfinite(df["weight"])):
+        raise io.InputError(f"sample '{name}': non-finite event weights (check the weight branch)")
+    log.info("sample %s: %d of %d events selected, expected yield %.4g", name, len(df), n_read, df["weight"].sum())
+    io.write_table(df, output)
+    return df
+
+
+def _evaluate(expr, arrays, path: str, what: str, *, default=None, raw: bool = False) -> np.ndarray:
+    try:
+        out = expr.evaluate(arrays, default=default)
+    except ValueError as exc:
+        raise io.InputError(f"{path}: {what}: {exc}") from None
+    return out if raw else np.asarray(out, dtype=np.float64)
+
+
+def _selection(expr, arrays, path: str) -> np.ndarray:
+    try:
+        return evaluate_selection(expr, arrays)
+    except ValueError as exc:
+        raise io.InputError(f"{path}: selection: {exc}") from None
+
+
+def load_feature_tables(paths: Sequence[str | Path], feature_names: Sequence[str]) -> pd.DataFrame:
+    """Concatenate the per-sample feature tables, checking every feature column is there."""
+    df = io.read_tables(paths)
+    missing = [f for f in feature_names if f not in df.columns]
+    if missing:
+        raise ValueError(f"features table lacks column(s) {', '.join(missing)}: re-run the features stage")
+    return df
+
+
+# --------------------------------------------------------------------------------------- training
+def train_fold(
+    feature_tables: Sequence[str | Path],
+    *,
+    classifier: dict,
+    fold: int,
+    feature_names: Sequence[str],
+    training: dict,
+    seed: int = 0,
+    threads: int = 1,
+    model_dir: str | Path,
+    scores_path: str | Path,
+) -> dict:
+    """Train ``classifier`` on every fold but ``fold``; score the held-out fold (and the training events).
+
+    Writes ``model_dir`` (``model.json`` with the scaler and bookkeeping, plus the estimator files) and
+    ``scores_path`` (parquet: sample, row, role ("test"/"train"), score).
+
+    Returns
+    -------
+    dict : the model's bookkeeping (also in model.json).
+    """
+    from hepmva.models import classifier_score, make_classifier, save_estimator
+    from hepmva.preprocessing import fit_scaler
+
+    df = load_feature_tables(feature_tables, feature_names)
+    df["row"] = df.groupby("sample", sort=False).cumcount()
+    X = df[list(feature_names)].to_numpy(dtype=np.float64)
+    y = df["label"].to_numpy().astype(np.int64)
+    is_test = df["fold"].to_numpy() == fold
+    train_idx = np.flatnonzero(~is_test)
+    rng = np.random.default_rng([seed, fold])
+    cap = classifier.get("max_train_events")
+    if cap is not None and len(train_idx) > cap:
+        train_idx = np.sort(rng.choice(train_idx, size=cap, replace=False))
+    y_train = y[train_idx]
+    if len(np.unique(y_train)) < 2:
+        raise ValueError(
+            f"classifier '{classifier['name']}' fold {fold}: the training set has only one class; "
+            "need signal and background events in every fold"
+        )
+    w_train = training_weights(
+        df["weight"].to_numpy()[train_idx], y_train,
+        negative_weights=training.get("negative_weights", "abs"),
+        class_balance=training.get("class_balance", True),
+    )
+    scaler = fit_scaler(X[train_idx], w_train, training.get("scaler", "standard"))
+    Xs = scaler.transform(X)
+    est = make_classifier(classifier["kind"], classifier.get("params"), n_jobs=threads,
+                          random_state=int(seed) + fold)
+    log.info("classifier %s fold %d: training %s on %d events (%d features)", classifier["name"], fold,
+             classifier["kind"], len(train_idx), X.shape[1])
+    t0 = time.perf_counter()
+    est.fit(Xs[train_idx], y_train, sample_weight=w_train)
+    train_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    score = classifier_score(est, Xs)
+    predict_seconds = time.perf_counter() - t0
+    if not np.all(np.isfinite(score)):
+        raise ValueError(f"classifier '{classifier['name']}' fold {fold}: non-finite scores (training diverged?)")
+    log.info("classifier %s fold %d: trained in %.1f s, scored %d events in %.2f s", classifier["name"], fold,
+             train_seconds, len(score), predict_seconds)
+
+    role = np.where(is_test, "test", "")
+    role[train_idx] = "train"
+    keep = role != ""
+    scores = pd.DataFrame({
+        "sample": df["sample"].to_numpy()[keep], "row": df["row"].to_numpy()[keep],
+        "role": role[keep], "fold": np.full(int(keep.sum()), fold, dtype=np.int8), "score": score[keep],
+    })
+    info = {
+        "classifier": classifier["name"], "kind": classifier["kind"], "params": classifier.get("params", {}),
+        "fold": fold, "features": list(feature_names), "scaler": scaler.to_dict(),
+        "n_train": int(len(train_idx)), "n_test": int(is_test.sum()),
+        "train_seconds": train_seconds, "predict_seconds_per_event": predict_seconds / max(len(score), 1),
+    }
+    model_dir = Path(model_dir)
+    tmp_dir = model_dir.with_name(f".{model_dir.name}.tmp")
+    if tmp_dir.exists():
+        _rmtree(tmp_dir)
+    save_estimator(est, classifier["kind"], tmp_dir)
+    write_json(info, tmp_dir / "model.json")
+    info["model_bytes"] = sum(p.stat().st_size for p in tmp_dir.iterdir())
+    write_json(info, tmp_dir / "model.json")
+    if model_dir.exists():
+        _rmtree(model_dir)
+    tmp_dir.rename(model_dir)
+    io.write_table(scores, scores_path)
+    return info
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path)
+
+
+def collect_scores(score_tables: Sequence[str | Path], feature_tables: Sequence[str | Path],
+                   output: str | Path) -> pd.DataFrame:
+    """Join the fold models' scores with labels and weights.
+
+    Output columns: sample, row, label, weight, fold, role, score (+ truth_llr when present). Each
+    event has exactly one ``test`` row (its out-of-fold score) and k-1 ``train`` rows.
+    """
+    feats = io.read_tables(feature_tables)
+    feats["row"] = feats.groupby("sample", sort=False).cumcount()
+    keep = ["sample", "row", "label", "weight"] + (["truth_llr"] if "truth_llr" in feats else [])
+    scores = io.read_tables(score_tables)
+    df = scores.merge(feats[keep], on=["sample", "row"], how="left", validate="many_to_one")
+    n_test = (df["role"] == "test").sum()
+    if n_test != len(feats):
+        raise ValueError(f"scores cover {n_test} of {len(feats)} events: a fold's scores are missing or stale")
+    io.write_table(df, output)
+    return df
+
+
+def write_json(obj, path: str | Path) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    with io.atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

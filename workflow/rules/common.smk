@@ -1,0 +1,100 @@
+# Helpers of the workflow: every input function and derived list lives here, named for what it returns.
+
+import glob
+
+from hepmva.config import ConfigError, validate_config
+
+try:
+    config.update(validate_config(config))
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+
+SAMPLES = [s["name"] for s in config["samples"]]
+CLASSIFIERS = [c["name"] for c in config["classifiers"]]
+FEATURES = [f["name"] for f in config["features"]]
+FOLDS = list(range(config["folds"]))
+
+
+wildcard_constraints:
+    sample="|".join(SAMPLES),
+    classifier="|".join(CLASSIFIERS),
+    fold=r"\d+",
+
+
+def get_sample(name):
+    return next(s for s in config["samples"] if s["name"] == name)
+
+
+def get_classifier(name):
+    return next(c for c in config["classifiers"] if c["name"] == name)
+
+
+def get_sample_config(wildcards):
+    return get_sample(wildcards.sample)
+
+
+def get_classifier_config(wildcards):
+    return get_classifier(wildcards.classifier)
+
+
+def get_fold(wildcards):
+    return int(wildcards.fold)
+
+
+def get_classifier_scores_by_name(wildcards=None):
+    return {name: f"results/scores/{name}.parquet" for name in CLASSIFIERS}
+
+
+def get_generated_samples():
+    return [s["name"] for s in config["samples"] if "generate" in s]
+
+
+def get_sample_files(wildcards):
+    """Input ROOT files of a sample: the generator's output, or the config's files (globs expanded)."""
+    sample = get_sample(wildcards.sample)
+    if "generate" in sample:
+        return [f"results/generated/{sample['name']}.root"]
+    files = []
+    for pattern in sample["files"]:
+        matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        files.extend(matched or [pattern])
+    return files
+
+
+def get_feature_tables(wildcards=None):
+    return expand("results/features/{sample}.parquet", sample=SAMPLES)
+
+
+def get_fold_scores(wildcards):
+    return expand("results/models/{classifier}/scores_fold{fold}.parquet", classifier=wildcards.classifier, fold=FOLDS)
+
+
+def get_fold_models(wildcards):
+    return expand("results/models/{classifier}/fold{fold}", classifier=wildcards.classifier, fold=FOLDS)
+
+
+def get_classifier_metrics(wildcards=None):
+    return expand("results/metrics/{classifier}.json", classifier=CLASSIFIERS)
+
+
+def get_classifier_scores(wildcards=None):
+    return expand("results/scores/{classifier}.parquet", classifier=CLASSIFIERS)
+
+
+def get_friend_trees(wildcards=None):
+    if not config["writeback"]["activate"]:
+        return []
+    return expand("results/friends/{sample}", sample=SAMPLES)
+
+
+def get_final_output(wildcards=None):
+    """Everything the default target builds."""
+    targets = [
+        "results/summary.md",
+        "results/summary.csv",
+        "results/plots/roc_comparison.png",
+        "results/plots/inputs",
+    ]
+    targets += expand("results/plots/classifiers/{classifier}_roc.png", classifier=CLASSIFIERS)
+    targets += get_friend_trees()
+    return targets

@@ -1,0 +1,43 @@
+# One job per (classifier, fold): train on the other folds, score the held-out one.
+
+
+rule train:
+    input:
+        tables=get_feature_tables,
+    output:
+        model=directory("results/models/{classifier}/fold{fold}"),
+        scores="results/models/{classifier}/scores_fold{fold}.parquet",
+    log:
+        "results/logs/train/{classifier}_fold{fold}.log",
+    benchmark:
+        "results/benchmarks/train/{classifier}_fold{fold}.tsv"
+    params:
+        classifier=get_classifier_config,
+        fold=get_fold,
+        features=FEATURES,
+        training=config["training"],
+        seed=config["seed"],
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=120,
+    script:
+        "../scripts/train.py"
+
+
+rule collect_scores:
+    input:
+        scores=get_fold_scores,
+        tables=get_feature_tables,
+    output:
+        scores="results/scores/{classifier}.parquet",
+    log:
+        "results/logs/collect_scores/{classifier}.log",
+    benchmark:
+        "results/benchmarks/collect_scores/{classifier}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    script:
+        "../scripts/collect_scores.py"

@@ -1,0 +1,21 @@
+"""Metrics and plots of one classifier's out-of-fold scores."""
+
+from pathlib import Path
+
+from hepmva.evaluation import evaluate_classifier
+from hepmva.logs import log_to
+
+log_to(snakemake.log[0])
+p = snakemake.params
+evaluate_classifier(
+    snakemake.input.scores,
+    [Path(m) / "model.json" for m in snakemake.input.models],
+    name=p.name,
+    eff_b=p.eff_b,
+    n_bootstrap=p.n_bootstrap,
+    seed=p.seed,
+    luminosity_pb=p.luminosity_pb,
+    metrics_path=snakemake.output.metrics,
+    roc_path=snakemake.output.roc,
+    score_plot_path=snakemake.output.score,
+)

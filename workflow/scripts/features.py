@@ -1,0 +1,19 @@
+"""Build one sample's features table from its ROOT files."""
+
+from hepmva.logs import log_to
+from hepmva.pipeline import build_features
+
+log_to(snakemake.log[0])
+p = snakemake.params
+build_features(
+    p.sample,
+    list(snakemake.input.files),
+    features=p.features,
+    luminosity_pb=p.luminosity_pb,
+    folds=p.folds,
+    event_id=p.event_id,
+    selection=p.selection,
+    truth_llr=p.truth_llr,
+    step_size=p.step_size,
+    output=snakemake.output.table,
+)

@@ -1,0 +1,14 @@
+"""Metrics of the exact likelihood ratio, when the samples carry it."""
+
+from hepmva.evaluation import neyman_pearson_limit
+from hepmva.logs import log_to
+
+log_to(snakemake.log[0])
+p = snakemake.params
+neyman_pearson_limit(
+    list(snakemake.input.tables),
+    eff_b=p.eff_b,
+    n_bootstrap=p.n_bootstrap,
+    seed=p.seed,
+    output=snakemake.output.metrics,
+)

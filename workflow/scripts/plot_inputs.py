@@ -1,0 +1,12 @@
+"""Weighted signal-vs-background distribution of every input feature."""
+
+from hepmva.evaluation import plot_inputs
+from hepmva.logs import log_to
+
+log_to(snakemake.log[0])
+plot_inputs(
+    list(snakemake.input.tables),
+    snakemake.params.features,
+    luminosity_pb=snakemake.params.luminosity_pb,
+    directory=snakemake.output.plots,
+)

@@ -1,0 +1,11 @@
+"""All classifiers' ROC curves together, with the Neyman-Pearson limit."""
+
+from hepmva.evaluation import plot_roc_comparison
+from hepmva.logs import log_to
+
+log_to(snakemake.log[0])
+plot_roc_comparison(
+    dict(snakemake.input.items()),
+    luminosity_pb=snakemake.params.luminosity_pb,
+    path=snakemake.output.roc,
+)

@@ -1,0 +1,15 @@
+"""Write the out-of-fold scores as ROOT friend trees, one per input file of the sample."""
+
+from hepmva.logs import log_to
+from hepmva.writeback import write_friend_trees
+
+log_to(snakemake.log[0])
+p = snakemake.params
+write_friend_trees(
+    list(snakemake.input.files),
+    snakemake.input.table,
+    dict(zip(p.classifiers, snakemake.input.scores)),
+    sample=p.sample,
+    tree=p.tree,
+    directory=snakemake.output.friends,
+)

@@ -154,7 +154,9 @@ met_oracles = [
 def test_event_level_arithmetic_and_functions(events: ak.Array, text: str, oracle) -> None:
     m, p, n = (ak.to_numpy(events[k]) for k in ("met", "met_phi", "njet"))
     got = evaluate(text, events)
-    assert got.dtype == np.float64 and got.shape == (N_EVENTS,)
+    assert got.dtype.kind in "fi" and got.shape == (N_EVENTS,)
+    if got.dtype.kind == "i":  # integer results keep an exact integer dtype
+        assert ("njet" in text or text.startswith("1 + ")) and "/" not in text
     np.testing.assert_allclose(got, oracle(m, p, n), rtol=1e-12, atol=1e-12)
 
 
@@ -199,6 +201,18 @@ def test_integer_branch_arithmetic_stays_exact(events: ak.Array) -> None:
     assert ev.max() > 2**53
     np.testing.assert_array_equal(evaluate_selection("event % 2 == 0", events), ev % 2 == 0)
     np.testing.assert_array_equal(evaluate_selection("event % 3 == 1", events), ev % 3 == 1)
+
+
+def test_integer_results_keep_exact_dtype(events: ak.Array) -> None:
+    ev = ak.to_numpy(events["event"])
+    got = evaluate("event", events)
+    assert got.dtype == np.uint64 and np.array_equal(got, ev)
+    assert evaluate("event % 2", events).dtype == np.uint64
+    got = evaluate("count(jet_pt)", events)
+    assert got.dtype.kind == "i" and got.tolist() == ak.to_list(ak.num(events["jet_pt"]))
+    assert evaluate("njet / 2", events).dtype == np.float64
+    assert evaluate("njet ** 2", events).dtype == np.float64
+    assert evaluate("met + njet", events).dtype == np.float64
 
 
 def test_constant_arithmetic_follows_numpy() -> None:
@@ -484,7 +498,7 @@ def test_empty_chunk(events: ak.Array) -> None:
     empty = events[:0]
     for text in ("met", "jet_pt[0]", "count(jet_pt)", "inv_mass(jet_pt, jet_eta, jet_phi)", "1"):
         got = evaluate(text, empty)
-        assert got.shape == (0,) and got.dtype == np.float64
+        assert got.shape == (0,) and got.dtype.kind in "fi"
     assert evaluate_selection("met > 1", empty).shape == (0,)
 
 

@@ -105,6 +105,10 @@ for events without jets.  ``fill(x, value)`` replaces missing entries inline.
   ``~(jet_pt[1] > 30)`` rejects them too; write
   ``fill(jet_pt[1], 0) <= 30`` if those events should pass.
 
+Results are float64, bool for boolean expressions, and keep their exact
+integer dtype for integer results (``count(jet_pt)``, ``event``,
+``event % 2``), so 64-bit event ids never round through float.
+
 Floating-point edge cases follow numpy without warnings: ``log(0)`` is
 ``-inf``, ``sqrt(-1)`` and ``0/0`` are ``nan``.
 
@@ -265,8 +269,8 @@ def _float(v: Any) -> Any:
 
 def _take(x: Any, i: int) -> Any:
     """Object ``i`` of each event of a jagged array (missing if too few)."""
-    stop = i + 1 if i != -1 else None
-    return ak.firsts(x[:, i:stop], axis=1)
+    enough = ak.fill_none(ak.num(x, axis=1) > (i if i >= 0 else -i - 1), False)
+    return ak.mask(x, enough)[:, i]
 
 
 # ---------------------------------------------------------------------------
@@ -917,8 +921,11 @@ class Expression:
         Returns
         -------
         values : ndarray of shape (n_events,)
-            float64, or bool when the expression is boolean (and ``default`` is None,
-            a bool, 0 or 1).
+            bool when the expression is boolean (and ``default`` is None, a bool,
+            0 or 1); the exact integer dtype when the result is an integer (a count,
+            an integer branch such as an unsigned 64-bit ``event`` id: no rounding
+            through float); float64 otherwise.  Cast with ``np.asarray(values,
+            dtype=float)`` for a feature matrix.
         """
         value, n = self._evaluate_raw(arrays)
         return _finish(self.text, value, n, default)
@@ -947,7 +954,11 @@ def _finish(text: str, value: Any, n: int, default: float | bool | None) -> np.n
             default = bool(default)
         value = ak.fill_none(value, default, axis=0)
     out = ak.to_numpy(value)
-    return out.astype(bool if is_bool else np.float64, copy=False)
+    if is_bool:
+        return out.astype(bool, copy=False)
+    if out.dtype.kind in "iu":
+        return out
+    return out.astype(np.float64, copy=False)
 
 
 @functools.lru_cache(maxsize=1024)

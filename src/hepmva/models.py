@@ -27,6 +27,7 @@ __all__ = ["KINDS", "resolve_kind", "make_classifier", "classifier_score", "save
 
 KINDS: dict[str, str] = {
     "xgboost": "xgboost:XGBClassifier",
+    "fisher": "hepmva.unsupervised:FisherDiscriminant",
 }
 
 

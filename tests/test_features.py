@@ -695,3 +695,27 @@ def test_three_valued_logic_with_missing() -> None:
     assert evaluate("~(jet_pt[0] > 30)", arrays, default=-1).tolist() == [0, 1, -1]
     # chained comparisons follow the same rule
     assert evaluate("0 < jet_pt[0] < 30", arrays, default=-1).tolist() == [0, 1, -1]
+
+
+def _docstring_recipes() -> list[str]:
+    doc = features.__doc__ or ""
+    section = doc.split("Recipes\n-------")[1].split("Missing values\n")[0]
+    return [line.split("``")[1] for line in section.splitlines() if line.startswith("``")]
+
+
+def test_docstring_recipes_evaluate(events: ak.Array) -> None:
+    recipes = _docstring_recipes()
+    assert len(recipes) >= 15
+    for text in recipes:
+        got = compile_expression(text).evaluate(events, default=-1)
+        assert got.shape == (N_EVENTS,), text
+    # spot-check two recipes against loops
+    pt, eta = lists(events["jet_pt"]), lists(events["jet_eta"])
+    got = evaluate("jet_eta[jet_pt == max(jet_pt)][0]", events, default=-9)
+    np.testing.assert_allclose(got, [e[int(np.argmax(p))] if p else -9 for p, e in zip(pt, eta)])
+    got = evaluate("min(abs(delta_phi(jet_phi, met_phi)))", events, default=-9)
+    expected = [
+        min(abs(math.remainder(f - m, 2 * math.pi)) for f in v) if v else -9
+        for v, m in zip(lists(events["jet_phi"]), ak.to_list(events["met_phi"]))
+    ]
+    np.testing.assert_allclose(got, expected, atol=1e-12)

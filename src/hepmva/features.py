@@ -87,6 +87,30 @@ HEP helpers (angles in radians, massless objects unless a mass is given):
   ``mt(lep_pt[0], lep_phi[0], met, met_phi)``
 * a scalar sum such as HT is just ``sum(jet_pt)``.
 
+Recipes
+-------
+Each line is checked by the test suite (``tests/test_features.py``).
+
+=====================================================================  ===========================================
+``sum(jet_pt)``                                                        HT, scalar sum of jet pT (0 without jets)
+``count((jet_pt > 30) & (abs(jet_eta) < 2.5))``                        central jets above 30 GeV
+``fill(jet_pt[0], 0)``                                                 leading-jet pT, 0 without jets
+``jet_pt[1] / jet_pt[0]``                                              sub-leading over leading pT (set a default)
+``sum(jet_pt[jet_pt > 30])``                                           pT sum of the jets above 30 GeV
+``jet_eta[jet_pt > 50][0]``                                            eta of the first jet above 50 GeV
+``jet_eta[jet_pt == max(jet_pt)][0]``                                  eta of the object with the largest pT
+``abs(jet_eta[0] - jet_eta[1])``                                       rapidity gap of the two leading jets
+``inv_mass(jet_pt, jet_eta, jet_phi)``                                 dijet mass of the two leading jets
+``inv_mass(lep_pt, lep_eta, lep_phi, mass=0.1057)``                    dimuon mass
+``delta_r(jet_eta[0], jet_phi[0], jet_eta[1], jet_phi[1])``            Delta R of the two leading jets
+``min(delta_r(lep_eta[0], lep_phi[0], jet_eta, jet_phi))``             Delta R of the lepton to the closest jet
+``min(abs(delta_phi(jet_phi, met_phi)))``                              min Delta phi(jet, MET)
+``mt(lep_pt[0], lep_phi[0], met, met_phi)``                            W transverse mass
+``met / sqrt(fill(sum(jet_pt), 0) + 1)``                               MET significance proxy
+``where(count(lep_pt) > 0, lep_pt[0], -1)``                            choose per event (= ``fill(lep_pt[0], -1)``)
+``(count(lep_pt) >= 1) & ((njet == 0) | (jet_pt[0] > 30))``            a selection (three-valued logic)
+=====================================================================  ===========================================
+
 Missing values
 --------------
 ``x[i]`` for an event with too few objects, and ``max``/``min``/``mean`` of an
@@ -316,7 +340,7 @@ def _reduce_sum(x: Any) -> Any:
 def _reduce_mean(x: Any) -> Any:
     _need_jagged("mean", x)
     x = _numeric(x)
-    n = ak.count(x, axis=-1)
+    n = ak.fill_none(ak.count(x, axis=-1), 0)
     return ak.mask(ak.sum(x, axis=-1) / ak.where(n > 0, n, 1), n > 0)
 
 
@@ -446,7 +470,8 @@ def _table() -> dict[str, _Function]:
     ]:  # fmt: skip
         fs.append(_Function(name, 1, 1, _unary(ufunc), f"{name}(x): elementwise {ufunc.__name__}"))
     for name, ufunc in [("arctan2", np.arctan2), ("atan2", np.arctan2), ("hypot", np.hypot)]:
-        fs.append(_Function(name, 2, 2, _binary(ufunc), f"{name}(y, x): elementwise {ufunc.__name__}"))
+        args = "x, y" if name == "hypot" else "y, x"
+        fs.append(_Function(name, 2, 2, _binary(ufunc), f"{name}({args}): elementwise {ufunc.__name__}"))
     fs += [
         _Function("min", 1, 32, _min, "min(x): smallest object (empty: missing); min(a, b, ...): elementwise"),
         _Function("max", 1, 32, _max, "max(x): largest object (empty: missing); max(a, b, ...): elementwise"),

@@ -1,0 +1,131 @@
+"""Activation functions g(z) and their derivatives g'(z), side by side.
+
+Each activation is an :class:`Activation` holding two in-place functions:
+
+- ``forward(z, out)`` writes ``a = g(z)`` into ``out``;
+- ``derivative(z, a, out)`` writes ``g'(z)`` into ``out``; it may use the already computed
+  ``a = g(z)`` (sigmoid: ``a (1 - a)``, tanh: ``1 - a**2``), which is cheaper than recomputing.
+
+Numerical safety lives here: the sigmoid is :func:`scipy.special.expit`, which never overflows.
+The registry :data:`ACTIVATIONS` is keyed by the config string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy.special import expit
+
+__all__ = [
+    "ACTIVATIONS",
+    "Activation",
+    "get_activation",
+    "identity",
+    "identity_derivative",
+    "relu",
+    "relu_derivative",
+    "sigmoid",
+    "sigmoid_derivative",
+    "tanh",
+    "tanh_derivative",
+]
+
+Array = np.ndarray
+
+
+# --- sigmoid: g(z) = 1 / (1 + exp(-z)),  g'(z) = g(z) (1 - g(z)) -----------------------------
+def sigmoid(z: Array, out: Array | None = None) -> Array:
+    """Logistic function ``1 / (1 + exp(-z))`` (stable for any z)."""
+    return expit(z, out=out)
+
+
+def sigmoid_derivative(z: Array, a: Array, out: Array | None = None) -> Array:
+    """``g'(z) = a (1 - a)`` with ``a = sigmoid(z)``."""
+    out = np.subtract(1.0, a, out=out)
+    out *= a
+    return out
+
+
+# --- tanh: g(z) = tanh(z),  g'(z) = 1 - tanh(z)^2 --------------------------------------------
+def tanh(z: Array, out: Array | None = None) -> Array:
+    """Hyperbolic tangent."""
+    return np.tanh(z, out=out)
+
+
+def tanh_derivative(z: Array, a: Array, out: Array | None = None) -> Array:
+    """``g'(z) = 1 - a**2`` with ``a = tanh(z)``."""
+    out = np.multiply(a, a, out=out)
+    np.subtract(1.0, out, out=out)
+    return out
+
+
+# --- relu: g(z) = max(z, 0),  g'(z) = 1 if z > 0 else 0 ---------------------------------------
+def relu(z: Array, out: Array | None = None) -> Array:
+    """Rectified linear unit ``max(z, 0)``."""
+    return np.maximum(z, 0.0, out=out)
+
+
+def relu_derivative(z: Array, a: Array, out: Array | None = None) -> Array:
+    """``g'(z) = 1[z > 0]`` (0 at z = 0)."""
+    if out is None:
+        return (z > 0).astype(z.dtype)
+    return np.greater(z, 0.0, out=out)
+
+
+# --- identity (linear): g(z) = z,  g'(z) = 1 --------------------------------------------------
+def identity(z: Array, out: Array | None = None) -> Array:
+    """Linear activation ``g(z) = z``."""
+    if out is None:
+        return z.copy()
+    if out is not z:
+        np.copyto(out, z)
+    return out
+
+
+def identity_derivative(z: Array, a: Array, out: Array | None = None) -> Array:
+    """``g'(z) = 1``."""
+    if out is None:
+        return np.ones_like(z)
+    out.fill(1.0)
+    return out
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation function and its derivative.
+
+    Attributes
+    ----------
+    name : str
+        Config name.
+    forward : callable ``(z, out) -> a``
+        ``a = g(z)``, elementwise, written into ``out`` (may be ``z`` itself).
+    derivative : callable ``(z, a, out) -> g'(z)``
+        The derivative at ``z``; ``a = g(z)`` must be passed too.
+    """
+
+    name: str
+    forward: Callable[..., Array]
+    derivative: Callable[..., Array]
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_derivative),
+    "tanh": Activation("tanh", tanh, tanh_derivative),
+    "relu": Activation("relu", relu, relu_derivative),
+    "linear": Activation("linear", identity, identity_derivative),
+}
+ACTIVATIONS["logistic"] = ACTIVATIONS["sigmoid"]  # scikit-learn's name
+ACTIVATIONS["identity"] = ACTIVATIONS["linear"]  # scikit-learn's name
+
+
+def get_activation(name: str) -> Activation:
+    """Look up an activation by config name; one-line ValueError if unknown."""
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"activation={name!r} is not one of {sorted(ACTIVATIONS)}"
+        ) from None

@@ -1,0 +1,899 @@
+"""The multi-layer perceptron classifier, trained by backpropagation (numpy only).
+
+Notation (the lecture's): layer ``l = 1..L``, ``a^(1) = x``,
+``z^(l+1) = a^(l) W^(l) + b^(l)`` and ``a^(l+1) = g(z^(l+1))``, with ``g`` the hidden activation and
+the sigmoid on the single output unit. Events are rows, so ``coefs_[l]`` of shape
+(n_units_l, n_units_{l+1}) is the lecture's ``(W^(l))^T``, exactly scikit-learn's convention.
+
+Backpropagation (:meth:`MLPClassifier._forward_backward`):
+
+1. forward pass storing ``z^(l)`` and ``a^(l)``;
+2. output error ``delta^(L) = dJ/da^(L) * g'(z^(L))`` (from :mod:`hepmva.nn.losses`);
+3. recursion ``delta^(l) = (W^(l))^T delta^(l+1) * g'(z^(l))`` (rows: ``delta^(l+1) coefs_[l]^T``);
+4. gradients ``nabla_{W^(l)} J = delta^(l+1) a^(l)T`` (rows: ``a^(l)T delta^(l+1)``) and
+   ``nabla_{b^(l)} J = sum over events of delta^(l+1)``, plus ``alpha W^(l)`` from the L2 penalty.
+
+The cost of a set of events with weights ``w_i`` (negative ones allowed) is
+
+    J(theta) = sum_i w_i L(y_i, a_i) / sum_i w_i  +  (alpha / 2) sum_l ||W^(l)||^2
+
+(biases are not penalised). A mini-batch ``B`` estimates the first term without bias by
+``sum_{i in B} w_i L_i / (|B| w_bar)`` with ``w_bar`` the mean weight of the whole training set, so a
+batch whose weights happen to sum to ~0 cannot blow the step up.
+
+All parameters live in one flat vector ``theta`` (float32 by default); ``coefs_`` and
+``intercepts_`` are views into it, and the gradient is one flat vector laid out the same way, so
+each update rule is a handful of in-place array operations on the whole network.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from numbers import Integral, Real
+from typing import Any, Self
+
+import numpy as np
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from hepmva.nn.activations import get_activation
+from hepmva.nn.init import default_init, get_initializer
+from hepmva.nn.losses import get_loss
+from hepmva.optim.schedules import get_schedule
+from hepmva.optim.updates import PolyakAverage, make_optimizer
+
+__all__ = ["DIVERGENCE_FACTOR", "FIRST_ORDER_SOLVERS", "DivergenceError", "MLPClassifier"]
+
+logger = logging.getLogger(__name__)
+
+#: Solvers trained here by mini-batch gradient descent with an update rule of hepmva.optim.updates.
+FIRST_ORDER_SOLVERS = ("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adam")
+#: Solvers delegated to ``hepmva.optim.minimize`` on the flat parameter vector (full batch).
+MINIMIZE_SOLVERS = ("bfgs", "lbfgs", "newton", "ga")
+#: Training stops as diverged when an epoch's loss exceeds this multiple of the initial loss.
+DIVERGENCE_FACTOR = 10.0
+#: Events per forward pass at prediction time (bounds memory).
+_PREDICT_CHUNK = 65536
+
+
+class DivergenceError(ArithmeticError):
+    """Training diverged (non-finite or exploding loss): the learning rate is too large.
+
+    The estimator that raised it keeps ``diverged_ = True`` and its ``loss_curve_`` up to the
+    divergence, and refuses to predict.
+    """
+
+
+def _as_tuple_sizes(hidden_layer_sizes: Any) -> tuple[int, ...]:
+    if isinstance(hidden_layer_sizes, Integral):
+        sizes: tuple = (hidden_layer_sizes,)
+    else:
+        try:
+            sizes = tuple(hidden_layer_sizes)
+        except TypeError:
+            raise ValueError(
+                f"hidden_layer_sizes={hidden_layer_sizes!r} must be an int or a sequence of ints"
+            ) from None
+    if not all(isinstance(s, Integral) and s > 0 for s in sizes):
+        raise ValueError(f"hidden_layer_sizes={hidden_layer_sizes!r} must contain positive ints")
+    return tuple(int(s) for s in sizes)
+
+
+class MLPClassifier(ClassifierMixin, BaseEstimator):
+    """Binary multi-layer perceptron trained by backpropagation and first-order updates.
+
+    Parameter names follow :class:`sklearn.neural_network.MLPClassifier` where the concept is
+    the same.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or tuple of int, default=(100,)
+        Units per hidden layer (any number of layers).
+    activation : {"relu", "tanh", "sigmoid", "linear"}, default="relu"
+        Hidden activation (``"logistic"``/``"identity"`` accepted as aliases). Output: sigmoid.
+    solver : str, default="adam"
+        First-order: ``"sgd"`` (scikit-learn semantics: uses ``momentum`` and
+        ``nesterovs_momentum``; plain gradient descent when ``momentum=0``), ``"momentum"``
+        (lecture's momentum), ``"nesterov"``, ``"rmsprop"``, ``"adagrad"``, ``"adam"``.
+        Full-batch minimisers on the flat parameter vector (``"bfgs"``, ``"lbfgs"``, ``"newton"``,
+        ``"ga"``) are dispatched to ``hepmva.optim.minimize`` (see :meth:`_fit_minimize`).
+    alpha : float, default=1e-4
+        L2 penalty ``(alpha/2) sum ||W||^2`` (weights only). Note: scikit-learn divides its
+        penalty by the batch size; here it is the textbook penalty on the cost.
+    batch_size : int or "auto", default="auto"
+        Events per update: ``"auto"`` = min(200, n). ``1`` is stochastic gradient descent (one
+        shuffled event per step), ``>= n_samples`` is batch gradient descent.
+    learning_rate : str, default="constant"
+        Schedule of :mod:`hepmva.optim.schedules`, applied per epoch: ``"constant"``,
+        ``"inverse_time"`` (alias ``"invscaling"``), ``"step"``, ``"exponential"``, ``"cosine"``.
+    learning_rate_init : float, default=1e-3
+        ``eta_0``.
+    power_t : float, default=0.5
+        Exponent of the inverse-time schedule.
+    lr_decay : float, default=0.5
+        ``gamma`` of the step / exponential schedules.
+    lr_step_size : int, default=10
+        Epochs between decays of the step schedule.
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training set).
+    shuffle : bool, default=True
+        Reshuffle the events every epoch.
+    random_state : int, RandomState, Generator or None, default=None
+        Seeds the initial weights, the shuffling and the validation split.
+    tol : float, default=1e-4
+        An epoch "improves" when the monitored loss drops by more than ``tol``.
+    early_stopping : bool, default=False
+        Monitor the validation loss (split off with ``validation_fraction``, or the
+        ``validation_data`` passed to :meth:`fit`), stop after ``n_iter_no_change`` epochs
+        without improvement and keep the best weights. Otherwise the training loss is
+        monitored the same way.
+    validation_fraction : float, default=0.1
+        Fraction held out when ``early_stopping`` and no ``validation_data`` is given.
+    n_iter_no_change : int, default=10
+        Patience in epochs.
+    momentum : float, default=0.9
+        ``alpha`` of the momentum / Nesterov updates.
+    nesterovs_momentum : bool, default=True
+        With ``solver="sgd"`` and ``momentum > 0``: Nesterov (True) or plain momentum (False).
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Adam's moment decays and safety term (``epsilon`` also for RMSProp / AdaGrad).
+    rho : float, default=0.9
+        RMSProp's decay of the mean squared gradient.
+    loss : {"cross_entropy", "mse"}, default="cross_entropy"
+        Per-event loss (``"log_loss"``/``"squared_error"`` accepted as aliases).
+    init : str, default="auto"
+        Weight initialiser of :mod:`hepmva.nn.init` (``"zero"``, ``"uniform"``, ``"normal"``,
+        ``"glorot"``, ``"he"``, ...); ``"auto"`` = He for relu, Glorot otherwise.
+    averaging : bool, default=False
+        Polyak averaging: the final weights are the running mean of the iterates after the
+        first epoch (evaluated each epoch for the validation loss).
+    dtype : {"float32", "float64"}, default="float32"
+        Compute precision (float64 for gradient checks and second-order solvers).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The two class labels; ``classes_[1]`` is the positive (signal) class.
+    n_features_in_ : int
+    coefs_ : list of ndarray
+        ``coefs_[l]`` of shape (n_units_l, n_units_{l+1}); views into the flat parameters.
+    intercepts_ : list of ndarray
+        ``intercepts_[l]`` of shape (n_units_{l+1},); views into the flat parameters.
+    n_iter_ : int
+        Epochs run.
+    t_ : int
+        Update steps taken.
+    loss_curve_ : list of float
+        Training cost per epoch (mean of the mini-batch costs during the epoch).
+    validation_loss_curve_ : list of float
+        Validation cost per epoch (empty without validation data).
+    validation_scores_ : list of float
+        Weighted validation accuracy per epoch (empty without validation data).
+    time_curve_ : list of float
+        Wall-clock seconds since the start of training at the end of each epoch.
+    best_loss_ : float
+        Best monitored loss (validation loss when early stopping, else training loss).
+    diverged_ : bool
+        True when training stopped on divergence (then :class:`DivergenceError` was raised).
+
+    Notes
+    -----
+    **Divergence.** After every mini-batch the loss is checked: a non-finite value, or an
+    epoch loss above ``DIVERGENCE_FACTOR`` times the initial loss, stops training, sets
+    ``diverged_ = True`` (``loss_curve_`` keeps the history) and raises :class:`DivergenceError`
+    naming the learning rate. A diverged model refuses to predict, so a NaN model is never used
+    silently. The learning-rate scan of :mod:`hepmva.studies.optimizers` catches the error and
+    records the run as diverged.
+
+    **Flat-parameter interface** (for second-order and gradient-free minimisers):
+
+    - :meth:`_pack` returns a copy of the flat parameter vector ``theta`` of shape (n_params,),
+      layout ``[W^(1).ravel(), b^(1), W^(2).ravel(), b^(2), ...]``;
+    - :meth:`_unpack` copies a ``theta`` into the network (``coefs_``/``intercepts_`` follow);
+    - :meth:`_loss_grad` returns ``(J(theta), nabla J(theta))`` on given ``(X, y01,
+      sample_weight)`` over the whole set (labels already 0/1);
+    - :meth:`_init_params` creates the network (from ``init`` and ``random_state``) without
+      training; :meth:`_fit_minimize` is the dispatch point that calls
+      ``hepmva.optim.minimize(fun, x0, method=solver, jac=True, **self._minimize_kwargs(rng))``.
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes: int | tuple[int, ...] = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 1e-4,
+        batch_size: int | str = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 1e-3,
+        power_t: float = 0.5,
+        lr_decay: float = 0.5,
+        lr_step_size: int = 10,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        rho: float = 0.9,
+        loss: str = "cross_entropy",
+        init: str = "auto",
+        averaging: bool = False,
+        dtype: str = "float32",
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.lr_decay = lr_decay
+        self.lr_step_size = lr_step_size
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.rho = rho
+        self.loss = loss
+        self.init = init
+        self.averaging = averaging
+        self.dtype = dtype
+
+    # ------------------------------------------------------------------ parameter checks
+    def _check_params(self) -> None:
+        def positive(name: str, value: Any, integral: bool = False, zero_ok: bool = False) -> None:
+            kind = Integral if integral else Real
+            ok = isinstance(value, kind) and not isinstance(value, bool)
+            if not ok or not (value >= 0 if zero_ok else value > 0) or not math.isfinite(value):
+                raise ValueError(f"{name}={value!r} must be a {'non-negative' if zero_ok else 'positive'} "
+                                 f"{'int' if integral else 'number'}")
+
+        _as_tuple_sizes(self.hidden_layer_sizes)
+        get_activation(self.activation)
+        get_loss(self.loss)
+        get_schedule(self.learning_rate)
+        if self.init != "auto":
+            get_initializer(self.init)
+        if self.solver not in FIRST_ORDER_SOLVERS + MINIMIZE_SOLVERS:
+            raise ValueError(
+                f"solver={self.solver!r} is not one of {list(FIRST_ORDER_SOLVERS + MINIMIZE_SOLVERS)}"
+            )
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype={self.dtype!r} must be 'float32' or 'float64'")
+        if not (self.batch_size == "auto" or (isinstance(self.batch_size, Integral)
+                                              and not isinstance(self.batch_size, bool)
+                                              and self.batch_size > 0)):
+            raise ValueError(f"batch_size={self.batch_size!r} must be a positive int or 'auto'")
+        positive("alpha", self.alpha, zero_ok=True)
+        positive("learning_rate_init", self.learning_rate_init)
+        positive("power_t", self.power_t, zero_ok=True)
+        positive("lr_decay", self.lr_decay)
+        positive("lr_step_size", self.lr_step_size, integral=True)
+        positive("max_iter", self.max_iter, integral=True)
+        positive("tol", self.tol, zero_ok=True)
+        positive("n_iter_no_change", self.n_iter_no_change, integral=True)
+        positive("epsilon", self.epsilon)
+        for name in ("momentum", "beta_1", "beta_2", "rho"):
+            v = getattr(self, name)
+            if not isinstance(v, Real) or not 0.0 <= v < 1.0:
+                raise ValueError(f"{name}={v!r} must be in [0, 1)")
+        if not isinstance(self.validation_fraction, Real) or not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction={self.validation_fraction!r} must be in (0, 1)")
+
+    def _update_rule(self) -> str:
+        """Name of the :mod:`hepmva.optim.updates` rule implementing ``solver``."""
+        if self.solver == "sgd":
+            if self.momentum == 0:
+                return "sgd"
+            return "nesterov" if self.nesterovs_momentum else "momentum"
+        return self.solver
+
+    # ------------------------------------------------------------------ parameters
+    def _layer_sizes(self) -> list[int]:
+        return [self.n_features_in_, *_as_tuple_sizes(self.hidden_layer_sizes), 1]
+
+    def _bind_views(self) -> None:
+        """Make ``coefs_``/``intercepts_`` (and the gradient's twins) views into the flat vectors."""
+        sizes = self._layer_sizes()
+        self.coefs_, self.intercepts_ = [], []
+        self._grad_coefs, self._grad_intercepts = [], []
+        if not hasattr(self, "_grad") or self._grad.shape != self._theta.shape:
+            self._grad = np.zeros_like(self._theta)
+        l2_mask = np.zeros_like(self._theta)
+        pos = 0
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            self.coefs_.append(self._theta[pos : pos + n_in * n_out].reshape(n_in, n_out))
+            self._grad_coefs.append(self._grad[pos : pos + n_in * n_out].reshape(n_in, n_out))
+            l2_mask[pos : pos + n_in * n_out] = 1.0
+            pos += n_in * n_out
+            self.intercepts_.append(self._theta[pos : pos + n_out])
+            self._grad_intercepts.append(self._grad[pos : pos + n_out])
+            pos += n_out
+        self._l2_mask = l2_mask
+
+    def _init_params(self, n_features: int, rng: np.random.Generator) -> None:
+        """Allocate ``theta`` and draw the initial weights (biases 0)."""
+        self.n_features_in_ = n_features
+        dtype = np.dtype(self.dtype)
+        sizes = self._layer_sizes()
+        n_params = sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
+        self._theta = np.zeros(n_params, dtype=dtype)
+        self._grad = np.zeros(n_params, dtype=dtype)
+        self._bind_views()
+        init = get_initializer(default_init(self.activation) if self.init == "auto" else self.init)
+        for W in self.coefs_:
+            W[...] = init(W.shape[0], W.shape[1], rng, dtype)
+
+    def _pack(self) -> np.ndarray:
+        """Copy of the flat parameter vector ``theta`` of shape (n_params,)."""
+        return self._theta.copy()
+
+    def _unpack(self, theta: np.ndarray) -> None:
+        """Copy ``theta`` of shape (n_params,) into the network (views follow)."""
+        theta = np.asarray(theta)
+        if theta.shape != self._theta.shape:
+            raise ValueError(f"theta has shape {theta.shape}, expected {self._theta.shape}")
+        self._theta[...] = theta
+
+    def __setstate__(self, state: dict) -> None:
+        # Pickle/deepcopy store views as copies: rebuild them on the flat vector.
+        self.__dict__.update(state)
+        if "_theta" in state:
+            self._bind_views()
+
+    # ------------------------------------------------------------------ forward / backward
+    def _alloc_buffers(self, m: int) -> None:
+        """Preallocate z^(l), a^(l), g'(z^(l)) and delta^(l) for batches of up to m events."""
+        dtype = self._theta.dtype
+        sizes = self._layer_sizes()[1:]
+        self._z = [np.empty((m, k), dtype=dtype) for k in sizes]
+        self._a = [np.empty((m, k), dtype=dtype) for k in sizes]
+        self._gprime = [np.empty((m, k), dtype=dtype) for k in sizes[:-1]]
+        self._delta = [np.empty((m, k), dtype=dtype) for k in sizes]
+        self._buf_rows = m
+
+    def _forward(self, X: np.ndarray, z: list, a: list) -> None:
+        """Forward pass: ``z^(l+1) = a^(l) W^(l) + b^(l)``, ``a^(l+1) = g(z^(l+1))`` into buffers."""
+        g = get_activation(self.activation).forward
+        last = len(self.coefs_) - 1
+        a_prev = X
+        for l, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
+            np.matmul(a_prev, W, out=z[l])
+            z[l] += b
+            if l < last:
+                g(z[l], out=a[l])
+            else:
+                expit(z[l], out=a[l])  # sigmoid output unit
+            a_prev = a[l]
+
+    def _forward_backward(
+        self, X: np.ndarray, y: np.ndarray, w: np.ndarray, scale: float, penalty: bool = True
+    ) -> float:
+        """One forward + backward pass; fills the flat gradient ``self._grad``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (m, n_features)
+        y : ndarray of shape (m, 1)
+            Labels in {0, 1}.
+        w : ndarray of shape (m, 1)
+            Event weights.
+        scale : float
+            Normalisation of the data term: ``J = scale * sum_i w_i L_i + (alpha/2) ||W||^2``.
+        penalty : bool, default=True
+            Add the L2 term's gradient ``alpha W``.
+
+        Returns
+        -------
+        float
+            ``scale * sum_i w_i L_i`` (the data term of J, without the penalty).
+        """
+        m = X.shape[0]
+        z = [b[:m] for b in self._z]
+        a = [b[:m] for b in self._a]
+        gp = [b[:m] for b in self._gprime]
+        delta = [b[:m] for b in self._delta]
+        self._forward(X, z, a)
+        loss = self._loss_fn
+        L = len(self.coefs_)
+        # 2. output error delta^(L) = dJ/da g'(z) (per event, times w_i * scale)
+        data_term = scale * loss.value(y, z[-1], a[-1], w)
+        loss.delta(y, z[-1], a[-1], w, out=delta[-1])
+        delta[-1] *= scale
+        gprime = self._activation_fn.derivative
+        for l in range(L - 1, -1, -1):
+            a_in = X if l == 0 else a[l - 1]
+            # 4. gradient: nabla_W = a^(l)T delta^(l+1), nabla_b = sum_events delta^(l+1)
+            np.matmul(a_in.T, delta[l], out=self._grad_coefs[l])
+            np.sum(delta[l], axis=0, out=self._grad_intercepts[l])
+            if l > 0:
+                # 3. delta^(l) = (W^(l))^T delta^(l+1) * g'(z^(l))
+                np.matmul(delta[l], self.coefs_[l].T, out=delta[l - 1])
+                gprime(z[l - 1], a[l - 1], out=gp[l - 1])
+                delta[l - 1] *= gp[l - 1]
+        if penalty and self.alpha:
+            # L2 penalty: nabla (alpha/2)||W||^2 = alpha W  (weights only)
+            np.multiply(self._theta, self._l2_alpha, out=self._l2_work)
+            self._grad += self._l2_work
+        return data_term
+
+    def _penalty(self) -> float:
+        return 0.5 * self.alpha * float(sum(np.vdot(W, W) for W in self.coefs_))
+
+    def _prepare_math(self) -> None:
+        self._loss_fn = get_loss(self.loss)
+        self._activation_fn = get_activation(self.activation)
+        self._l2_alpha = (self.alpha * self._l2_mask).astype(self._theta.dtype)
+        self._l2_work = np.empty_like(self._theta)
+
+    def _loss_grad(
+        self,
+        theta: np.ndarray,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+    ) -> tuple[float, np.ndarray]:
+        """Full-set cost and gradient at ``theta`` (for minimisers on the flat vector).
+
+        Parameters
+        ----------
+        theta : ndarray of shape (n_params,)
+            Copied into the network (the network keeps it afterwards).
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Labels in {0, 1}.
+        sample_weight : ndarray of shape (n_samples,) or None
+
+        Returns
+        -------
+        J : float
+            ``sum_i w_i L_i / sum_i w_i + (alpha/2) sum ||W||^2``.
+        grad : ndarray of shape (n_params,)
+            ``nabla_theta J`` (a new array, float64).
+        """
+        dtype = self._theta.dtype
+        self._unpack(theta)
+        self._prepare_math()
+        X = np.ascontiguousarray(X, dtype=dtype)
+        y = np.asarray(y, dtype=dtype).reshape(-1, 1)
+        w = (np.ones_like(y) if sample_weight is None
+             else np.asarray(sample_weight, dtype=dtype).reshape(-1, 1))
+        n = X.shape[0]
+        chunk = min(n, _PREDICT_CHUNK)
+        if getattr(self, "_buf_rows", 0) < chunk:
+            self._alloc_buffers(chunk)
+        scale = 1.0 / float(np.sum(w, dtype=np.float64))
+        total = np.zeros(self._theta.shape, dtype=np.float64)
+        J = 0.0
+        for start in range(0, n, chunk):
+            sl = slice(start, min(start + chunk, n))
+            J += self._forward_backward(X[sl], y[sl], w[sl], scale, penalty=False)
+            total += self._grad
+        total += self.alpha * self._l2_mask * self._theta
+        return J + self._penalty(), total
+
+    # ------------------------------------------------------------------ fit
+    def _rng(self) -> np.random.Generator:
+        rs = self.random_state
+        if isinstance(rs, np.random.Generator):
+            return rs
+        if rs is None or isinstance(rs, Integral):
+            return np.random.default_rng(rs)
+        return np.random.default_rng(check_random_state(rs).randint(np.iinfo(np.int32).max))
+
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        validation_data: tuple | None = None,
+    ) -> Self:
+        """Train the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Two classes; ``classes_[1]`` (the larger label after sorting) is the positive one.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Event weights (negative allowed; their sum must be positive).
+        validation_data : tuple (X_val, y_val) or (X_val, y_val, w_val), default=None
+            Evaluated every epoch (``validation_loss_curve_``); used for early stopping instead
+            of an internal split.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        y_type = type_of_target(y, input_name="y", raise_unknown=True)
+        if y_type != "binary":
+            raise ValueError(
+                f"Only binary classification is supported. The type of the target is {y_type}."
+            )
+        classes = np.unique(y)
+        if classes.size != 2:
+            raise ValueError(
+                f"MLPClassifier needs 2 classes in y, got {classes.size} class: {classes.tolist()}"
+            )
+        self.classes_ = classes
+        dtype = np.dtype(self.dtype)
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if not np.all(np.isfinite(sw)):
+            raise ValueError("sample_weight contains NaN or inf")
+        if sw.sum() <= 0:
+            raise ValueError(f"sample_weight must have a positive sum, got {sw.sum()!r}")
+        y01 = (y == classes[1]).astype(dtype)
+        X = np.ascontiguousarray(X, dtype=dtype)
+        rng = self._rng()
+        # validation set
+        X_val = y_val = w_val = None
+        if validation_data is not None:
+            X_val, y_val, w_val = self._check_validation_data(validation_data)
+        elif self.early_stopping:
+            n_val = int(round(self.validation_fraction * X.shape[0]))
+            if n_val < 1 or X.shape[0] - n_val < 1:
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} leaves no validation or "
+                    f"training events with n_samples={X.shape[0]}"
+                )
+            perm = rng.permutation(X.shape[0])
+            iv, it = perm[:n_val], perm[n_val:]
+            X_val, y_val, w_val = X[iv], y01[iv], sw[iv].astype(dtype)
+            X, y01, sw = X[it], y01[it], sw[it]
+            if sw.sum() <= 0:
+                raise ValueError("sample_weight of the training part has a non-positive sum")
+
+        self._init_params(X.shape[1], rng)
+        self._prepare_math()
+        self.loss_curve_: list[float] = []
+        self.validation_loss_curve_: list[float] = []
+        self.validation_scores_: list[float] = []
+        self.time_curve_: list[float] = []
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.diverged_ = False
+        self.best_loss_ = np.inf
+
+        if self.solver in FIRST_ORDER_SOLVERS:
+            self._fit_first_order(X, y01, sw.astype(dtype), rng, X_val, y_val, w_val)
+        else:
+            self._fit_minimize(X, y01, sw.astype(dtype), rng, X_val, y_val, w_val)
+        self._release_buffers()
+        return self
+
+    def _check_validation_data(self, validation_data: tuple) -> tuple:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, w_val)")
+        Xv, yv = validation_data[0], np.asarray(validation_data[1])
+        Xv = validate_data(self, Xv, reset=False, dtype=[np.float64, np.float32])
+        unknown = np.setdiff1d(np.unique(yv), self.classes_)
+        if unknown.size:
+            raise ValueError(f"validation_data labels {unknown.tolist()} not among classes {self.classes_.tolist()}")
+        wv = validation_data[2] if len(validation_data) == 3 else None
+        wv = _check_sample_weight(wv, Xv, dtype=np.float64)
+        dtype = np.dtype(self.dtype)
+        return (np.ascontiguousarray(Xv, dtype=dtype), (yv == self.classes_[1]).astype(dtype),
+                wv.astype(dtype))
+
+    def _release_buffers(self) -> None:
+        for name in ("_z", "_a", "_gprime", "_delta", "_buf_rows", "_l2_work"):
+            self.__dict__.pop(name, None)
+
+    def _full_loss(self, X: np.ndarray, y01: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+        """Weighted cost J (with penalty) and weighted accuracy on a whole set."""
+        z = self._decision(X)
+        zz = z.astype(np.float64)
+        y = y01.astype(np.float64)
+        w = w.astype(np.float64)
+        wsum = w.sum()
+        if self._loss_fn.name == "cross_entropy":
+            L = np.logaddexp(0.0, zz) - y * zz
+        else:
+            L = (expit(zz) - y) ** 2
+        J = float(np.dot(w, L) / wsum) + self._penalty()
+        acc = float(np.dot(w, (zz > 0) == (y > 0.5)) / wsum)
+        return J, acc
+
+    def _fit_first_order(self, X, y01, sw, rng, X_val, y_val, w_val) -> None:
+        n = X.shape[0]
+        b = min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
+        self._alloc_buffers(b)
+        dtype = self._theta.dtype
+        theta, grad = self._theta, self._grad
+        opt = make_optimizer(
+            self._update_rule(), theta, momentum=self.momentum, rho=self.rho,
+            beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+        )
+        schedule = get_schedule(self.learning_rate)
+        sched_kw = dict(power=self.power_t, gamma=self.lr_decay, step_size=self.lr_step_size,
+                        T=self.max_iter)
+        w_norm = (sw / np.mean(sw, dtype=np.float64)).astype(dtype).reshape(-1, 1)
+        y_col = y01.reshape(-1, 1)
+        if self.shuffle:
+            Xs, ys, ws = np.empty_like(X), np.empty_like(y_col), np.empty_like(w_norm)
+        else:
+            Xs, ys, ws = X, y_col, w_norm
+        avg: PolyakAverage | None = None
+        monitor_val = self.early_stopping and X_val is not None
+        best_theta = theta.copy() if monitor_val else None
+        no_improve = 0
+        initial_loss: float | None = None
+        t_start = time.perf_counter()
+        for epoch in range(self.max_iter):
+            t_epoch = time.perf_counter()
+            eta = schedule(self.learning_rate_init, epoch, **sched_kw)
+            if self.shuffle:
+                perm = rng.permutation(n)
+                np.take(X, perm, axis=0, out=Xs)
+                np.take(y_col, perm, axis=0, out=ys)
+                np.take(w_norm, perm, axis=0, out=ws)
+            total = 0.0
+            finite = True
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                for start in range(0, n, b):
+                    stop = min(start + b, n)
+                    m = stop - start
+                    J_b = self._forward_backward(Xs[start:stop], ys[start:stop], ws[start:stop], 1.0 / m)
+                    if not math.isfinite(J_b):
+                        finite = False
+                        total = J_b * n
+                        break
+                    if initial_loss is None:
+                        initial_loss = J_b + self._penalty()
+                    total += J_b * m
+                    opt.step(theta, grad, eta)
+                if avg is not None:
+                    avg.update(theta)
+                elif self.averaging:
+                    avg = PolyakAverage(theta)  # average from the end of the first epoch on
+                epoch_loss = total / n + self._penalty()
+            self.t_ = opt.t
+            self.n_iter_ = epoch + 1
+            self.loss_curve_.append(float(epoch_loss))
+            self.time_curve_.append(time.perf_counter() - t_start)
+            finite = finite and math.isfinite(epoch_loss) and bool(np.isfinite(theta).all())
+            if not finite or epoch_loss > DIVERGENCE_FACTOR * max(initial_loss or 0.0, 1e-3):
+                self._diverge(epoch, epoch_loss, initial_loss)
+            # validation (on the averaged weights when averaging)
+            val_loss = None
+            if X_val is not None:
+                if avg is not None:
+                    current = theta.copy()
+                    theta[...] = avg.theta_bar
+                val_loss, val_acc = self._full_loss(X_val, y_val, w_val)
+                if avg is not None:
+                    theta[...] = current
+                self.validation_loss_curve_.append(val_loss)
+                self.validation_scores_.append(val_acc)
+            logger.info(
+                "epoch %d/%d  loss %.6g  val_loss %s  eta %.3g  %.2f s",
+                epoch + 1, self.max_iter, epoch_loss,
+                "-" if val_loss is None else f"{val_loss:.6g}", eta, time.perf_counter() - t_epoch,
+            )
+            monitored = val_loss if monitor_val else epoch_loss
+            if monitored > self.best_loss_ - self.tol:
+                no_improve += 1
+            else:
+                no_improve = 0
+            if monitored < self.best_loss_:
+                self.best_loss_ = float(monitored)
+                if monitor_val:
+                    best_theta[...] = avg.theta_bar if avg is not None else theta
+            if no_improve >= self.n_iter_no_change:
+                logger.info(
+                    "%s loss did not improve by more than tol=%g for %d epochs: stopping at epoch %d",
+                    "validation" if monitor_val else "training", self.tol, self.n_iter_no_change,
+                    epoch + 1,
+                )
+                break
+        else:
+            logger.info("reached max_iter=%d epochs without converging (tol=%g)", self.max_iter, self.tol)
+        if monitor_val:
+            theta[...] = best_theta
+        elif avg is not None:
+            theta[...] = avg.theta_bar
+
+    def _diverge(self, epoch: int, loss: float, initial_loss: float | None) -> None:
+        self.diverged_ = True
+        msg = (
+            f"MLPClassifier diverged at epoch {epoch + 1}: loss {loss:.4g} (initial "
+            f"{initial_loss if initial_loss is None else f'{initial_loss:.4g}'}); "
+            f"learning_rate_init={self.learning_rate_init} is too large for solver={self.solver!r}"
+        )
+        logger.error(msg)
+        self._release_buffers()
+        raise DivergenceError(msg)
+
+    def _minimize_kwargs(self, rng: np.random.Generator) -> dict[str, Any]:
+        """Extra keyword arguments for ``hepmva.optim.minimize`` (per solver; extend here)."""
+        return {"random_state": rng, "maxiter": self.max_iter}
+
+    def _fit_minimize(self, X, y01, sw, rng, X_val, y_val, w_val) -> None:
+        """Dispatch point for full-batch minimisers on the flat parameter vector.
+
+        Calls ``hepmva.optim.minimize.minimize(fun, x0, method=self.solver, jac=True, ...)``
+        with ``fun(theta) -> (J(theta), nabla J(theta))`` from :meth:`_loss_grad` (float64
+        gradient) and ``x0 = self._pack()``. The result's ``x`` becomes the network's weights,
+        ``history.fun`` / ``history.time`` become ``loss_curve_`` / ``time_curve_``.
+        """
+        try:
+            from hepmva.optim.minimize import minimize
+        except ImportError:
+            raise ValueError(
+                f"solver={self.solver!r} needs hepmva.optim.minimize, which is not available yet"
+            ) from None
+
+        def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                return self._loss_grad(theta, X, y01, sw)
+
+        res = minimize(fun, self._pack().astype(np.float64), method=self.solver, jac=True,
+                       **self._minimize_kwargs(rng))
+        if not np.all(np.isfinite(res.x)) or not math.isfinite(res.fun):
+            self._diverge(int(res.nit), float(res.fun), None)
+        self._unpack(np.asarray(res.x, dtype=self._theta.dtype))
+        history = getattr(res, "history", None)
+        if history is not None and len(history.fun):
+            self.loss_curve_ = [float(v) for v in history.fun]
+            self.time_curve_ = [float(v) for v in history.time]
+        else:
+            self.loss_curve_, self.time_curve_ = [float(res.fun)], [0.0]
+        self.n_iter_ = int(res.nit)
+        self.t_ = int(res.nit)
+        self.best_loss_ = float(res.fun)
+        if X_val is not None:
+            val_loss, val_acc = self._full_loss(X_val, y_val, w_val)
+            self.validation_loss_curve_.append(val_loss)
+            self.validation_scores_.append(val_acc)
+        logger.info("%s: %s after %d iterations, loss %.6g", self.solver, res.message, res.nit, res.fun)
+
+    # ------------------------------------------------------------------ predict
+    def _check_predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "coefs_")
+        if getattr(self, "diverged_", False):
+            raise DivergenceError("this MLPClassifier diverged during training and cannot predict")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return np.ascontiguousarray(X, dtype=self._theta.dtype)
+
+    def _decision(self, X: np.ndarray) -> np.ndarray:
+        """Output pre-activation ``z^(L)`` of shape (n_samples,) in the compute dtype (chunked)."""
+        n = X.shape[0]
+        dtype = self._theta.dtype
+        out = np.empty(n, dtype=dtype)
+        chunk = max(1, min(n, _PREDICT_CHUNK))
+        sizes = self._layer_sizes()[1:]
+        z = [np.empty((chunk, k), dtype=dtype) for k in sizes]
+        a = [np.empty((chunk, k), dtype=dtype) for k in sizes]
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            for start in range(0, n, chunk):
+                stop = min(start + chunk, n)
+                m = stop - start
+                self._forward(X[start:stop], [b[:m] for b in z], [b[:m] for b in a])
+                out[start:stop] = z[-1][:m, 0]
+        return out
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Log-odds ``z^(L)`` of the positive class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return self._decision(self._check_predict(X)).astype(np.float64)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``[1 - a, a]`` with ``a = sigmoid(z^(L))`` (in float64).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+        """
+        p = expit(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted class labels, shape (n_samples,)."""
+        z = self.decision_function(X)
+        return self.classes_[(z > 0).astype(int)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    # ------------------------------------------------------------------ persistence
+    def export_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Architecture, parameters and training history as (JSON-able meta, arrays).
+
+        Returns
+        -------
+        meta : dict
+            ``params`` (constructor arguments), ``layer_sizes``, ``n_features_in_``,
+            ``feature_names_in_`` (if any) and the training history.
+        arrays : dict of str to ndarray
+            ``theta`` (flat parameters, shape (n_params,)) and ``classes``.
+        """
+        check_is_fitted(self, "coefs_")
+        params = self.get_params(deep=False)
+        params["hidden_layer_sizes"] = list(_as_tuple_sizes(params["hidden_layer_sizes"]))
+        rs = params["random_state"]
+        if rs is not None and not isinstance(rs, Integral):
+            params["random_state"] = None  # a generator object is not persistable
+        elif rs is not None:
+            params["random_state"] = int(rs)
+        meta = {
+            "estimator": "hepmva.nn.MLPClassifier",
+            "params": params,
+            "layer_sizes": self._layer_sizes(),
+            "n_features_in_": int(self.n_features_in_),
+            "n_iter_": int(self.n_iter_),
+            "t_": int(self.t_),
+            "best_loss_": float(self.best_loss_),
+            "diverged_": bool(self.diverged_),
+            "loss_curve_": [float(v) for v in self.loss_curve_],
+            "validation_loss_curve_": [float(v) for v in self.validation_loss_curve_],
+            "validation_scores_": [float(v) for v in self.validation_scores_],
+            "time_curve_": [float(v) for v in self.time_curve_],
+        }
+        if hasattr(self, "feature_names_in_"):
+            meta["feature_names_in_"] = [str(f) for f in self.feature_names_in_]
+        classes = self.classes_
+        if classes.dtype == object:
+            classes = classes.astype(str)
+        return meta, {"theta": self._theta.copy(), "classes": classes}
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Self:
+        """Rebuild a fitted classifier from :meth:`export_state` output (no pickle involved)."""
+        params = dict(meta["params"])
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        est = cls(**params)
+        est._check_params()
+        est.n_features_in_ = int(meta["n_features_in_"])
+        if "feature_names_in_" in meta:
+            est.feature_names_in_ = np.asarray(meta["feature_names_in_"], dtype=object)
+        theta = np.asarray(arrays["theta"], dtype=np.dtype(est.dtype))
+        est._theta = theta.copy()
+        est._grad = np.zeros_like(est._theta)
+        est._bind_views()
+        if est._theta.size != sum(W.size + b.size for W, b in zip(est.coefs_, est.intercepts_)):
+            raise ValueError("model file: theta size does not match layer_sizes")
+        est.classes_ = np.asarray(arrays["classes"])
+        for key in ("n_iter_", "t_", "best_loss_", "diverged_", "loss_curve_",
+                    "validation_loss_curve_", "validation_scores_", "time_curve_"):
+            setattr(est, key, meta[key])
+        return est

@@ -1,0 +1,257 @@
+"""First-order update rules (the gradient-descent family), in place on a flat parameter vector.
+
+Every optimizer owns only its state (arrays shaped like ``theta``, allocated once) and exposes
+``step(theta, grad, eta)``, which overwrites ``theta`` in place with one update using the
+gradient ``grad = nabla_theta J`` and the current learning rate ``eta`` (schedules live in
+:mod:`hepmva.optim.schedules`). Which examples the gradient is computed on (all: batch gradient
+descent; one, shuffled: stochastic; ``b``: mini-batch) is the caller's choice.
+
+Rules (``g = grad``, all operations elementwise):
+
+- ``SGD``:      ``theta := theta - eta g``
+- ``Momentum``: ``Delta := -eta g + alpha Delta;  theta := theta + Delta``
+  (the lecture's ``w := w - eta grad J + alpha Delta w``)
+- ``Nesterov``: ``Delta := -eta g + alpha Delta;  theta := theta + alpha Delta - eta g``
+  (Sutskever et al. 2013 form: the look-ahead gradient expressed at the current point)
+- ``RMSProp``:  ``v := rho v + (1 - rho) g^2;  theta := theta - eta g / (sqrt(v) + epsilon)``
+- ``AdaGrad``:  ``G := G + g^2;  theta := theta - eta g / (sqrt(G) + epsilon)``
+- ``Adam``:     ``m := beta_1 m + (1 - beta_1) g;  v := beta_2 v + (1 - beta_2) g^2;
+  theta := theta - eta [m / (1 - beta_1^t)] / (sqrt(v / (1 - beta_2^t)) + epsilon)``
+- ``PolyakAverage``: the running mean ``theta_bar := theta_bar + (theta - theta_bar) / (t + 1)``
+  of the iterates (parameter averaging), kept beside any of the above.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "OPTIMIZERS",
+    "AdaGrad",
+    "Adam",
+    "Momentum",
+    "Nesterov",
+    "Optimizer",
+    "PolyakAverage",
+    "RMSProp",
+    "SGD",
+    "make_optimizer",
+]
+
+Array = np.ndarray
+
+
+class Optimizer:
+    """Base class: state shaped like ``theta``; :meth:`step` updates ``theta`` in place.
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+        The parameter vector (only its shape and dtype are used here).
+    """
+
+    def __init__(self, theta: Array) -> None:
+        self.t = 0  # number of steps taken
+        self._work = np.empty_like(theta)
+
+    def step(self, theta: Array, grad: Array, eta: float) -> None:  # pragma: no cover
+        """Update ``theta`` in place by one step with gradient ``grad`` and learning rate ``eta``."""
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Plain gradient descent ``theta := theta - eta grad``."""
+
+    def step(self, theta: Array, grad: Array, eta: float) -> None:
+        self.t += 1
+        np.multiply(grad, eta, out=self._work)
+        theta -= self._work
+
+
+class Momentum(Optimizer):
+    """Momentum, lecture form ``w := w - eta grad J + alpha Delta w``.
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+    momentum : float
+        ``alpha`` in [0, 1).
+    """
+
+    def __init__(self, theta: Array, momentum: float = 0.9) -> None:
+        super().__init__(theta)
+        self.momentum = float(momentum)
+        self.delta = np.zeros_like(theta)  # Delta w, the previous update
+
+    def step(self, theta: Array, grad: Array, eta: float) -> None:
+        self.t += 1
+        self.delta *= self.momentum
+        np.multiply(grad, eta, out=self._work)
+        self.delta -= self._work  # Delta := alpha Delta - eta g
+        theta += self.delta
+
+
+class Nesterov(Momentum):
+    """Nesterov's accelerated gradient: ``Delta := alpha Delta - eta g;  w += alpha Delta - eta g``."""
+
+    def step(self, theta: Array, grad: Array, eta: float) -> None:
+        self.t += 1
+        self.delta *= self.momentum
+        np.multiply(grad, eta, out=self._work)  # work = eta g
+        self.delta -= self._work
+        theta -= self._work
+        np.multiply(self.delta, self.momentum, out=self._work)
+        theta += self._work
+
+
+class RMSProp(Optimizer):
+    """RMSProp: per-parameter rate ``eta / sqrt(v)``, ``v`` the running mean of ``g^2``.
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+    rho : float
+        Decay of the running mean of squared gradients.
+    epsilon : float
+        Added to ``sqrt(v)`` for numerical safety.
+    """
+
+    def __init__(self, theta: Array, rho: float = 0.9, epsilon: float = 1e-8) -> None:
+        super().__init__(theta)
+        self.rho = float(rho)
+        self.epsilon = float(epsilon)
+        self.v = np.zeros_like(theta)
+
+    def step(self, theta: Array, grad: Array, eta: float) -> None:
+        self.t += 1
+        w = self._work
+        np.multiply(grad, grad, out=w)
+        w *= 1.0 - self.rho
+        self.v *= self.rho
+        self.v += w
+        np.sqrt(self.v, out=w)
+        w += self.epsilon
+        np.divide(grad, w, out=w)
+        w *= eta
+        theta -= w
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad: per-parameter rate ``eta / sqrt(G)``, ``G`` the sum of all past ``g^2``."""
+
+    def __init__(self, theta: Array, epsilon: float = 1e-8) -> None:
+        super().__init__(theta)
+        self.epsilon = float(epsilon)
+        self.G = np.zeros_like(theta)
+
+    def step(self, theta: Array, grad: Array, eta: float) -> None:
+        self.t += 1
+        w = self._work
+        np.multiply(grad, grad, out=w)
+        self.G += w
+        np.sqrt(self.G, out=w)
+        w += self.epsilon
+        np.divide(grad, w, out=w)
+        w *= eta
+        theta -= w
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias-corrected first and second moments.
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+    beta_1, beta_2 : float
+        Decay rates of the first and second moment estimates.
+    epsilon : float
+        Added to the root of the second moment.
+    """
+
+    def __init__(
+        self, theta: Array, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8
+    ) -> None:
+        super().__init__(theta)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+        self.m = np.zeros_like(theta)
+        self.v = np.zeros_like(theta)
+
+    def step(self, theta: Array, grad: Array, eta: float) -> None:
+        self.t += 1
+        w = self._work
+        b1, b2 = self.beta_1, self.beta_2
+        # m := b1 m + (1 - b1) g ;  v := b2 v + (1 - b2) g^2
+        self.m *= b1
+        np.multiply(grad, 1.0 - b1, out=w)
+        self.m += w
+        self.v *= b2
+        np.multiply(grad, grad, out=w)
+        w *= 1.0 - b2
+        self.v += w
+        # theta -= eta_t m / (sqrt(v) + eps_t), with the bias corrections folded into eta_t, eps_t
+        # (eta_t = eta sqrt(1 - b2^t) / (1 - b1^t), eps_t = eps sqrt(1 - b2^t)): identical to
+        # eta m_hat / (sqrt(v_hat) + eps).
+        c2 = np.sqrt(1.0 - b2**self.t)
+        eta_t = eta * c2 / (1.0 - b1**self.t)
+        np.sqrt(self.v, out=w)
+        w += self.epsilon * c2
+        np.divide(self.m, w, out=w)
+        w *= eta_t
+        theta -= w
+
+
+class PolyakAverage:
+    """Running mean of the iterates, ``theta_bar_t = (1/t) sum_{s<=t} theta_s`` (Polyak averaging).
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+        The starting point; the average starts equal to it.
+    """
+
+    def __init__(self, theta: Array) -> None:
+        self.t = 1
+        self.theta_bar = theta.copy()
+        self._work = np.empty_like(theta)
+
+    def update(self, theta: Array) -> None:
+        """Fold the current iterate into the average (in place)."""
+        self.t += 1
+        np.subtract(theta, self.theta_bar, out=self._work)
+        self._work *= 1.0 / self.t
+        self.theta_bar += self._work
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "rmsprop": RMSProp,
+    "adagrad": AdaGrad,
+    "adam": Adam,
+}
+
+
+def make_optimizer(name: str, theta: Array, **hyper: Any) -> Optimizer:
+    """Build the optimizer ``name`` for parameters shaped like ``theta``.
+
+    Only the hyper-parameters the rule knows are used (``momentum``; ``rho``; ``beta_1``,
+    ``beta_2``; ``epsilon``); others are ignored so one dict can serve every rule.
+    """
+    try:
+        cls = OPTIMIZERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"optimizer {name!r} is not one of {sorted(OPTIMIZERS)}") from None
+    known = {
+        SGD: (),
+        Momentum: ("momentum",),
+        Nesterov: ("momentum",),
+        RMSProp: ("rho", "epsilon"),
+        AdaGrad: ("epsilon",),
+        Adam: ("beta_1", "beta_2", "epsilon"),
+    }[cls]
+    return cls(theta, **{k: v for k, v in hyper.items() if k in known})

@@ -719,3 +719,13 @@ def test_docstring_recipes_evaluate(events: ak.Array) -> None:
         for v, m in zip(lists(events["jet_phi"]), ak.to_list(events["met_phi"]))
     ]
     np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_bad_argument_types() -> None:
+    with pytest.raises(TypeError, match="expression must be a string, not list"):
+        compile_expression(["met"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"'met'.*not list"):
+        evaluate("met", [1, 2])
+    with pytest.raises(TypeError, match="record array"):
+        evaluate("met", ak.Array([1.0, 2.0]))
+    assert compile_expression("met > 1") is compile_expression("met > 1")  # cached

@@ -724,13 +724,13 @@ def _check_size(tree: ast.AST, text: str) -> None:
 class _Source:
     """Uniform access to the branches of a chunk (awkward record array or mapping)."""
 
-    def __init__(self, arrays: Any) -> None:
+    def __init__(self, arrays: Any, text: str) -> None:
         if isinstance(arrays, ak.Array):
             fields = arrays.fields
             if not fields:
                 raise TypeError(
-                    "arrays must be an awkward record array (fields = branches) or a mapping "
-                    "name -> array"
+                    f"cannot evaluate expression {_quote(text)}: arrays must be an awkward record "
+                    f"array (fields = branches) or a mapping name -> array"
                 )
             self.available = list(fields)
             self.n = len(arrays)
@@ -739,13 +739,16 @@ class _Source:
             self.available = [str(k) for k in arrays]
             lengths = {len(v) for v in arrays.values()}
             if len(lengths) > 1:
-                raise ValueError(f"arrays have different lengths: {sorted(lengths)}")
+                raise ValueError(
+                    f"cannot evaluate expression {_quote(text)}: the arrays have different "
+                    f"lengths {sorted(lengths)}"
+                )
             self.n = lengths.pop() if lengths else 0
             self._get = lambda name: arrays[name]
         else:
             raise TypeError(
-                f"arrays must be an awkward record array or a mapping name -> array, "
-                f"not {type(arrays).__name__}"
+                f"cannot evaluate expression {_quote(text)}: arrays must be an awkward record "
+                f"array or a mapping name -> array, not {type(arrays).__name__}"
             )
 
     def get(self, name: str) -> ak.Array:
@@ -906,7 +909,7 @@ class Expression:
                 raise ValueError(_unknown_branch_message(name, self.text, available))
 
     def _evaluate_raw(self, arrays: Any) -> tuple[Any, int]:
-        source = _Source(arrays)
+        source = _Source(arrays, self.text)
         self.check_branches(source.available)
         try:
             with np.errstate(all="ignore"):
@@ -986,8 +989,7 @@ def _finish(text: str, value: Any, n: int, default: float | bool | None) -> np.n
     return out.astype(np.float64, copy=False)
 
 
-@functools.lru_cache(maxsize=1024)
-def compile_expression(text: str) -> Expression:
+def compile_expression(text: str | Expression) -> Expression:
     """Parse and validate an expression once.
 
     Parameters
@@ -1008,7 +1010,12 @@ def compile_expression(text: str) -> Expression:
     if isinstance(text, Expression):
         return text
     if not isinstance(text, str):
-        raise TypeError(f"expression must be a string, not {type(text).__name__}")
+        raise TypeError(f"expression must be a string, not {type(text).__name__} ({text!r:.60})")
+    return _compile(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compile(text: str) -> Expression:
     stripped = " ".join(text.split())  # no string literals exist, so whitespace is free
     if not stripped:
         raise ValueError("empty expression ''")

@@ -729,3 +729,11 @@ def test_bad_argument_types() -> None:
     with pytest.raises(TypeError, match="record array"):
         evaluate("met", ak.Array([1.0, 2.0]))
     assert compile_expression("met > 1") is compile_expression("met > 1")  # cached
+
+
+def test_deepest_allowed_expression_evaluates() -> None:
+    depth = features.MAX_DEPTH // 2 - 1  # a call adds two tree levels (Call, argument)
+    text = "abs(" * depth + "-met" + ")" * depth
+    np.testing.assert_array_equal(evaluate(text, {"met": np.array([2.0])}), [2.0])
+    with pytest.raises(ValueError, match="nested too deeply"):
+        compile_expression("abs(" * (depth + 2) + "met" + ")" * (depth + 2))

@@ -578,6 +578,8 @@ class _Validator:
         self.branches: set[str] = set()
 
     def fail(self, what: str, extra: str = "") -> _ExprError:
+        if len(what) > 60:
+            what = what[:57] + "..."
         return _ExprError(
             f"unsafe/unsupported construct {what!r} in expression {_quote(self.text)}{extra}"
         )
@@ -586,7 +588,7 @@ class _Validator:
         if isinstance(node, ast.Constant):
             v = node.value
             if type(v) not in (bool, int, float):
-                raise self.fail(f"{type(v).__name__} constant {v!r}"[:60])
+                raise self.fail(f"{type(v).__name__} constant {v!r}")
             if type(v) is int and abs(v) >= 2**63:
                 raise _ExprError(f"integer constant too large in expression {_quote(self.text)}")
         elif isinstance(node, ast.Name):
@@ -646,12 +648,12 @@ class _Validator:
 
     def visit_call(self, node: ast.Call) -> None:
         if not isinstance(node.func, ast.Name):
-            raise self.fail(f"call of {_unparse(node.func)}"[:60])
+            raise self.fail(f"call of {_unparse(node.func)}")
         name = node.func.id
         f = _FUNCTIONS.get(name)
         if f is None:
             raise self.fail(
-                f"call of {name}()"[:60], f"; allowed functions: {', '.join(ALLOWED_FUNCTIONS)}"
+                f"call of {name}()", f"; allowed functions: {', '.join(ALLOWED_FUNCTIONS)}"
             )
         if any(isinstance(a, ast.Starred) for a in node.args):
             raise self.fail("*args")

@@ -732,8 +732,9 @@ def test_bad_argument_types() -> None:
 
 
 def test_deepest_allowed_expression_evaluates() -> None:
-    depth = features.MAX_DEPTH // 2 - 1  # a call adds two tree levels (Call, argument)
+    # Expression > Call x n > UnaryOp > Name > Load: n + 3 levels below the root
+    depth = features.MAX_DEPTH - 3
     text = "abs(" * depth + "-met" + ")" * depth
     np.testing.assert_array_equal(evaluate(text, {"met": np.array([2.0])}), [2.0])
     with pytest.raises(ValueError, match="nested too deeply"):
-        compile_expression("abs(" * (depth + 2) + "met" + ")" * (depth + 2))
+        compile_expression("abs(" * (depth + 1) + "-met" + ")" * (depth + 1))

@@ -31,6 +31,7 @@ __all__ = [
     "write_table",
     "read_table",
     "read_tables",
+    "write_ttree",
     "write_friend_tree",
 ]
 
@@ -205,8 +206,19 @@ def read_tables(paths: Sequence[str | Path], columns: Sequence[str] | None = Non
     return pd.concat([read_table(p, columns) for p in paths], ignore_index=True)
 
 
+def write_ttree(file, name: str, data: dict) -> None:
+    """Write ``data`` (name -> numpy array or awkward array/record) as a TTree into an open ``file``.
+
+    uproot >= 5.7 writes an RNTuple for ``file[name] = data``; this always writes a TTree, which every
+    ROOT version (and TTree::AddFriend) reads.
+    """
+    data = {k: v if isinstance(v, ak.Array) else np.asarray(v) for k, v in data.items()}
+    types = {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in data.items()}
+    file.mktree(name, types).extend(data)
+
+
 def write_friend_tree(path: str | Path, tree: str, columns: dict[str, np.ndarray]) -> None:
     """Write a flat TTree ``tree`` with ``columns`` (one entry per entry of the parent tree), atomically."""
     with atomic_path(path) as tmp:
         with uproot.recreate(tmp) as f:
-            f[tree] = {k: np.asarray(v) for k, v in columns.items()}
+            write_ttree(f, tree, columns)

@@ -247,7 +247,7 @@ def train_fold(
     log.info("classifier %s fold %d: trained in %.1f s, scored %d events in %.2f s", classifier["name"], fold,
              train_seconds, len(score), predict_seconds)
 
-    role = np.where(is_test, "test", "")
+    role = np.where(is_test, "test", "").astype("<U5")
     role[train_idx] = "train"
     keep = role != ""
     scores = pd.DataFrame({

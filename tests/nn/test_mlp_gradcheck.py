@@ -68,6 +68,6 @@ def test_minibatch_gradients_average_to_full_gradient() -> None:
     mlp._alloc_buffers(10)
     acc = np.zeros_like(full)
     for s in range(0, 40, 10):
-        mlp._forward_backward(X[s:s + 10], y[s:s + 10, None], w[s:s + 10, None] / wbar, 1 / 10)
+        mlp._forward_backward(mlp._augment(X[s:s + 10]), y[s:s + 10, None], w[s:s + 10, None] / wbar, 1 / 10)
         acc += mlp._grad
     np.testing.assert_allclose(acc / 4, full, rtol=1e-10, atol=1e-14)

@@ -37,6 +37,7 @@ from typing import Any, Self
 import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
+from threadpoolctl import threadpool_limits
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -315,22 +316,27 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return [self.n_features_in_, *_as_tuple_sizes(self.hidden_layer_sizes), 1]
 
     def _bind_views(self) -> None:
-        """Make ``coefs_``/``intercepts_`` (and the gradient's twins) views into the flat vectors."""
+        """Make ``coefs_``/``intercepts_`` (and the gradient's twins) views into the flat vectors.
+
+        Layer ``l`` occupies ``theta[pos : pos + (n_in + 1) n_out]``, seen as the augmented matrix
+        ``W_aug^(l)`` of shape (n_in + 1, n_out) whose last row is the bias (the lecture's
+        ``x_0 = 1`` trick, with the constant unit last): ``coefs_[l] = W_aug[:-1]``,
+        ``intercepts_[l] = W_aug[-1]``.
+        """
         sizes = self._layer_sizes()
-        self.coefs_, self.intercepts_ = [], []
-        self._grad_coefs, self._grad_intercepts = [], []
+        self._W_aug, self._grad_aug = [], []
         if not hasattr(self, "_grad") or self._grad.shape != self._theta.shape:
             self._grad = np.zeros_like(self._theta)
         l2_mask = np.zeros_like(self._theta)
         pos = 0
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-            self.coefs_.append(self._theta[pos : pos + n_in * n_out].reshape(n_in, n_out))
-            self._grad_coefs.append(self._grad[pos : pos + n_in * n_out].reshape(n_in, n_out))
+            size = (n_in + 1) * n_out
+            self._W_aug.append(self._theta[pos : pos + size].reshape(n_in + 1, n_out))
+            self._grad_aug.append(self._grad[pos : pos + size].reshape(n_in + 1, n_out))
             l2_mask[pos : pos + n_in * n_out] = 1.0
-            pos += n_in * n_out
-            self.intercepts_.append(self._theta[pos : pos + n_out])
-            self._grad_intercepts.append(self._grad[pos : pos + n_out])
-            pos += n_out
+            pos += size
+        self.coefs_ = [W[:-1] for W in self._W_aug]
+        self.intercepts_ = [W[-1] for W in self._W_aug]
         self._l2_mask = l2_mask
 
     def _init_params(self, n_features: int, rng: np.random.Generator) -> None:
@@ -364,38 +370,63 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self._bind_views()
 
     # ------------------------------------------------------------------ forward / backward
-    def _alloc_buffers(self, m: int) -> None:
-        """Preallocate z^(l), a^(l), g'(z^(l)) and delta^(l) for batches of up to m events."""
+    def _make_buffers(self, m: int) -> dict[str, list[np.ndarray]]:
+        """Buffers for batches of up to ``m`` events.
+
+        ``a``: the activations ``a^(l)`` with a constant-1 column appended (``a[0]`` is the input
+        ``x``, ``a[L-1]`` the output unit, no extra column); ``z``: pre-activations ``z^(l)``;
+        ``gprime``: ``g'(z^(l))``; ``delta``: errors ``delta^(l)``.
+        """
         dtype = self._theta.dtype
-        sizes = self._layer_sizes()[1:]
-        self._z = [np.empty((m, k), dtype=dtype) for k in sizes]
-        self._a = [np.empty((m, k), dtype=dtype) for k in sizes]
-        self._gprime = [np.empty((m, k), dtype=dtype) for k in sizes[:-1]]
-        self._delta = [np.empty((m, k), dtype=dtype) for k in sizes]
+        sizes = self._layer_sizes()
+        L = len(sizes) - 1
+        a = []
+        for l, k in enumerate(sizes):
+            if l == L:
+                a.append(np.empty((m, 1), dtype=dtype))
+            else:
+                buf = np.empty((m, k + 1), dtype=dtype)
+                buf[:, -1] = 1.0
+                a.append(buf)
+        return {
+            "a": a,
+            "z": [np.empty((m, k), dtype=dtype) for k in sizes[1:]],
+            "gprime": [np.empty((m, k), dtype=dtype) for k in sizes[1:-1]],
+            "delta": [np.empty((m, k), dtype=dtype) for k in sizes[1:]],
+        }
+
+    def _alloc_buffers(self, m: int) -> None:
+        """Preallocate the training buffers (see :meth:`_make_buffers`) for batches of ``m``."""
+        self._buf = self._make_buffers(m)
         self._buf_rows = m
 
-    def _forward(self, X: np.ndarray, z: list, a: list) -> None:
-        """Forward pass: ``z^(l+1) = a^(l) W^(l) + b^(l)``, ``a^(l+1) = g(z^(l+1))`` into buffers."""
+    def _forward(self, Xa: np.ndarray, a: list, z: list) -> None:
+        """Forward pass into preallocated buffers.
+
+        ``z^(l+1) = [a^(l), 1] W_aug^(l)`` (= ``a^(l) W^(l) + b^(l)``), ``a^(l+1) = g(z^(l+1))``,
+        sigmoid on the output unit. ``Xa`` of shape (m, n_features + 1) is the input with its
+        constant-1 column; it may be ``a[0]`` itself.
+        """
         g = get_activation(self.activation).forward
-        last = len(self.coefs_) - 1
-        a_prev = X
-        for l, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
+        last = len(self._W_aug) - 1
+        a_prev = Xa
+        for l, W in enumerate(self._W_aug):
             np.matmul(a_prev, W, out=z[l])
-            z[l] += b
             if l < last:
-                g(z[l], out=a[l])
+                g(z[l], out=a[l + 1][:, :-1])
             else:
-                expit(z[l], out=a[l])  # sigmoid output unit
-            a_prev = a[l]
+                expit(z[l], out=a[l + 1])  # sigmoid output unit
+            a_prev = a[l + 1]
 
     def _forward_backward(
-        self, X: np.ndarray, y: np.ndarray, w: np.ndarray, scale: float, penalty: bool = True
+        self, Xa: np.ndarray, y: np.ndarray, w: np.ndarray, scale: float, penalty: bool = True
     ) -> float:
         """One forward + backward pass; fills the flat gradient ``self._grad``.
 
         Parameters
         ----------
-        X : ndarray of shape (m, n_features)
+        Xa : ndarray of shape (m, n_features + 1)
+            Input events with a constant-1 last column (see :meth:`_augment`).
         y : ndarray of shape (m, 1)
             Labels in {0, 1}.
         w : ndarray of shape (m, 1)
@@ -410,34 +441,46 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         float
             ``scale * sum_i w_i L_i`` (the data term of J, without the penalty).
         """
-        m = X.shape[0]
-        z = [b[:m] for b in self._z]
-        a = [b[:m] for b in self._a]
-        gp = [b[:m] for b in self._gprime]
-        delta = [b[:m] for b in self._delta]
-        self._forward(X, z, a)
+        m = Xa.shape[0]
+        buf = self._buf
+        a = [Xa] + [b[:m] for b in buf["a"][1:]]
+        z = [b[:m] for b in buf["z"]]
+        gp = [b[:m] for b in buf["gprime"]]
+        delta = [b[:m] for b in buf["delta"]]
+        # 1. forward pass storing z^(l) and a^(l)
+        self._forward(Xa, a, z)
         loss = self._loss_fn
-        L = len(self.coefs_)
         # 2. output error delta^(L) = dJ/da g'(z) (per event, times w_i * scale)
         data_term = scale * loss.value(y, z[-1], a[-1], w)
         loss.delta(y, z[-1], a[-1], w, out=delta[-1])
         delta[-1] *= scale
         gprime = self._activation_fn.derivative
-        for l in range(L - 1, -1, -1):
-            a_in = X if l == 0 else a[l - 1]
-            # 4. gradient: nabla_W = a^(l)T delta^(l+1), nabla_b = sum_events delta^(l+1)
-            np.matmul(a_in.T, delta[l], out=self._grad_coefs[l])
-            np.sum(delta[l], axis=0, out=self._grad_intercepts[l])
+        for l in range(len(self._W_aug) - 1, -1, -1):
+            # 4. gradient [nabla_W; nabla_b] = [a^(l), 1]^T delta^(l+1): weights and bias at once
+            np.matmul(a[l].T, delta[l], out=self._grad_aug[l])
             if l > 0:
-                # 3. delta^(l) = (W^(l))^T delta^(l+1) * g'(z^(l))
-                np.matmul(delta[l], self.coefs_[l].T, out=delta[l - 1])
-                gprime(z[l - 1], a[l - 1], out=gp[l - 1])
+                # 3. delta^(l) = (W^(l))^T delta^(l+1) * g'(z^(l))   (rows: delta W^T)
+                W = self.coefs_[l]
+                if W.shape[1] == 1:  # single output unit: an outer product, cheaper elementwise
+                    np.multiply(delta[l], W.T, out=delta[l - 1])
+                else:
+                    np.matmul(delta[l], W.T, out=delta[l - 1])
+                gprime(z[l - 1], a[l][:, :-1], out=gp[l - 1])
                 delta[l - 1] *= gp[l - 1]
         if penalty and self.alpha:
             # L2 penalty: nabla (alpha/2)||W||^2 = alpha W  (weights only)
             np.multiply(self._theta, self._l2_alpha, out=self._l2_work)
             self._grad += self._l2_work
         return data_term
+
+    @staticmethod
+    def _augment(X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``[X, 1]``: the input with a constant-1 last column, shape (m, n_features + 1)."""
+        if out is None:
+            out = np.empty((X.shape[0], X.shape[1] + 1), dtype=X.dtype)
+        out[:, :-1] = X
+        out[:, -1] = 1.0
+        return out
 
     def _penalty(self) -> float:
         return 0.5 * self.alpha * float(sum(np.vdot(W, W) for W in self.coefs_))
@@ -484,12 +527,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         chunk = min(n, _PREDICT_CHUNK)
         if getattr(self, "_buf_rows", 0) < chunk:
             self._alloc_buffers(chunk)
+        Xa_buf = self._buf["a"][0]
         scale = 1.0 / float(np.sum(w, dtype=np.float64))
         total = np.zeros(self._theta.shape, dtype=np.float64)
         J = 0.0
         for start in range(0, n, chunk):
             sl = slice(start, min(start + chunk, n))
-            J += self._forward_backward(X[sl], y[sl], w[sl], scale, penalty=False)
+            Xa = Xa_buf[: sl.stop - start]
+            Xa[:, :-1] = X[sl]
+            J += self._forward_backward(Xa, y[sl], w[sl], scale, penalty=False)
             total += self._grad
         total += self.alpha * self._l2_mask * self._theta
         return J + self._penalty(), total
@@ -580,10 +626,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.diverged_ = False
         self.best_loss_ = np.inf
 
-        if self.solver in FIRST_ORDER_SOLVERS:
-            self._fit_first_order(X, y01, sw.astype(dtype), rng, X_val, y_val, w_val)
-        else:
-            self._fit_minimize(X, y01, sw.astype(dtype), rng, X_val, y_val, w_val)
+        # Mini-batch matrices (~hundreds x tens) are too small for BLAS threads to pay off (and
+        # spinning threads hurt badly on a busy node): one BLAS thread; parallelism comes from
+        # running (classifier, fold) jobs side by side.
+        with threadpool_limits(limits=1, user_api="blas"):
+            if self.solver in FIRST_ORDER_SOLVERS:
+                self._fit_first_order(X, y01, sw.astype(dtype), rng, X_val, y_val, w_val)
+            else:
+                self._fit_minimize(X, y01, sw.astype(dtype), rng, X_val, y_val, w_val)
         self._release_buffers()
         return self
 
@@ -602,7 +652,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 wv.astype(dtype))
 
     def _release_buffers(self) -> None:
-        for name in ("_z", "_a", "_gprime", "_delta", "_buf_rows", "_l2_work"):
+        for name in ("_buf", "_buf_rows", "_l2_work"):
             self.__dict__.pop(name, None)
 
     def _full_loss(self, X: np.ndarray, y01: np.ndarray, w: np.ndarray) -> tuple[float, float]:
@@ -635,10 +685,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                         T=self.max_iter)
         w_norm = (sw / np.mean(sw, dtype=np.float64)).astype(dtype).reshape(-1, 1)
         y_col = y01.reshape(-1, 1)
+        Xa = self._augment(X)
         if self.shuffle:
-            Xs, ys, ws = np.empty_like(X), np.empty_like(y_col), np.empty_like(w_norm)
+            Xs, ys, ws = np.empty_like(Xa), np.empty_like(y_col), np.empty_like(w_norm)
         else:
-            Xs, ys, ws = X, y_col, w_norm
+            Xs, ys, ws = Xa, y_col, w_norm
         avg: PolyakAverage | None = None
         monitor_val = self.early_stopping and X_val is not None
         best_theta = theta.copy() if monitor_val else None
@@ -650,7 +701,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             eta = schedule(self.learning_rate_init, epoch, **sched_kw)
             if self.shuffle:
                 perm = rng.permutation(n)
-                np.take(X, perm, axis=0, out=Xs)
+                np.take(Xa, perm, axis=0, out=Xs)
                 np.take(y_col, perm, axis=0, out=ys)
                 np.take(w_norm, perm, axis=0, out=ws)
             total = 0.0
@@ -668,10 +719,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                         initial_loss = J_b + self._penalty()
                     total += J_b * m
                     opt.step(theta, grad, eta)
-                if avg is not None:
-                    avg.update(theta)
-                elif self.averaging:
-                    avg = PolyakAverage(theta)  # average from the end of the first epoch on
+                    if avg is not None:
+                        avg.update(theta)
+                if self.averaging and avg is None:
+                    avg = PolyakAverage(theta)  # average the iterates from the first epoch's end on
                 epoch_loss = total / n + self._penalty()
             self.t_ = opt.t
             self.n_iter_ = epoch + 1
@@ -784,18 +835,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _decision(self, X: np.ndarray) -> np.ndarray:
         """Output pre-activation ``z^(L)`` of shape (n_samples,) in the compute dtype (chunked)."""
         n = X.shape[0]
-        dtype = self._theta.dtype
-        out = np.empty(n, dtype=dtype)
+        out = np.empty(n, dtype=self._theta.dtype)
         chunk = max(1, min(n, _PREDICT_CHUNK))
-        sizes = self._layer_sizes()[1:]
-        z = [np.empty((chunk, k), dtype=dtype) for k in sizes]
-        a = [np.empty((chunk, k), dtype=dtype) for k in sizes]
+        buf = self._make_buffers(chunk)
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             for start in range(0, n, chunk):
                 stop = min(start + chunk, n)
                 m = stop - start
-                self._forward(X[start:stop], [b[:m] for b in z], [b[:m] for b in a])
-                out[start:stop] = z[-1][:m, 0]
+                a = [b[:m] for b in buf["a"]]
+                a[0][:, :-1] = X[start:stop]
+                self._forward(a[0], a, [b[:m] for b in buf["z"]])
+                out[start:stop] = buf["z"][-1][:m, 0]
         return out
 
     def decision_function(self, X: Any) -> np.ndarray:

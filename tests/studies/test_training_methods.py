@@ -1,0 +1,68 @@
+"""The training-methods comparison (GA vs gradient descent vs BFGS on one MLP) and its plot."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hepmva.plotting.methods import plot_learning_curves, plot_training_methods
+from hepmva.studies.training_methods import FlatMLP, compare_training_methods
+
+
+def _data(n, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    y = (X[:, 0] * X[:, 1] + 0.5 * X[:, 2] + 0.3 * rng.normal(size=n) > 0).astype(float)
+    return X, y, rng.uniform(0.5, 1.5, size=n)
+
+
+def test_forward_only_loss_equals_backprop_loss():
+    X, y, w = _data(300, 0)
+    model = FlatMLP(4, (5,), "tanh", alpha=1e-3, random_state=1)
+    theta = model.theta0 + 0.1
+    J, g = model.loss_grad(theta, X, y, w)
+    assert model.loss(theta, X, y, w) == pytest.approx(J, rel=1e-12)
+    # and the gradient is the derivative of that loss (central differences, a few coordinates)
+    for i in (0, 7, model.n_params - 1):
+        e = np.zeros_like(theta)
+        e[i] = 1e-6
+        fd = (model.loss(theta + e, X, y, w) - model.loss(theta - e, X, y, w)) / 2e-6
+        assert g[i] == pytest.approx(fd, rel=1e-5, abs=1e-8)
+
+
+def test_equal_budget_same_start_and_gradient_methods_beat_ga(tmp_path):
+    X, y, w = _data(1500, 1)
+    Xv, yv, wv = _data(1500, 2)
+    budget = 150
+    res = compare_training_methods(
+        X, y, w, X_val=Xv, y_val=yv, sample_weight_val=wv, budget=budget,
+        hidden_layer_sizes=(8,), ga_pop_size=20, random_state=3,
+    )
+    assert list(res.curves) == ["gd", "bfgs", "lbfgs", "ga"]
+    for name, c in res.curves.items():
+        # same starting point for everybody
+        assert c.loss[0] == pytest.approx(res.initial_loss) and c.val_auc[0] == res.initial_auc
+        # the budget is respected (a line search may finish its last step)
+        assert c.result.nfev <= budget + (30 if name in ("bfgs", "lbfgs") else 0)
+        assert np.all(np.diff(c.nfev) >= 0) and np.all(np.diff(c.time) >= 0)
+        assert c.final_loss < res.initial_loss, name
+    for name in ("gd", "bfgs", "lbfgs"):
+        assert res.curves[name].final_auc > res.initial_auc + 0.1
+        assert res.curves[name].final_loss < res.curves["ga"].final_loss
+    summary = json.loads(json.dumps(res.to_dict()))
+    assert {r["method"] for r in summary["summary"]} == set(res.curves)
+    fig = plot_training_methods(summary["curves"], budget=budget, path=tmp_path / "m.png")
+    assert (tmp_path / "m.png").stat().st_size > 0 and len(fig.axes) == 4
+    hist = {k: (c.result.history.nfev, c.result.history.fun) for k, c in res.curves.items()}
+    plot_learning_curves(hist, xlabel="evaluations", ylabel="J", logy=True, path=tmp_path / "h.png")
+    assert (tmp_path / "h.png").exists()
+
+
+def test_bad_method_and_budget():
+    X, y, _ = _data(50, 0)
+    with pytest.raises(ValueError, match="unknown training method"):
+        compare_training_methods(X, y, X_val=X, y_val=y, methods=["adamw"])
+    with pytest.raises(ValueError, match="budget"):
+        compare_training_methods(X, y, X_val=X, y_val=y, budget=1)

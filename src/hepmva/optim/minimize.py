@@ -305,7 +305,8 @@ def minimize(
         Algorithm.
     jac : callable or True or None
         Gradient ``jac(x) -> ndarray of shape (n,)``; True if ``fun`` returns it; None for
-        forward finite differences (each difference counts as one evaluation).
+        forward finite differences (each difference counts as one evaluation).  The GA ignores
+        gradients (with ``jac=True`` it uses ``fun(x)[0]``).
     hess : callable or None
         Newton only: ``hess(x) -> ndarray of shape (n, n)``; None to finite-difference the
         gradient.
@@ -349,6 +350,12 @@ def minimize(
         if bounds is None:
             raise ValueError("method='ga' needs bounds (a (low, high) pair per parameter)")
         n = None if x0 is None else int(np.asarray(x0).size)
+        if jac is True:  # fun returns (value, gradient): the GA only needs the value
+            fun_value = fun
+
+            def fun(x: np.ndarray) -> float:
+                return fun_value(x)[0]
+
         return genetic_algorithm(
             fun, _as_bounds(bounds, n), x0=x0, random_state=random_state,
             max_generations=100 if maxiter is None else maxiter, maxfev=maxfev, tol=tol,

@@ -8,7 +8,7 @@ full training set, same budget of **loss evaluations**, each method run through
 - ``bfgs`` / ``lbfgs``: quasi-Newton with a Wolfe line search (one evaluation per trial step);
 - ``ga``: the genetic algorithm on the weights, no gradients (one forward pass per individual);
   its first population is ``theta_0`` plus Gaussian noise (``theta_0`` itself included), the
-  search box is ``[-r, r]`` per weight.
+  search box is ``theta_0 +- r`` per weight (:func:`hepmva.optim.ga.weight_search_options`).
 
 A "loss evaluation" is one pass over the training set; a gradient evaluation costs about twice a
 forward pass, which is why the curves are also drawn against wall time.  Along each run the
@@ -30,6 +30,7 @@ import numpy as np
 
 from hepmva.metrics import roc_auc
 from hepmva.nn import MLPClassifier
+from hepmva.optim.ga import weight_search_options
 from hepmva.optim.minimize import IterationState, MinimizeResult, minimize
 
 __all__ = [
@@ -101,10 +102,10 @@ class FlatMLP:
         return np.asarray(self.net._decision(X), dtype=np.float64)
 
     def loss(self, theta: np.ndarray, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-        """``J(theta)`` by a forward pass only (cross-entropy + L2), for the GA."""
+        """``J(theta)`` by a forward pass only (cross-entropy + the network's L2), for the GA."""
         z = self.decision(theta, X)
         data = float(w @ (np.logaddexp(0.0, z) - y * z) / w.sum())
-        J = data + 0.5 * self.net.alpha * float(sum(np.vdot(W, W) for W in self.net.coefs_))
+        J = data + self.net._penalty(X.shape[0])  # the network's own L2 term
         return J if np.isfinite(J) else np.inf
 
 
@@ -262,14 +263,13 @@ def compare_training_methods(
     ga_pop_size : int
         GA population size.
     ga_weight_range : float
-        GA search box ``[-r, r]`` for every weight.
+        GA search box ``theta_0 +- r`` for every weight.
     ga_init_scale : float
         The first population is ``theta_0 + ga_init_scale * N(0, 1)`` (``theta_0`` itself is
         its first member), so the GA starts where the gradient methods start.
     ga_options : dict, optional
-        Further :func:`hepmva.optim.ga.genetic_algorithm` options; defaults here are
-        ``mutation_prob=0.1, mutation_scale=0.05, mutation_scale_final=1e-3`` (tuned on a toy:
-        the GA's generic defaults are far worse for ~100 network weights).
+        Further :func:`hepmva.optim.ga.genetic_algorithm` options, overriding those of
+        :func:`hepmva.optim.ga.weight_search_options`.
     n_checkpoints : int
         About how many (log-spaced) points of each curve carry an AUC.
     random_state : int
@@ -345,16 +345,15 @@ def compare_training_methods(
         common: dict[str, Any] = {"maxfev": budget, "maxiter": 10**9, "callback": callback,
                                   "log_every": 50}
         if method == "ga":
-            r = float(ga_weight_range)
             ga_rng = np.random.default_rng(random_state)
-            population = theta0 + float(ga_init_scale) * ga_rng.normal(
-                size=(int(ga_pop_size), model.n_params))
-            options = {"mutation_prob": 0.1, "mutation_scale": 0.05,
-                       "mutation_scale_final": 1e-3, **dict(ga_options or {})}
+            options = weight_search_options(
+                theta0, ga_rng, pop_size=int(ga_pop_size), radius=float(ga_weight_range),
+                init_scale=float(ga_init_scale),
+            )
+            options.update(dict(ga_options or {}))
             res = minimize(
-                lambda th: model.loss(th, X, y, w), np.clip(theta0, -r, r), method="ga",
-                bounds=np.tile([-r, r], (model.n_params, 1)), random_state=ga_rng,
-                pop_size=int(ga_pop_size), initial_population=population, **options, **common,
+                lambda th: model.loss(th, X, y, w), theta0.copy(), method="ga",
+                random_state=ga_rng, **options, **common,
             )
         else:
             options: dict[str, Any] = {}

@@ -782,8 +782,20 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         raise DivergenceError(msg)
 
     def _minimize_kwargs(self, rng: np.random.Generator) -> dict[str, Any]:
-        """Extra keyword arguments for ``hepmva.optim.minimize`` (per solver; extend here)."""
-        return {"random_state": rng, "maxiter": self.max_iter}
+        """Extra keyword arguments for ``hepmva.optim.minimize`` (per solver; extend here).
+
+        ``bfgs``/``lbfgs``/``newton``: ``max_iter`` iterations, ``tol`` is the gradient
+        tolerance (as scikit-learn's lbfgs). ``ga``: ``max_iter`` generations of 50 networks
+        around the initial weights (:func:`hepmva.optim.ga.weight_search_options`).
+        """
+        kwargs: dict[str, Any] = {"random_state": rng, "maxiter": self.max_iter}
+        if self.solver == "ga":
+            from hepmva.optim.ga import weight_search_options
+
+            kwargs.update(weight_search_options(self._pack(), rng))
+        else:
+            kwargs["tol"] = self.tol
+        return kwargs
 
     def _fit_minimize(self, X, y01, sw, rng, X_val, y_val, w_val) -> None:
         """Dispatch point for full-batch minimisers on the flat parameter vector.

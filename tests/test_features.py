@@ -186,7 +186,9 @@ bool_oracles = [
 
 
 @pytest.mark.parametrize(
-    ("text", "oracle"), [b for b in bool_oracles if b[1] is not None], ids=lambda v: str(v)
+    ("text", "oracle"),
+    [b for b in bool_oracles if b[1] is not None],
+    ids=[b[0] for b in bool_oracles if b[1] is not None],
 )
 def test_event_level_comparisons_and_logic(events: ak.Array, text: str, oracle) -> None:
     m, p, n = (ak.to_numpy(events[k]) for k in ("met", "met_phi", "njet"))

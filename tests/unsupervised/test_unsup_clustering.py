@@ -31,12 +31,16 @@ def blobs():
     return X, y, w
 
 
+CAPS = {"meanshift": 800, "agglomerative": 1000, "affinity": 400, "dbscan": 1500}
+
+
 @pytest.mark.parametrize("method", sorted(CLUSTERING_METHODS))
 def test_blobs_recovered(blobs, method):
     X, y, w = blobs
-    cap = {"meanshift": 800, "agglomerative": 1000, "affinity": 400, "dbscan": 1500}.get(method)
-    res = run_clustering(X, y, w, method=method, params=PARAMS[method], max_samples=cap, random_state=1)
+    cap = CAPS.get(method)
+    res = run_clustering(X, y, w, method=method, params=PARAMS[method], max_samples=cap, extend=True, random_state=1)
     assert res.labels.shape == (len(y),)
+    np.testing.assert_array_equal(res.index, np.arange(len(y)))
     assert res.n_fit == (cap or len(y))
     assert res.ari > 0.9, res.summary()
     assert res.nmi > 0.8
@@ -46,6 +50,29 @@ def test_blobs_recovered(blobs, method):
     np.testing.assert_allclose(res.yields.yield_s.sum(), w[y == 1].sum())
     np.testing.assert_allclose(res.yields.yield_b.sum(), w[y == 0].sum())
     assert res.yields.n_events.sum() == len(y)
+
+
+@pytest.mark.parametrize("method", ["dbscan", "agglomerative"])
+def test_unextended_scores_the_fit_sample(blobs, method):
+    X, y, w = blobs
+    cap = CAPS[method]
+    res = run_clustering(X, y, w, method=method, params=PARAMS[method], max_samples=cap, random_state=1)
+    np.testing.assert_array_equal(res.index, res.fit_index)
+    assert res.labels.shape == (cap,)
+    assert res.ari > 0.9
+    # yields of the subsample scaled up by n / n_fit: close to the full totals
+    scale = len(y) / cap
+    np.testing.assert_allclose(res.yields.yield_s.sum(), scale * w[res.index][y[res.index] == 1].sum())
+    assert res.yields.yield_s.sum() == pytest.approx(w[y == 1].sum(), rel=0.1)
+    assert res.yields.n_events.sum() == cap
+
+
+def test_predict_methods_always_extended(blobs):
+    X, y, w = blobs
+    res = run_clustering(X, y, w, method="gmm", params=PARAMS["gmm"], max_samples=500)
+    assert res.n_fit == 500
+    assert res.labels.shape == (len(y),)
+    assert res.ari > 0.9
 
 
 def test_deterministic(blobs):

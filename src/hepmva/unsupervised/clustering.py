@@ -15,15 +15,19 @@ name               estimator                                 weights    default 
 
 Methods whose memory (or, for DBSCAN on dense data, neighbourhood cost) grows quadratically
 are fitted on a seeded uniform subsample of at most ``max_samples`` events (the cap is stored
-in the result). The cluster labels are then *extended* to every event: by the fitted
-estimator's ``predict`` where it has one (nearest centre / exemplar), by the label of the
-nearest fitted event for agglomerative clustering, and by the label of the nearest core
-sample within ``eps`` (else noise, ``-1``) for DBSCAN. The fit weights are the event weights
-clipped at zero and normalised to unit mean (so DBSCAN's ``min_samples`` keeps its meaning
-of "events"); methods marked "no" ignore weights in the fit.
+in the result; k-means and the Gaussian mixture may be capped too, for speed). The cluster
+labels are then *extended* to every event by the fitted estimator's ``predict`` where it has
+one (nearest centre, exemplar or most probable component: cheap). DBSCAN and agglomerative
+clustering have no ``predict``; with ``extend=True`` an event gets the label of the nearest
+core sample within ``eps`` (else noise, ``-1``), respectively of the nearest fitted event,
+which costs a nearest-neighbour query of every event against the fit sample. Without
+extension these two are scored on the fit sample alone, with the yields scaled by
+``n_samples / n_fit`` (an unbiased estimate of the full yields for a uniform subsample).
 
-Scoring against the truth uses every labelled event: the adjusted Rand index and the
-normalised mutual information (both on event counts, as defined), and per cluster the
+The fit weights are the event weights clipped at zero and normalised to unit mean (so
+DBSCAN's ``min_samples`` keeps its meaning of "events"); methods marked "no" ignore weights
+in the fit. Scoring against the truth uses every labelled event: the adjusted Rand index and
+the normalised mutual information (both on event counts, as defined), and per cluster the
 weighted signal and background yields and the signal purity ``S / (S + B)``.
 """
 
@@ -71,7 +75,7 @@ CLUSTERING_METHODS: dict[str, type[BaseEstimator]] = {
 DEFAULT_MAX_SAMPLES: dict[str, int | None] = {
     "kmeans": None,
     "gmm": None,
-    "dbscan": 20_000,
+    "dbscan": 10_000,
     "meanshift": 3_000,
     "agglomerative": 5_000,
     "affinity": 1_500,
@@ -88,6 +92,7 @@ _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 _WEIGHTED = {"kmeans", "dbscan"}
+_NO_PREDICT = {"dbscan", "agglomerative"}
 _SEEDED = {"kmeans", "gmm", "affinity"}
 
 
@@ -124,8 +129,11 @@ class ClusteringResult:
     ----------
     method : str
         Method name (a key of :data:`CLUSTERING_METHODS`).
-    labels : ndarray of shape (n_samples,)
-        Cluster label of every event (extended from the fit sample when capped).
+    labels : ndarray of shape (n_labelled,)
+        Cluster label of the events ``index``.
+    index : ndarray of shape (n_labelled,)
+        Indices of the labelled events: all events, or the fit sample when the labels were
+        not extended.
     fit_index : ndarray of shape (n_fit,)
         Indices of the events the estimator was fitted on.
     n_clusters : int
@@ -144,6 +152,7 @@ class ClusteringResult:
 
     method: str
     labels: NDArray[np.int64]
+    index: NDArray[np.int64]
     fit_index: NDArray[np.int64]
     n_clusters: int
     ari: float
@@ -166,6 +175,7 @@ class ClusteringResult:
             "method": self.method,
             "n_clusters": self.n_clusters,
             "n_fit": self.n_fit,
+            "n_labelled": int(len(self.index)),
             "max_samples": self.max_samples,
             "ari": self.ari,
             "nmi": self.nmi,
@@ -267,6 +277,7 @@ def run_clustering(
     method: str = "kmeans",
     params: dict[str, Any] | None = None,
     max_samples: int | None | str = "default",
+    extend: bool = False,
     random_state: int = 0,
 ) -> ClusteringResult:
     """Cluster the events and score the clusters against the truth.
@@ -287,6 +298,10 @@ def run_clustering(
     max_samples : int, None or "default"
         Cap on the fit sample (seeded uniform subsample); "default" takes
         :data:`DEFAULT_MAX_SAMPLES`, None fits on all events.
+    extend : bool, default False
+        Extend DBSCAN and agglomerative labels from a capped fit sample to every event by a
+        nearest-neighbour query (O(n_samples x n_fit) distance work); other methods are
+        always extended through their ``predict``.
     random_state : int, default 0
         Seed for the subsample and the seeded estimators.
 
@@ -321,8 +336,13 @@ def run_clustering(
             est.fit(X_fit)
         fit_seconds = time.perf_counter() - t0
         labels_fit = (est.predict(X_fit) if method == "gmm" else est.labels_).astype(np.int64)
+        index = np.arange(n)
+        w_score = w
         if len(fit_index) == n:
             labels = labels_fit
+        elif method in _NO_PREDICT and not extend:
+            labels, index = labels_fit, fit_index
+            w_score = w * (n / len(fit_index))
         else:
             if method == "dbscan":
                 labels = _extend_dbscan(est, X_fit, X)
@@ -334,15 +354,17 @@ def run_clustering(
     for warning in caught:
         logger.warning("clustering %s: %s", method, warning.message)
 
-    yields = cluster_yields(labels, y, w)
+    y_l = y[index]
+    yields = cluster_yields(labels, y_l, w_score[index])
     n_clusters = int(np.sum(yields.cluster >= 0))
     result = ClusteringResult(
         method=method,
         labels=labels,
+        index=index,
         fit_index=fit_index,
         n_clusters=n_clusters,
-        ari=float(adjusted_rand_score(y, labels)),
-        nmi=float(normalized_mutual_info_score(y, labels)),
+        ari=float(adjusted_rand_score(y_l, labels)),
+        nmi=float(normalized_mutual_info_score(y_l, labels)),
         yields=yields,
         max_samples=None if cap is None else int(cap),
         fit_seconds=fit_seconds,

@@ -40,19 +40,20 @@ def test_gradient_matches_central_differences(activation: str, loss: str, alpha:
 
 
 def test_cost_is_weighted_log_loss_plus_l2() -> None:
-    """J = sklearn's weighted log_loss of the network's output + (alpha/2) ||W||^2."""
+    """J = sklearn's weighted log_loss of the network's output + (alpha/2n) ||W||^2."""
     from sklearn.metrics import log_loss
 
     mlp, X, y, w = _network("tanh", "cross_entropy", 0.2)
     w = np.abs(w)
     J, _ = mlp._loss_grad(mlp._pack(), X, y, w)
     p = 1.0 / (1.0 + np.exp(-mlp._decision(X)))
-    l2 = 0.5 * 0.2 * sum(float((W**2).sum()) for W in mlp.coefs_)
+    l2 = 0.5 * 0.2 / len(y) * sum(float((W**2).sum()) for W in mlp.coefs_)
     assert J == pytest.approx(log_loss(y, p, sample_weight=w) + l2, rel=1e-10)
 
 
 def test_integer_weights_equal_repeated_events() -> None:
-    mlp, X, y, _ = _network("sigmoid", "cross_entropy", 0.1)
+    # alpha = 0: the penalty's 1/m counts events, so only the data term has this symmetry
+    mlp, X, y, _ = _network("sigmoid", "cross_entropy", 0.0)
     counts = np.random.default_rng(3).integers(1, 4, size=X.shape[0])
     J_w, g_w = mlp._loss_grad(mlp._pack(), X, y, counts.astype(float))
     J_r, g_r = mlp._loss_grad(mlp._pack(), np.repeat(X, counts, axis=0), np.repeat(y, counts), None)

@@ -87,6 +87,16 @@ def get_friend_trees(wildcards=None):
     return expand("results/friends/{sample}", sample=SAMPLES)
 
 
+def get_optimizer_study_output(wildcards=None):
+    if not config["optimizer_study"]["activate"]:
+        return []
+    return [
+        "results/optimizer_study/summary.json",
+        "results/plots/optimizer_study.png",
+        "results/plots/learning_rate_scan.png",
+    ]
+
+
 def get_final_output(wildcards=None):
     """Everything the default target builds."""
     targets = [
@@ -97,4 +107,5 @@ def get_final_output(wildcards=None):
     ]
     targets += expand("results/plots/classifiers/{classifier}_roc.png", classifier=CLASSIFIERS)
     targets += get_friend_trees()
+    targets += get_optimizer_study_output()
     return targets

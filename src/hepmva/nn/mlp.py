@@ -156,8 +156,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         scikit-learn's choice (Glorot uniform for every activation); with relu it also gave a
         higher test AUC than He in the benchmark (0.892 vs 0.888).
     averaging : bool, default=False
-        Polyak averaging: the final weights are the running mean of the iterates after the
-        first epoch (evaluated each epoch for the validation loss).
+        Polyak averaging: the final weights are the running mean of the iterates (every
+        update step) over the second half of the epoch budget ("tail averaging": the early,
+        far-from-optimal iterates are left out); the validation loss is evaluated on the mean.
     dtype : {"float32", "float64"}, default="float32"
         Compute precision (float64 for gradient checks and second-order solvers).
 
@@ -730,8 +731,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                     opt.step(theta, grad, eta)
                     if avg is not None:
                         avg.update(theta)
-                if self.averaging and avg is None:
-                    avg = PolyakAverage(theta)  # average the iterates from the first epoch's end on
+                if self.averaging and avg is None and epoch + 1 >= self.max_iter // 2:
+                    avg = PolyakAverage(theta)  # tail averaging: the second half of the budget
                 # as scikit-learn: mean over batches of (data + alpha/2m ||W||^2)
                 epoch_loss = total / n + math.ceil(n / b) * self._penalty(n)
             self.t_ = opt.t

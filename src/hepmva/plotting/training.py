@@ -41,14 +41,13 @@ def _draw_curves(ax, curves: Mapping[str, Mapping[str, Sequence[float]]], xkey: 
             x = np.concatenate([[0.0], x]) if xkey != "epoch" else np.arange(0, loss.size)
         finite = np.isfinite(loss)
         label = name + (" (diverged)" if c.get("diverged") else "")
-        ax.plot(x[finite], loss[finite], color=colour, lw=1.6, label=f"{label}: train")
+        ax.plot(x[finite], loss[finite], color=colour, lw=1.6, label=label)
         val = c.get("val_loss")
         if val is not None and len(val):
             val = np.asarray(val, dtype=float)
             fin = np.isfinite(val)
             xv = x[-val.size:] if c.get("initial_loss") is not None else x[: val.size]
-            ax.plot(xv[fin], val[fin], color=colour, lw=1.6, ls="--",
-                    label=f"{label}: validation")
+            ax.plot(xv[fin], val[fin], color=colour, lw=1.2, ls="--")
         if c.get("diverged") and finite.any():
             i = np.flatnonzero(finite)[-1]
             ax.plot(x[i], loss[i], marker="X", ms=9, color=colour, ls="none")
@@ -84,7 +83,7 @@ def plot_loss_curves(
     fig, (ax,) = _figure(1, width=6.0)
     _draw_curves(ax, curves, x)
     ax.set_xlabel("epoch" if x == "epoch" else "wall time [s]")
-    ax.set_ylabel("loss")
+    ax.set_ylabel("loss (solid: training, dashed: validation)")
     if log_y:
         ax.set_yscale("log")
     if title:
@@ -207,16 +206,22 @@ def plot_learning_rate_scan(
 
         ax2 = axes[1]
         cmap = mpl.colormaps["viridis"]
+        # the y range follows the runs that did not diverge; exploded values sit at the top edge
+        kept = [np.asarray(c, dtype=float) for c, st in zip(loss_curves, status) if st != "diverged"]
+        kept_max = max([float(np.nanmax(c[np.isfinite(c)])) for c in kept if np.isfinite(c).any()]
+                       + [initial_loss])
+        ceiling = 3.0 * kept_max
         for k, (e, c, s) in enumerate(zip(eta, loss_curves, status)):
             c = np.asarray(c, dtype=float)
-            fin = np.isfinite(c)
+            c = np.where(np.isfinite(c), np.minimum(c, ceiling), ceiling)
             colour = cmap(k / max(len(eta) - 1, 1))
             ep = np.arange(1, c.size + 1)
-            ax2.plot(ep[fin], c[fin], color=colour, lw=1.4,
-                     ls="--" if s == "diverged" else "-", label=f"$\\eta$={e:.2g} ({s})")
-            if s == "diverged" and fin.any():
-                ax2.plot(ep[fin][-1], c[fin][-1], marker="X", color=colour, ms=8)
+            ax2.plot(ep, c, color=colour, lw=1.4, ls="--" if s == "diverged" else "-",
+                     label=f"$\\eta$={e:.2g} ({s})")
+            if s == "diverged" and c.size:
+                ax2.plot(ep[-1], c[-1], marker="X", color=colour, ms=8)
         ax2.axhline(initial_loss, color="grey", ls=":")
+        ax2.set_ylim(top=ceiling * 1.2)
         ax2.set_yscale("log")
         ax2.set_xlabel("epoch")
         ax2.set_ylabel("training loss")

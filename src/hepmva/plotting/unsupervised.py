@@ -164,7 +164,8 @@ def plot_cluster_yields(
     if np.isfinite(overall):
         ax2.axhline(overall, color="black", ls="--", lw=1, label=f"all events ({overall:.3f})")
         ax2.legend(fontsize="x-small", frameon=False)
-    ax2.set_ylim(0, 1.05)
+    top = np.nanmax(purity) if np.any(np.isfinite(purity)) else 1.0
+    ax2.set_ylim(0, min(1.05, 1.25 * top) if top > 0 else 1.05)  # zoom: physics purities can be ~1e-3
     ax2.set_ylabel("S / (S + B)")
     ax2.set_xlabel("cluster")
     ax2.set_xticks(x, names, rotation=90 if len(x) > 20 else 0, fontsize="small")

@@ -7,9 +7,9 @@ kind                target                                          notes
 ==================  ==============================================  ==================================
 ``hgb``             ``sklearn.ensemble:HistGradientBoostingClassifier``
 ``gbdt``            ``sklearn.ensemble:GradientBoostingClassifier``
-``adaboost``        ``hepmva.peers:make_adaboost``                  TMVA-like BDT: AdaBoost on depth-3 trees
+``adaboost``        ``hepmva.peers:AdaBoostBDT``                    TMVA-like BDT: AdaBoost on depth-3 trees
 ``random_forest``   ``sklearn.ensemble:RandomForestClassifier``
-``bagging``         ``hepmva.peers:make_bagging``                   bagged trees with a ``max_depth`` knob
+``bagging``         ``hepmva.peers:BaggedTrees``                    bagged trees with a ``max_depth`` knob
 ``decision_tree``   ``sklearn.tree:DecisionTreeClassifier``
 ``svm``             ``hepmva.peers:SVMClassifier``                  RBF SVC on a capped subsample, or
                                                                     Nystroem + linear SVM
@@ -32,12 +32,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier
+from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = [
-    "make_adaboost",
-    "make_bagging",
+    "AdaBoostBDT",
+    "BaggedTrees",
     "SVMClassifier",
     "WeightedKNNClassifier",
     "subsample_events",
@@ -50,55 +52,56 @@ logger = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------------------------
-# BDT factories (plain scikit-learn estimators with a tree-depth knob the YAML can set)
+# BDTs: scikit-learn ensembles with a tree-depth knob the YAML can set
 # --------------------------------------------------------------------------------------------
-def make_adaboost(
-    *,
-    max_depth: int = 3,
-    min_samples_leaf: int | float = 0.025,
-    n_estimators: int = 400,
-    learning_rate: float = 0.5,
-    random_state: int | None = None,
-):
-    """AdaBoost on decision trees, TMVA's BDT defaults (``MaxDepth=3``, ``MinNodeSize=2.5%``,
-    ``AdaBoostBeta=0.5``; fewer trees than TMVA's 800 to stay fast).
+class AdaBoostBDT(AdaBoostClassifier):
+    """AdaBoost on decision trees with TMVA's BDT defaults and a tree-depth knob.
+
+    A :class:`sklearn.ensemble.AdaBoostClassifier` whose base tree is built from
+    ``max_depth``/``min_samples_leaf`` (which a YAML config can set, unlike an estimator
+    object). Defaults follow TMVA's BDT (``MaxDepth=3``, ``MinNodeSize=2.5%``,
+    ``AdaBoostBeta=0.5``), with 400 instead of 800 trees to stay fast.
 
     Parameters
     ----------
     max_depth : int, default 3
         Depth of each tree.
     min_samples_leaf : int or float, default 0.025
-        Minimum leaf size (fraction of the training events when a float).
+        Minimum leaf size (a fraction of the training events when a float).
     n_estimators : int, default 400
         Number of boosting rounds.
     learning_rate : float, default 0.5
         Shrinkage (TMVA's ``AdaBoostBeta``).
     random_state : int, optional
-
-    Returns
-    -------
-    sklearn.ensemble.AdaBoostClassifier
     """
-    from sklearn.ensemble import AdaBoostClassifier
-    from sklearn.tree import DecisionTreeClassifier
 
-    tree = DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=min_samples_leaf)
-    return AdaBoostClassifier(
-        estimator=tree, n_estimators=n_estimators, learning_rate=learning_rate,
-        random_state=random_state,
-    )
+    def __init__(
+        self,
+        max_depth: int = 3,
+        min_samples_leaf: int | float = 0.025,
+        n_estimators: int = 400,
+        learning_rate: float = 0.5,
+        random_state: int | None = None,
+    ) -> None:
+        super().__init__(
+            estimator=None, n_estimators=n_estimators, learning_rate=learning_rate,
+            random_state=random_state,
+        )
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+
+    def _validate_estimator(self) -> None:
+        super()._validate_estimator()
+        self.estimator_ = DecisionTreeClassifier(
+            max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf
+        )
 
 
-def make_bagging(
-    *,
-    max_depth: int | None = None,
-    min_samples_leaf: int | float = 1,
-    n_estimators: int = 100,
-    max_samples: int | float = 1.0,
-    n_jobs: int | None = None,
-    random_state: int | None = None,
-):
-    """Bagged decision trees (TMVA's ``BoostType=Bagging``).
+class BaggedTrees(BaggingClassifier):
+    """Bagged decision trees (TMVA's ``BoostType=Bagging``) with a tree-depth knob.
+
+    A :class:`sklearn.ensemble.BaggingClassifier` whose base tree is built from
+    ``max_depth``/``min_samples_leaf``.
 
     Parameters
     ----------
@@ -106,23 +109,34 @@ def make_bagging(
         Depth of each tree (unlimited by default).
     min_samples_leaf : int or float, default 1
     n_estimators : int, default 100
-    max_samples : int or float, default 1.0
-        Bootstrap sample size per tree.
+    max_samples : int, float or None, default None
+        Bootstrap sample size per tree; None draws as many events as there are training
+        events, whatever the normalisation of the weights (scikit-learn's weighted bootstrap
+        reads a float as a fraction of ``sample_weight.sum()``, which would be tiny for
+        class-normalised training weights). Weights are sampling probabilities here, so they
+        must be non-negative (apply the negative-weight policy first).
     n_jobs : int, optional
     random_state : int, optional
-
-    Returns
-    -------
-    sklearn.ensemble.BaggingClassifier
     """
-    from sklearn.ensemble import BaggingClassifier
-    from sklearn.tree import DecisionTreeClassifier
 
-    tree = DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=min_samples_leaf)
-    return BaggingClassifier(
-        estimator=tree, n_estimators=n_estimators, max_samples=max_samples, n_jobs=n_jobs,
-        random_state=random_state,
-    )
+    def __init__(
+        self,
+        max_depth: int | None = None,
+        min_samples_leaf: int | float = 1,
+        n_estimators: int = 100,
+        max_samples: int | float | None = None,
+        n_jobs: int | None = None,
+        random_state: int | None = None,
+    ) -> None:
+        super().__init__(
+            estimator=None, n_estimators=n_estimators, max_samples=max_samples, n_jobs=n_jobs,
+            random_state=random_state,
+        )
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+
+    def _get_estimator(self) -> DecisionTreeClassifier:
+        return DecisionTreeClassifier(max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf)
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,6 +27,15 @@ __all__ = ["KINDS", "resolve_kind", "make_classifier", "classifier_score", "save
 
 KINDS: dict[str, str] = {
     "xgboost": "xgboost:XGBClassifier",
+    # issue 5 peers (hepmva.peers)
+    "hgb": "sklearn.ensemble:HistGradientBoostingClassifier",
+    "gbdt": "sklearn.ensemble:GradientBoostingClassifier",
+    "adaboost": "hepmva.peers:AdaBoostBDT",
+    "random_forest": "sklearn.ensemble:RandomForestClassifier",
+    "bagging": "hepmva.peers:BaggedTrees",
+    "decision_tree": "sklearn.tree:DecisionTreeClassifier",
+    "svm": "hepmva.peers:SVMClassifier",
+    "knn": "hepmva.peers:WeightedKNNClassifier",
     "fisher": "hepmva.unsupervised:FisherDiscriminant",
 }
 

@@ -115,6 +115,14 @@ def test_auc_bootstrap_std_matches_analytic_scale():
     assert m.auc_bootstrap(y, score, w, n_bootstrap=200, random_state=2)[1] != std
 
 
+def test_auc_bootstrap_disabled():
+    y, score, w = _toy(100, seed=4)
+    auc, std = m.auc_bootstrap(y, score, w, n_bootstrap=0)
+    assert auc == m.roc_auc(y, score, w) and np.isnan(std)
+    with pytest.raises(ValueError, match="n_bootstrap"):
+        m.auc_bootstrap(y, score, w, n_bootstrap=-1)
+
+
 def test_auc_bootstrap_fast_for_1m_events():
     import time
 

@@ -248,7 +248,7 @@ def auc_bootstrap(
     sample_weight : array-like of shape (n_samples,), optional
         Event weights (negative allowed).
     n_bootstrap : int, default 200
-        Number of replicates (>= 2).
+        Number of replicates; 0 or 1 skip the bootstrap (``std`` is NaN).
     random_state : int, Generator or None, default 0
         Seed for ``np.random.default_rng``.
 
@@ -260,11 +260,13 @@ def auc_bootstrap(
         Standard deviation (ddof=1) of the replicate AUCs; replicates in which a class has
         non-positive total weight are skipped.
     """
-    if int(n_bootstrap) != n_bootstrap or n_bootstrap < 2:
-        raise ValueError(f"n_bootstrap must be an integer >= 2, got {n_bootstrap!r}")
+    if int(n_bootstrap) != n_bootstrap or n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}")
     y, s, w = _check_inputs(y_true, score, sample_weight)
     g = _sort_groups(y, s, w)
     auc = _auc_from_sums(*_class_sums(g.y_sorted, g.w_sorted, g.starts))
+    if n_bootstrap < 2:
+        return auc, float("nan")
     rng = np.random.default_rng(random_state)
     w_sig = np.where(g.y_sorted, g.w_sorted, 0.0)
     w_bkg = g.w_sorted - w_sig

@@ -186,6 +186,15 @@ def test_determinism_and_step_size_independence(tmp_path):
     assert ak.to_list(mem["jet_eta"]) == ak.to_list(ea["jet_eta"])
 
 
+def test_first_event_offsets_ids(tmp_path):
+    meta = g.write_sample(tmp_path / "s.root", "signal", 1000, seed=1, first_event=2**40)
+    with uproot.open(meta["path"]) as f:
+        event = f["Events"]["event"].array(library="np")
+    np.testing.assert_array_equal(event, 2**40 + np.arange(1000, dtype=np.uint64))
+    ev = g.generate_events("signal", 10, 1)
+    np.testing.assert_array_equal(ev["event"], np.arange(1, 11, dtype=np.uint64))
+
+
 def test_tree_in_tdirectory(tmp_path):
     g.write_sample(tmp_path / "s.root", "signal", 100, seed=1, tree="analysis/tree")
     with uproot.open(tmp_path / "s.root") as f:
@@ -200,6 +209,8 @@ def test_tree_in_tdirectory(tmp_path):
         ({"n_events": 2.5}, "n_events"),
         ({"n_events": True}, "n_events"),
         ({"seed": -1}, "seed"),
+        ({"first_event": -1}, "first_event"),
+        ({"first_event": 2**64 - 5}, "first_event"),
     ],
 )
 def test_bad_input(kwargs, word, tmp_path):

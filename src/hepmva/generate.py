@@ -292,6 +292,18 @@ def _check_seed(seed: Any) -> int:
     return int(seed)
 
 
+def _check_first_event(first_event: Any, n_events: int) -> int:
+    if (
+        isinstance(first_event, bool)
+        or not isinstance(first_event, (int, np.integer))
+        or not 0 <= first_event <= 2**64 - n_events
+    ):
+        raise ValueError(
+            f"first_event must be an integer in [0, 2**64 - n_events], got {first_event!r}"
+        )
+    return int(first_event)
+
+
 def _check_n_events(n_events: Any) -> int:
     if isinstance(n_events, bool) or not isinstance(n_events, (int, np.integer)) or n_events < 1:
         raise ValueError(f"n_events must be a positive integer, got {n_events!r}")
@@ -434,14 +446,14 @@ def _block_rng(process: str, seed: int, block: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(key, block)))
 
 
-def _iter_blocks(process: str, n_events: int, seed: int):
+def _iter_blocks(process: str, n_events: int, seed: int, first_event: int = 1):
     info = PROCESSES[process]
     n_blocks = -(-n_events // BLOCK_SIZE)
     for k in range(n_blocks):
         start = k * BLOCK_SIZE
         n = min(BLOCK_SIZE, n_events - start)
         events = _generate_block(info, n, _block_rng(process, seed, k))
-        events["event"] = np.arange(start + 1, start + n + 1, dtype=np.uint64)
+        events["event"] = np.arange(n, dtype=np.uint64) + np.uint64(first_event + start)
         events["llr"] = log_likelihood_ratio(events)
         yield events
 
@@ -458,7 +470,9 @@ def _concat(chunks: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def generate_events(process: str, n_events: int, seed: int) -> dict[str, np.ndarray | ak.Array]:
+def generate_events(
+    process: str, n_events: int, seed: int, *, first_event: int = 1
+) -> dict[str, np.ndarray | ak.Array]:
     """Generate ``n_events`` events of ``process``.
 
     Parameters
@@ -469,19 +483,23 @@ def generate_events(process: str, n_events: int, seed: int) -> dict[str, np.ndar
         Number of events (>= 1).
     seed : int
         Seed of the ``np.random.SeedSequence``; same inputs give identical events.
+    first_event : int
+        Id of the first event; ids are ``first_event, first_event + 1, ...`` (give the files of
+        one sample disjoint ranges to keep ids unique per sample).
 
     Returns
     -------
     events : dict
         ``lep_pt, lep_eta, lep_phi, jet_pt, jet_eta, jet_phi`` : ak.Array of shape
         (n_events, var) float32, pT-ordered; ``met, met_phi, genWeight`` : ndarray of shape
-        (n_events,) float32; ``event`` : ndarray (n_events,) uint64 (1..n_events);
+        (n_events,) float32; ``event`` : ndarray (n_events,) uint64 (consecutive ids);
         ``llr`` : ndarray (n_events,) float64, the exact log-likelihood ratio.
     """
     _check_process(process)
     n_events = _check_n_events(n_events)
     seed = _check_seed(seed)
-    return _concat(list(_iter_blocks(process, n_events, seed)))
+    first_event = _check_first_event(first_event, n_events)
+    return _concat(list(_iter_blocks(process, n_events, seed, first_event)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -729,6 +747,8 @@ def write_sample(
     seed: int,
     tree: str = "Events",
     step_size: int = 262_144,
+    *,
+    first_event: int = 1,
 ) -> dict[str, Any]:
     """Generate ``n_events`` of ``process`` and write them to a ROOT file with uproot.
 
@@ -750,6 +770,8 @@ def write_sample(
         Name of the events tree; a ``dir/name`` path creates the TDirectory.
     step_size : int
         Events per ``TTree.extend`` call (basket size); memory is bounded by it.
+    first_event : int
+        Id of the first event (see :func:`generate_events`).
 
     Returns
     -------
@@ -759,24 +781,25 @@ def write_sample(
     info = _check_process(process)
     n_events = _check_n_events(n_events)
     seed = _check_seed(seed)
+    first_event = _check_first_event(first_event, n_events)
     if isinstance(step_size, bool) or not isinstance(step_size, (int, np.integer)) or step_size < 1:
         raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     sumw = 0.0
+    written = 0
     try:
         with uproot.recreate(tmp) as file:
             out = None
-            for chunk in _iter_chunks(process, n_events, seed, step_size):
+            for chunk in _iter_chunks(process, n_events, seed, step_size, first_event):
                 sumw += float(np.sum(chunk["genWeight"], dtype=np.float64))
                 data = _tree_data(chunk)
                 if out is None:
                     out = file.mktree(tree, {k: _branch_type(v) for k, v in data.items()})
                 out.extend(data)
-                logger.info(
-                    "%s: wrote %d / %d events to %s", process, chunk["event"][-1], n_events, path
-                )
+                written += len(chunk["event"])
+                logger.info("%s: wrote %d / %d events to %s", process, written, n_events, path)
             runs = {
                 "genEventCount": np.array([n_events], dtype=np.int64),
                 "genEventSumw": np.array([sumw], dtype=np.float64),
@@ -802,11 +825,11 @@ def _branch_type(value: Any) -> Any:
     return value.type if isinstance(value, ak.Array) else value.dtype
 
 
-def _iter_chunks(process: str, n_events: int, seed: int, step_size: int):
+def _iter_chunks(process: str, n_events: int, seed: int, step_size: int, first_event: int):
     """Re-slice the generation blocks into chunks of ``step_size`` events."""
     buffer: list[dict[str, Any]] = []
     buffered = 0
-    for block in _iter_blocks(process, n_events, seed):
+    for block in _iter_blocks(process, n_events, seed, first_event):
         buffer.append(block)
         buffered += len(block["event"])
         while buffered >= step_size:

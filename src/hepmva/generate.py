@@ -58,8 +58,9 @@ Density of a process p (each factor is normalised; GeV and radians)
 * ``met ~ Gamma(met_shape, met_scale)``, ``met_phi ~ Uniform(-pi, pi)``.
 
 The process-independent factors cancel in ``llr``: it depends only on nlep, njet, met, the leading
-lepton (pt, eta) and the two leading jets (pt1, pt2, dphi, m_jj or deta).  These are the features
-that reach the Neyman-Pearson limit (see :data:`NP_FEATURES`).
+lepton (pt, |eta|) and the two leading jets (pt1, pt2, |dphi|, |deta|, equivalently m_jj).  These
+are the features that reach the Neyman-Pearson limit (:data:`NP_FEATURES`).  Events outside the
+support (more than 3 leptons or 10 jets, objects below the pT thresholds) have ``llr = nan``.
 
 Generator weights: events are drawn from the process density; for a random fraction
 ``neg_weight_fraction`` of them, chosen independently of x, ``genWeight = -gen_weight`` instead of
@@ -265,18 +266,21 @@ EVENT_BRANCHES: tuple[str, ...] = (
 #: Branches of the ``Runs`` tree (one entry).
 RUNS_BRANCHES: tuple[str, ...] = ("genEventCount", "genEventSumw", "xsec_pb")
 
-#: Feature expressions (plain math) on which llr depends; missing objects default to -1.
-NP_FEATURES: dict[str, str] = {
-    "nlep": "number of leptons",
-    "njet": "number of jets",
-    "met": "met",
-    "lep_pt0": "lep_pt[0]",
-    "lep_abseta0": "abs(lep_eta[0])",
-    "jet_pt0": "jet_pt[0]",
-    "jet_pt1": "jet_pt[1]",
-    "m_jj": "massless invariant mass of jets 0 and 1",
-    "dphi_jj": "|wrap(jet_phi[1] - jet_phi[0])|",
-    "deta_jj": "|jet_eta[1] - jet_eta[0]|",
+#: Features (name -> (expression in the :mod:`hepmva.features` language, default for missing
+#: objects)) on which ``llr`` depends; xgboost on these reaches the Neyman-Pearson limit.
+NP_FEATURES: dict[str, tuple[str, float | None]] = {
+    "nlep": ("nlep", None),
+    "njet": ("njet", None),
+    "met": ("met", None),
+    "lep_pt0": ("lep_pt[0]", -1.0),
+    "lep_eta0": ("lep_eta[0]", -9.0),
+    "jet_pt0": ("jet_pt[0]", -1.0),
+    "jet_pt1": ("jet_pt[1]", -1.0),
+    "jet_eta0": ("jet_eta[0]", -9.0),
+    "jet_eta1": ("jet_eta[1]", -9.0),
+    "m_jj": ("inv_mass(jet_pt, jet_eta, jet_phi)", -1.0),
+    "dphi_jj": ("abs(delta_phi(jet_phi[1], jet_phi[0]))", -1.0),
+    "deta_jj": ("abs(jet_eta[1] - jet_eta[0])", -1.0),
 }
 
 

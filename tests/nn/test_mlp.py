@@ -214,3 +214,16 @@ def test_minimiser_solvers_dispatch() -> None:
                         random_state=0).fit(X, y)
     assert mlp.loss_curve_[-1] < 0.5 * mlp.loss_curve_[0]
     assert mlp.score(X, y) > 0.95
+
+
+def test_persists_through_the_model_registry(circles, tmp_path) -> None:
+    """kind "mlp" -> estimator.json + estimator.npz, loaded back without pickle."""
+    from hepmva.models import load_estimator, make_classifier, save_estimator
+
+    X, y = circles
+    est = make_classifier("mlp", {"hidden_layer_sizes": [8], "max_iter": 5}, random_state=0)
+    est.fit(X, y)
+    save_estimator(est, "mlp", tmp_path / "model")
+    assert {"estimator.json", "estimator.npz"} <= {p.name for p in (tmp_path / "model").iterdir()}
+    loaded = load_estimator(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))

@@ -30,7 +30,7 @@ rule unsupervised_clustering:
         scaler=config["unsupervised"]["scaler"],
         seed=config["seed"],
         methods=config["unsupervised"]["clustering"]["methods"],
-        extend=config["unsupervised"]["clustering"]["extend"],
+        extend_labels=config["unsupervised"]["clustering"]["extend"],
         plot_points=config["unsupervised"]["clustering"]["plot_points"],
     threads: 1
     resources:

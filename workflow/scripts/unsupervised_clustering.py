@@ -10,7 +10,7 @@ clustering_study(
     feature_names=p.features,
     methods=p.methods,
     scaler=p.scaler,
-    extend=p.extend,
+    extend=p.extend_labels,
     seed=p.seed,
     plot_points=p.plot_points,
     json_path=snakemake.output.table,

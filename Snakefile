@@ -26,6 +26,7 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/writeback.smk"
+include: "workflow/rules/training_methods.smk"
 include: "workflow/rules/optimizer_study.smk"
 
 

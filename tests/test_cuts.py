@@ -122,3 +122,19 @@ def test_needs_two_classes():
     X, _ = _gaussians_1d(200)
     with pytest.raises(ValueError, match="2 classes"):
         CutsGAClassifier().fit(X, np.zeros(200))
+
+
+def test_write_cuts_in_original_units(box_model, tmp_path):
+    clf, (X, _, _) = box_model
+    offset, scale = np.array([10.0, -1.0]), np.array([2.0, 0.5])
+    files = clf.write_cuts(tmp_path / "model", ["pt", "eta"], offset=offset, scale=scale)
+    assert [f.name for f in files] == ["cuts.txt", "cuts.json"]
+    table = json.loads((tmp_path / "model" / "cuts.json").read_text())
+    k = 0
+    lo = clf.lower_[k]
+    for j, name in enumerate(["pt", "eta"]):
+        if np.isfinite(lo[j]):
+            assert table[k]["cuts"][name]["min"] == pytest.approx(offset[j] + scale[j] * lo[j])
+    assert "pt" in (tmp_path / "model" / "cuts.txt").read_text()
+    with pytest.raises(ValueError, match="scale"):
+        clf.cuts_table(scale=np.array([1.0, -1.0]))

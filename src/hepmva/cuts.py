@@ -7,9 +7,11 @@ windows keeping at least ``t_k`` of the weighted signal:
     minimise  eps_B(window) + penalty * max(0, t_k - eps_S(window))
 
 with :func:`hepmva.optim.minimize` (``method="ga"``, the population evaluated in one vectorised
-call).  The windows are **nested**: the window of ``t_k`` contains the window of ``t_{k-1}``
-(the GA for ``t_k`` only chooses how far to widen each edge of the previous window, towards the
-feature's range), the first one is free.
+call).  The windows are **nested**: the loosest target is optimised first with a free window
+(seeded at "no cut"); every tighter target ``t_k`` then only chooses how far to move each edge of
+the window of ``t_{k+1}`` inwards (a fraction of its width), so the window of ``t_k`` lies inside
+the window of ``t_{k+1}``.  Each GA keeps an archive of the best *feasible* window it evaluated
+(``eps_S >= t_k``), which is the one kept.
 
 Genes live in *quantile space* of the pooled training sample, so the search is invariant to the
 scale of each feature: a lower-edge gene ``u`` means the cut ``x_j >= Q_j(u)`` (``u = 0``: no
@@ -31,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -104,7 +107,7 @@ class CutsGAClassifier(ClassifierMixin, BaseEstimator):
     pop_size : int, default 30
         GA population per target.
     n_generations : int, default 30
-        GA generations per target (three times as many for the first, free window).
+        GA generations per target (three times as many for the loosest, free window).
     penalty : float, default 100.0
         Weight of the signal-efficiency shortfall in the fitness.
     max_events : int or None, default 10000
@@ -230,24 +233,28 @@ class CutsGAClassifier(ClassifierMixin, BaseEstimator):
             hi = np.where(i_hi <= m - 1, grid[np.clip(i_hi, 0, m - 1), cols], np.inf)
             return lo, hi
 
-        u_lo_prev = np.ones(n_features)   # "previous window": empty, so the first one is free
-        u_hi_prev = np.zeros(n_features)
+        # Loosest target first: its window is free (seeded at "no cut"); every tighter target
+        # then only shrinks the previous window, edge by edge, so the windows are nested.
+        u_lo_prev = np.zeros(n_features)
+        u_hi_prev = np.ones(n_features)
         lower = np.empty((targets.size, n_features))
         upper = np.empty((targets.size, n_features))
-        for k, t in enumerate(targets):
-            first = k == 0
+        for k in range(targets.size - 1, -1, -1):
+            t = float(targets[k])
+            first = k == targets.size - 1
 
-            def genes_to_quantiles(G: np.ndarray, first: bool = first):
-                if first:
-                    return G[:, :n_features], G[:, n_features:]
-                # widen each edge of the previous window by a fraction of the room left
-                return (u_lo_prev * (1.0 - G[:, :n_features]),
-                        u_hi_prev + (1.0 - u_hi_prev) * G[:, n_features:])
+            def genes_to_quantiles(G: np.ndarray, first: bool = first, lo0=u_lo_prev, hi0=u_hi_prev):
+                if first:  # lower-edge genes as they are, upper-edge genes counted from the top
+                    return G[:, :n_features], 1.0 - G[:, n_features:]
+                # move each edge of the previous window inwards by a fraction of its width
+                width = hi0 - lo0
+                return lo0 + width * G[:, :n_features], hi0 - width * G[:, n_features:]
 
             best: dict[str, Any] = {"eff_b": np.inf}
 
-            def fitness(G: np.ndarray, t: float = t, best: dict = best) -> np.ndarray:
-                u_lo, u_hi = genes_to_quantiles(G)
+            def fitness(G: np.ndarray, t: float = t, best: dict = best,
+                        to_q=genes_to_quantiles) -> np.ndarray:
+                u_lo, u_hi = to_q(G)
                 i_lo, i_hi = indices(u_lo, u_hi)
                 passed = np.ones((G.shape[0], Xo.shape[0]), dtype=bool)
                 for j in range(n_features):
@@ -263,16 +270,19 @@ class CutsGAClassifier(ClassifierMixin, BaseEstimator):
                         best.update(eff_b=float(eff_b[i]), u_lo=u_lo[i].copy(), u_hi=u_hi[i].copy())
                 return eff_b + self.penalty * np.maximum(0.0, t - eff_s)
 
-            # seed: the feasible "no cut" individual (first: full range; later: widen fully)
-            x0 = (np.concatenate([np.zeros(n_features), np.ones(n_features)]) if first
-                  else np.ones(2 * n_features))
+            # genes 0 = "keep the previous edge" (first: no cut), a feasible seed; the first
+            # population is concentrated near it (small moves of the edges)
+            n_genes = 2 * n_features
+            population = np.abs(rng.normal(0.0, 0.1, size=(int(self.pop_size), n_genes)))
+            population[0] = 0.0
             res = minimize(
-                fitness, x0, method="ga", bounds=[(0.0, 1.0)] * (2 * n_features),
-                random_state=rng, maxiter=int(self.n_generations) * (3 if first else 1), pop_size=int(self.pop_size),
-                vectorized=True, log_every=max(1, int(self.n_generations)),
-                mutation_scale=0.2, mutation_scale_final=1e-3, mutation_prob=0.3,
+                fitness, np.zeros(n_genes), method="ga", bounds=[(0.0, 1.0)] * n_genes,
+                random_state=rng, maxiter=int(self.n_generations) * (3 if first else 1),
+                pop_size=int(self.pop_size), initial_population=np.clip(population, 0.0, 1.0),
+                vectorized=True, log_every=10**9,
+                mutation_scale=0.1, mutation_scale_final=1e-3, mutation_prob=0.3,
             )
-            if "u_lo" not in best:  # cannot happen: x0 passes everything
+            if "u_lo" not in best:  # cannot happen: the seed keeps the previous window
                 raise RuntimeError(f"no window reached the target efficiency {t}")
             u_lo_prev, u_hi_prev = best["u_lo"], best["u_hi"]
             lower[k], upper[k] = values(*indices(u_lo_prev, u_hi_prev))
@@ -346,13 +356,22 @@ class CutsGAClassifier(ClassifierMixin, BaseEstimator):
             return [str(f) for f in self.feature_names_in_]
         return [f"x{j}" for j in range(self.n_features_in_)]
 
-    def cuts_table(self, feature_names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    def cuts_table(
+        self,
+        feature_names: Sequence[str] | None = None,
+        *,
+        offset: np.ndarray | None = None,
+        scale: np.ndarray | None = None,
+    ) -> list[dict[str, Any]]:
         """The chosen cuts, one record per target efficiency (JSON-able).
 
         Parameters
         ----------
         feature_names : sequence of str, optional
             Names for the features (default: ``feature_names_in_`` or ``x0, x1, ...``).
+        offset, scale : ndarray of shape (n_features,), optional
+            If the classifier was trained on ``(x - offset) / scale`` (a preprocessing scaler,
+            ``scale > 0``), the cuts are reported in the original units ``offset + scale * cut``.
 
         Returns
         -------
@@ -365,11 +384,20 @@ class CutsGAClassifier(ClassifierMixin, BaseEstimator):
         names = list(feature_names) if feature_names is not None else self._feature_names()
         if len(names) != self.n_features_in_:
             raise ValueError(f"feature_names has {len(names)} names for {self.n_features_in_} features")
+        lower, upper = self.lower_, self.upper_
+        if offset is not None or scale is not None:
+            a = np.zeros(self.n_features_in_) if offset is None else np.asarray(offset, float)
+            b = np.ones(self.n_features_in_) if scale is None else np.asarray(scale, float)
+            if a.shape != (self.n_features_in_,) or b.shape != (self.n_features_in_,):
+                raise ValueError(f"offset and scale must have shape ({self.n_features_in_},)")
+            if not np.all(b > 0):
+                raise ValueError("scale must be > 0 for every feature (cuts keep their direction)")
+            lower, upper = a + b * lower, a + b * upper
         table = []
         for k, t in enumerate(self.targets_):
             cuts = {}
             for j, name in enumerate(names):
-                lo, hi = self.lower_[k, j], self.upper_[k, j]
+                lo, hi = lower[k, j], upper[k, j]
                 if np.isfinite(lo) or np.isfinite(hi):
                     cuts[name] = {"min": float(lo) if np.isfinite(lo) else None,
                                   "max": float(hi) if np.isfinite(hi) else None}
@@ -381,17 +409,19 @@ class CutsGAClassifier(ClassifierMixin, BaseEstimator):
             })
         return table
 
-    def to_json(self, feature_names: Sequence[str] | None = None) -> str:
-        """:meth:`cuts_table` as an indented JSON string."""
-        return json.dumps(self.cuts_table(feature_names), indent=2)
+    def to_json(self, feature_names: Sequence[str] | None = None, **units: Any) -> str:
+        """:meth:`cuts_table` as an indented JSON string (``units``: ``offset``, ``scale``)."""
+        return json.dumps(self.cuts_table(feature_names, **units), indent=2)
 
-    def to_text(self, feature_names: Sequence[str] | None = None) -> str:
+    def to_text(self, feature_names: Sequence[str] | None = None, **units: Any) -> str:
         """Human-readable table of the cuts (one block per target efficiency).
 
         Parameters
         ----------
         feature_names : sequence of str, optional
             Names for the features.
+        **units
+            ``offset``, ``scale`` as in :meth:`cuts_table`.
 
         Returns
         -------
@@ -401,7 +431,7 @@ class CutsGAClassifier(ClassifierMixin, BaseEstimator):
         """
         lines = ["# Rectangular cuts optimised by the genetic algorithm (CutsGA)",
                  "# windows are nested: each contains the tighter ones; efficiencies are weighted"]
-        for row in self.cuts_table(feature_names):
+        for row in self.cuts_table(feature_names, **units):
             lines.append(
                 f"target {row['target_efficiency']:.3f}: eps_S = {row['signal_efficiency']:.4f},"
                 f" eps_B = {row['background_efficiency']:.4g}"
@@ -413,6 +443,35 @@ class CutsGAClassifier(ClassifierMixin, BaseEstimator):
                 hi = "" if c["max"] is None else f" <= {c['max']:.6g}"
                 lines.append(f"  {lo}{name}{hi}")
         return "\n".join(lines) + "\n"
+
+    def write_cuts(
+        self,
+        directory: str | Path,
+        feature_names: Sequence[str] | None = None,
+        **units: Any,
+    ) -> list[Path]:
+        """Write ``cuts.txt`` and ``cuts.json`` (readable cuts) into ``directory``.
+
+        Parameters
+        ----------
+        directory : path
+            Existing or new directory (a model directory of the pipeline).
+        feature_names : sequence of str, optional
+            Names for the features.
+        **units
+            ``offset``, ``scale`` of the preprocessing, to write the cuts in original units.
+
+        Returns
+        -------
+        list of Path
+            The two files written.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        text, js = directory / "cuts.txt", directory / "cuts.json"
+        text.write_text(self.to_text(feature_names, **units))
+        js.write_text(self.to_json(feature_names, **units) + "\n")
+        return [text, js]
 
     # -- persistence ------------------------------------------------------------------------
     def export_state(self) -> tuple[dict, dict[str, np.ndarray]]:

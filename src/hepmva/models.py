@@ -37,6 +37,9 @@ KINDS: dict[str, str] = {
     "svm": "hepmva.peers:SVMClassifier",
     "knn": "hepmva.peers:WeightedKNNClassifier",
     "fisher": "hepmva.unsupervised:FisherDiscriminant",
+    "linear_discriminant": "hepmva.linear:LinearDiscriminant",
+    "cuts_ga": "hepmva.cuts:CutsGAClassifier",
+    "mlp": "hepmva.nn:MLPClassifier",
 }
 
 

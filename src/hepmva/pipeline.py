@@ -265,6 +265,8 @@ def train_fold(
     if tmp_dir.exists():
         _rmtree(tmp_dir)
     save_estimator(est, classifier["kind"], tmp_dir)
+    if hasattr(est, "write_cuts"):  # CutsGA: the chosen cuts, readable, in original feature units
+        est.write_cuts(tmp_dir, feature_names, offset=scaler.offset_, scale=scaler.scale_)
     write_json(info, tmp_dir / "model.json")
     info["model_bytes"] = sum(p.stat().st_size for p in tmp_dir.iterdir())
     write_json(info, tmp_dir / "model.json")

@@ -66,3 +66,31 @@ def test_bad_method_and_budget():
         compare_training_methods(X, y, X_val=X, y_val=y, methods=["adamw"])
     with pytest.raises(ValueError, match="budget"):
         compare_training_methods(X, y, X_val=X, y_val=y, budget=1)
+
+
+def test_pipeline_stage_writes_summary_and_plot(tmp_path):
+    import pandas as pd
+
+    from hepmva.studies.training_methods import run_training_methods_study
+
+    tables = []
+    for name, label, seed in (("sig", 1, 3), ("bkg", 0, 4)):
+        X, _, _ = _data(600, seed)
+        if label:
+            X[:, 0] += 1.0
+        df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+        df["sample"], df["label"] = name, label
+        df["weight"] = np.where(np.arange(600) % 10 == 0, -0.5, 1.0)  # some negative weights
+        df["fold"] = np.arange(600) % 2
+        tables.append(tmp_path / f"{name}.parquet")
+        df.to_parquet(tables[-1])
+    res = run_training_methods_study(
+        tables, feature_names=["a", "b", "c", "d"], training={"class_balance": True},
+        settings={"budget": 40, "n_train": 500, "n_val": 400, "hidden_layer_sizes": [4],
+                  "methods": ["gd", "ga"], "ga_pop_size": 10},
+        seed=1, summary_path=tmp_path / "out/summary.json", plot_path=tmp_path / "out/plot.png",
+    )
+    out = json.loads((tmp_path / "out/summary.json").read_text())
+    assert out["settings"]["n_train"] == 500 and set(out["curves"]) == {"gd", "ga"}
+    assert (tmp_path / "out/plot.png").stat().st_size > 0
+    assert res.curves["gd"].result.nfev == 40

@@ -87,6 +87,12 @@ def get_friend_trees(wildcards=None):
     return expand("results/friends/{sample}", sample=SAMPLES)
 
 
+def get_training_methods_output(wildcards=None):
+    if not config["training_methods"]["activate"]:
+        return []
+    return ["results/training_methods/summary.json", "results/plots/training_methods.png"]
+
+
 def get_optimizer_study_output(wildcards=None):
     if not config["optimizer_study"]["activate"]:
         return []
@@ -107,5 +113,6 @@ def get_final_output(wildcards=None):
     ]
     targets += expand("results/plots/classifiers/{classifier}_roc.png", classifier=CLASSIFIERS)
     targets += get_friend_trees()
+    targets += get_training_methods_output()
     targets += get_optimizer_study_output()
     return targets

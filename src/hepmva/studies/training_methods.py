@@ -20,10 +20,12 @@ TMVA's documentation calls GA training of MLPs "slower and worse"; this study me
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,7 @@ from hepmva.optim.minimize import IterationState, MinimizeResult, minimize
 
 __all__ = [
     "METHODS",
+    "run_training_methods_study",
     "MethodCurve",
     "TrainingMethodsResult",
     "FlatMLP",
@@ -384,3 +387,98 @@ def compare_training_methods(
         curves=curves, budget=budget, n_params=model.n_params, initial_loss=initial_loss,
         initial_auc=initial_auc, settings=settings,
     )
+
+
+#: Config keys of the ``training_methods`` section passed on to :func:`compare_training_methods`.
+STUDY_KEYS = ("methods", "budget", "hidden_layer_sizes", "activation", "alpha", "gd_learning_rate",
+              "gd_momentum", "lbfgs_memory", "ga_pop_size", "ga_weight_range", "ga_init_scale")
+
+
+def run_training_methods_study(
+    feature_tables: Sequence[str | Path],
+    *,
+    feature_names: Sequence[str],
+    training: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    seed: int = 0,
+    summary_path: str | Path,
+    plot_path: str | Path,
+) -> TrainingMethodsResult:
+    """The pipeline stage: the fair training-methods comparison on the study's feature tables.
+
+    Events of fold 0 are the validation set, the other folds the training set; each is a random
+    subsample of ``settings["n_train"]`` / ``settings["n_val"]`` events.  Training weights follow
+    the study's ``training`` policy (negative weights, class balance), the scaler is fitted on the
+    training events; the validation AUC uses the physics weights.
+
+    Parameters
+    ----------
+    feature_tables : sequence of path
+        Per-sample feature tables (parquet).
+    feature_names : sequence of str
+        Feature columns.
+    training : mapping
+        The config's ``training`` section (``negative_weights``, ``class_balance``, ``scaler``).
+    settings : mapping
+        The config's ``training_methods`` section (keys of :data:`STUDY_KEYS`, ``n_train``,
+        ``n_val``).
+    seed : int
+        Master seed (subsamples, initial weights, GA).
+    summary_path : path
+        JSON output: :meth:`TrainingMethodsResult.to_dict`.
+    plot_path : path
+        The 2 x 2 comparison figure.
+
+    Returns
+    -------
+    TrainingMethodsResult
+        The comparison.
+    """
+    from hepmva.pipeline import load_feature_tables, write_json
+    from hepmva.plotting.methods import plot_training_methods
+    from hepmva.preprocessing import fit_scaler
+    from hepmva.samples import training_weights
+
+    df = load_feature_tables(feature_tables, feature_names)
+    X_all = df[list(feature_names)].to_numpy(dtype=np.float64)
+    y_all = df["label"].to_numpy().astype(np.int64)
+    w_all = df["weight"].to_numpy(dtype=np.float64)
+    is_val = df["fold"].to_numpy() == 0
+    rng = np.random.default_rng([int(seed), 7])
+
+    def subsample(mask: np.ndarray, n: int) -> np.ndarray:
+        idx = np.flatnonzero(mask)
+        if len(idx) > n:
+            idx = np.sort(rng.choice(idx, size=n, replace=False))
+        return idx
+
+    i_train = subsample(~is_val, int(settings.get("n_train", 5000)))
+    i_val = subsample(is_val, int(settings.get("n_val", 10000)))
+    for name, idx in (("training", i_train), ("validation", i_val)):
+        if np.unique(y_all[idx]).size < 2:
+            raise ValueError(f"training_methods: the {name} events have only one class")
+    w_train = training_weights(
+        w_all[i_train], y_all[i_train],
+        negative_weights=training.get("negative_weights", "abs"),
+        class_balance=training.get("class_balance", True),
+    )
+    scaler = fit_scaler(X_all[i_train], w_train, training.get("scaler", "standard"))
+    options = {k: settings[k] for k in STUDY_KEYS if k in settings}
+    if "hidden_layer_sizes" in options:
+        options["hidden_layer_sizes"] = tuple(options["hidden_layer_sizes"])
+    result = compare_training_methods(
+        scaler.transform(X_all[i_train]), y_all[i_train], w_train,
+        X_val=scaler.transform(X_all[i_val]), y_val=y_all[i_val], sample_weight_val=w_all[i_val],
+        random_state=int(seed), **options,
+    )
+    out = result.to_dict()
+    out["features"] = list(feature_names)
+    write_json(out, summary_path)
+    plot_training_methods(
+        out["curves"], budget=result.budget, path=plot_path,
+        title=(f"MLP {list(result.settings['hidden_layer_sizes'])} ({result.n_params} parameters), "
+               f"{result.settings['n_train']} training events, {result.budget} loss evaluations each"),
+    )
+    for row in result.summary():
+        logger.info("training_methods %s", json.dumps(row))
+    return result

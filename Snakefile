@@ -28,6 +28,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/writeback.smk"
 include: "workflow/rules/training_methods.smk"
 include: "workflow/rules/optimizer_study.smk"
+include: "workflow/rules/unsupervised.smk"
 
 
 rule all:

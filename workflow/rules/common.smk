@@ -103,6 +103,39 @@ def get_optimizer_study_output(wildcards=None):
     ]
 
 
+def get_unsupervised_comparison_input(wildcards=None):
+    """Anomaly scores and every classifier's out-of-fold scores, keyed for the comparison script."""
+    return {"anomaly": "results/unsupervised/anomaly_scores.parquet", **get_classifier_scores_by_name()}
+
+
+def get_unsupervised_summary_input(wildcards=None):
+    """The JSON of each active unsupervised study, keyed by study."""
+    cfg = config["unsupervised"]
+    inputs = {}
+    if cfg["clustering"]["activate"]:
+        inputs["clustering"] = "results/unsupervised/clustering.json"
+    if cfg["decomposition"]["activate"]:
+        inputs["decomposition"] = "results/unsupervised/decomposition.json"
+    if cfg["anomaly"]["activate"]:
+        inputs["comparison"] = "results/unsupervised/anomaly_comparison.json"
+    return inputs
+
+
+def get_unsupervised_output(wildcards=None):
+    """The unsupervised stage's targets: the summary table and every active study's plots."""
+    cfg = config["unsupervised"]
+    targets = []
+    if cfg["clustering"]["activate"]:
+        targets += ["results/unsupervised/plots/clusters_pca", "results/unsupervised/plots/cluster_yields"]
+    if cfg["decomposition"]["activate"]:
+        targets += [f"results/unsupervised/plots/{name}.png" for name in ("pca_scree", "pca_loadings", "pca_components", "fisher")]
+    if cfg["anomaly"]["activate"]:
+        targets += ["results/unsupervised/plots/anomaly_scores", "results/unsupervised/plots/anomaly_roc.png"]
+    if targets:
+        targets += ["results/unsupervised/summary.md", "results/unsupervised/summary.csv"]
+    return targets
+
+
 def get_final_output(wildcards=None):
     """Everything the default target builds."""
     targets = [
@@ -115,4 +148,5 @@ def get_final_output(wildcards=None):
     targets += get_friend_trees()
     targets += get_training_methods_output()
     targets += get_optimizer_study_output()
+    targets += get_unsupervised_output()
     return targets

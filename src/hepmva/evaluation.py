@@ -17,7 +17,7 @@ from hepmva import io, metrics
 from hepmva.pipeline import write_json
 
 __all__ = ["evaluate_scores", "evaluate_classifier", "neyman_pearson_limit", "summarize", "plot_inputs",
-           "plot_roc_comparison"]
+           "plot_roc_comparison", "evaluate_train_test", "permutation_importance_study"]
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,15 @@ def evaluate_scores(y: np.ndarray, score: np.ndarray, weight: np.ndarray, *, eff
 
 def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Path], *, name: str,
                         eff_b: Sequence[float], n_bootstrap: int, seed: int, luminosity_pb: float,
-                        metrics_path: str | Path, roc_path: str | Path, score_plot_path: str | Path) -> dict:
-    """Metrics JSON, ROC and score-distribution plots of one classifier from its collected scores."""
+                        metrics_path: str | Path, roc_path: str | Path, score_plot_path: str | Path,
+                        overtraining_plot_path: str | Path | None = None,
+                        cut_scan_plot_path: str | Path | None = None) -> dict:
+    """Metrics JSON, ROC and score-distribution plots of one classifier from its collected scores.
+
+    Also the TMVA-grade numbers of :func:`evaluate_train_test` (train vs test efficiencies,
+    separation, significance, KS/AD overtraining tests, cut scan) and, when the paths are given,
+    the overtraining and cut-scan plots.
+    """
     import json
 
     from hepmva.plotting.inputs import plot_distribution
@@ -55,6 +62,13 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
     result["train_seconds"] = float(sum(i["train_seconds"] for i in infos))
     result["predict_seconds_per_1M"] = 1e6 * float(np.mean([i["predict_seconds_per_event"] for i in infos]))
     result["model_bytes"] = int(np.mean([i.get("model_bytes", 0) for i in infos]))
+    for key in ("fitted_mode", "n_train_used"):  # capped peers (SVM, k-NN): what was actually trained
+        values = [i[key] for i in infos if i.get(key) is not None]
+        if values:
+            result[key] = values[0] if key == "fitted_mode" else int(np.mean(values))
+    result.update(evaluate_train_test(df, name=name, eff_b=eff_b, luminosity_pb=luminosity_pb,
+                                      overtraining_plot_path=overtraining_plot_path,
+                                      cut_scan_plot_path=cut_scan_plot_path))
     roc = metrics.roc_curve(y, s, w)
     limit = _limit_curve(test)
     plot_roc({name: (roc.eff_s, roc.eff_b, result["auc"])}, limit=limit, luminosity_pb=luminosity_pb, path=roc_path)
@@ -87,13 +101,24 @@ def neyman_pearson_limit(feature_tables: Sequence[str | Path], *, eff_b: Sequenc
 
 
 def summarize(metrics_paths: Sequence[str | Path], limit_path: str | Path, *, md_path: str | Path,
-              csv_path: str | Path) -> pd.DataFrame:
-    """One row per classifier (sorted by AUC) plus the NP-limit row: markdown and CSV."""
+              csv_path: str | Path, importance_paths: Sequence[str | Path] = ()) -> pd.DataFrame:
+    """One row per classifier (sorted by AUC) plus the NP-limit row: markdown and CSV.
+
+    ``importance_paths`` (JSON of :func:`permutation_importance_study`) add each classifier's
+    three most important features.
+    """
     import json
 
+    top = {}
+    for p in importance_paths:
+        imp = json.loads(Path(p).read_text())
+        ranked = sorted(zip(imp["features"], imp["importances_mean"]), key=lambda t: -t[1])
+        top[imp["classifier"]] = ", ".join(f for f, _ in ranked[:3])
     rows = []
     for p in metrics_paths:
         m = json.loads(Path(p).read_text())
+        if m["classifier"] in top:
+            m["top_features"] = top[m["classifier"]]
         rows.append(_row(m))
     limit = json.loads(Path(limit_path).read_text())
     table = pd.DataFrame(rows).sort_values("auc", ascending=False)
@@ -110,9 +135,27 @@ def _row(m: dict) -> dict:
     row = {"classifier": m["classifier"], "kind": m.get("kind", "truth"), "auc": m["auc"], "auc_err": m["auc_err"]}
     for k, v in m["eff_s_at_eff_b"].items():
         row[f"eff_s@eff_b={k}"] = v
+    for k, v in m.get("eff_s_at_eff_b_train", {}).items():
+        row[f"eff_s@eff_b={k} (train)"] = v
+    row["separation"] = m.get("separation", np.nan)
+    row["significance"] = m.get("significance", np.nan)
+    for k in ("ks_p_signal", "ks_p_background", "ad_p_signal", "ad_p_background"):
+        row[k] = m.get("overtraining_min_p", {}).get(k, np.nan)
+    best = m.get("cut_scan_best", {})
+    row["best_cut"], row["S_best"] = best.get("threshold", np.nan), best.get("s", np.nan)
+    row["B_best"], row["Z_asimov_best"] = best.get("b", np.nan), best.get("z_asimov", np.nan)
+    row["top_features"] = m.get("top_features", "")
     for k in ("train_seconds", "predict_seconds_per_1M", "model_bytes"):
         row[k] = m.get(k, np.nan)
+    row["training"] = _training_note(m)
     return row
+
+
+def _training_note(m: dict) -> str:
+    """How a capped peer was trained, e.g. ``nystroem on 150000``; empty otherwise."""
+    if "fitted_mode" in m or "n_train_used" in m:
+        return f"{m.get('fitted_mode', '')} on {m.get('n_train_used', '?')}".strip()
+    return ""
 
 
 def _markdown(table: pd.DataFrame) -> str:
@@ -158,3 +201,138 @@ def plot_inputs(feature_tables: Sequence[str | Path], features: Sequence[dict], 
         plot_distribution(df[f["name"]].to_numpy(), df["label"].to_numpy(), df["weight"].to_numpy(),
                           xlabel=f.get("label", f["name"]), luminosity_pb=luminosity_pb,
                           path=directory / f"{f['name']}.png")
+
+
+# ----------------------------------------------------------------------- train vs test, cut scan (issue 5)
+def evaluate_train_test(scores: pd.DataFrame, *, name: str, eff_b: Sequence[float], luminosity_pb: float | None = None,
+                        overtraining_plot_path: str | Path | None = None,
+                        cut_scan_plot_path: str | Path | None = None) -> dict:
+    """TMVA-grade evaluation of one classifier's collected scores (train and test rows).
+
+    - signal efficiency at the given background efficiencies and AUC on the **train** rows (every
+      model's score of its own training events), to compare with the test numbers;
+    - separation <S^2> and discrimination significance on the test (out-of-fold) rows;
+    - overtraining: for every fold model, weighted KS and AD tests of its train against its test
+      score distribution, separately for signal and background; the summary keeps the smallest
+      p-value over the fold models; the plot shows fold model 0;
+    - cut scan on the out-of-fold score with the luminosity-normalised event weights: the cut
+      maximising the Asimov significance (among cuts keeping >= 10 background MC events).
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Columns label, weight, fold, role ("train"/"test"), score (from :func:`hepmva.pipeline.collect_scores`).
+
+    Returns
+    -------
+    dict (JSON-able)
+    """
+    from hepmva.plotting.evaluation import plot_cut_scan, plot_overtraining
+
+    test, train = scores[scores["role"] == "test"], scores[scores["role"] == "train"]
+    y, s, w = test["label"].to_numpy(), test["score"].to_numpy(), test["weight"].to_numpy()
+    out: dict = {
+        "separation": metrics.separation(y, s, w),
+        "significance": metrics.discrimination_significance(y, s, w),
+    }
+    if len(train) and len(np.unique(train["label"])) == 2:
+        y_tr, s_tr, w_tr = train["label"].to_numpy(), train["score"].to_numpy(), train["weight"].to_numpy()
+        out["auc_train"] = metrics.roc_auc(y_tr, s_tr, w_tr)
+        effs = metrics.signal_efficiency_at(y_tr, s_tr, w_tr, eff_b=tuple(eff_b))
+        out["eff_s_at_eff_b_train"] = {f"{k:g}": v for k, v in effs.items()}
+        per_fold: dict = {}
+        plotted = False
+        for fold in sorted(np.unique(scores["fold"])):
+            tr, te = train[train["fold"] == fold], test[test["fold"] == fold]
+            if len(np.unique(tr["label"])) < 2 or len(np.unique(te["label"])) < 2:
+                continue
+            tests = metrics.overtraining_tests(tr["label"].to_numpy(), tr["score"].to_numpy(), te["label"].to_numpy(),
+                                               te["score"].to_numpy(), tr["weight"].to_numpy(), te["weight"].to_numpy())
+            per_fold[f"fold{int(fold)}"] = {k: v._asdict() for k, v in tests.items()}
+            if overtraining_plot_path is not None and not plotted:
+                plotted = True
+                plot_overtraining(tr["score"].to_numpy(), tr["label"].to_numpy(), tr["weight"].to_numpy(),
+                                  te["score"].to_numpy(), te["label"].to_numpy(), te["weight"].to_numpy(),
+                                  tests=tests, xlabel=f"{name} score (fold model {int(fold)})",
+                                  luminosity_pb=luminosity_pb, path=overtraining_plot_path)
+        out["overtraining"] = per_fold
+        out["overtraining_min_p"] = {
+            f"{test_name}_p_{cls}": min(f[f"{test_name}_{cls}"]["pvalue"] for f in per_fold.values())
+            for test_name in ("ks", "ad") for cls in ("signal", "background")
+        } if per_fold else {}
+    else:
+        plotted = False
+    if overtraining_plot_path is not None and not plotted:  # no usable training scores: test only
+        plot_overtraining(s, y, w, s, y, w, xlabel=f"{name} score (no training scores)",
+                          luminosity_pb=luminosity_pb, path=overtraining_plot_path)
+    scan = metrics.cut_scan(y, s, w)
+    out["cut_scan_best"] = scan.best._asdict()
+    if cut_scan_plot_path is not None:
+        plot_cut_scan(scan.thresholds, scan.s, scan.b, scan.s_over_sqrt_s_plus_b, scan.z_asimov,
+                      best_threshold=scan.best.threshold, xlabel=f"Cut on the {name} score",
+                      luminosity_pb=luminosity_pb, path=cut_scan_plot_path)
+    return out
+
+
+def permutation_importance_study(feature_tables: Sequence[str | Path], model_dirs: Sequence[str | Path], *,
+                                 feature_names: Sequence[str], name: str, n_events: int = 20000, n_repeats: int = 3,
+                                 seed: int = 0, json_path: str | Path, plot_path: str | Path | None = None,
+                                 feature_labels: Sequence[str] | None = None) -> dict:
+    """Permutation importance (weighted AUC drop) of one classifier on out-of-fold scores.
+
+    A random subsample of ``n_events`` events is scored, each event by the fold model that did not
+    train on it (scaler from its ``model.json``); every feature is shuffled ``n_repeats`` times and
+    the drop of the event-weighted AUC recorded (:func:`hepmva.metrics.permutation_importance`).
+    The model's own importance (``feature_importances_``, averaged over folds) is stored too when it
+    has one.
+
+    Returns
+    -------
+    dict : classifier, features, importances_mean/std, baseline_auc, own_importance (or None), n_events.
+    """
+    import json
+
+    from hepmva.models import classifier_score, load_estimator
+    from hepmva.pipeline import load_feature_tables
+    from hepmva.plotting.evaluation import plot_importance
+    from hepmva.preprocessing import Scaler
+
+    df = load_feature_tables(feature_tables, feature_names)
+    rng = np.random.default_rng([seed, 5])
+    idx = np.arange(len(df))
+    if n_events is not None and len(df) > n_events:
+        idx = np.sort(rng.choice(len(df), size=int(n_events), replace=False))
+    X = df[list(feature_names)].to_numpy(dtype=np.float64)[idx]
+    y, w, fold = df["label"].to_numpy()[idx], df["weight"].to_numpy()[idx], df["fold"].to_numpy()[idx]
+    models, own = {}, []
+    for d in model_dirs:
+        info = json.loads((Path(d) / "model.json").read_text())
+        est = load_estimator(d)
+        models[int(info["fold"])] = (est, Scaler.from_dict(info["scaler"]))
+        fi = getattr(est, "feature_importances_", None)
+        if fi is not None and len(fi) == len(feature_names):
+            own.append(np.asarray(fi, dtype=np.float64))
+
+    def score_fn(Z: np.ndarray) -> np.ndarray:
+        out = np.empty(len(Z))
+        for k, (est, scaler) in models.items():
+            m = fold == k
+            if m.any():
+                out[m] = classifier_score(est, scaler.transform(Z[m]))
+        return out
+
+    res = metrics.permutation_importance(score_fn, X, y, w, n_repeats=n_repeats, feature_names=list(feature_names),
+                                         random_state=rng)
+    own_mean = np.mean(own, axis=0) if own else None
+    result = {
+        "classifier": name, "features": list(feature_names), "n_events": int(len(idx)), "n_repeats": int(n_repeats),
+        "baseline_auc": res.baseline_auc, "importances_mean": res.importances_mean,
+        "importances_std": res.importances_std, "own_importance": own_mean,
+    }
+    if plot_path is not None:
+        plot_importance(list(feature_labels or feature_names), res.importances_mean, res.importances_std,
+                        own_importance=own_mean, title=f"{name}: variable ranking", path=plot_path)
+    write_json(result, json_path)
+    log.info("%s: permutation importance on %d events, top feature %s", name, len(idx),
+             feature_names[int(np.argmax(res.importances_mean))])
+    return result

@@ -19,6 +19,18 @@ rule evaluate:
             category="Classifiers",
             subcategory="{classifier}",
         ),
+        overtraining=report(
+            "results/plots/classifiers/{classifier}_overtraining.png",
+            caption="../report/overtraining.rst",
+            category="Classifiers",
+            subcategory="{classifier}",
+        ),
+        cut_scan=report(
+            "results/plots/classifiers/{classifier}_cut_scan.png",
+            caption="../report/cut_scan.rst",
+            category="Classifiers",
+            subcategory="{classifier}",
+        ),
     log:
         "results/logs/evaluate/{classifier}.log",
     benchmark:
@@ -58,9 +70,41 @@ rule neyman_pearson:
         "../scripts/neyman_pearson.py"
 
 
+rule importance:
+    input:
+        tables=get_feature_tables,
+        models=get_fold_models,
+    output:
+        importance="results/importance/{classifier}.json",
+        plot=report(
+            "results/plots/classifiers/{classifier}_importance.png",
+            caption="../report/importance.rst",
+            category="Classifiers",
+            subcategory="{classifier}",
+        ),
+    log:
+        "results/logs/importance/{classifier}.log",
+    benchmark:
+        "results/benchmarks/importance/{classifier}.tsv"
+    params:
+        name="{classifier}",
+        features=FEATURES,
+        feature_labels=[f.get("label", f["name"]) for f in config["features"]],
+        n_events=config["evaluation"].get("importance_events", 20000),
+        n_repeats=config["evaluation"].get("importance_repeats", 3),
+        seed=config["seed"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/importance.py"
+
+
 rule summary:
     input:
         metrics=get_classifier_metrics,
+        importance=expand("results/importance/{classifier}.json", classifier=CLASSIFIERS),
         limit="results/metrics/neyman_pearson.json",
     output:
         md=report("results/summary.md", caption="../report/summary.rst", category="Comparison"),

@@ -18,4 +18,6 @@ evaluate_classifier(
     metrics_path=snakemake.output.metrics,
     roc_path=snakemake.output.roc,
     score_plot_path=snakemake.output.score,
+    overtraining_plot_path=snakemake.output.overtraining,
+    cut_scan_plot_path=snakemake.output.cut_scan,
 )

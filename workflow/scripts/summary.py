@@ -9,4 +9,5 @@ summarize(
     snakemake.input.limit,
     md_path=snakemake.output.md,
     csv_path=snakemake.output.csv,
+    importance_paths=list(snakemake.input.importance),
 )

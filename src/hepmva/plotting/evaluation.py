@@ -1,0 +1,216 @@
+"""Plots of the classifier evaluation: overtraining check, cut scan, variable ranking."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from hepmva.plotting.style import BACKGROUND, SIGNAL, lumi_label, new_figure, save
+
+__all__ = ["plot_overtraining", "plot_cut_scan", "plot_importance"]
+
+
+def _weighted_hist(values, weights, edges, normalise: bool = True):
+    """Histogram, its per-bin uncertainty sqrt(sum w^2), optionally normalised to unit area."""
+    h, _ = np.histogram(values, edges, weights=weights)
+    h2, _ = np.histogram(values, edges, weights=np.asarray(weights) ** 2)
+    err = np.sqrt(h2)
+    if normalise and h.sum() != 0:
+        norm = h.sum() * np.diff(edges)
+        return h / norm, err / np.abs(norm)
+    return h, err
+
+
+def plot_overtraining(
+    score_train: np.ndarray,
+    y_train: np.ndarray,
+    w_train: np.ndarray,
+    score_test: np.ndarray,
+    y_test: np.ndarray,
+    w_test: np.ndarray,
+    *,
+    tests: Mapping[str, tuple] | None = None,
+    xlabel: str = "Classifier score",
+    bins: int = 40,
+    luminosity_pb: float | None = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """TMVA-style overtraining check: test score shapes (filled) with train shapes (points) on top.
+
+    Parameters
+    ----------
+    score_train, y_train, w_train : ndarray of shape (n_train,)
+        Scores, labels (1 = signal) and event weights of the training events.
+    score_test, y_test, w_test : ndarray of shape (n_test,)
+        The same for the held-out events.
+    tests : mapping, optional
+        ``{"ks_signal": result, "ks_background": ..., "ad_signal": ..., "ad_background": ...}``
+        with a ``pvalue`` attribute or key (e.g. :class:`hepmva.metrics.TwoSampleTest`); the
+        p-values are written in the legend.
+    xlabel : str
+    bins : int, default 40
+        Equal-width bins over the range of all scores (0.1-99.9 % quantiles).
+    luminosity_pb : float, optional
+    path : path, optional
+
+    Returns
+    -------
+    Figure
+    """
+    s_all = np.concatenate((score_train, score_test))
+    lo, hi = np.quantile(s_all, [0.001, 0.999])
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    fig, ax = new_figure()
+
+    def pv(key: str) -> str:
+        if not tests or key not in tests:
+            return ""
+        r = tests[key]
+        p = r["pvalue"] if isinstance(r, Mapping) else r.pvalue
+        return f"{p:.3g}"
+
+    for cls, colour, name in ((1, SIGNAL, "S"), (0, BACKGROUND, "B")):
+        m_te, m_tr = np.asarray(y_test) == cls, np.asarray(y_train) == cls
+        h_te, _ = _weighted_hist(np.clip(score_test[m_te], lo, hi), w_test[m_te], edges)
+        h_tr, e_tr = _weighted_hist(np.clip(score_train[m_tr], lo, hi), w_train[m_tr], edges)
+        ax.stairs(h_te, edges, color=colour, fill=True, alpha=0.3, label=f"{name} (test)")
+        ax.stairs(h_te, edges, color=colour, lw=1.2)
+        long = "signal" if cls == 1 else "background"
+        extra = f": KS p={pv('ks_' + long)}, AD p={pv('ad_' + long)}" if tests else ""
+        ax.errorbar(centres, h_tr, yerr=e_tr, fmt="o", ms=3, color=colour, lw=0.8,
+                    label=f"{name} (train){extra}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Normalised to unit area")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.35)
+    ax.legend(fontsize="small", frameon=False, loc="upper center", ncols=1)
+    lumi_label(ax, luminosity_pb)
+    return save(fig, path)
+
+
+def plot_cut_scan(
+    thresholds: np.ndarray,
+    s: np.ndarray,
+    b: np.ndarray,
+    s_over_sqrt_s_plus_b: np.ndarray,
+    z_asimov: np.ndarray,
+    *,
+    best_threshold: float | None = None,
+    xlabel: str = "Cut on the classifier score",
+    max_points: int = 400,
+    luminosity_pb: float | None = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """Expected yields and significances as a function of a lower cut on the score.
+
+    Top: S and B after the cut (log scale). Bottom: S/sqrt(S+B) and the Asimov significance,
+    with the optimal cut marked.
+
+    Parameters
+    ----------
+    thresholds, s, b, s_over_sqrt_s_plus_b, z_asimov : ndarray of shape (n_cuts,)
+        As in :class:`hepmva.metrics.CutScan`.
+    best_threshold : float, optional
+        The optimal cut (vertical line).
+    xlabel : str
+    max_points : int, default 400
+        The curves are thinned to at most this many points, evenly spread in cut value.
+    luminosity_pb : float, optional
+    path : path, optional
+
+    Returns
+    -------
+    Figure
+    """
+    import matplotlib.pyplot as plt
+
+    thr = np.asarray(thresholds, dtype=np.float64)
+    finite = np.isfinite(thr)
+    thr, s, b = thr[finite], np.asarray(s)[finite], np.asarray(b)[finite]
+    sb, z = np.asarray(s_over_sqrt_s_plus_b)[finite], np.asarray(z_asimov)[finite]
+    if len(thr) > max_points:
+        order = np.argsort(thr)
+        grid = np.linspace(thr.min(), thr.max(), max_points)
+        pick = np.unique(order[np.clip(np.searchsorted(thr[order], grid), 0, len(thr) - 1)])
+        pick = pick[np.argsort(thr[pick])]
+        thr, s, b, sb, z = thr[pick], s[pick], b[pick], sb[pick], z[pick]
+    else:
+        o = np.argsort(thr)
+        thr, s, b, sb, z = thr[o], s[o], b[o], sb[o], z[o]
+    fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(6.0, 6.0), layout="constrained",
+                                   height_ratios=(1, 1))
+    for ax in (ax1, ax2):
+        ax.tick_params(which="both", direction="in", top=True, right=True)
+        ax.minorticks_on()
+    ax1.plot(thr, np.where(s > 0, s, np.nan), color=SIGNAL, label="Signal S")
+    ax1.plot(thr, np.where(b > 0, b, np.nan), color=BACKGROUND, label="Background B")
+    ax1.set_yscale("log")
+    ax1.set_ylabel("Expected events after cut")
+    ax1.legend(frameon=False, fontsize="small")
+    ax2.plot(thr, sb, color="#832db6", label=r"$S/\sqrt{S+B}$")
+    ax2.plot(thr, z, color="black", ls="--", label=r"Asimov $Z=\sqrt{2((S+B)\ln(1+S/B)-S)}$")
+    if best_threshold is not None and np.isfinite(best_threshold):
+        for ax in (ax1, ax2):
+            ax.axvline(best_threshold, color="grey", lw=0.8, ls=":")
+        ax2.annotate(f"best cut {best_threshold:.3g}", (best_threshold, 0.05), xycoords=("data", "axes fraction"),
+                     fontsize="small", color="grey", ha="right", rotation=90)
+    ax2.set_ylabel("Significance")
+    ax2.set_xlabel(xlabel)
+    ax2.legend(frameon=False, fontsize="small")
+    lumi_label(ax1, luminosity_pb)
+    return save(fig, path)
+
+
+def plot_importance(
+    feature_names: Sequence[str],
+    importances_mean: np.ndarray,
+    importances_std: np.ndarray,
+    *,
+    own_importance: np.ndarray | None = None,
+    title: str | None = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """Variable ranking: permutation importance (weighted AUC drop), optionally beside the
+    model's own importance (rescaled to the same maximum).
+
+    Parameters
+    ----------
+    feature_names : sequence of str, length n_features
+    importances_mean, importances_std : ndarray of shape (n_features,)
+        AUC drop when the feature is shuffled, and its spread over repeats (and folds).
+    own_importance : ndarray of shape (n_features,), optional
+        The model's built-in importance (e.g. ``feature_importances_``).
+    title : str, optional
+    path : path, optional
+
+    Returns
+    -------
+    Figure
+    """
+    names = list(feature_names)
+    mean = np.asarray(importances_mean, dtype=np.float64)
+    std = np.asarray(importances_std, dtype=np.float64)
+    order = np.argsort(mean)
+    pos = np.arange(len(names))
+    fig, ax = new_figure(figsize=(6.0, 0.9 + 0.35 * max(len(names), 3)))
+    height = 0.4 if own_importance is not None else 0.7
+    ax.barh(pos + (height / 2 if own_importance is not None else 0), mean[order], height=height,
+            xerr=std[order], color="#3f90da", label="Permutation: AUC drop")
+    if own_importance is not None:
+        own = np.asarray(own_importance, dtype=np.float64)
+        scale = mean.max() / own.max() if own.max() > 0 and mean.max() > 0 else 1.0
+        ax.barh(pos - height / 2, own[order] * scale, height=height, color="#ffa90e",
+                label="Model's own importance (rescaled)")
+    ax.set_yticks(pos, [names[i] for i in order])
+    ax.minorticks_off()
+    ax.set_xlabel("Decrease of the weighted AUC when the feature is shuffled")
+    ax.axvline(0, color="black", lw=0.6)
+    ax.legend(frameon=False, fontsize="small", loc="lower right")
+    if title:
+        ax.set_title(title, loc="left", fontsize="medium")
+    return save(fig, path)

@@ -75,7 +75,7 @@ def test_batch_size_one_and_full_batch(circles) -> None:
     sgd1 = MLPClassifier((8,), solver="sgd", momentum=0.0, batch_size=1, max_iter=3, tol=0,
                          random_state=0).fit(X, y)
     assert sgd1.t_ == 3 * len(X)
-    full = MLPClassifier((8,), solver="sgd", momentum=0.0, batch_size=10_000, max_iter=3,
+    full = MLPClassifier((8,), solver="sgd", momentum=0.0, batch_size="full", max_iter=3,
                          tol=0, random_state=0).fit(X, y)
     assert full.t_ == 3
 

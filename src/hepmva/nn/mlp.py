@@ -109,9 +109,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     alpha : float, default=1e-4
         L2 penalty ``(alpha / 2m) sum ||W||^2`` on a set (or batch) of m events, weights only
         (scikit-learn's convention).
-    batch_size : int or "auto", default="auto"
+    batch_size : int, "auto" or "full", default="auto"
         Events per update: ``"auto"`` = min(200, n). ``1`` is stochastic gradient descent (one
-        shuffled event per step), ``>= n_samples`` is batch gradient descent.
+        shuffled event per step), ``"full"`` (or any int >= n_samples) is batch gradient descent.
     learning_rate : str, default="constant"
         Schedule of :mod:`hepmva.optim.schedules`, applied per epoch: ``"constant"``,
         ``"inverse_time"`` (alias ``"invscaling"``), ``"step"``, ``"exponential"``, ``"cosine"``.
@@ -291,10 +291,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             )
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype={self.dtype!r} must be 'float32' or 'float64'")
-        if not (self.batch_size == "auto" or (isinstance(self.batch_size, Integral)
-                                              and not isinstance(self.batch_size, bool)
-                                              and self.batch_size > 0)):
-            raise ValueError(f"batch_size={self.batch_size!r} must be a positive int or 'auto'")
+        if not (self.batch_size in ("auto", "full") or (isinstance(self.batch_size, Integral)
+                                                        and not isinstance(self.batch_size, bool)
+                                                        and self.batch_size > 0)):
+            raise ValueError(f"batch_size={self.batch_size!r} must be a positive int, 'auto' or 'full'")
         positive("alpha", self.alpha, zero_ok=True)
         positive("learning_rate_init", self.learning_rate_init)
         positive("power_t", self.power_t, zero_ok=True)
@@ -657,6 +657,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"validation_data labels {unknown.tolist()} not among classes {self.classes_.tolist()}")
         wv = validation_data[2] if len(validation_data) == 3 else None
         wv = _check_sample_weight(wv, Xv, dtype=np.float64)
+        if not wv.sum() > 0:
+            raise ValueError(f"validation_data weights must have a positive sum, got {wv.sum()!r}")
         dtype = np.dtype(self.dtype)
         return (np.ascontiguousarray(Xv, dtype=dtype), (yv == self.classes_[1]).astype(dtype),
                 wv.astype(dtype))
@@ -682,7 +684,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_first_order(self, X, y01, sw, rng, X_val, y_val, w_val) -> None:
         n = X.shape[0]
-        b = min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
+        if self.batch_size == "auto":
+            b = min(200, n)
+        elif self.batch_size == "full":
+            b = n
+        else:
+            b = min(int(self.batch_size), n)
         self._alloc_buffers(b)
         dtype = self._theta.dtype
         theta, grad = self._theta, self._grad

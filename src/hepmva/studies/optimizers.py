@@ -65,7 +65,7 @@ BASE_PARAMS: dict[str, Any] = {
 #: inputs). ``gd`` is full-batch gradient descent, ``sgd`` mini-batch without momentum,
 #: ``averaged_sgd`` the same with Polyak averaging.
 OPTIMIZER_PRESETS: dict[str, dict[str, Any]] = {
-    "gd": {"solver": "sgd", "momentum": 0.0, "batch_size": 10**9, "learning_rate_init": 0.5},
+    "gd": {"solver": "sgd", "momentum": 0.0, "batch_size": "full", "learning_rate_init": 0.5},
     "sgd": {"solver": "sgd", "momentum": 0.0, "learning_rate_init": 0.05},
     "averaged_sgd": {"solver": "sgd", "momentum": 0.0, "learning_rate_init": 0.05, "averaging": True},
     "momentum": {"solver": "sgd", "momentum": 0.9, "nesterovs_momentum": False,

@@ -259,6 +259,8 @@ def train_fold(
         "fold": fold, "features": list(feature_names), "scaler": scaler.to_dict(),
         "n_train": int(len(train_idx)), "n_test": int(is_test.sum()),
         "train_seconds": train_seconds, "predict_seconds_per_event": predict_seconds / max(len(score), 1),
+        # capped peers (hepmva.peers SVM / k-NN) state how they were trained
+        "fitted_mode": getattr(est, "fitted_mode_", None), "n_train_used": getattr(est, "n_train_used_", None),
     }
     model_dir = Path(model_dir)
     tmp_dir = model_dir.with_name(f".{model_dir.name}.tmp")

@@ -227,3 +227,32 @@ def test_persists_through_the_model_registry(circles, tmp_path) -> None:
     assert {"estimator.json", "estimator.npz"} <= {p.name for p in (tmp_path / "model").iterdir()}
     loaded = load_estimator(tmp_path / "model")
     np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    ("schedule", "kw", "expected"),
+    [("step", {"lr_decay": 0.5, "lr_step_size": 2}, [0.1, 0.1, 0.05, 0.05]),
+     ("exponential", {"lr_decay": 0.5}, [0.1, 0.05, 0.025, 0.0125]),
+     ("invscaling", {"power_t": 1.0}, [0.1, 0.05, 0.1 / 3, 0.025])],
+)
+def test_learning_rate_schedule_is_applied_per_epoch(circles, caplog, schedule, kw, expected) -> None:
+    X, y = circles
+    with caplog.at_level(logging.INFO, logger="hepmva.nn.mlp"):
+        MLPClassifier((4,), solver="sgd", momentum=0.0, learning_rate=schedule, learning_rate_init=0.1,
+                      max_iter=4, tol=0, random_state=0, **kw).fit(X, y)
+    etas = [float(r.getMessage().split("eta ")[1].split()[0]) for r in caplog.records
+            if r.getMessage().startswith("epoch")]
+    np.testing.assert_allclose(etas, expected, rtol=1e-2)
+
+
+def test_no_hidden_layer_is_logistic_regression(circles) -> None:
+    """hidden_layer_sizes=() is logistic regression: full-batch training approaches sklearn's."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = (X @ [1.0, -2.0, 0.5] + rng.logistic(size=300) > 0).astype(int)
+    mlp = MLPClassifier((), solver="adam", batch_size="full", learning_rate_init=0.05, alpha=0.0,
+                        max_iter=3000, tol=0, n_iter_no_change=10**6, dtype="float64",
+                        random_state=0).fit(X, y)
+    ref = LogisticRegression(C=1e8, tol=1e-10, max_iter=1000).fit(X, y)
+    np.testing.assert_allclose(mlp.coefs_[0].ravel(), ref.coef_.ravel(), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(mlp.intercepts_[0], ref.intercept_, atol=1e-3)

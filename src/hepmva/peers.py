@@ -386,11 +386,15 @@ class WeightedKNNClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     n_neighbors : int, default 50
-    max_train_events : int or None, default 100000
-        Cap on the stored training events (None: no cap).
+    max_train_events : int or None, default 20000
+        Cap on the stored training events (None: no cap). Prediction costs about
+        n_train x n_features flops per event: with 20 000 stored events and 10 features,
+        roughly 2-5 min per million events on 2 cores.
     subsample : {"uniform", "weighted"}, default "uniform"
         How the cap is applied (:func:`subsample_events`).
-    algorithm : {"auto", "ball_tree", "kd_tree", "brute"}, default "auto"
+    algorithm : {"auto", "ball_tree", "kd_tree", "brute"}, default "brute"
+        Neighbour search; brute force (blocked distance computation, multithreaded) beats the
+        trees by about 3x for the ~10 features of a typical analysis.
     leaf_size : int, default 30
     batch_size : int, default 65536
         Events queried at a time (bounds the memory of ``predict_proba``).
@@ -413,9 +417,9 @@ class WeightedKNNClassifier(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         n_neighbors: int = 50,
-        max_train_events: int | None = 100000,
+        max_train_events: int | None = 20000,
         subsample: str = "uniform",
-        algorithm: str = "auto",
+        algorithm: str = "brute",
         leaf_size: int = 30,
         batch_size: int = 65536,
         n_jobs: int | None = None,

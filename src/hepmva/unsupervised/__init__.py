@@ -3,6 +3,18 @@
 - :mod:`~hepmva.unsupervised.clustering`     six clustering methods scored against the truth
 - :mod:`~hepmva.unsupervised.decomposition`  in-house weighted PCA (SVD) and Fisher discriminant
 - :mod:`~hepmva.unsupervised.anomaly`        density / distance anomaly scores trained on background
+- :mod:`~hepmva.unsupervised.study`          the workflow stage: one function per rule
+
+Functions take arrays: ``X`` of shape (n_samples, n_features) (scaled features), ``y`` (1 =
+signal, 0 = background, used only to *score* clustering and anomaly detection), ``sample_weight``
+(event weights, negative ones allowed). Negative-weight policy:
+
+- clustering: weights enter the fit (k-means, DBSCAN) clipped at zero; yields keep the sign;
+- PCA: weighted covariance as is (SVD of ``sqrt(w) (X - mu)`` when all weights are >= 0,
+  eigen-decomposition of the covariance otherwise);
+- Fisher discriminant: weights as given (each class needs a positive total);
+- anomaly detection: density estimates see the weights clipped at zero (passed to KDE and the
+  isolation forest, a weighted bootstrap for the others); the ROC/AUC keep the sign.
 """
 
 from hepmva.unsupervised.anomaly import (

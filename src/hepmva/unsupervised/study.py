@@ -95,8 +95,10 @@ def load_study_data(
     feature_names : sequence of str
     scaler : {"standard", "minmax", "none"}
         :func:`hepmva.preprocessing.fit_scaler` method (weights ``|w|``).
-    scaler_fit_mask : {"all", "train"}
-        Fit the scaler on all events, or only on the events outside ``eval_fold``.
+    scaler_fit_mask : {"all", "train", "train_background"}
+        Fit the scaler on all events, on the events outside ``eval_fold``, or on the
+        background events outside ``eval_fold`` (the anomaly setting: nothing of the signal
+        is seen before evaluation).
     eval_fold : int
         The held-out fold for ``scaler_fit_mask="train"``.
     """
@@ -110,8 +112,12 @@ def load_study_data(
         fit = np.ones(len(y), dtype=bool)
     elif scaler_fit_mask == "train":
         fit = fold != eval_fold
+    elif scaler_fit_mask == "train_background":
+        fit = (fold != eval_fold) & (y == 0)
     else:
-        raise ValueError(f"scaler_fit_mask must be 'all' or 'train', got {scaler_fit_mask!r}")
+        raise ValueError(f"scaler_fit_mask must be 'all', 'train' or 'train_background', got {scaler_fit_mask!r}")
+    if not np.any(fit):
+        raise ValueError(f"no event to fit the scaler on (scaler_fit_mask={scaler_fit_mask!r}, eval_fold={eval_fold})")
     sc = fit_scaler(X[fit], w[fit], scaler)
     log.info("unsupervised: %d events, %d features, %s scaling", len(y), X.shape[1], scaler)
     return StudyData(sc.transform(X), y, w, fold, df["sample"].to_numpy(), row, list(feature_names))
@@ -303,7 +309,7 @@ def anomaly_study(
 ) -> dict:
     """Fit every detector on the background of the folds other than ``eval_fold``; score ``eval_fold``.
 
-    The scaler is fitted on the training folds only. All detectors score the same evaluation
+    The scaler is fitted on the background of the training folds only. All detectors score the same evaluation
     events (at most ``max_eval``, a seeded subsample of ``eval_fold``), written to
     ``scores_path`` with columns sample, row, label, weight and one score column per detector.
 
@@ -330,7 +336,7 @@ def anomaly_study(
     from hepmva.plotting.unsupervised import plot_anomaly_scores
     from hepmva.unsupervised.anomaly import run_anomaly
 
-    data = load_study_data(feature_tables, feature_names, scaler=scaler, scaler_fit_mask="train",
+    data = load_study_data(feature_tables, feature_names, scaler=scaler, scaler_fit_mask="train_background",
                            eval_fold=eval_fold)
     if not np.any(data.fold == eval_fold):
         raise ValueError(f"unsupervised.anomaly.eval_fold: no event in fold {eval_fold}")

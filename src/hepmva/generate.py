@@ -79,7 +79,7 @@ import logging
 import math
 import os
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -450,7 +450,9 @@ def _block_rng(process: str, seed: int, block: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(key, block)))
 
 
-def _iter_blocks(process: str, n_events: int, seed: int, first_event: int = 1):
+def _iter_blocks(
+    process: str, n_events: int, seed: int, first_event: int = 1
+) -> Iterator[dict[str, Any]]:
     info = PROCESSES[process]
     n_blocks = -(-n_events // BLOCK_SIZE)
     for k in range(n_blocks):
@@ -829,7 +831,9 @@ def _branch_type(value: Any) -> Any:
     return value.type if isinstance(value, ak.Array) else value.dtype
 
 
-def _iter_chunks(process: str, n_events: int, seed: int, step_size: int, first_event: int):
+def _iter_chunks(
+    process: str, n_events: int, seed: int, step_size: int, first_event: int
+) -> Iterator[dict[str, Any]]:
     """Re-slice the generation blocks into chunks of ``step_size`` events."""
     buffer: list[dict[str, Any]] = []
     buffered = 0

@@ -24,6 +24,11 @@ scikit-learn's convention, so ``alpha`` means the same as in its MLPClassifier (
 ``sum_{i in B} w_i L_i / (|B| w_bar)`` with ``w_bar`` the mean weight of the whole training set, so a
 batch whose weights happen to sum to ~0 cannot blow the step up.
 
+The bias is the lecture's ``x_0 = 1`` trick: every activation buffer carries a constant-1 last
+column and layer ``l`` is stored as the augmented matrix ``W_aug^(l) = [W^(l); b^(l)]`` of shape
+(n_units_l + 1, n_units_{l+1}), so ``z^(l+1) = [a^(l), 1] W_aug^(l)`` and the gradient of weights
+and bias together is the single product ``[a^(l), 1]^T delta^(l+1)``.
+
 All parameters live in one flat vector ``theta`` (float32 by default); ``coefs_`` and
 ``intercepts_`` are views into it, and the gradient is one flat vector laid out the same way, so
 each update rule is a handful of in-place array operations on the whole network.

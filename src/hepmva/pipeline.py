@@ -237,7 +237,18 @@ def train_fold(
     log.info("classifier %s fold %d: training %s on %d events (%d features)", classifier["name"], fold,
              classifier["kind"], len(train_idx), X.shape[1])
     t0 = time.perf_counter()
-    est.fit(Xs[train_idx], y_train, sample_weight=w_train)
+    if classifier["kind"] == "xgboost" and (w_train < 0).any():
+        raise ValueError(
+            f"classifier '{classifier['name']}': xgboost refuses negative training weights; "
+            "set training.negative_weights to abs or zero"
+        )
+    try:
+        est.fit(Xs[train_idx], y_train, sample_weight=w_train)
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise ValueError(
+            f"classifier '{classifier['name']}' ({classifier['kind']}) fold {fold}: training failed: "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+        ) from exc
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     score = classifier_score(est, Xs)

@@ -45,6 +45,11 @@ def get_classifier_scores_by_name(wildcards=None):
     return {name: f"results/scores/{name}.parquet" for name in CLASSIFIERS}
 
 
+def get_feature_labels(wildcards=None):
+    """Axis labels of the features (a function, so that braces in LaTeX labels are not read as wildcards)."""
+    return [f.get("label", f["name"]) for f in config["features"]]
+
+
 def get_generated_samples():
     return [s["name"] for s in config["samples"] if "generate" in s]
 

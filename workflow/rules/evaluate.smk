@@ -89,7 +89,7 @@ rule importance:
     params:
         name="{classifier}",
         features=FEATURES,
-        feature_labels=[f.get("label", f["name"]) for f in config["features"]],
+        feature_labels=get_feature_labels,
         n_events=config["evaluation"].get("importance_events", 20000),
         n_repeats=config["evaluation"].get("importance_repeats", 3),
         seed=config["seed"],

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from hepmva.metrics import roc_auc
 from hepmva.nn import MLPClassifier
@@ -329,64 +330,84 @@ def compare_training_methods(
     }
 
     curves: dict[str, MethodCurve] = {}
-    for method in methods:
-        rows: list[tuple[int, float, float, float]] = [(0, 0.0, initial_loss, initial_auc)]
-        overhead = [0.0]
-        next_mark = [0]
-
-        def callback(state: IterationState) -> None:
-            # AUC only when a checkpoint was passed; its cost is not charged to the method
-            if state.nfev < marks[min(next_mark[0], marks.size - 1)] and state.nfev < budget:
-                return
-            t0 = time.perf_counter()
-            auc = auc_at(state.x)
-            rows.append((state.nfev, state.time - overhead[0], state.fun, auc))
-            while next_mark[0] < marks.size and marks[next_mark[0]] <= state.nfev:
-                next_mark[0] += 1
-            overhead[0] += time.perf_counter() - t0
-
-        common: dict[str, Any] = {"maxfev": budget, "maxiter": 10**9, "callback": callback,
-                                  "log_every": 50}
-        if method == "ga":
-            ga_rng = np.random.default_rng(random_state)
-            options = weight_search_options(
-                theta0, ga_rng, pop_size=int(ga_pop_size), radius=float(ga_weight_range),
-                init_scale=float(ga_init_scale),
+    # one BLAS thread for every method: comparable wall times on a shared node
+    with threadpool_limits(limits=1, user_api="blas"):
+        for method in methods:
+            curves[method] = _run_method(
+                method, model, X, y, w, auc_at, marks, budget, initial_loss, initial_auc,
+                gd_learning_rate=gd_learning_rate, gd_momentum=gd_momentum,
+                lbfgs_memory=lbfgs_memory, ga_pop_size=ga_pop_size,
+                ga_weight_range=ga_weight_range, ga_init_scale=ga_init_scale,
+                ga_options=ga_options, random_state=random_state,
             )
-            options.update(dict(ga_options or {}))
-            res = minimize(
-                lambda th: model.loss(th, X, y, w), theta0.copy(), method="ga",
-                random_state=ga_rng, **options, **common,
-            )
-        else:
-            options: dict[str, Any] = {}
-            if method == "gd":
-                options = {"learning_rate": gd_learning_rate, "momentum": gd_momentum}
-            elif method == "lbfgs":
-                options = {"memory": lbfgs_memory}
-            res = minimize(
-                lambda th: model.loss_grad(th, X, y, w), theta0.copy(), method=method, jac=True,
-                tol=1e-8, **options, **common,
-            )
-        if rows[-1][0] != res.nfev:  # make sure the end point is on the curve
-            t_end = float(res.history.time[-1]) - overhead[0] if res.history.time.size else 0.0
-            rows.append((res.nfev, t_end, res.fun, auc_at(res.x)))
-        cols = list(zip(*rows, strict=True))
-        curve = MethodCurve(
-            method=method, nfev=np.asarray(cols[0], dtype=np.int64),
-            time=np.maximum.accumulate(np.asarray(cols[1], dtype=np.float64)),
-            loss=np.asarray(cols[2], dtype=np.float64), val_auc=np.asarray(cols[3], dtype=np.float64),
-            result=res,
-        )
-        curves[method] = curve
-        logger.info(
-            "%s: loss %.5f, validation AUC %.4f after %d evaluations (%d iterations) in %.2f s",
-            method, curve.final_loss, curve.final_auc, res.nfev, res.nit, curve.time[-1],
-        )
     return TrainingMethodsResult(
         curves=curves, budget=budget, n_params=model.n_params, initial_loss=initial_loss,
         initial_auc=initial_auc, settings=settings,
     )
+
+
+def _run_method(
+    method: str, model: FlatMLP, X: np.ndarray, y: np.ndarray, w: np.ndarray,
+    auc_at: Any, marks: np.ndarray, budget: int, initial_loss: float, initial_auc: float,
+    *, gd_learning_rate: float, gd_momentum: float, lbfgs_memory: int, ga_pop_size: int,
+    ga_weight_range: float, ga_init_scale: float, ga_options: dict[str, Any] | None,
+    random_state: int,
+) -> MethodCurve:
+    """Run one method from ``model.theta0`` with AUC checkpoints; see compare_training_methods."""
+    theta0 = model.theta0
+    rows: list[tuple[int, float, float, float]] = [(0, 0.0, initial_loss, initial_auc)]
+    overhead = [0.0]
+    next_mark = [0]
+
+    def callback(state: IterationState) -> None:
+        # AUC only when a checkpoint was passed; its cost is not charged to the method
+        if state.nfev < marks[min(next_mark[0], marks.size - 1)] and state.nfev < budget:
+            return
+        t0 = time.perf_counter()
+        auc = auc_at(state.x)
+        rows.append((state.nfev, state.time - overhead[0], state.fun, auc))
+        while next_mark[0] < marks.size and marks[next_mark[0]] <= state.nfev:
+            next_mark[0] += 1
+        overhead[0] += time.perf_counter() - t0
+
+    common: dict[str, Any] = {"maxfev": budget, "maxiter": 10**9, "callback": callback,
+                              "log_every": 50}
+    if method == "ga":
+        ga_rng = np.random.default_rng(random_state)
+        options = weight_search_options(
+            theta0, ga_rng, pop_size=int(ga_pop_size), radius=float(ga_weight_range),
+            init_scale=float(ga_init_scale),
+        )
+        options.update(dict(ga_options or {}))
+        res = minimize(
+            lambda th: model.loss(th, X, y, w), theta0.copy(), method="ga",
+            random_state=ga_rng, **options, **common,
+        )
+    else:
+        options = {}
+        if method == "gd":
+            options = {"learning_rate": gd_learning_rate, "momentum": gd_momentum}
+        elif method == "lbfgs":
+            options = {"memory": lbfgs_memory}
+        res = minimize(
+            lambda th: model.loss_grad(th, X, y, w), theta0.copy(), method=method, jac=True,
+            tol=1e-8, **options, **common,
+        )
+    if rows[-1][0] != res.nfev:  # make sure the end point is on the curve
+        t_end = float(res.history.time[-1]) - overhead[0] if res.history.time.size else 0.0
+        rows.append((res.nfev, t_end, res.fun, auc_at(res.x)))
+    cols = list(zip(*rows, strict=True))
+    curve = MethodCurve(
+        method=method, nfev=np.asarray(cols[0], dtype=np.int64),
+        time=np.maximum.accumulate(np.asarray(cols[1], dtype=np.float64)),
+        loss=np.asarray(cols[2], dtype=np.float64), val_auc=np.asarray(cols[3], dtype=np.float64),
+        result=res,
+    )
+    logger.info(
+        "%s: loss %.5f, validation AUC %.4f after %d evaluations (%d iterations) in %.2f s",
+        method, curve.final_loss, curve.final_auc, res.nfev, res.nit, curve.time[-1],
+    )
+    return curve
 
 
 #: Config keys of the ``training_methods`` section passed on to :func:`compare_training_methods`.

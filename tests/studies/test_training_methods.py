@@ -94,3 +94,33 @@ def test_pipeline_stage_writes_summary_and_plot(tmp_path):
     assert out["settings"]["n_train"] == 500 and set(out["curves"]) == {"gd", "ga"}
     assert (tmp_path / "out/plot.png").stat().st_size > 0
     assert res.curves["gd"].result.nfev == 40
+
+
+@pytest.mark.parametrize("solver", ["bfgs", "lbfgs", "ga"])
+def test_mlp_classifier_trained_by_minimize_solvers(solver):
+    from hepmva.nn import MLPClassifier
+
+    X, y, w = _data(800, 5)
+    Xv, yv, _ = _data(800, 6)
+    max_iter = 10 if solver == "ga" else 60
+    clf = MLPClassifier(hidden_layer_sizes=(6,), activation="tanh", solver=solver, max_iter=max_iter,
+                        random_state=0, dtype="float64").fit(X, y.astype(int), sample_weight=w)
+    curve = np.asarray(clf.loss_curve_)
+    assert clf.n_iter_ <= max_iter and len(curve) == clf.n_iter_ + 1
+    assert np.all(np.diff(curve) <= 1e-12)  # line search / elitism: never worse
+    assert curve[-1] < curve[0]
+    from hepmva.metrics import roc_auc
+
+    auc = roc_auc(yv, clf.predict_proba(Xv)[:, 1])
+    assert auc > (0.6 if solver == "ga" else 0.8)
+
+
+@pytest.mark.parametrize("kind", ["linear_discriminant", "cuts_ga"])
+def test_registry_kinds_save_and_load_without_pickle(kind, tmp_path):
+    from hepmva.models import classifier_score, load_estimator, make_classifier, save_estimator
+
+    X, y, w = _data(1000, 7)
+    est = make_classifier(kind, {}, random_state=0).fit(X, y.astype(int), sample_weight=w)
+    save_estimator(est, kind, tmp_path / "m")
+    back = load_estimator(tmp_path / "m")
+    np.testing.assert_array_equal(classifier_score(back, X), classifier_score(est, X))

@@ -103,3 +103,14 @@ def test_bad_ga_options(kwargs, match):
     kw = {"bounds": RASTRIGIN_BOUNDS, **kwargs}
     with pytest.raises(ValueError, match=match):
         minimize(rastrigin, None, method="ga", vectorized=True, **kw)
+
+
+@pytest.mark.slow
+def test_ga_rastrigin_success_rate_over_seeds():
+    """The stated budget reaches f <= 1e-2 on 5-D Rastrigin for at least 8 of 10 seeds."""
+    hits = 0
+    for seed in range(10):
+        res = minimize(rastrigin, None, method="ga", bounds=RASTRIGIN_BOUNDS, random_state=seed,
+                       maxiter=10**6, maxfev=RASTRIGIN_BUDGET, pop_size=100, vectorized=True)
+        hits += res.fun <= 1e-2
+    assert hits >= 8

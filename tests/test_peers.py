@@ -94,14 +94,14 @@ def test_knn_weights_change_the_vote():
 
 
 def test_knn_cap_and_batches():
-    X, y, w = _data(5000, seed=2)
+    X, y, w = _data(3000, seed=2)
     full = WeightedKNNClassifier(n_neighbors=25).fit(X, y, w)
-    assert full.fitted_mode_ == "full" and full.n_train_used_ == 5000
+    assert full.fitted_mode_ == "full" and full.n_train_used_ == 3000
     capped = WeightedKNNClassifier(n_neighbors=25, max_train_events=1000, batch_size=333).fit(X, y, w)
     assert capped.fitted_mode_ == "subsample" and capped.n_train_used_ == 1000
     wsub = WeightedKNNClassifier(n_neighbors=25, max_train_events=1000, subsample="weighted").fit(X, y, w)
     assert wsub.n_train_used_ <= 1000 and wsub.w_.sum() == 1000  # draw counts
-    Xt, yt, wt = _data(4000, seed=3)
+    Xt, yt, wt = _data(2000, seed=3)
     auc_full = roc_auc(yt, full.predict_proba(Xt)[:, 1], wt)
     assert auc_full > 0.75
     for est in (capped, wsub):

@@ -62,6 +62,7 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
     result["train_seconds"] = float(sum(i["train_seconds"] for i in infos))
     result["predict_seconds_per_1M"] = 1e6 * float(np.mean([i["predict_seconds_per_event"] for i in infos]))
     result["model_bytes"] = int(np.mean([i.get("model_bytes", 0) for i in infos]))
+    result["n_train"] = int(np.mean([i.get("n_train", 0) for i in infos]))  # events per fold model's training
     for key in ("fitted_mode", "n_train_used"):  # capped peers (SVM, k-NN): what was actually trained
         values = [i[key] for i in infos if i.get(key) is not None]
         if values:
@@ -145,7 +146,7 @@ def _row(m: dict) -> dict:
     row["best_cut"], row["S_best"] = best.get("threshold", np.nan), best.get("s", np.nan)
     row["B_best"], row["Z_asimov_best"] = best.get("b", np.nan), best.get("z_asimov", np.nan)
     row["top_features"] = m.get("top_features", "")
-    for k in ("train_seconds", "predict_seconds_per_1M", "model_bytes"):
+    for k in ("n_train", "train_seconds", "predict_seconds_per_1M", "model_bytes"):
         row[k] = m.get(k, np.nan)
     row["training"] = _training_note(m)
     return row

@@ -1,7 +1,8 @@
 """Run a small study through a real SLURM with the repository's SLURM profile.
 
 Deselected by default; run with ``python3 -m pytest -m slurm`` on a machine where SLURM is up
-(``.ci/slurm/setup.sh`` starts a single-node one on localhost, ``.ci/slurm/stop.sh`` stops it).
+(``.ci/slurm/setup.sh`` starts a single-node one on localhost, ``.ci/slurm/stop.sh`` stops it;
+``.ci/slurm/run.sh`` does all three). Without SLURM the tests skip, unless HEPMVA_SLURM_REQUIRED=1.
 The local test cluster has no accounting storage, so ``sacct`` fails there and Snakemake is told to
 ask ``squeue`` instead; finished jobs stay visible to ``squeue --states=all`` for MinJobAge (300 s),
 which is also how these tests check that every job really went through SLURM.
@@ -63,7 +64,10 @@ def _why_no_slurm() -> str | None:
 
 @pytest.fixture(scope="module")
 def slurm():
+    """Skip without a usable SLURM; fail instead when HEPMVA_SLURM_REQUIRED=1 (CI, after .ci/slurm/setup.sh)."""
     reason = _why_no_slurm()
+    if reason and os.environ.get("HEPMVA_SLURM_REQUIRED") == "1":
+        pytest.fail(f"HEPMVA_SLURM_REQUIRED=1 but {reason}")
     if reason:
         pytest.skip(reason)
 

@@ -47,8 +47,26 @@ def _small_config(tmp_path: Path) -> dict:
         {"name": "jet1_pt", "expr": "jet_pt[0]", "default": 0},
         {"name": "mjj", "expr": "inv_mass(jet_pt, jet_eta, jet_phi)", "default": 0},
     ]
-    cfg["classifiers"] = [{"name": "bdt", "kind": "xgboost", "params": {"n_estimators": 20, "max_depth": 3}}]
+    cfg["classifiers"] = [
+        {"name": "bdt", "kind": "xgboost", "params": {"n_estimators": 20, "max_depth": 3}},
+        {"name": "mlp", "kind": "mlp", "params": {"hidden_layer_sizes": [8], "max_iter": 3}},
+    ]
     cfg["evaluation"] = {"n_bootstrap": 10}
+    # every stage runs, on a budget fit for a test
+    cfg["training_methods"].update(budget=20, n_train=1000, n_val=1000, ga_pop_size=10)
+    cfg["optimizer_study"].update(epochs=2, n_events=2000, n_val=1000, learning_rates=[1e-3, 1.0, 100.0],
+                                  lr_scan_epochs=2, optimizers=["gd", "sgd", "adam"])
+    unsup = cfg["unsupervised"]
+    for method, cap in {"gmm": 2000, "dbscan": 1000, "meanshift": 300, "agglomerative": 300, "affinity": 200}.items():
+        unsup["clustering"]["methods"][method]["max_samples"] = cap
+    unsup["clustering"]["plot_points"] = 500
+    unsup["decomposition"]["n_bootstrap"] = 5
+    unsup["anomaly"].update(max_eval=1000, n_bootstrap=5)
+    unsup["anomaly"]["methods"].update(
+        gmm={"n_components": 2, "max_train": 1000}, kde={"bandwidth": "scott", "max_train": 200},
+        rbm={"n_components": 8, "n_iter": 2}, knn={"n_neighbors": 5, "max_train": 1000},
+        iforest={"n_estimators": 20},
+    )
     return cfg
 
 
@@ -64,7 +82,7 @@ def test_workflow_end_to_end_and_report(tmp_path):
     metrics = json.loads((res / "metrics/bdt.json").read_text())
     assert 0.5 < metrics["auc"] <= 1.0
     summary = pd.read_csv(res / "summary.csv")
-    assert list(summary.classifier) == ["bdt"]
+    assert set(summary.classifier) == {"bdt", "mlp"}
     assert (res / "plots/roc_comparison.png").exists()
     assert {p.name for p in (res / "plots/inputs").glob("*.png")} == {"met.png", "njet.png", "jet1_pt.png", "mjj.png"}
     friends = json.loads((res / "friends/user_bkg/friends.json").read_text())

@@ -90,8 +90,8 @@ rule importance:
         name="{classifier}",
         features=FEATURES,
         feature_labels=get_feature_labels,
-        n_events=config["evaluation"].get("importance_events", 20000),
-        n_repeats=config["evaluation"].get("importance_repeats", 3),
+        n_events=config["evaluation"]["importance_events"],
+        n_repeats=config["evaluation"]["importance_repeats"],
         seed=config["seed"],
     threads: 1
     resources:

@@ -136,41 +136,30 @@ def iterate_tree(
         t.file.close()
 
 
+def _read_metadata_branch(path: str, tree: str, branch: str) -> np.ndarray:
+    """All values of a scalar ``branch`` of a (small) metadata ``tree``, checked finite."""
+    t = open_tree(path, tree)
+    try:
+        if branch not in t.keys():
+            raise InputError(f"{path}:{tree}: no branch '{branch}'; available: {', '.join(sorted(t.keys()))}")
+        values = t[branch].array(library="np")
+    finally:
+        t.file.close()
+    if values.ndim != 1 or len(values) == 0 or not np.all(np.isfinite(values)):
+        raise InputError(f"{path}:{tree}/{branch}: expected finite scalar values")
+    return values
+
+
 def read_metadata_sum(paths: Sequence[str], tree: str, branch: str) -> float:
     """Sum ``branch`` of the metadata ``tree`` over all ``paths`` (e.g. ``Runs/genEventSumw``)."""
-    total = 0.0
-    for path in paths:
-        t = open_tree(path, tree)
-        try:
-            if branch not in t.keys():
-                raise InputError(
-                    f"{path}:{tree}: no branch '{branch}'; available: {', '.join(sorted(t.keys()))}"
-                )
-            values = t[branch].array(library="np")
-        finally:
-            t.file.close()
-        if values.ndim != 1 or not np.all(np.isfinite(values)):
-            raise InputError(f"{path}:{tree}/{branch}: expected finite scalar values")
-        total += float(np.sum(values))
-    return total
+    return float(sum(np.sum(_read_metadata_branch(p, tree, branch)) for p in paths))
 
 
 def read_metadata_value(paths: Sequence[str], tree: str, branch: str) -> float:
     """Read a per-file constant (e.g. a cross-section) from ``tree``; it must agree across files."""
     values = set()
     for path in paths:
-        t = open_tree(path, tree)
-        try:
-            if branch not in t.keys():
-                raise InputError(
-                    f"{path}:{tree}: no branch '{branch}'; available: {', '.join(sorted(t.keys()))}"
-                )
-            arr = t[branch].array(library="np")
-        finally:
-            t.file.close()
-        if len(arr) == 0 or not np.all(np.isfinite(arr)):
-            raise InputError(f"{path}:{tree}/{branch}: expected a finite value")
-        values.update(np.unique(arr).tolist())
+        values.update(np.unique(_read_metadata_branch(path, tree, branch)).tolist())
     if len(values) != 1:
         raise InputError(f"{tree}/{branch}: files disagree on the value ({sorted(values)})")
     return float(values.pop())

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,8 @@ __all__ = [
     "FEATURE_TABLE_COLUMNS",
     "build_features",
     "load_feature_tables",
+    "StudySplit",
+    "study_split",
     "train_fold",
     "collect_scores",
     "write_json",
@@ -182,6 +185,54 @@ def load_feature_tables(paths: Sequence[str | Path], feature_names: Sequence[str
     if missing:
         raise ValueError(f"features table lacks column(s) {', '.join(missing)}: re-run the features stage")
     return df
+
+
+class StudySplit(NamedTuple):
+    """Scaled training and validation arrays of a study (see :func:`study_split`)."""
+
+    X: np.ndarray          # (n_train, n_features), scaled
+    y: np.ndarray          # (n_train,)
+    w: np.ndarray          # (n_train,) training weights
+    X_val: np.ndarray      # (n_val, n_features), scaled with the training scaler
+    y_val: np.ndarray      # (n_val,)
+    w_val: np.ndarray      # (n_val,) the training-weight policy applied to the validation events
+    w_val_physics: np.ndarray  # (n_val,) physics weights of the validation events
+    scaler: "object"
+
+
+def study_split(feature_tables: Sequence[str | Path], feature_names: Sequence[str], training: dict, *,
+                n_train: int, n_val: int, seed: int, stream: int, study: str) -> StudySplit:
+    """Training events from folds != 0 and validation events from fold 0, randomly capped, scaled.
+
+    The studies (optimizer study, training-methods comparison) use this so that they see the same kind
+    of split as the classifiers. ``stream`` separates the random subsamples of different studies.
+    """
+    from hepmva.preprocessing import fit_scaler
+
+    df = load_feature_tables(feature_tables, feature_names)
+    X_all = df[list(feature_names)].to_numpy(dtype=np.float64)
+    y_all = df["label"].to_numpy().astype(np.int64)
+    w_all = df["weight"].to_numpy(dtype=np.float64)
+    is_val = df["fold"].to_numpy() == 0
+    rng = np.random.default_rng([int(seed), int(stream)])
+
+    def subsample(mask: np.ndarray, n: int) -> np.ndarray:
+        idx = np.flatnonzero(mask)
+        if len(idx) > n:
+            idx = np.sort(rng.choice(idx, size=n, replace=False))
+        return idx
+
+    i_train, i_val = subsample(~is_val, int(n_train)), subsample(is_val, int(n_val))
+    for name, idx in (("training", i_train), ("validation", i_val)):
+        if np.unique(y_all[idx]).size < 2:
+            raise ValueError(f"{study}: the {name} events have only one class")
+    policy = {"negative_weights": training.get("negative_weights", "abs"),
+              "class_balance": training.get("class_balance", True)}
+    w_train = training_weights(w_all[i_train], y_all[i_train], **policy)
+    w_val = training_weights(w_all[i_val], y_all[i_val], **policy)
+    scaler = fit_scaler(X_all[i_train], w_train, training.get("scaler", "standard"))
+    return StudySplit(scaler.transform(X_all[i_train]), y_all[i_train], w_train, scaler.transform(X_all[i_val]),
+                      y_all[i_val], w_val, w_all[i_val], scaler)
 
 
 # --------------------------------------------------------------------------------------- training

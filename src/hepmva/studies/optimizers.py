@@ -439,43 +439,12 @@ def run_optimizer_study(
     -------
     (OptimizerStudy, LearningRateScan)
     """
-    from hepmva.pipeline import load_feature_tables, write_json
+    from hepmva.pipeline import study_split, write_json
     from hepmva.plotting.training import plot_learning_rate_scan, plot_optimizer_comparison
-    from hepmva.preprocessing import fit_scaler
-    from hepmva.samples import training_weights
 
-    df = load_feature_tables(feature_tables, feature_names)
-    X_all = df[list(feature_names)].to_numpy(dtype=np.float64)
-    y_all = df["label"].to_numpy().astype(np.int64)
-    w_all = df["weight"].to_numpy(dtype=np.float64)
-    is_val = df["fold"].to_numpy() == 0
-    rng = np.random.default_rng([int(seed), 11])
-
-    def subsample(mask: np.ndarray, n: int) -> np.ndarray:
-        idx = np.flatnonzero(mask)
-        if len(idx) > n:
-            idx = np.sort(rng.choice(idx, size=n, replace=False))
-        return idx
-
-    i_train = subsample(~is_val, int(settings.get("n_events", 20000)))
-    i_val = subsample(is_val, int(settings.get("n_val", 10000)))
-    for name, idx in (("training", i_train), ("validation", i_val)):
-        if np.unique(y_all[idx]).size < 2:
-            raise ValueError(f"optimizer_study: the {name} events have only one class")
-    w_train = training_weights(
-        w_all[i_train], y_all[i_train],
-        negative_weights=training.get("negative_weights", "abs"),
-        class_balance=training.get("class_balance", True),
-    )
-    scaler = fit_scaler(X_all[i_train], w_train, training.get("scaler", "standard"))
-    X, X_val = scaler.transform(X_all[i_train]), scaler.transform(X_all[i_val])
-    y, y_val = y_all[i_train], y_all[i_val]
-    # the training policy on the validation events too, so both losses are the same quantity
-    w_val = training_weights(
-        w_all[i_val], y_val,
-        negative_weights=training.get("negative_weights", "abs"),
-        class_balance=training.get("class_balance", True),
-    )
+    split = study_split(feature_tables, feature_names, training, n_train=int(settings.get("n_events", 20000)),
+                        n_val=int(settings.get("n_val", 10000)), seed=int(seed), stream=11, study="optimizer_study")
+    X, y, w_train, X_val, y_val, w_val = split[:6]
     base = {k: settings[k] for k in ("hidden_layer_sizes", "activation", "batch_size") if k in settings}
     if "hidden_layer_sizes" in base:
         base["hidden_layer_sizes"] = tuple(base["hidden_layer_sizes"])
@@ -492,8 +461,8 @@ def run_optimizer_study(
     )
     out = {
         "features": list(feature_names),
-        "n_train": int(len(i_train)),
-        "n_val": int(len(i_val)),
+        "n_train": int(len(y)),
+        "n_val": int(len(y_val)),
         "comparison": study.to_dict(),
         "lr_scan": scan.to_dict(),
     }
@@ -504,7 +473,7 @@ def run_optimizer_study(
     plot_optimizer_comparison(
         curves, val_auc={k: r.val_auc for k, r in study.runs.items()}, path=comparison_plot_path,
         title=(f"MLP {arch} ({study.base_params['activation']}), same initial weights, "
-               f"{len(i_train)} training events, {study.max_iter} epochs each"),
+               f"{len(y)} training events, {study.max_iter} epochs each"),
     )
     plot_learning_rate_scan(
         scan.learning_rates, scan.final_loss, scan.status, initial_loss=scan.initial_loss,

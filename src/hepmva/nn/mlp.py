@@ -835,8 +835,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 f"solver={self.solver!r} needs hepmva.optim.minimize, which is not available yet"
             ) from None
 
-        def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        def fun(theta: np.ndarray) -> tuple[float, np.ndarray | None]:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                if self.solver == "ga":  # no gradient needed: one forward pass per individual
+                    self._unpack(theta)
+                    return self._full_loss(X, y01, sw)[0] + self._penalty(X.shape[0]), None
                 return self._loss_grad(theta, X, y01, sw)
 
         res = minimize(fun, self._pack().astype(np.float64), method=self.solver, jac=True,

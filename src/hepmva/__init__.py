@@ -10,12 +10,18 @@ Submodules (each importable on its own; the package never imports Snakemake):
 - :mod:`hepmva.preprocessing`  weight-aware feature transforms
 - :mod:`hepmva.nn`             the in-house multi-layer perceptron (backpropagation)
 - :mod:`hepmva.optim`          update rules, schedules and minimisers (Newton, BFGS, GA)
-- :mod:`hepmva.linear`         least squares by the normal equations
+- :mod:`hepmva.linear`         least squares by the normal equations, the linear discriminant
+- :mod:`hepmva.cuts`           rectangular cuts optimised by the genetic algorithm (TMVA CutsGA)
+- :mod:`hepmva.peers`          the peers: BDTs, capped SVM, weighted k-NN; safe scikit-learn persistence
 - :mod:`hepmva.models`         registry: classifier kind -> estimator, safe persistence
-- :mod:`hepmva.metrics`        weighted ROC/AUC, efficiencies, significance
+- :mod:`hepmva.metrics`        weighted ROC/AUC, efficiencies, separation, KS/AD, significance, cut scan
 - :mod:`hepmva.unsupervised`   clustering, PCA/LDA, anomaly detection
+- :mod:`hepmva.studies`        optimizer study, learning-rate scan, training-methods comparison
 - :mod:`hepmva.plotting`       plot functions: arrays in, Figure out
-- :mod:`hepmva.pipeline`       the study stages called by the workflow scripts
+- :mod:`hepmva.pipeline`       the study stages called by the workflow scripts (features, training, scores)
+- :mod:`hepmva.evaluation`     metrics, plots and the comparison table from out-of-fold scores
+- :mod:`hepmva.writeback`      out-of-fold scores as ROOT friend trees
+- :mod:`hepmva.logs`           logging set-up for scripts
 """
 
 __version__ = "0.1.0"

@@ -3,6 +3,10 @@
 - :mod:`hepmva.optim.updates`    first-order update rules (SGD, momentum, Nesterov, RMSProp,
   AdaGrad, Adam) and Polyak averaging, each updating arrays in place
 - :mod:`hepmva.optim.schedules`  learning-rate schedules as pure functions of the step
+- :mod:`hepmva.optim.minimize`   ``minimize(fun, x0, method=...)``: Newton, BFGS, L-BFGS, gradient
+  descent and the genetic algorithm, one result record for all
+- :mod:`hepmva.optim.linesearch` the Wolfe line search of the quasi-Newton methods
+- :mod:`hepmva.optim.ga`         the genetic algorithm and its random-search baseline
 """
 
 from hepmva.optim.minimize import MinimizeResult, minimize  # second-order + GA minimisers
@@ -21,6 +25,8 @@ from hepmva.optim.updates import (
 )
 
 __all__ = [
+    "MinimizeResult",
+    "minimize",
     "OPTIMIZERS",
     "SCHEDULES",
     "SGD",

@@ -455,41 +455,17 @@ def run_training_methods_study(
     TrainingMethodsResult
         The comparison.
     """
-    from hepmva.pipeline import load_feature_tables, write_json
+    from hepmva.pipeline import study_split, write_json
     from hepmva.plotting.methods import plot_training_methods
-    from hepmva.preprocessing import fit_scaler
-    from hepmva.samples import training_weights
 
-    df = load_feature_tables(feature_tables, feature_names)
-    X_all = df[list(feature_names)].to_numpy(dtype=np.float64)
-    y_all = df["label"].to_numpy().astype(np.int64)
-    w_all = df["weight"].to_numpy(dtype=np.float64)
-    is_val = df["fold"].to_numpy() == 0
-    rng = np.random.default_rng([int(seed), 7])
-
-    def subsample(mask: np.ndarray, n: int) -> np.ndarray:
-        idx = np.flatnonzero(mask)
-        if len(idx) > n:
-            idx = np.sort(rng.choice(idx, size=n, replace=False))
-        return idx
-
-    i_train = subsample(~is_val, int(settings.get("n_train", 5000)))
-    i_val = subsample(is_val, int(settings.get("n_val", 10000)))
-    for name, idx in (("training", i_train), ("validation", i_val)):
-        if np.unique(y_all[idx]).size < 2:
-            raise ValueError(f"training_methods: the {name} events have only one class")
-    w_train = training_weights(
-        w_all[i_train], y_all[i_train],
-        negative_weights=training.get("negative_weights", "abs"),
-        class_balance=training.get("class_balance", True),
-    )
-    scaler = fit_scaler(X_all[i_train], w_train, training.get("scaler", "standard"))
+    split = study_split(feature_tables, feature_names, training, n_train=int(settings.get("n_train", 5000)),
+                        n_val=int(settings.get("n_val", 10000)), seed=int(seed), stream=7, study="training_methods")
     options = {k: settings[k] for k in STUDY_KEYS if k in settings}
     if "hidden_layer_sizes" in options:
         options["hidden_layer_sizes"] = tuple(options["hidden_layer_sizes"])
     result = compare_training_methods(
-        scaler.transform(X_all[i_train]), y_all[i_train], w_train,
-        X_val=scaler.transform(X_all[i_val]), y_val=y_all[i_val], sample_weight_val=w_all[i_val],
+        split.X, split.y, split.w,
+        X_val=split.X_val, y_val=split.y_val, sample_weight_val=split.w_val_physics,
         random_state=int(seed), **options,
     )
     out = result.to_dict()

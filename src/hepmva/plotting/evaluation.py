@@ -73,7 +73,11 @@ def plot_overtraining(
             return ""
         r = tests[key]
         p = r["pvalue"] if isinstance(r, Mapping) else r.pvalue
-        return f"{p:.3g}"
+        if key.startswith("ad_") and p >= 0.25:  # AD p-values are tabulated in [0.001, 0.25] only
+            return "$\\geq$0.25"
+        if key.startswith("ad_") and p <= 0.001:
+            return "$\\leq$0.001"
+        return f"={p:.3g}"
 
     for cls, colour, name in ((1, SIGNAL, "S"), (0, BACKGROUND, "B")):
         m_te, m_tr = np.asarray(y_test) == cls, np.asarray(y_train) == cls
@@ -82,7 +86,7 @@ def plot_overtraining(
         ax.stairs(h_te, edges, color=colour, fill=True, alpha=0.3, label=f"{name} (test)")
         ax.stairs(h_te, edges, color=colour, lw=1.2)
         long = "signal" if cls == 1 else "background"
-        extra = f": KS p={pv('ks_' + long)}, AD p={pv('ad_' + long)}" if tests else ""
+        extra = f": KS p{pv('ks_' + long)}, AD p{pv('ad_' + long)}" if tests else ""
         ax.errorbar(centres, h_tr, yerr=e_tr, fmt="o", ms=3, color=colour, lw=0.8,
                     label=f"{name} (train){extra}")
     ax.set_xlabel(xlabel)

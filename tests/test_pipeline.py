@@ -30,8 +30,10 @@ def _sample(name, label, **extra):
 def _build(tmp_path, ntuple_factory, name, label, **kw):
     path = ntuple_factory(f"{name}.root", signal=(label == "signal"), **kw)
     out = tmp_path / f"{name}.parquet"
-    df = build_features(_sample(name, label), [str(path)], features=FEATURES, luminosity_pb=1000.0, folds=2,
-                        selection="met > 5", step_size=137, output=out)
+    info = build_features(_sample(name, label), [str(path)], features=FEATURES, luminosity_pb=1000.0, folds=2,
+                          selection="met > 5", step_size=137, output=out)
+    df = io.read_table(out)
+    assert info["n_selected"] == len(df) and np.isclose(info["yield"], df["weight"].sum())
     return path, out, df
 
 
@@ -51,7 +53,16 @@ def test_build_features_weights_defaults_folds(tmp_path, ntuple_factory):
     assert set(df["fold"]) == {0, 1}
     assert df["event"].dtype == np.uint64
     np.testing.assert_array_equal(df["entry"], np.flatnonzero(sel))
-    pd.testing.assert_frame_equal(io.read_table(out), df)
+
+
+def test_sum_weights_auto_counts_all_events_before_selection(tmp_path, ntuple_factory):
+    path = ntuple_factory("a.root", n=600, negative_fraction=0.2, seed=5)
+    out = tmp_path / "a.parquet"
+    info = build_features(_sample("a", "signal", sum_weights="auto"), [str(path)], features=FEATURES,
+                          luminosity_pb=10.0, folds=2, selection="met > 20", step_size=100, output=out)
+    gw = uproot.open(path)["Events/genWeight"].array(library="np")
+    assert info["sum_weights"] == pytest.approx(gw.sum())
+    assert io.read_table(out)["weight"].sum() == pytest.approx(info["yield"])
 
 
 def test_missing_default_nan_and_empty_selection_are_clear_errors(tmp_path, ntuple_factory):

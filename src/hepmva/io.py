@@ -29,6 +29,7 @@ __all__ = [
     "read_metadata_sum",
     "atomic_path",
     "write_table",
+    "ParquetChunkWriter",
     "read_table",
     "read_tables",
     "write_ttree",
@@ -183,6 +184,36 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
     """Write ``df`` to parquet atomically."""
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False)
+
+
+class ParquetChunkWriter:
+    """Write a parquet table chunk by chunk (bounded memory), atomically: the file appears only on success.
+
+    Use as a context manager; :meth:`write` appends a DataFrame whose columns and dtypes match the first.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._atomic = atomic_path(self.path)
+        self._writer = None
+
+    def __enter__(self) -> "ParquetChunkWriter":
+        self._tmp = self._atomic.__enter__()
+        return self
+
+    def write(self, df: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._tmp, table.schema)
+        self._writer.write_table(table.cast(self._writer.schema))
+
+    def __exit__(self, *exc) -> bool:
+        if self._writer is not None:
+            self._writer.close()
+        return bool(self._atomic.__exit__(*exc))
 
 
 def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:

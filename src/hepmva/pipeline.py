@@ -66,7 +66,7 @@ def build_features(
     truth_llr: str | None = None,
     step_size: int | str = "50 MB",
     output: str | Path,
-) -> pd.DataFrame:
+) -> dict:
     """Read one sample's ROOT files chunk by chunk and write its features table.
 
     Parameters
@@ -90,7 +90,8 @@ def build_features(
 
     Returns
     -------
-    DataFrame with the features and the bookkeeping columns.
+    dict : counts and yield of the sample (the table itself is written chunk by chunk to ``output``,
+        so memory stays bounded by the chunk size).
     """
     name = sample["name"]
     files = io.expand_files(files)
@@ -110,57 +111,74 @@ def build_features(
     log.info("sample %s: %d file(s), tree %s, xsec %.4g pb, reading %d branches", name, len(files), tree, xsec,
              len(branches))
 
-    parts: list[pd.DataFrame] = []
-    auto_sumw = 0.0
-    n_read = 0
+    if sumw is None:  # "auto": a first, cheap pass over the weight branches only
+        sumw = _sum_of_weights(files, tree, weight_expr, step_size)
+    scale = physics_weights(np.ones(1), xsec, luminosity_pb, sumw)[0]
+
+    n_read = n_selected = 0
+    total_yield = 0.0
     t0 = time.perf_counter()
-    for file_index, path in enumerate(files):
-        for entry_start, chunk in io.iterate_tree(path, tree, branches, step_size=step_size):
-            n = len(chunk)
-            n_read += n
-            gen_w = np.ones(n) if weight_expr is None else _evaluate(weight_expr, chunk, path, "weight")
-            auto_sumw += float(np.sum(gen_w))
-            mask = np.ones(n, dtype=bool)
-            for cut in cuts:
-                mask &= _selection(cut, chunk, path)
-            if not mask.any():
-                continue
-            sel = chunk[mask]
-            cols: dict[str, np.ndarray] = {}
-            for fname, expr, default in feats:
-                values = _evaluate(expr, sel, path, f"feature '{fname}'", default=default)
-                bad = ~np.isfinite(values)
-                if bad.any():
-                    raise io.InputError(
-                        f"{path}: feature '{fname}' = '{expr.text}' is NaN/inf in {int(bad.sum())} event(s) "
-                        f"(first at entry {entry_start + int(np.flatnonzero(mask)[np.argmax(bad)])})"
-                    )
-                cols[fname] = values
-            ids = np.asarray(_evaluate(id_expr, sel, path, "event id", raw=True)).astype(np.uint64)
-            cols["sample"] = np.full(len(ids), name)
-            cols["label"] = np.full(len(ids), label, dtype=np.int8)
-            cols["weight"] = gen_w[mask]
-            cols["event"] = ids
-            cols["fold"] = assign_folds(ids, folds)
-            cols["file_index"] = np.full(len(ids), file_index, dtype=np.int32)
-            cols["entry"] = entry_start + np.flatnonzero(mask).astype(np.int64)
-            if llr_expr is not None:
-                cols["truth_llr"] = _evaluate(llr_expr, sel, path, "truth_llr")
-            parts.append(pd.DataFrame(cols))
-        log.info("sample %s: %s done, %d events read so far (%.1f s)", name, path, n_read, time.perf_counter() - t0)
-    if n_read == 0:
-        raise io.InputError(f"sample '{name}': the input tree '{tree}' has no entries in {', '.join(files)}")
-    if not parts:
-        raise io.InputError(f"sample '{name}': the selection leaves no events ({n_read} read)")
-    if sumw is None:
-        sumw = auto_sumw
-    df = pd.concat(parts, ignore_index=True)
-    df["weight"] = physics_weights(df["weight"].to_numpy(), xsec, luminosity_pb, sumw)
-    if not np.all(np.isfinite(df["weight"])):
-        raise io.InputError(f"sample '{name}': non-finite event weights (check the weight branch)")
-    log.info("sample %s: %d of %d events selected, expected yield %.4g", name, len(df), n_read, df["weight"].sum())
-    io.write_table(df, output)
-    return df
+    with io.ParquetChunkWriter(output) as writer:
+        for file_index, path in enumerate(files):
+            for entry_start, chunk in io.iterate_tree(path, tree, branches, step_size=step_size):
+                n = len(chunk)
+                n_read += n
+                mask = np.ones(n, dtype=bool)
+                for cut in cuts:
+                    mask &= _selection(cut, chunk, path)
+                if not mask.any():
+                    continue
+                sel = chunk[mask]
+                cols: dict[str, np.ndarray] = {}
+                for fname, expr, default in feats:
+                    values = _evaluate(expr, sel, path, f"feature '{fname}'", default=default)
+                    bad = ~np.isfinite(values)
+                    if bad.any():
+                        raise io.InputError(
+                            f"{path}: feature '{fname}' = '{expr.text}' is NaN/inf in {int(bad.sum())} event(s) "
+                            f"(first at entry {entry_start + int(np.flatnonzero(mask)[np.argmax(bad)])})"
+                        )
+                    cols[fname] = values
+                gen_w = np.ones(len(sel)) if weight_expr is None else _evaluate(weight_expr, sel, path, "weight")
+                if not np.all(np.isfinite(gen_w)):
+                    raise io.InputError(f"{path}: weight '{weight_expr.text}' is NaN/inf in some events")
+                ids = np.asarray(_evaluate(id_expr, sel, path, "event id", raw=True)).astype(np.uint64)
+                cols["sample"] = np.full(len(ids), name)
+                cols["label"] = np.full(len(ids), label, dtype=np.int8)
+                cols["weight"] = gen_w * scale
+                cols["event"] = ids
+                cols["fold"] = assign_folds(ids, folds)
+                cols["file_index"] = np.full(len(ids), file_index, dtype=np.int32)
+                cols["entry"] = entry_start + np.flatnonzero(mask).astype(np.int64)
+                if llr_expr is not None:
+                    cols["truth_llr"] = _evaluate(llr_expr, sel, path, "truth_llr")
+                writer.write(pd.DataFrame(cols))
+                n_selected += len(ids)
+                total_yield += float(cols["weight"].sum())
+            log.info("sample %s: %s done, %d events read so far (%.1f s)", name, path, n_read,
+                     time.perf_counter() - t0)
+        if n_read == 0:
+            raise io.InputError(f"sample '{name}': the input tree '{tree}' has no entries in {', '.join(files)}")
+        if n_selected == 0:
+            raise io.InputError(f"sample '{name}': the selection leaves no events ({n_read} read)")
+    log.info("sample %s: %d of %d events selected, expected yield %.4g", name, n_selected, n_read, total_yield)
+    return {"sample": name, "n_read": n_read, "n_selected": n_selected, "yield": total_yield,
+            "xsec_pb": xsec, "sum_weights": sumw}
+
+
+def _sum_of_weights(files: Sequence[str], tree: str, weight_expr, step_size) -> float:
+    """Sum of the generator weights of every event in ``files`` (before any selection)."""
+    total = 0.0
+    for path in files:
+        branches = sorted(weight_expr.branches) if weight_expr is not None else []
+        if not branches:
+            t = io.open_tree(path, tree)
+            total += t.num_entries
+            t.file.close()
+            continue
+        for _, chunk in io.iterate_tree(path, tree, branches, step_size=step_size):
+            total += float(np.sum(_evaluate(weight_expr, chunk, path, "weight")))
+    return total
 
 
 def _evaluate(expr, arrays, path: str, what: str, *, default=None, raw: bool = False) -> np.ndarray:
@@ -323,6 +341,8 @@ def train_fold(
         "train_seconds": train_seconds, "predict_seconds_per_event": predict_seconds / max(len(score), 1),
         # capped peers (hepmva.peers SVM / k-NN) state how they were trained
         "fitted_mode": getattr(est, "fitted_mode_", None), "n_train_used": getattr(est, "n_train_used_", None),
+        "learning_curve": _learning_curve(est, Xs, y, df["weight"].to_numpy(), train_idx, w_train, is_test,
+                                          training, seed=int(seed) + fold, name=classifier["name"], fold=fold),
     }
     model_dir = Path(model_dir)
     tmp_dir = model_dir.with_name(f".{model_dir.name}.tmp")
@@ -339,6 +359,33 @@ def train_fold(
     tmp_dir.rename(model_dir)
     io.write_table(scores, scores_path)
     return info
+
+
+def _learning_curve(est, Xs: np.ndarray, y: np.ndarray, weight: np.ndarray, train_idx: np.ndarray,
+                    w_train: np.ndarray, is_test: np.ndarray, training: dict, *, seed: int, name: str,
+                    fold: int) -> dict | None:
+    """The fitted model's learning curve on (subsamples of) its training and held-out events, as JSON.
+
+    The held-out events get the training-weight policy too, so the two losses are comparable. A
+    failure is logged and gives None: it never fails the training.
+    """
+    from hepmva.learning_curves import learning_curve
+
+    t0 = time.perf_counter()
+    try:
+        y_test = y[is_test]
+        w_test = training_weights(weight[is_test], y_test, negative_weights=training.get("negative_weights", "abs"),
+                                  class_balance=training.get("class_balance", True))
+        curve = learning_curve(est, Xs[train_idx], y[train_idx], w_train, Xs[is_test], y_test, w_test,
+                               random_state=np.random.default_rng([seed, 7]))
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        log.warning("classifier %s fold %d: no learning curve: %s", name, fold, exc)
+        return None
+    if curve is not None:
+        log.info("classifier %s fold %d: learning curve at %d %s in %.1f s", name, fold, len(curve.x), curve.x_label,
+                 time.perf_counter() - t0)
+        return curve.to_dict()
+    return None
 
 
 def _rmtree(path: Path) -> None:

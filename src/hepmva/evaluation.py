@@ -41,12 +41,14 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
                         eff_b: Sequence[float], n_bootstrap: int, seed: int, luminosity_pb: float,
                         metrics_path: str | Path, roc_path: str | Path, score_plot_path: str | Path,
                         overtraining_plot_path: str | Path | None = None,
-                        cut_scan_plot_path: str | Path | None = None) -> dict:
+                        cut_scan_plot_path: str | Path | None = None,
+                        learning_curve_plot_path: str | Path | None = None) -> dict:
     """Metrics JSON, ROC and score-distribution plots of one classifier from its collected scores.
 
     Also the TMVA-grade numbers of :func:`evaluate_train_test` (train vs test efficiencies,
     separation, significance, KS/AD overtraining tests, cut scan) and, when the paths are given,
-    the overtraining and cut-scan plots.
+    the overtraining and cut-scan plots, and the learning curves stored by the fold models
+    (``learning_curve`` of their model.json; a figure saying so when the model has none).
     """
     import json
 
@@ -70,6 +72,8 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
     result.update(evaluate_train_test(df, name=name, eff_b=eff_b, luminosity_pb=luminosity_pb,
                                       overtraining_plot_path=overtraining_plot_path,
                                       cut_scan_plot_path=cut_scan_plot_path))
+    if learning_curve_plot_path is not None:
+        _plot_learning_curves(infos, name=name, path=learning_curve_plot_path)
     roc = metrics.roc_curve(y, s, w)
     limit = _limit_curve(test)
     plot_roc({name: (roc.eff_s, roc.eff_b, result["auc"])}, limit=limit, luminosity_pb=luminosity_pb, path=roc_path)
@@ -77,6 +81,14 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
     write_json(result, metrics_path)
     log.info("%s: AUC %.4f +- %.4f", name, result["auc"], result["auc_err"])
     return result
+
+
+def _plot_learning_curves(infos: Sequence[dict], *, name: str, path: str | Path) -> None:
+    from hepmva.learning_curves import LearningCurve
+    from hepmva.plotting.evaluation import plot_learning_curve
+
+    curves = {int(i["fold"]): LearningCurve.from_dict(i["learning_curve"]) for i in infos if i.get("learning_curve")}
+    plot_learning_curve(curves, name=name, kind=infos[0]["kind"], path=path)
 
 
 def _limit_curve(test: pd.DataFrame):

@@ -47,7 +47,7 @@ class LearningCurve(NamedTuple):
     Attributes
     ----------
     x_label : str
-        What the stages are: ``"boosting rounds"``, ``"epoch"`` or ``"iteration"``.
+        What the stages are: ``"boosting rounds"``, ``"epoch"``, ``"iteration"`` or ``"generation"``.
     x : ndarray of shape (n_points,)
         Stage numbers (1-based, increasing; the last one is the final model).
     train_loss : ndarray of shape (n_points,)
@@ -60,6 +60,8 @@ class LearningCurve(NamedTuple):
         What the loss is (axis label).
     note : str
         Where the numbers come from (shown on the plot).
+    test_label : str
+        What the events of ``test_loss`` are (legend).
     """
 
     x_label: str
@@ -70,6 +72,7 @@ class LearningCurve(NamedTuple):
     test_auc: NDArray[np.float64] | None = None
     loss_label: str = "Weighted binary cross-entropy"
     note: str = ""
+    test_label: str = "held-out events"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (arrays as lists, None kept)."""
@@ -85,7 +88,7 @@ class LearningCurve(NamedTuple):
         try:
             return cls(str(d["x_label"]), arr("x", np.int64), arr("train_loss"), arr("test_loss"),
                        arr("train_auc"), arr("test_auc"), str(d.get("loss_label", cls._field_defaults["loss_label"])),
-                       str(d.get("note", "")))
+                       str(d.get("note", "")), str(d.get("test_label", cls._field_defaults["test_label"])))
         except KeyError as exc:
             raise ValueError(f"learning curve lacks key {exc.args[0]!r}") from None
 
@@ -217,15 +220,22 @@ def learning_curve(
         train = np.asarray(loss_curve, dtype=np.float64)
         val = np.asarray(getattr(estimator, "validation_loss_curve_", None) or [], dtype=np.float64)
         test = val if len(val) == len(train) else None
-        iterations = getattr(estimator, "solver", None) in _ITERATION_SOLVERS
+        solver = getattr(estimator, "solver", None)
+        iterations = solver in _ITERATION_SOLVERS
         loss_name = getattr(estimator, "loss", "cross_entropy")
         loss_name = loss_name if isinstance(loss_name, str) else type(loss_name).__name__
         note = ("recorded during fitting: training cost (mean over the epoch's mini-batches, L2 penalty "
                 "included)" if not iterations else "recorded during fitting: training cost (L2 penalty included)")
-        note += ", validation loss on the fit's validation data" if test is not None else \
-            "; no validation data was given to fit, so no test curve"
-        return LearningCurve("iteration" if iterations else "epoch", np.arange(1, len(train) + 1, dtype=np.int64),
-                             train, test, loss_label=f"Weighted loss ({loss_name})", note=note)
+        if test is None:
+            note += "; no validation data in fit, so no held-out curve"
+        else:
+            note += "; validation loss on the validation events of fit (not the held-out fold)"
+            if getattr(estimator, "early_stopping", False):
+                note += "; early stopping keeps the epoch of lowest validation loss"
+        x_label = "generation" if solver == "ga" else "iteration" if iterations else "epoch"
+        return LearningCurve(x_label, np.arange(1, len(train) + 1, dtype=np.int64), train, test,
+                             loss_label=f"Weighted loss ({loss_name})", note=note,
+                             test_label="validation events of fit")
     return None
 
 

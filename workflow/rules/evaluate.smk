@@ -31,6 +31,12 @@ rule evaluate:
             category="Classifiers",
             subcategory="{classifier}",
         ),
+        learning_curve=report(
+            "results/plots/classifiers/{classifier}_learning_curve.png",
+            caption="../report/learning_curve.rst",
+            category="Classifiers",
+            subcategory="{classifier}",
+        ),
     log:
         "results/logs/evaluate/{classifier}.log",
     benchmark:

@@ -20,4 +20,5 @@ evaluate_classifier(
     score_plot_path=snakemake.output.score,
     overtraining_plot_path=snakemake.output.overtraining,
     cut_scan_plot_path=snakemake.output.cut_scan,
+    learning_curve_plot_path=snakemake.output.learning_curve,
 )

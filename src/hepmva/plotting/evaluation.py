@@ -1,4 +1,4 @@
-"""Plots of the classifier evaluation: overtraining check, cut scan, variable ranking."""
+"""Plots of the classifier evaluation: overtraining check, cut scan, variable ranking, learning curves."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from hepmva.plotting.style import BACKGROUND, SIGNAL, lumi_label, new_figure, save
+from hepmva.plotting.style import BACKGROUND, CLASSIFIER_COLOURS, SIGNAL, lumi_label, new_figure, save
 
-__all__ = ["plot_overtraining", "plot_cut_scan", "plot_importance"]
+__all__ = ["plot_overtraining", "plot_cut_scan", "plot_importance", "plot_learning_curve"]
 
 
 def _weighted_hist(values, weights, edges, normalise: bool = True):
@@ -217,4 +217,81 @@ def plot_importance(
     ax.legend(frameon=False, fontsize="small", loc="lower right")
     if title:
         ax.set_title(title, loc="left", fontsize="medium")
+    return save(fig, path)
+
+
+def plot_learning_curve(
+    curves_by_fold: Mapping[int, object],
+    *,
+    name: str = "classifier",
+    kind: str | None = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """Loss (and weighted AUC, when known) per training stage: training dashed, held-out solid, one
+    colour per fold model.
+
+    Parameters
+    ----------
+    curves_by_fold : mapping fold -> :class:`hepmva.learning_curves.LearningCurve`
+        An empty mapping draws a figure that says the model has no learning curve.
+    name : str
+        Classifier name (title).
+    kind : str, optional
+        Classifier kind (named on the "no learning curve" figure).
+    path : path, optional
+
+    Returns
+    -------
+    Figure
+    """
+    import textwrap
+
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    curves = {int(k): c for k, c in sorted(curves_by_fold.items())}
+    if not curves:
+        fig, ax = new_figure(figsize=(6.0, 2.5))
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, f"No learning curve for {name} (kind '{kind}'):\nthe fold models stored none. Either the "
+                "model has no training stages\n(boosting rounds, epochs), or computing the curve failed "
+                "(see the training log).", ha="center", va="center", transform=ax.transAxes, fontsize="medium")
+        return save(fig, path)
+    first = next(iter(curves.values()))
+    with_auc = any(c.train_auc is not None or c.test_auc is not None for c in curves.values())
+    if with_auc:
+        fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(6.0, 6.0), layout="constrained")
+        axes = (ax1, ax2)
+    else:
+        fig, ax1 = new_figure()
+        ax2, axes = None, (ax1,)
+    for ax in axes:
+        ax.tick_params(which="both", direction="in", top=True, right=True)
+        ax.minorticks_on()
+    handles = []
+    for i, (fold, c) in enumerate(curves.items()):
+        colour = CLASSIFIER_COLOURS[i % len(CLASSIFIER_COLOURS)]
+        ax1.plot(c.x, c.train_loss, color=colour, ls="--", lw=1.2)
+        if c.test_loss is not None:
+            ax1.plot(c.x, c.test_loss, color=colour, ls="-", lw=1.5)
+        if ax2 is not None:
+            if c.train_auc is not None:
+                ax2.plot(c.x, c.train_auc, color=colour, ls="--", lw=1.2)
+            if c.test_auc is not None:
+                ax2.plot(c.x, c.test_auc, color=colour, ls="-", lw=1.5)
+        handles.append(Line2D([], [], color=colour, label=f"fold model {fold}"))
+    handles += [Line2D([], [], color="black", ls="--", label="training events"),
+                Line2D([], [], color="black", ls="-", label=first.test_label)]
+    if all(c.test_loss is None for c in curves.values()):
+        handles.pop()
+    ax1.set_ylabel(first.loss_label)
+    ax1.legend(handles=handles, frameon=False, fontsize="small", ncols=2)
+    ax1.set_title(f"{name}: learning curve", loc="left", fontsize="medium")
+    if ax2 is not None:
+        ax2.set_ylabel("Weighted AUC")
+    axes[-1].set_xlabel("Number of boosting rounds" if first.x_label == "boosting rounds" else first.x_label.capitalize())
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    if first.note:
+        fig.supxlabel(textwrap.fill(first.note, 110), fontsize="x-small", color="grey")
     return save(fig, path)

@@ -20,6 +20,7 @@ Submodules (each importable on its own; the package never imports Snakemake):
 - :mod:`hepmva.plotting`       plot functions: arrays in, Figure out
 - :mod:`hepmva.pipeline`       the study stages called by the workflow scripts (features, training, scores)
 - :mod:`hepmva.evaluation`     metrics, plots and the comparison table from out-of-fold scores
+- :mod:`hepmva.learning_curves` loss and AUC per boosting round or epoch (train vs held-out)
 - :mod:`hepmva.writeback`      out-of-fold scores as ROOT friend trees
 - :mod:`hepmva.logs`           logging set-up for scripts
 """

@@ -203,17 +203,24 @@ def plot_roc_comparison(scores_paths: dict[str, str | Path], *, luminosity_pb: f
 
 
 def plot_inputs(feature_tables: Sequence[str | Path], features: Sequence[dict], *, luminosity_pb: float,
-                directory: str | Path) -> None:
-    """One weighted signal-vs-background plot per feature, ``{directory}/{feature}.png``."""
-    from hepmva.plotting.inputs import plot_distribution
+                directory: str | Path, correlation_paths: dict[str, str | Path] | None = None) -> None:
+    """One weighted signal-vs-background plot per feature, ``{directory}/{feature}.png``, and the
+    weighted correlation matrices of the features for signal and for background."""
+    from hepmva.plotting.inputs import plot_correlation, plot_distribution
 
     df = io.read_tables(feature_tables)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    y, w = df["label"].to_numpy(), df["weight"].to_numpy()
     for f in features:
-        plot_distribution(df[f["name"]].to_numpy(), df["label"].to_numpy(), df["weight"].to_numpy(),
-                          xlabel=f.get("label", f["name"]), luminosity_pb=luminosity_pb,
-                          path=directory / f"{f['name']}.png")
+        plot_distribution(df[f["name"]].to_numpy(), y, w, xlabel=f.get("label", f["name"]),
+                          luminosity_pb=luminosity_pb, path=directory / f"{f['name']}.png")
+    names = [f["name"] for f in features]
+    for cls, label in ((1, "signal"), (0, "background")):
+        if correlation_paths and label in correlation_paths:
+            m = y == cls
+            plot_correlation(df.loc[m, names].to_numpy(), w[m], names, title=f"Correlations, {label}",
+                             path=correlation_paths[label])
 
 
 # ----------------------------------------------------------------------- train vs test, cut scan (issue 5)

@@ -85,6 +85,7 @@ def test_workflow_end_to_end_and_report(tmp_path):
     assert set(summary.classifier) == {"bdt", "mlp"}
     assert (res / "plots/roc_comparison.png").exists()
     assert {p.name for p in (res / "plots/inputs").glob("*.png")} == {"met.png", "njet.png", "jet1_pt.png", "mjj.png"}
+    assert (res / "plots/correlation_signal.png").exists() and (res / "plots/correlation_background.png").exists()
     friends = json.loads((res / "friends/user_bkg/friends.json").read_text())
     assert len(friends) == 2
     t = uproot.open(tmp_path / friends[1]["friend"])["hepmva"]

@@ -148,6 +148,8 @@ def get_final_output(wildcards=None):
         "results/summary.csv",
         "results/plots/roc_comparison.png",
         "results/plots/inputs",
+        "results/plots/correlation_signal.png",
+        "results/plots/correlation_background.png",
     ]
     targets += expand("results/plots/classifiers/{classifier}_roc.png", classifier=CLASSIFIERS)
     targets += get_friend_trees()

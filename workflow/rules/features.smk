@@ -37,6 +37,16 @@ rule plot_inputs:
             caption="../report/inputs.rst",
             category="Inputs",
         ),
+        corr_signal=report(
+            "results/plots/correlation_signal.png",
+            caption="../report/correlation.rst",
+            category="Inputs",
+        ),
+        corr_background=report(
+            "results/plots/correlation_background.png",
+            caption="../report/correlation.rst",
+            category="Inputs",
+        ),
     log:
         "results/logs/plot_inputs.log",
     benchmark:

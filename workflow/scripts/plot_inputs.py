@@ -9,4 +9,8 @@ plot_inputs(
     snakemake.params.features,
     luminosity_pb=snakemake.params.luminosity_pb,
     directory=snakemake.output.plots,
+    correlation_paths={
+        "signal": snakemake.output.corr_signal,
+        "background": snakemake.output.corr_background,
+    },
 )

@@ -1,4 +1,5 @@
-"""Weighted distributions of the input features and of classifier scores, signal vs background."""
+"""Weighted distributions of the input features and of classifier scores, signal vs background;
+weighted correlation matrices of the features per class."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from matplotlib.figure import Figure
 
 from hepmva.plotting.style import BACKGROUND, SIGNAL, lumi_label, new_figure, save
 
-__all__ = ["plot_distribution"]
+__all__ = ["plot_distribution", "weighted_correlation", "plot_correlation"]
 
 
 def plot_distribution(
@@ -54,4 +55,55 @@ def plot_distribution(
     ax.set_ylabel("Normalised to unit area" if normalise else "Events / bin")
     ax.legend(frameon=False)
     lumi_label(ax, luminosity_pb)
+    return save(fig, path)
+
+
+def weighted_correlation(X: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Weighted Pearson correlation matrix of the columns of ``X``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_events, n_features)
+    weight : ndarray of shape (n_events,)
+        Event weights (negative ones enter with their sign, as in every histogram).
+
+    Returns
+    -------
+    ndarray of shape (n_features, n_features), entries in [-1, 1]; 0 where a feature is constant.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    mean = w @ X / w.sum()
+    D = X - mean
+    cov = (D * w[:, None]).T @ D / w.sum()
+    sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = cov / np.outer(sd, sd)
+    corr = np.where(np.outer(sd, sd) > 0, corr, 0.0)
+    np.fill_diagonal(corr, np.where(sd > 0, 1.0, 0.0))
+    return np.clip(corr, -1.0, 1.0)
+
+
+def plot_correlation(
+    X: np.ndarray,
+    weight: np.ndarray,
+    names: list[str],
+    *,
+    title: str,
+    path: str | Path | None = None,
+) -> Figure:
+    """Weighted linear correlation matrix of the features (in %), as TMVA draws it per class."""
+    corr = weighted_correlation(X, weight)
+    n = len(names)
+    fig, ax = new_figure(figsize=(1.0 + 0.55 * n, 0.6 + 0.5 * n))
+    ax.minorticks_off()
+    im = ax.imshow(100 * corr, cmap="RdBu_r", vmin=-100, vmax=100)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{int(round(100 * corr[i, j]))}", ha="center", va="center", fontsize="x-small",
+                    color="white" if abs(corr[i, j]) > 0.6 else "black")
+    ax.set_xticks(range(n), names, rotation=60, ha="right", fontsize="small")
+    ax.set_yticks(range(n), names, fontsize="small")
+    ax.set_title(title, loc="left", fontsize="medium")
+    fig.colorbar(im, ax=ax, label="Linear correlation [%]", shrink=0.8)
     return save(fig, path)

@@ -115,7 +115,8 @@ def test_train_collect_evaluate_writeback(tmp_path, ntuple_factory):
     table = summarize([tmp_path / "bdt.json"], tmp_path / "np.json", md_path=tmp_path / "s.md",
                       csv_path=tmp_path / "s.csv")
     assert list(table.classifier) == ["bdt"]
-    assert "| bdt |" in (tmp_path / "s.md").read_text()
+    md = (tmp_path / "s.md").read_text()
+    assert "| bdt |" in md and "## Performance on held-out events" in md
 
     written = write_friend_trees([str(sig_root)], sig, {"bdt": tmp_path / "all.parquet"},
                                  sample=_sample("sig", "signal"), tree="hepmva", directory=tmp_path / "friends")

@@ -171,19 +171,45 @@ def _training_note(m: dict) -> str:
     return ""
 
 
+#: sections of the markdown summary: (title, column-name prefixes); the CSV keeps every column
+_SECTIONS = (
+    ("Performance on held-out events", ("auc", "eff_s@", "separation", "significance")),
+    ("Overtraining: train efficiencies and train-vs-test KS / AD p-values (smallest over fold models)",
+     ("eff_s@", "ks_p", "ad_p")),
+    ("Optimal cut on the score (Asimov significance, luminosity-normalised yields)",
+     ("best_cut", "S_best", "B_best", "Z_asimov")),
+    ("Variable ranking and cost", ("top_features", "n_train", "training", "train_seconds", "predict_seconds",
+                                   "model_bytes")),
+)
+
+
 def _markdown(table: pd.DataFrame) -> str:
-    cols = list(table.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for _, r in table.iterrows():
-        cells = []
-        for c in cols:
-            v = r[c]
-            if isinstance(v, float):
-                cells.append("" if np.isnan(v) else f"{v:.4f}" if abs(v) < 100 else f"{v:.4g}")
-            else:
-                cells.append(str(v))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "# Classifier comparison (out-of-fold, event-weighted)\n\n" + "\n".join(lines) + "\n"
+    """The summary as markdown: one narrow table per section, rows in the table's order (by AUC)."""
+    out = ["# Classifier comparison (out-of-fold, event-weighted)", ""]
+    train_cols = [c for c in table.columns if c.endswith("(train)")]
+    for title, prefixes in _SECTIONS:
+        if title.startswith("Overtraining"):
+            cols = train_cols + [c for c in table.columns if c.startswith(("ks_p", "ad_p"))]
+        else:
+            cols = [c for c in table.columns if c.startswith(prefixes) and c not in train_cols]
+        if not cols:
+            continue
+        cols = ["classifier"] + cols
+        out += [f"## {title}", "", "| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+        for _, r in table.iterrows():
+            out.append("| " + " | ".join(_cell(r[c]) for c in cols) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _cell(v) -> str:
+    if isinstance(v, float):
+        if np.isnan(v):
+            return ""
+        if v.is_integer() and abs(v) >= 100:
+            return f"{int(v)}"  # counts and sizes
+        return f"{v:.4f}" if abs(v) < 100 else f"{v:.4g}"
+    return "" if v is None else str(v)
 
 
 def plot_roc_comparison(scores_paths: dict[str, str | Path], *, luminosity_pb: float, path: str | Path) -> None:

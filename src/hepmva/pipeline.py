@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from hepmva import io
 from hepmva.features import compile_expression, evaluate_selection
@@ -305,23 +306,20 @@ def train_fold(
                           random_state=int(seed) + fold)
     log.info("classifier %s fold %d: training %s on %d events (%d features)", classifier["name"], fold,
              classifier["kind"], len(train_idx), X.shape[1])
-    t0 = time.perf_counter()
     if classifier["kind"] == "xgboost" and (w_train < 0).any():
         raise ValueError(
             f"classifier '{classifier['name']}': xgboost refuses negative training weights; "
             "set training.negative_weights to abs or zero"
         )
-    try:
-        est.fit(Xs[train_idx], y_train, sample_weight=w_train)
-    except (ValueError, TypeError, ArithmeticError) as exc:
-        raise ValueError(
-            f"classifier '{classifier['name']}' ({classifier['kind']}) fold {fold}: training failed: "
-            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
-        ) from exc
-    train_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    score = classifier_score(est, Xs)
-    predict_seconds = time.perf_counter() - t0
+    # every library's thread pools (OpenMP, BLAS) limited to the rule's threads: no oversubscription
+    # when Snakemake runs several jobs side by side
+    with threadpool_limits(limits=max(int(threads), 1)):
+        t0 = time.perf_counter()
+        est = _fit(est, Xs[train_idx], y_train, w_train, classifier, fold)
+        train_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        score = classifier_score(est, Xs)
+        predict_seconds = time.perf_counter() - t0
     if not np.all(np.isfinite(score)):
         raise ValueError(f"classifier '{classifier['name']}' fold {fold}: non-finite scores (training diverged?)")
     log.info("classifier %s fold %d: trained in %.1f s, scored %d events in %.2f s", classifier["name"], fold,
@@ -386,6 +384,18 @@ def _learning_curve(est, Xs: np.ndarray, y: np.ndarray, weight: np.ndarray, trai
                  time.perf_counter() - t0)
         return curve.to_dict()
     return None
+
+
+def _fit(est, X: np.ndarray, y: np.ndarray, w: np.ndarray, classifier: dict, fold: int):
+    """``est.fit`` with a one-line error naming the classifier and fold."""
+    try:
+        est.fit(X, y, sample_weight=w)
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"classifier '{classifier['name']}' ({classifier['kind']}) fold {fold}: training failed: {first}"
+        ) from exc
+    return est
 
 
 def _rmtree(path: Path) -> None:

@@ -67,3 +67,18 @@ def test_load_config_names_the_file(tmp_path):
         load_config(p)
     with pytest.raises(ConfigError, match="missing.yaml"):
         load_config(tmp_path / "missing.yaml")
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """Snakemake's --configfile merge: mappings merge recursively, everything else is replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+def test_quick_config_validates_on_top_of_the_default(default):
+    quick = yaml.safe_load((ROOT / "config/quick.yaml").read_text())
+    cfg = validate_config(_merge(default, quick))
+    assert [c["name"] for c in cfg["classifiers"]] == ["xgboost", "mlp-adam", "fisher"]
+    assert not cfg["optimizer_study"]["activate"]

@@ -95,6 +95,7 @@ def _unique(items: list[dict], what: str) -> None:
 def _check_semantics(config: dict) -> None:
     from hepmva.features import compile_expression
     from hepmva.models import KINDS
+    from hepmva.samples import BOOKKEEPING_COLUMNS
 
     _unique(config["samples"], "samples")
     _unique(config["features"], "features")
@@ -140,7 +141,7 @@ def _check_semantics(config: dict) -> None:
                 f"config key 'classifiers[{i}].kind': unknown kind '{c['kind']}'; known: {', '.join(sorted(KINDS))}"
             )
     for i, name in enumerate(f["name"] for f in config["features"]):
-        if name in {"weight", "label", "event", "fold", "sample", "truth_llr", "entry", "file_index"}:
+        if name in BOOKKEEPING_COLUMNS:
             raise ConfigError(f"config key 'features[{i}].name': '{name}' is reserved for bookkeeping columns")
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +31,6 @@ from hepmva.features import compile_expression, evaluate_selection
 from hepmva.samples import assign_folds, physics_weights, training_weights
 
 __all__ = [
-    "FEATURE_TABLE_COLUMNS",
     "build_features",
     "load_feature_tables",
     "StudySplit",
@@ -42,12 +42,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: bookkeeping columns of a features table besides the features themselves
-FEATURE_TABLE_COLUMNS = ("sample", "label", "weight", "event", "fold", "file_index", "entry")
-
-
 # --------------------------------------------------------------------------------------- features
-def _resolve_number(spec, files: list[str], what: str, sample: str) -> float:
+def _resolve_number(spec, files: list[str], what: str) -> float:
     if isinstance(spec, (int, float)):
         return float(spec)
     if what == "xsec_pb":
@@ -105,9 +101,9 @@ def build_features(
     exprs = [e for _, e, _ in feats] + cuts + [e for e in (weight_expr, id_expr, llr_expr) if e is not None]
     branches = sorted(set().union(*(e.branches for e in exprs)))
 
-    xsec = _resolve_number(sample["xsec_pb"], files, "xsec_pb", name)
+    xsec = _resolve_number(sample["xsec_pb"], files, "xsec_pb")
     sumw_spec = sample["sum_weights"]
-    sumw = None if sumw_spec == "auto" else _resolve_number(sumw_spec, files, "sum_weights", name)
+    sumw = None if sumw_spec == "auto" else _resolve_number(sumw_spec, files, "sum_weights")
     label = 1 if sample["label"] == "signal" else 0
     log.info("sample %s: %d file(s), tree %s, xsec %.4g pb, reading %d branches", name, len(files), tree, xsec,
              len(branches))
@@ -197,9 +193,16 @@ def _selection(expr, arrays, path: str) -> np.ndarray:
         raise io.InputError(f"{path}: selection: {exc}") from None
 
 
-def load_feature_tables(paths: Sequence[str | Path], feature_names: Sequence[str]) -> pd.DataFrame:
-    """Concatenate the per-sample feature tables, checking every feature column is there."""
-    df = io.read_tables(paths)
+def load_feature_tables(paths: Sequence[str | Path], feature_names: Sequence[str] = ()) -> pd.DataFrame:
+    """Concatenate the per-sample feature tables, checking every feature column is there.
+
+    Adds ``row``, the event's position in its sample's table: with ``sample`` it is the key that
+    score tables use to refer to an event.
+    """
+    tables = [io.read_table(p) for p in paths]
+    for t in tables:
+        t["row"] = np.arange(len(t))
+    df = pd.concat(tables, ignore_index=True)
     missing = [f for f in feature_names if f not in df.columns]
     if missing:
         raise ValueError(f"features table lacks column(s) {', '.join(missing)}: re-run the features stage")
@@ -280,7 +283,6 @@ def train_fold(
     from hepmva.preprocessing import fit_scaler
 
     df = load_feature_tables(feature_tables, feature_names)
-    df["row"] = df.groupby("sample", sort=False).cumcount()
     X = df[list(feature_names)].to_numpy(dtype=np.float64)
     y = df["label"].to_numpy().astype(np.int64)
     is_test = df["fold"].to_numpy() == fold
@@ -345,7 +347,7 @@ def train_fold(
     model_dir = Path(model_dir)
     tmp_dir = model_dir.with_name(f".{model_dir.name}.tmp")
     if tmp_dir.exists():
-        _rmtree(tmp_dir)
+        shutil.rmtree(tmp_dir)
     save_estimator(est, classifier["kind"], tmp_dir)
     if hasattr(est, "write_cuts"):  # CutsGA: the chosen cuts, readable, in original feature units
         est.write_cuts(tmp_dir, feature_names, offset=scaler.offset_, scale=scaler.scale_)
@@ -353,7 +355,7 @@ def train_fold(
     info["model_bytes"] = sum(p.stat().st_size for p in tmp_dir.iterdir())
     write_json(info, tmp_dir / "model.json")
     if model_dir.exists():
-        _rmtree(model_dir)
+        shutil.rmtree(model_dir)
     tmp_dir.rename(model_dir)
     io.write_table(scores, scores_path)
     return info
@@ -398,12 +400,6 @@ def _fit(est, X: np.ndarray, y: np.ndarray, w: np.ndarray, classifier: dict, fol
     return est
 
 
-def _rmtree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path)
-
-
 def collect_scores(score_tables: Sequence[str | Path], feature_tables: Sequence[str | Path],
                    output: str | Path) -> pd.DataFrame:
     """Join the fold models' scores with labels and weights.
@@ -411,8 +407,7 @@ def collect_scores(score_tables: Sequence[str | Path], feature_tables: Sequence[
     Output columns: sample, row, label, weight, fold, role, score (+ truth_llr when present). Each
     event has exactly one ``test`` row (its out-of-fold score) and k-1 ``train`` rows.
     """
-    feats = io.read_tables(feature_tables)
-    feats["row"] = feats.groupby("sample", sort=False).cumcount()
+    feats = load_feature_tables(feature_tables)
     keep = ["sample", "row", "label", "weight"] + (["truth_llr"] if "truth_llr" in feats else [])
     scores = io.read_tables(score_tables)
     df = scores.merge(feats[keep], on=["sample", "row"], how="left", validate="many_to_one")

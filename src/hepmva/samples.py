@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["splitmix64", "assign_folds", "physics_weights", "training_weights", "NEGATIVE_WEIGHT_POLICIES"]
+__all__ = ["BOOKKEEPING_COLUMNS", "splitmix64", "assign_folds", "physics_weights", "training_weights", "NEGATIVE_WEIGHT_POLICIES"]
 
 NEGATIVE_WEIGHT_POLICIES = ("keep", "zero", "abs")
+
+#: columns of a features table besides the features themselves (feature names may not take them)
+BOOKKEEPING_COLUMNS = ("sample", "label", "weight", "event", "fold", "file_index", "entry", "truth_llr", "row")
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 def write_friend_trees(files: Sequence[str], table: str | Path, scores: Mapping[str, str | Path], *, sample: dict,
                        tree: str, directory: str | Path) -> list[Path]:
     """Write one friend tree per input file of ``sample``; returns the written paths."""
-    feats = io.read_table(table, columns=["file_index", "entry"])
+    feats = io.read_table(table, columns=["file_index", "entry", "fold"])
     name = sample["name"]
     per_clf = {}
     for clf, path in scores.items():
@@ -39,7 +39,7 @@ def write_friend_trees(files: Sequence[str], table: str | Path, scores: Mapping[
         if len(df) != len(feats):
             raise ValueError(f"{path}: has {len(df)} scores for sample '{name}', expected {len(feats)}")
         per_clf[clf] = df["score"].to_numpy()
-    fold = io.read_table(table, columns=["fold"])["fold"].to_numpy()
+    fold = feats["fold"].to_numpy()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written, index = [], []

@@ -103,7 +103,7 @@ def load_study_data(
         The held-out fold for ``scaler_fit_mask="train"``.
     """
     df = load_feature_tables(feature_tables, feature_names)
-    row = df.groupby("sample", sort=False).cumcount().to_numpy()
+    row = df["row"].to_numpy()
     X = df[list(feature_names)].to_numpy(dtype=np.float64)
     y = df["label"].to_numpy().astype(np.int64)
     w = df["weight"].to_numpy(dtype=np.float64)

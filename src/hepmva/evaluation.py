@@ -6,6 +6,7 @@ every event is scored by the fold model that did not train on it.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,8 +51,6 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
     the overtraining and cut-scan plots, and the learning curves stored by the fold models
     (``learning_curve`` of their model.json; a figure saying so when the model has none).
     """
-    import json
-
     from hepmva.plotting.inputs import plot_distribution
     from hepmva.plotting.roc import plot_roc
 
@@ -120,8 +119,6 @@ def summarize(metrics_paths: Sequence[str | Path], limit_path: str | Path, *, md
     ``importance_paths`` (JSON of :func:`permutation_importance_study`) add each classifier's
     three most important features.
     """
-    import json
-
     top = {}
     for p in importance_paths:
         imp = json.loads(Path(p).read_text())
@@ -336,8 +333,6 @@ def permutation_importance_study(feature_tables: Sequence[str | Path], model_dir
     -------
     dict : classifier, features, importances_mean/std, baseline_auc, own_importance (or None), n_events.
     """
-    import json
-
     from hepmva.models import classifier_score, load_estimator
     from hepmva.pipeline import load_feature_tables
     from hepmva.plotting.evaluation import plot_importance

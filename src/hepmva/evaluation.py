@@ -43,16 +43,22 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
                         metrics_path: str | Path, roc_path: str | Path, score_plot_path: str | Path,
                         overtraining_plot_path: str | Path | None = None,
                         cut_scan_plot_path: str | Path | None = None,
-                        learning_curve_plot_path: str | Path | None = None) -> dict:
+                        learning_curve_plot_path: str | Path | None = None,
+                        evaluation: dict | None = None, plotting: dict | None = None) -> dict:
     """Metrics JSON, ROC and score-distribution plots of one classifier from its collected scores.
 
     Also the TMVA-grade numbers of :func:`evaluate_train_test` (train vs test efficiencies,
     separation, significance, KS/AD overtraining tests, cut scan) and, when the paths are given,
     the overtraining and cut-scan plots, and the learning curves stored by the fold models
     (``learning_curve`` of their model.json; a figure saying so when the model has none).
+    ``evaluation`` and ``plotting`` are the config blocks (``min_b_events``,
+    ``background_uncertainty``, ``roc_bootstrap``; the plot label and binning).
     """
     from hepmva.plotting.inputs import plot_distribution
     from hepmva.plotting.roc import plot_roc
+    from hepmva.plotting.style import PlotLabel
+
+    ev, label = evaluation or {}, PlotLabel.from_config(luminosity_pb, plotting)
 
     df = io.read_table(scores_path)
     test = df[df["role"] == "test"]
@@ -68,15 +74,17 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
         values = [i[key] for i in infos if i.get(key) is not None]
         if values:
             result[key] = values[0] if key == "fitted_mode" else int(np.mean(values))
-    result.update(evaluate_train_test(df, name=name, eff_b=eff_b, luminosity_pb=luminosity_pb,
+    result.update(evaluate_train_test(df, name=name, eff_b=eff_b, luminosity_pb=label,
                                       overtraining_plot_path=overtraining_plot_path,
-                                      cut_scan_plot_path=cut_scan_plot_path))
+                                      cut_scan_plot_path=cut_scan_plot_path,
+                                      min_b_events=ev.get("min_b_events", 10),
+                                      rel_unc_b=ev.get("background_uncertainty", 0.0)))
     if learning_curve_plot_path is not None:
         _plot_learning_curves(infos, name=name, path=learning_curve_plot_path)
-    roc = metrics.roc_curve(y, s, w)
-    limit = _limit_curve(test)
-    plot_roc({name: (roc.eff_s, roc.eff_b, result["auc"])}, limit=limit, luminosity_pb=luminosity_pb, path=roc_path)
-    plot_distribution(s, y, w, xlabel=f"{name} score", luminosity_pb=luminosity_pb, path=score_plot_path)
+    curve, limit = _rejection_curves(test, name, ev, seed)
+    plot_roc({name: curve}, limit=limit, min_b_events=ev.get("min_b_events", 10), luminosity_pb=label,
+             path=roc_path)
+    plot_distribution(s, y, w, xlabel=f"{name} score", integer=False, luminosity_pb=label, path=score_plot_path)
     write_json(result, metrics_path)
     log.info("%s: AUC %.4f +- %.4f", name, result["auc"], result["auc_err"])
     return result
@@ -90,12 +98,18 @@ def _plot_learning_curves(infos: Sequence[dict], *, name: str, path: str | Path)
     plot_learning_curve(curves, name=name, kind=infos[0]["kind"], path=path)
 
 
-def _limit_curve(test: pd.DataFrame):
-    if "truth_llr" not in test:
-        return None
-    y, s, w = test["label"].to_numpy(), test["truth_llr"].to_numpy(), test["weight"].to_numpy()
-    roc = metrics.roc_curve(y, s, w)
-    return roc.eff_s, roc.eff_b, metrics.roc_auc(y, s, w)
+def _rejection_curves(test: pd.DataFrame, name: str, evaluation: dict, seed: int):
+    """The classifier's rejection curve (with its bootstrap band) on the held-out rows, and the
+    Neyman-Pearson limit's (None without the truth column), both cut at ``min_b_events``."""
+    y, w = test["label"].to_numpy(), test["weight"].to_numpy()
+    min_b = int(evaluation.get("min_b_events", 10))
+    curve = metrics.rejection_curve(y, test["score"].to_numpy(), w, min_b_events=min_b,
+                                    n_bootstrap=int(evaluation.get("roc_bootstrap", 0)), random_state=seed,
+                                    label=name)
+    limit = None
+    if "truth_llr" in test:
+        limit = metrics.rejection_curve(y, test["truth_llr"].to_numpy(), w, min_b_events=min_b)
+    return curve, limit
 
 
 def neyman_pearson_limit(feature_tables: Sequence[str | Path], *, eff_b: Sequence[float], n_bootstrap: int,
@@ -154,6 +168,12 @@ def _row(m: dict) -> dict:
     best = m.get("cut_scan_best", {})
     row["best_cut"], row["S_best"] = best.get("threshold", np.nan), best.get("s", np.nan)
     row["B_best"], row["Z_asimov_best"] = best.get("b", np.nan), best.get("z_asimov", np.nan)
+    sys_ = m.get("cut_scan_best_sys", {})
+    if sys_.get("rel_unc_b"):  # the optimum with the background uncertainty, beside the sigma_b = 0 one
+        row["Z_asimov_sys@best_cut"] = best.get("z_asimov_sys", np.nan)
+        row["best_cut_sys"], row["S_best_sys"] = sys_.get("threshold", np.nan), sys_.get("s", np.nan)
+        row["B_best_sys"], row["Z_asimov_sys_best"] = sys_.get("b", np.nan), sys_.get("z_asimov_sys", np.nan)
+        row["sigma_b_rel"] = sys_["rel_unc_b"]
     row["top_features"] = m.get("top_features", "")
     for k in ("n_train", "train_seconds", "predict_seconds_per_1M", "model_bytes"):
         row[k] = m.get(k, np.nan)
@@ -173,8 +193,9 @@ _SECTIONS = (
     ("Performance on held-out events", ("auc", "eff_s@", "separation", "significance")),
     ("Overtraining: train efficiencies and train-vs-test KS / AD p-values (smallest over fold models)",
      ("eff_s@", "ks_p", "ad_p")),
-    ("Optimal cut on the score (Asimov significance, luminosity-normalised yields)",
-     ("best_cut", "S_best", "B_best", "Z_asimov")),
+    ("Optimal cut on the score (Asimov significance, luminosity-normalised yields; _sys: with the relative "
+     "background uncertainty sigma_b_rel, optimised again)",
+     ("best_cut", "S_best", "B_best", "Z_asimov", "sigma_b_rel")),
     ("Variable ranking and cost", ("top_features", "n_train", "training", "train_seconds", "predict_seconds",
                                    "model_bytes")),
 )
@@ -194,12 +215,14 @@ def _markdown(table: pd.DataFrame) -> str:
         cols = ["classifier"] + cols
         out += [f"## {title}", "", "| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
         for _, r in table.iterrows():
-            out.append("| " + " | ".join(_cell(r[c]) for c in cols) + " |")
+            out.append("| " + " | ".join(_cell(r[c], c) for c in cols) + " |")
         out.append("")
     return "\n".join(out)
 
 
-def _cell(v) -> str:
+def _cell(v, column: str = "") -> str:
+    if column.startswith(("ks_p", "ad_p")) and isinstance(v, float):
+        return metrics.format_pvalue(v, test=column[:2])  # AD: ">= 0.25" / "<= 0.001", as on the plot
     if isinstance(v, float):
         if np.isnan(v):
             return ""
@@ -209,35 +232,47 @@ def _cell(v) -> str:
     return "" if v is None else str(v)
 
 
-def plot_roc_comparison(scores_paths: dict[str, str | Path], *, luminosity_pb: float, path: str | Path) -> None:
-    """All classifiers' ROC curves together with the Neyman-Pearson limit."""
+def plot_roc_comparison(scores_paths: dict[str, str | Path], *, luminosity_pb: float, path: str | Path,
+                        evaluation: dict | None = None, plotting: dict | None = None, seed: int = 0) -> None:
+    """The classifiers' ROC curves together with the Neyman-Pearson limit: the best
+    ``plotting.roc_max_curves`` by AUC, each cut at ``evaluation.min_b_events`` background MC
+    events, with bootstrap bands (``evaluation.roc_bootstrap`` replicas) and the ratio to the limit."""
     from hepmva.plotting.roc import plot_roc
+    from hepmva.plotting.style import PlotLabel
 
+    ev, pl = evaluation or {}, plotting or {}
     curves, limit = {}, None
     for name, p in scores_paths.items():
         test = io.read_table(p)
         test = test[test["role"] == "test"]
-        y, s, w = test["label"].to_numpy(), test["score"].to_numpy(), test["weight"].to_numpy()
-        roc = metrics.roc_curve(y, s, w)
-        curves[name] = (roc.eff_s, roc.eff_b, metrics.roc_auc(y, s, w))
-        if limit is None:
-            limit = _limit_curve(test)
-    plot_roc(curves, limit=limit, luminosity_pb=luminosity_pb, path=path)
+        curves[name], lim = _rejection_curves(test, name, ev, seed)
+        limit = limit if limit is not None else lim
+    plot_roc(curves, limit=limit, max_curves=pl.get("roc_max_curves"), min_b_events=ev.get("min_b_events", 10),
+             luminosity_pb=PlotLabel.from_config(luminosity_pb, pl), path=path)
 
 
 def plot_inputs(feature_tables: Sequence[str | Path], features: Sequence[dict], *, luminosity_pb: float,
-                directory: str | Path, correlation_paths: dict[str, str | Path] | None = None) -> None:
+                directory: str | Path, correlation_paths: dict[str, str | Path] | None = None,
+                plotting: dict | None = None) -> None:
     """One weighted signal-vs-background plot per feature, ``{directory}/{feature}.png``, and the
-    weighted correlation matrices of the features for signal and for background."""
+    weighted correlation matrices of the features for signal and for background.
+
+    A feature's ``default`` (its value where it is undefined, e.g. ``mjj`` with fewer than two jets)
+    is left out of its plot, with the fraction of such events stated; integer-valued features get one
+    bin per value; ``plotting`` is the config block (label, ``bins``).
+    """
     from hepmva.plotting.inputs import plot_correlation, plot_distribution
+    from hepmva.plotting.style import PlotLabel
+
+    label, bins = PlotLabel.from_config(luminosity_pb, plotting), int((plotting or {}).get("bins", 40))
 
     df = io.read_tables(feature_tables)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     y, w = df["label"].to_numpy(), df["weight"].to_numpy()
     for f in features:
-        plot_distribution(df[f["name"]].to_numpy(), y, w, xlabel=f.get("label", f["name"]),
-                          luminosity_pb=luminosity_pb, path=directory / f"{f['name']}.png")
+        plot_distribution(df[f["name"]].to_numpy(), y, w, xlabel=f.get("label", f["name"]), bins=bins,
+                          missing=f.get("default"), luminosity_pb=label, path=directory / f"{f['name']}.png")
     names = [f["name"] for f in features]
     for cls, label in ((1, "signal"), (0, "background")):
         if correlation_paths and label in correlation_paths:
@@ -249,7 +284,8 @@ def plot_inputs(feature_tables: Sequence[str | Path], features: Sequence[dict], 
 # ----------------------------------------------------------------------- train vs test, cut scan (issue 5)
 def evaluate_train_test(scores: pd.DataFrame, *, name: str, eff_b: Sequence[float], luminosity_pb: float | None = None,
                         overtraining_plot_path: str | Path | None = None,
-                        cut_scan_plot_path: str | Path | None = None) -> dict:
+                        cut_scan_plot_path: str | Path | None = None, min_b_events: int = 10,
+                        rel_unc_b: float = 0.0) -> dict:
     """TMVA-grade evaluation of one classifier's collected scores (train and test rows).
 
     - signal efficiency at the given background efficiencies and AUC on the **train** rows (every
@@ -259,7 +295,8 @@ def evaluate_train_test(scores: pd.DataFrame, *, name: str, eff_b: Sequence[floa
       score distribution, separately for signal and background; the summary keeps the smallest
       p-value over the fold models; the plot shows fold model 0;
     - cut scan on the out-of-fold score with the luminosity-normalised event weights: the cut
-      maximising the Asimov significance (among cuts keeping >= 10 background MC events).
+      maximising the Asimov significance (among cuts keeping >= ``min_b_events`` background MC
+      events), without and with the relative background uncertainty ``rel_unc_b``.
 
     Parameters
     ----------
@@ -308,11 +345,14 @@ def evaluate_train_test(scores: pd.DataFrame, *, name: str, eff_b: Sequence[floa
     if overtraining_plot_path is not None and not plotted:  # no usable training scores: test only
         plot_overtraining(s, y, w, s, y, w, xlabel=f"{name} score (no training scores)",
                           luminosity_pb=luminosity_pb, path=overtraining_plot_path)
-    scan = metrics.cut_scan(y, s, w)
+    scan = metrics.cut_scan(y, s, w, min_b_events=min_b_events, rel_unc_b=rel_unc_b)
     out["cut_scan_best"] = scan.best._asdict()
+    out["cut_scan_best_sys"] = {**scan.best_sys._asdict(), "rel_unc_b": float(rel_unc_b)}
     if cut_scan_plot_path is not None:
         plot_cut_scan(scan.thresholds, scan.s, scan.b, scan.s_over_sqrt_s_plus_b, scan.z_asimov,
                       best_threshold=scan.best.threshold, xlabel=f"Cut on the {name} score",
+                      z_asimov_sys=scan.z_asimov_sys if rel_unc_b else None, rel_unc_b=rel_unc_b,
+                      best_threshold_sys=scan.best_sys.threshold if rel_unc_b else None,
                       luminosity_pb=luminosity_pb, path=cut_scan_plot_path)
     return out
 

@@ -47,6 +47,8 @@ rule evaluate:
         n_bootstrap=config["evaluation"]["n_bootstrap"],
         seed=config["seed"],
         luminosity_pb=config["luminosity_pb"],
+        evaluation=config["evaluation"],
+        plotting=config["plotting"],
     threads: 1
     resources:
         mem_mb=4000,
@@ -142,6 +144,9 @@ rule roc_comparison:
         "results/benchmarks/roc_comparison.tsv"
     params:
         luminosity_pb=config["luminosity_pb"],
+        evaluation=config["evaluation"],
+        plotting=config["plotting"],
+        seed=config["seed"],
     threads: 1
     resources:
         mem_mb=4000,

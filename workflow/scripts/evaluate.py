@@ -21,4 +21,6 @@ evaluate_classifier(
     overtraining_plot_path=snakemake.output.overtraining,
     cut_scan_plot_path=snakemake.output.cut_scan,
     learning_curve_plot_path=snakemake.output.learning_curve,
+    evaluation=p.evaluation,
+    plotting=p.plotting,
 )

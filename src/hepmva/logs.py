@@ -8,7 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["log_to", "Progress"]
+__all__ = ["log_to", "Progress", "PROGRESS_INTERVAL"]
+
+#: seconds between two progress lines of a :class:`Progress` made without ``interval``
+PROGRESS_INTERVAL = 10.0
 
 
 def log_to(path: str | Path | None, level: int = logging.INFO) -> None:
@@ -53,16 +56,17 @@ class Progress:
         Expected amount of work (unknown: no percentage, no time left).
     unit : str
         Unit of the work ("events", "rounds", "trees", "replicas").
-    interval : float, default 10
-        Seconds between two lines.
+    interval : float, optional
+        Seconds between two lines (default :data:`PROGRESS_INTERVAL`, 10 s).
     clock : callable, optional
         Time source (``time.perf_counter``), replaceable for tests.
     """
 
     def __init__(self, logger: logging.Logger, what: str, *, total: float | None = None, unit: str = "events",
-                 interval: float = 10.0, clock=time.perf_counter) -> None:
+                 interval: float | None = None, clock=time.perf_counter) -> None:
         self.logger, self.what, self.total, self.unit = logger, what, total, unit
-        self.interval, self.clock = float(interval), clock
+        self.interval = float(PROGRESS_INTERVAL if interval is None else interval)
+        self.clock = clock
         self.n = 0.0
         self.t0 = self._last = clock()
 

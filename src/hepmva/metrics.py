@@ -20,6 +20,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hepmva.logs import Progress
+
 __all__ = [
     "RocCurve",
     "roc_curve",
@@ -276,6 +278,7 @@ def auc_bootstrap(
     w_bkg = g.w_sorted - w_sig
     no_ties = len(g.starts) == len(w)
     aucs = np.full(int(n_bootstrap), np.nan)
+    progress = Progress(logger, f"AUC bootstrap ({len(w)} events)", total=int(n_bootstrap), unit="replicas")
     for b in range(int(n_bootstrap)):
         counts = rng.poisson(1.0, size=len(w))
         S_g, B_g = w_sig * counts, w_bkg * counts
@@ -283,6 +286,8 @@ def auc_bootstrap(
             S_g, B_g = np.add.reduceat(S_g, g.starts), np.add.reduceat(B_g, g.starts)
         if S_g.sum() > 0 and B_g.sum() > 0:
             aucs[b] = _auc_from_sums(S_g, B_g)
+        progress.update(1)
+    progress.done()
     valid = aucs[np.isfinite(aucs)]
     if len(valid) < 2:
         raise ValueError(
@@ -360,8 +365,6 @@ def rejection_curve(
     -------
     RejectionCurve
     """
-    from hepmva.logs import Progress
-
     y, s, w = _check_inputs(y_true, score, sample_weight)
     grid = np.linspace(0.0025, 1.0, 400) if eff_s is None else np.asarray(eff_s, dtype=np.float64)
     g = _sort_groups(y, s, w)

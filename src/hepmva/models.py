@@ -16,14 +16,22 @@ Persistence never unpickles (a model file handed to you can't run code):
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io as _io
 import json
+import logging
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["KINDS", "resolve_kind", "make_classifier", "classifier_score", "save_estimator", "load_estimator"]
+from hepmva.logs import Progress
+
+__all__ = ["KINDS", "resolve_kind", "make_classifier", "classifier_score", "save_estimator", "load_estimator",
+           "training_progress", "PROGRESS_HOOKS"]
 
 KINDS: dict[str, str] = {
     "xgboost": "xgboost:XGBClassifier",
@@ -124,3 +132,103 @@ def load_estimator(directory: str | Path):
     from hepmva.peers import load_sklearn
 
     return load_sklearn(directory / "estimator.skops")
+
+
+# ------------------------------------------------------------------ progress of long training
+_log = logging.getLogger("hepmva.training")
+
+
+def _xgboost_progress(est, progress: Progress) -> Iterator[dict]:
+    """A training callback counting boosting rounds (removed again before the model is saved)."""
+    import xgboost
+
+    class _Rounds(xgboost.callback.TrainingCallback):
+        def after_iteration(self, model, epoch, evals_log) -> bool:
+            progress.update(1)
+            return False  # never stop training
+
+    before = est.get_params().get("callbacks")
+    est.set_params(callbacks=[*(before or []), _Rounds()])
+    try:
+        yield {}
+    finally:
+        est.set_params(callbacks=before)
+
+
+def _monitor_progress(est, progress: Progress) -> Iterator[dict]:
+    """scikit-learn's ``GradientBoostingClassifier.fit(monitor=...)``, called after every stage."""
+
+    def monitor(i, _est, _locals) -> bool:
+        progress.update(1)
+        return False
+
+    yield {"monitor": monitor}
+
+
+class _LineCounter(_io.TextIOBase):
+    """A text stream that turns scikit-learn's verbose progress lines into :class:`Progress` counts
+    (the lines themselves go to the debug log)."""
+
+    def __init__(self, pattern: str, progress: Progress) -> None:
+        self.pattern, self.progress, self.buffer = re.compile(pattern), progress, ""
+
+    def write(self, text: str) -> int:
+        self.buffer += text
+        *lines, self.buffer = self.buffer.split("\n")
+        for line in lines:
+            m = self.pattern.search(line)
+            if m:
+                self.progress.update(max(int(m.group(1)) - self.progress.n, 0))
+            elif line.strip():
+                _log.debug("%s", line.strip())
+        return len(text)
+
+
+def _verbose_progress(pattern: str, verbose: int):
+    """Switch the estimator's ``verbose`` on and count its per-tree / per-iteration lines on stdout."""
+
+    def hook(est, progress: Progress) -> Iterator[dict]:
+        before = est.verbose  # an attribute of every scikit-learn ensemble (a parameter of most)
+        est.verbose = verbose
+        stream = _LineCounter(pattern, progress)
+        try:  # joblib's summary goes to stderr: into the debug log too, not onto the terminal
+            with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+                yield {}
+        finally:
+            est.verbose = before
+
+    return hook
+
+
+#: kind -> (parameter holding the number of steps, unit, hook); kinds not listed train in one step
+#: (or log their own epochs / generations, as the in-house learners do)
+PROGRESS_HOOKS: dict[str, tuple[str, str, Any]] = {
+    "xgboost": ("n_estimators", "rounds", _xgboost_progress),
+    "gbdt": ("n_estimators", "stages", _monitor_progress),
+    "hgb": ("max_iter", "iterations", _verbose_progress(r"^\[(\d+)/\d+\]", 2)),
+    "random_forest": ("n_estimators", "trees", _verbose_progress(r"building tree (\d+) of \d+", 2)),
+    "bagging": ("n_estimators", "trees", _verbose_progress(r"Building estimator (\d+) of \d+", 2)),
+}
+
+
+@contextlib.contextmanager
+def training_progress(est, kind: str, *, what: str, n_events: int | None = None,
+                      interval: float | None = None) -> Iterator[dict]:
+    """Progress of ``est.fit`` in the log (steps done, steps/s, time left), for the kinds of
+    :data:`PROGRESS_HOOKS`; yields the extra keyword arguments for ``fit``::
+
+        with training_progress(est, kind, what="classifier xgboost fold 0") as fit_kwargs:
+            est.fit(X, y, sample_weight=w, **fit_kwargs)
+
+    Other kinds yield ``{}`` and are left alone.
+    """
+    if kind not in PROGRESS_HOOKS:
+        yield {}
+        return
+    param, unit, hook = PROGRESS_HOOKS[kind]
+    total = est.get_params().get(param)
+    events = f" on {n_events} events" if n_events else ""
+    progress = Progress(_log, f"{what}: training{events}", total=total, unit=unit, interval=interval)
+    with contextlib.contextmanager(hook)(est, progress) as fit_kwargs:
+        yield fit_kwargs
+    progress.done()

@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from hepmva import io
 from hepmva.features import compile_expression, evaluate_selection
+from hepmva.logs import Progress
 from hepmva.samples import assign_folds, physics_weights, training_weights
 
 __all__ = [
@@ -115,11 +116,13 @@ def build_features(
     n_read = n_selected = 0
     total_yield = 0.0
     t0 = time.perf_counter()
+    progress = Progress(log, f"sample {name}: features", total=_count_entries(files, tree), unit="events")
     with io.ParquetChunkWriter(output) as writer:
         for file_index, path in enumerate(files):
             for entry_start, chunk in io.iterate_tree(path, tree, branches, step_size=step_size):
                 n = len(chunk)
                 n_read += n
+                progress.update(n)  # a line every 10 s: events/s and time left
                 mask = np.ones(n, dtype=bool)
                 for cut in cuts:
                     mask &= _selection(cut, chunk, path)
@@ -161,6 +164,18 @@ def build_features(
     log.info("sample %s: %d of %d events selected, expected yield %.4g", name, n_selected, n_read, total_yield)
     return {"sample": name, "n_read": n_read, "n_selected": n_selected, "yield": total_yield,
             "xsec_pb": xsec, "sum_weights": sumw}
+
+
+def _count_entries(files: Sequence[str], tree: str) -> int:
+    """Entries of ``tree`` in all ``files`` (read from the headers only), for the progress line."""
+    total = 0
+    for path in files:
+        t = io.open_tree(path, tree)
+        try:
+            total += int(t.num_entries)
+        finally:
+            t.file.close()
+    return total
 
 
 def _sum_of_weights(files: Sequence[str], tree: str, weight_expr, step_size) -> float:
@@ -389,9 +404,13 @@ def _learning_curve(est, Xs: np.ndarray, y: np.ndarray, weight: np.ndarray, trai
 
 
 def _fit(est, X: np.ndarray, y: np.ndarray, w: np.ndarray, classifier: dict, fold: int):
-    """``est.fit`` with a one-line error naming the classifier and fold."""
+    """``est.fit`` with a one-line error naming the classifier and fold, and its progress in the log."""
+    from hepmva.models import training_progress
+
     try:
-        est.fit(X, y, sample_weight=w)
+        with training_progress(est, classifier["kind"], what=f"classifier {classifier['name']} fold {fold}",
+                               n_events=len(y)) as fit_kwargs:
+            est.fit(X, y, sample_weight=w, **fit_kwargs)
     except (ValueError, TypeError, ArithmeticError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(

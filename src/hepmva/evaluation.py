@@ -98,16 +98,16 @@ def _plot_learning_curves(infos: Sequence[dict], *, name: str, path: str | Path)
     plot_learning_curve(curves, name=name, kind=infos[0]["kind"], path=path)
 
 
-def _rejection_curves(test: pd.DataFrame, name: str, evaluation: dict, seed: int):
+def _rejection_curves(test: pd.DataFrame, name: str, evaluation: dict, seed: int, *, with_limit: bool = True):
     """The classifier's rejection curve (with its bootstrap band) on the held-out rows, and the
-    Neyman-Pearson limit's (None without the truth column), both cut at ``min_b_events``."""
+    Neyman-Pearson limit's (None without the truth column or ``with_limit``), both cut at ``min_b_events``."""
     y, w = test["label"].to_numpy(), test["weight"].to_numpy()
     min_b = int(evaluation.get("min_b_events", 10))
     curve = metrics.rejection_curve(y, test["score"].to_numpy(), w, min_b_events=min_b,
                                     n_bootstrap=int(evaluation.get("roc_bootstrap", 0)), random_state=seed,
                                     label=name)
     limit = None
-    if "truth_llr" in test:
+    if with_limit and "truth_llr" in test:
         limit = metrics.rejection_curve(y, test["truth_llr"].to_numpy(), w, min_b_events=min_b)
     return curve, limit
 
@@ -241,12 +241,17 @@ def plot_roc_comparison(scores_paths: dict[str, str | Path], *, luminosity_pb: f
     from hepmva.plotting.style import PlotLabel
 
     ev, pl = evaluation or {}, plotting or {}
-    curves, limit = {}, None
-    for name, p in scores_paths.items():
+    curves, limit, tests = {}, None, {}
+    for name, p in scores_paths.items():  # first without bands: the ranking by AUC
         test = io.read_table(p)
-        test = test[test["role"] == "test"]
-        curves[name], lim = _rejection_curves(test, name, ev, seed)
+        tests[name] = test[test["role"] == "test"]
+        curves[name], lim = _rejection_curves(tests[name], name, {**ev, "roc_bootstrap": 0}, seed,
+                                              with_limit=limit is None)
         limit = limit if limit is not None else lim
+    if ev.get("roc_bootstrap"):  # bands only for the curves drawn
+        n_max = pl.get("roc_max_curves") or len(curves)
+        for name in sorted(curves, key=lambda n: -curves[n].auc)[: int(n_max)]:
+            curves[name] = _rejection_curves(tests[name], name, ev, seed, with_limit=False)[0]
     plot_roc(curves, limit=limit, max_curves=pl.get("roc_max_curves"), min_b_events=ev.get("min_b_events", 10),
              luminosity_pb=PlotLabel.from_config(luminosity_pb, pl), path=path)
 

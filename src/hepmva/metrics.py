@@ -327,8 +327,11 @@ def _rejection_on_grid(S_g: NDArray, B_g: NDArray, grid: NDArray) -> NDArray[np.
     """1 / eff_B interpolated at the signal efficiencies ``grid`` from per-group class weights."""
     eff_s = np.concatenate(([0.0], np.maximum.accumulate(np.cumsum(S_g)) / S_g.sum()))
     eff_b = np.concatenate(([0.0], np.cumsum(B_g) / B_g.sum()))
-    eff_s, first = np.unique(eff_s, return_index=True)  # a flat stretch of eff_s: its first (lowest eff_b) point
-    eff_b = np.interp(grid, eff_s, eff_b[first])
+    # the first point reaching each target efficiency and the one before it (as _first_crossing)
+    i = np.clip(np.searchsorted(eff_s, grid, side="left"), 1, len(eff_s) - 1)
+    x0, x1 = eff_s[i - 1], eff_s[i]
+    t = np.clip((grid - x0) / np.where(x1 > x0, x1 - x0, 1.0), 0.0, 1.0)
+    eff_b = eff_b[i - 1] + t * (eff_b[i] - eff_b[i - 1])
     with np.errstate(divide="ignore"):
         return np.where(eff_b > 0, 1.0 / np.where(eff_b > 0, eff_b, 1.0), np.inf)
 

@@ -51,6 +51,7 @@ def test_progress_without_total_and_quiet_short_work(caplog):
 @pytest.mark.parametrize("kind, params, unit", [
     ("xgboost", {"n_estimators": 4, "max_depth": 2}, "rounds"),
     ("gbdt", {"n_estimators": 4, "max_depth": 2}, "stages"),
+    ("adaboost", {"n_estimators": 4}, "rounds"),
     ("hgb", {"max_iter": 4}, "iterations"),
     ("random_forest", {"n_estimators": 4, "max_depth": 3}, "trees"),
     ("bagging", {"n_estimators": 4, "max_depth": 3}, "trees"),

@@ -138,6 +138,15 @@ def _monitor_progress(est, progress: Progress) -> Iterator[dict]:
     yield {"monitor": monitor}
 
 
+def _round_callback_progress(est, progress: Progress) -> Iterator[dict]:
+    """:class:`hepmva.peers.AdaBoostBDT` calls ``_on_round`` after every boosting round."""
+    est._on_round = lambda i: progress.update(1)
+    try:
+        yield {}
+    finally:
+        del est._on_round
+
+
 class _LineCounter(_io.TextIOBase):
     """A text stream that turns scikit-learn's verbose progress lines into :class:`Progress` counts
     (the lines themselves go to the debug log)."""
@@ -178,6 +187,7 @@ def _verbose_progress(pattern: str, verbose: int):
 PROGRESS_HOOKS: dict[str, tuple[str, str, Any]] = {
     "xgboost": ("n_estimators", "rounds", _xgboost_progress),
     "gbdt": ("n_estimators", "stages", _monitor_progress),
+    "adaboost": ("n_estimators", "rounds", _round_callback_progress),
     "hgb": ("max_iter", "iterations", _verbose_progress(r"^\[(\d+)/\d+\]", 2)),
     "random_forest": ("n_estimators", "trees", _verbose_progress(r"building tree (\d+) of \d+", 2)),
     "bagging": ("n_estimators", "trees", _verbose_progress(r"Building estimator (\d+) of \d+", 2)),

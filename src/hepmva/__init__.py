@@ -17,12 +17,13 @@ Submodules (each importable on its own; the package never imports Snakemake):
 - :mod:`hepmva.metrics`        weighted ROC/AUC, efficiencies, separation, KS/AD, significance, cut scan
 - :mod:`hepmva.unsupervised`   clustering, PCA/LDA, anomaly detection
 - :mod:`hepmva.studies`        optimizer study, learning-rate scan, training-methods comparison
-- :mod:`hepmva.plotting`       plot functions: arrays in, Figure out
+- :mod:`hepmva.histograms`     weighted histograms (scikit-hep hist: sum w^2, flow bins, integer axes)
+- :mod:`hepmva.plotting`       plot functions: arrays in, Figure out (mplhep; label from the config)
 - :mod:`hepmva.pipeline`       the study stages called by the workflow scripts (features, training, scores)
 - :mod:`hepmva.evaluation`     metrics, plots and the comparison table from out-of-fold scores
 - :mod:`hepmva.learning_curves` loss and AUC per boosting round or epoch (train vs held-out)
 - :mod:`hepmva.writeback`      out-of-fold scores as ROOT friend trees
-- :mod:`hepmva.logs`           logging set-up for scripts
+- :mod:`hepmva.logs`           logging set-up for scripts; progress lines of long work (rate, time left)
 """
 
 __version__ = "0.1.0"

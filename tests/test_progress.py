@@ -102,3 +102,18 @@ def test_features_stage_logs_progress_per_chunk(ntuple_factory, tmp_path, caplog
     assert len(lines) >= 5  # one per chunk of 1000 entries
     assert lines[0].startswith("sample s: features: 1000 / 5000 events (20 %)") and "events/s" in lines[0]
     assert "about" in lines[0] and "left" in lines[0]
+
+
+def test_scoring_in_chunks_logs_progress_and_gives_the_same_scores(caplog, monkeypatch):
+    from hepmva.models import classifier_score, make_classifier
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(3000, 3))
+    y = (X[:, 0] > 0).astype(int)
+    est = make_classifier("knn", {"n_neighbors": 10}).fit(X[:500], y[:500], sample_weight=np.ones(500))
+    monkeypatch.setattr(hepmva.logs, "PROGRESS_INTERVAL", 0.0)
+    with caplog.at_level(logging.INFO, logger="hepmva.training"):
+        chunked = classifier_score(est, X, progress="classifier knn fold 0", chunk=1000)
+    np.testing.assert_array_equal(chunked, classifier_score(est, X))
+    lines = [r.getMessage() for r in caplog.records if "scoring" in r.getMessage()]
+    assert lines[0].startswith("classifier knn fold 0: scoring: 1000 / 3000 events (33 %)") and "left" in lines[0]

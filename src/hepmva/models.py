@@ -81,8 +81,21 @@ def make_classifier(kind: str, params: dict[str, Any] | None = None, *, n_jobs: 
         raise ValueError(f"classifier kind '{kind}': {exc}") from None
 
 
-def classifier_score(estimator, X: np.ndarray) -> np.ndarray:
-    """One score per event, larger = more signal-like (class 1)."""
+def classifier_score(estimator, X: np.ndarray, *, progress: str | None = None, chunk: int = 50000) -> np.ndarray:
+    """One score per event, larger = more signal-like (class 1).
+
+    With ``progress`` (what to call the work in the log), the events are scored in chunks of
+    ``chunk`` with a progress line (events/s, time left) at least every 10 s: scoring a k-NN or an
+    SVM on a few 100 000 events can take minutes. The scores do not depend on the chunking.
+    """
+    if progress is not None and len(X) > chunk:
+        counter = Progress(_log, f"{progress}: scoring", total=len(X), unit="events")
+        out = np.empty(len(X), dtype=np.float64)
+        for start in range(0, len(X), chunk):
+            out[start:start + chunk] = classifier_score(estimator, X[start:start + chunk])
+            counter.update(len(out[start:start + chunk]))
+        counter.done()
+        return out
     if hasattr(estimator, "predict_proba"):
         proba = np.asarray(estimator.predict_proba(X))
         return proba[:, 1].astype(np.float64)

@@ -335,7 +335,7 @@ def train_fold(
         est = _fit(est, Xs[train_idx], y_train, w_train, classifier, fold)
         train_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
-        score = classifier_score(est, Xs)
+        score = classifier_score(est, Xs, progress=f"classifier {classifier['name']} fold {fold}")
         predict_seconds = time.perf_counter() - t0
     if not np.all(np.isfinite(score)):
         raise ValueError(f"classifier '{classifier['name']}' fold {fold}: non-finite scores (training diverged?)")

@@ -113,7 +113,7 @@ def test_continuous_feature_density_in_inverse_units_and_overflow_stated(study, 
                                      luminosity_pb=LABEL, path=tmp_path / "met.png"))
     ax = fig.axes[0]
     assert ax.get_ylabel() == "Normalised to unit area [1/GeV]"
-    legend = " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    legend = " ".join(t.get_text().replace("\n", " ") for t in ax.get_legend().get_texts())
     assert "overflow" in legend  # the tail beyond the plotted range is stated, not folded into the last bin
 
 
@@ -122,7 +122,7 @@ def test_two_jet_feature_default_is_not_drawn_and_its_fraction_is_stated(study, 
                                      luminosity_pb=LABEL, path=tmp_path / "mjj.png"))
     ax = fig.axes[0]
     assert all(e[0] > 0 for e in _step_edges(ax))  # no bin at the default -1 (no spike)
-    legend = " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    legend = " ".join(t.get_text().replace("\n", " ") for t in ax.get_legend().get_texts())
     m = study["y"] == 0
     frac = study["w"][m & (study["mjj"] == -1)].sum() / study["w"][m].sum()
     assert f"{100 * frac:.3g} % undefined (= -1)" in legend

@@ -77,6 +77,7 @@ def plot_distribution(
     axis = feature_axis(values[defined], weight[defined], bins=bins, integer=integer, label=xlabel, groups=y[defined])
     is_int = axis.traits.discrete
     fig, ax = new_figure()
+    any_notes = False
     for cls, colour, name in ((0, BACKGROUND, "Background"), (1, SIGNAL, "Signal")):
         m = y == cls
         if not m.any():
@@ -91,7 +92,8 @@ def plot_distribution(
             notes.append(f"underflow {100 * under:.2g} %")
         if over > 5e-4:
             notes.append(f"overflow {100 * over:.2g} %")
-        label = name + (f" ({'; '.join(notes)})" if notes else "")
+        label = name + (f"\n{'; '.join(notes)}" if notes else "")
+        any_notes = any_notes or bool(notes)
         drawn = centred(unit_area(h) if normalise else h)
         mplhep.histplot(drawn, ax=ax, yerr=True, histtype="fill" if cls == 0 else "step", color=colour,
                         alpha=0.35 if cls == 0 else 1.0, label=label, flow="hint", lw=1.5)
@@ -105,7 +107,7 @@ def plot_distribution(
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    ax.set_ylim(0, ax.get_ylim()[1] * 1.3)
+    ax.set_ylim(0, ax.get_ylim()[1] * (1.5 if any_notes else 1.3))  # room for the legend above the data
     ax.legend(frameon=False, fontsize="small", loc="upper right")
     lumi_label(ax, luminosity_pb)
     return save(fig, path)

@@ -133,13 +133,18 @@ def plot_cut_scan(
     thr, s, b = thr[finite], np.asarray(s)[finite], np.asarray(b)[finite]
     sb, z = np.asarray(s_over_sqrt_s_plus_b)[finite], np.asarray(z_asimov)[finite]
     zs = np.asarray(z_asimov_sys)[finite] if z_asimov_sys is not None else None
+    order = np.argsort(thr)
     if len(thr) > max_points:
-        order = np.argsort(thr)
-        grid = np.linspace(thr.min(), thr.max(), max_points)
-        pick = np.unique(order[np.clip(np.searchsorted(thr[order], grid), 0, len(thr) - 1)])
+        # evenly in cut value and evenly in rank (scores pile up near the edges, where the optimum sits),
+        # plus the optima themselves
+        grid = np.linspace(thr.min(), thr.max(), max_points // 2)
+        by_value = order[np.clip(np.searchsorted(thr[order], grid), 0, len(thr) - 1)]
+        by_rank = order[np.linspace(0, len(thr) - 1, max_points // 2).astype(int)]
+        optima = [int(np.nanargmax(np.where(np.isfinite(v), v, -np.inf))) for v in (z, zs) if v is not None]
+        pick = np.unique(np.concatenate([by_value, by_rank, optima]))
         pick = pick[np.argsort(thr[pick])]
     else:
-        pick = np.argsort(thr)
+        pick = order
     thr, s, b, sb, z = thr[pick], s[pick], b[pick], sb[pick], z[pick]
     zs = zs[pick] if zs is not None else None
     fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(6.0, 6.0), layout="constrained",
@@ -156,12 +161,16 @@ def plot_cut_scan(
     ax2.plot(thr, z, color="black", ls="--", label=r"Asimov $Z$, $\sigma_B = 0$")
     if zs is not None:
         ax2.plot(thr, zs, color="#e76300", ls="-.", label=f"Asimov $Z$, $\\sigma_B = {100 * rel_unc_b:g}\\,\\%$ of $B$")
-    for cut, colour, what in ((best_threshold, "grey", "best cut"), (best_threshold_sys, "#e76300", "best cut ($\\sigma_B$)")):
+    for cut, colour, what in ((best_threshold, "grey", "best cut, $\\sigma_B = 0$"),
+                              (best_threshold_sys, "#e76300", "best cut with $\\sigma_B$")):
         if cut is not None and np.isfinite(cut):
-            for ax in (ax1, ax2):
-                ax.axvline(cut, color=colour, lw=0.8, ls=":")
-            ax2.annotate(f"{what} {cut:.3g}", (cut, 0.05), xycoords=("data", "axes fraction"), fontsize="small",
-                         color=colour, ha="right", rotation=90)
+            ax1.axvline(cut, color=colour, lw=0.8, ls=":")
+            ax2.axvline(cut, color=colour, lw=0.8, ls=":", label=f"{what}: {cut:.4g}")
+    if zs is not None:  # Z with sigma_B is often an order of magnitude below: a log scale shows both
+        ax2.set_yscale("log")
+        positive = np.concatenate([v[np.isfinite(v) & (v > 0)] for v in (z, zs, sb)])
+        if positive.size:
+            ax2.set_ylim(max(positive.min(), 1e-3 * positive.max()) / 1.5, positive.max() * 3)
     ax2.set_ylabel("Significance")
     ax2.set_xlabel(xlabel)
     ax2.legend(frameon=False, fontsize="small")

@@ -236,8 +236,9 @@ def test_learning_curve_plots():
 
 # ---------------------------------------------------------------------------------------- studies
 def test_training_study_plots():
-    curves = {m: {"nfev": np.arange(1, 51), "time": np.linspace(0.01, 2, 50), "loss": np.exp(-np.arange(50) / (10 + i)),
-                  "val_auc": np.linspace(0.6, 0.85, 50)} for i, m in enumerate(["gd", "bfgs", "lbfgs", "ga"])}
+    curves = {m: {"nfev": np.arange(1, 51), "time": np.linspace(0.01, 2, 50),
+                  "loss": np.exp(-np.arange(50) / (10 + i)), "val_auc": np.linspace(0.6, 0.85, 50)}
+              for i, m in enumerate(["gd", "bfgs", "lbfgs", "ga"])}
     check(pm.plot_training_methods(curves, budget=50, title="same MLP, same budget"))
     check(pm.plot_learning_curves({m: (c["nfev"], c["loss"]) for m, c in curves.items()},
                                   xlabel="Loss evaluations", ylabel="Training loss"))
@@ -260,7 +261,8 @@ def test_unsupervised_plots(study):
     yield_s, yield_b = np.bincount(labels, w * y), np.bincount(labels, w * (1 - y))
     check(pu.plot_cluster_yields(np.arange(4), yield_s, yield_b, method="kmeans"))
     check(pu.plot_scree(np.array([0.5, 0.3, 0.15, 0.05])))
-    check(pu.plot_loadings(rng.normal(size=(4, 3)), ["njet", "met", "mjj"], explained_variance_ratio=[0.5, 0.3, 0.2, 0.0]))
+    check(pu.plot_loadings(rng.normal(size=(4, 3)), ["njet", "met", "mjj"],
+                           explained_variance_ratio=[0.5, 0.3, 0.2, 0.0]))
     check(pu.plot_components_sb(Z, y, w, n_components=4))
     check(pu.plot_projection_sb(Z[:, 0], y, w))
     check(pu.plot_anomaly_scores(Z[:, 1], y, w, method="gmm", auc=0.7))

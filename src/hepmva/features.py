@@ -87,6 +87,40 @@ HEP helpers (angles in radians, massless objects unless a mass is given):
   ``mt(lep_pt[0], lep_phi[0], met, met_phi)``
 * a scalar sum such as HT is just ``sum(jet_pt)``.
 
+Collections and combinatorics (four-vector sums by scikit-hep ``vector``):
+
+* ``objects(pt=lep_pt, eta=lep_eta, phi=lep_phi, mass=0.1057, charge=lep_q)``:
+  a collection of objects from parallel jagged branches (constants and
+  event-level values broadcast); ``lep.pt`` reads a field, ``lep[0]``,
+  ``lep[lep.pt > 10]`` and ``count(lep)`` work as for branches.  Without a
+  ``mass`` field objects are massless.
+* ``concat(a, b, ...)``: the objects of several collections with the same
+  fields, per event (electrons and muons into leptons).
+* ``pairs(x)``: every pair ``i < j`` within ``x``; ``pairs(x, y)``: every
+  object of ``x`` with every object of ``y``; ``combinations(x, n)``: every
+  n-tuple (``n`` = 2..4).  Members are ``first``, ``second``, ``third``,
+  ``fourth``: ``ll[ll.first.charge != ll.second.charge]`` keeps the
+  opposite-charge pairs.
+* ``min_by(x, key)`` / ``max_by(x, key)``: per event, the element of ``x``
+  with the smallest / largest ``key`` (one number per element), missing when
+  there is none: ``min_by(ll, abs(mass(ll) - 91.19))``.
+* ``others(x, chosen)``: the objects of ``x`` that are not in ``chosen`` (an
+  object or a pair picked from ``x``; objects of other collections in a cross
+  pair are ignored); missing when ``chosen`` is.
+* ``mass(a, b, ...)``, ``pt(...)``, ``eta(...)``, ``phi(...)``: of the
+  four-vector sum of all the objects given (objects, pairs, n-tuples):
+  ``mass(z1)``, ``mass(z1, z2)``, ``pt(lep[0], lep[1], jet[0])``.
+
+Definitions and aliases
+-----------------------
+:func:`make_definitions` (the config's ``define:`` and ``aliases:`` blocks)
+names expressions once, e.g. ``z1: "min_by(sfos, abs(mass(sfos) - 91.19))"``,
+so features, selections and weights write ``mass(z1)``; definitions may use
+each other (cycles are refused) and are computed once per chunk.  Aliases give
+identifier names to branches that are not identifiers
+(``{"el_pt": "Electron.pt"}``).  The four-lepton recipe (Z1, Z2, m4l, pT4l) is
+in ``config/README.md`` and tested against a loop over events.
+
 Recipes
 -------
 Each line is checked by the test suite (``tests/test_features.py``).

@@ -14,9 +14,11 @@ Writers write to a temporary name and rename at the end, so a failure never leav
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import glob
 import logging
 import os
+import posixpath
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -58,28 +60,35 @@ def _remote_filesystem(url: str):
     import fsspec
 
     try:
-        fs, _, paths = fsspec.get_fs_token_paths(url)
+        fs, path = fsspec.core.url_to_fs(url)  # no glob expansion here
     except (ImportError, ValueError) as exc:
         protocol = url.split("://", 1)[0]
         raise InputError(
             f"{url}: cannot read {protocol}:// files ({_first_line(exc)}); for root:// install "
             f"fsspec-xrootd and xrootd (pip install 'hepmva[xrootd]')"
         ) from None
-    return fs, paths
+    return fs, path
 
 
 def _expand_remote(url: str) -> list[str]:
     """Check a remote file exists (one cheap stat), or expand a remote glob on the server."""
-    fs, paths = _remote_filesystem(url)
+    fs, path = _remote_filesystem(url)
     prefix = url[: len(url) - len(url.split("://", 1)[1])]  # "root://"
     host = url.split("://", 1)[1].split("/", 1)[0]
     try:
         if glob.has_magic(url.split("://", 1)[1].split("/", 1)[1]):
-            matched = sorted(fs.glob(paths[0]))
+            # wildcards in the file name only: list its directory once and match the names
+            # (fsspec-xrootd's glob misses files at the server's root, which it lists as //f)
+            directory, name = posixpath.split(path)
+            if glob.has_magic(directory):
+                raise InputError(f"{url}: wildcards are supported in the file name only, not in directories")
+            fs.invalidate_cache()  # fsspec-xrootd's cached listing of "/" raises FileNotFoundError
+            names = sorted(posixpath.basename(str(n).rstrip("/")) for n in fs.ls(directory or "/", detail=False))
+            matched = [n for n in names if fnmatch.fnmatchcase(n, name)]
             if not matched:
                 raise InputError(f"{url}: no file matches this pattern")
-            return [f"{prefix}{host}/{m if m.startswith('/') else '/' + m}" for m in matched]
-        if not fs.exists(paths[0]):
+            return [f"{prefix}{host}/{posixpath.join('/' + directory.lstrip('/'), n)}" for n in matched]
+        if not fs.exists(path):
             raise InputError(f"{url}: no such file on the server")
     except InputError:
         raise
@@ -178,6 +187,8 @@ def iterate_tree(
             )
         if t.num_entries == 0:
             return
+        if isinstance(step_size, str) and is_remote(path) and isinstance(t, uproot.behaviors.TTree.TTree):
+            step_size = _entries_for(t, branches, step_size)
         try:
             for chunk, report in t.iterate(
                 list(branches), step_size=step_size, library="ak", report=True
@@ -191,6 +202,17 @@ def iterate_tree(
             ) from None
     finally:
         t.file.close()
+
+
+def _entries_for(t, branches: Sequence[str], step_size: str) -> int:
+    """Entries per chunk for a memory step size, from the branches' byte counts in the TTree header.
+
+    uproot's own conversion reads basket headers through fsspec-xrootd, which fails on remote
+    files (numpy offsets reach the XRootD client: TypeError) with uproot 5.7 / fsspec-xrootd 0.5.
+    """
+    size = uproot._util.memory_size(step_size)
+    per_entry = sum(t[b].uncompressed_bytes for b in branches) / t.num_entries
+    return max(1, int(size / max(per_entry, 1.0)))
 
 
 def _read_metadata_branch(path: str, tree: str, branch: str) -> np.ndarray:

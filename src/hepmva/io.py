@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 import uproot
 
+from hepmva.errors import InputError  # re-exported: ``hepmva.io.InputError`` stays importable
+
 __all__ = [
     "InputError",
     "expand_files",
@@ -45,9 +47,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-
-class InputError(ValueError):
-    """Bad input data; the message names the file / tree / branch."""
 
 
 def is_remote(path: str) -> bool:

@@ -211,6 +211,23 @@ def test_pairs_combinations_picks_against_loops() -> None:
     assert ev_("sum(objects(pt=pt, w=met).w)") == [30.0, 20.0, 0.0, 80.0]
 
 
+def test_combinatorial_explosion_and_misuse_are_one_line_errors(monkeypatch) -> None:
+    import hepmva.features as features
+
+    defs = make_definitions(DEFS)
+    monkeypatch.setattr(features, "MAX_COMBINATIONS", 3)
+    with pytest.raises(ValueError, match=r"pairs\(\) would build 4 tuples in this chunk \(limit 3\)") as info:
+        compile_expression("count(ll)", defs).evaluate(small())
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match=r"combinations\(\) would build 4 tuples"):
+        compile_expression("count(combinations(objects(pt=pt, eta=eta), 2))", defs).evaluate(ak.Array(
+            {"pt": [[1.0, 2.0, 3.0], [1.0, 2.0]], "eta": [[0.0, 0.0, 0.0], [0.0, 0.0]]}))
+    monkeypatch.setattr(features, "MAX_COMBINATIONS", 10)
+    assert compile_expression("count(lll)", defs).evaluate(small()).tolist() == [1, 0, 0, 0]
+    with pytest.raises(ValueError, match=r"others\(x, chosen\) needs one chosen object or pair per event"):
+        compile_expression("count(others(lep, os))", defs).evaluate(small(), default=0)
+
+
 def test_inv_mass_and_mass_agree_with_vector() -> None:
     """The older helper and the vector-based mass() give the same numbers (1e-8)."""
     rng = np.random.default_rng(0)

@@ -214,6 +214,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_LENGTH",
     "MAX_NODES",
+    "MAX_COMBINATIONS",
     "MAX_DEFINITIONS",
     "Definitions",
     "Expression",
@@ -225,6 +226,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: Most tuples pairs()/combinations() may build in one chunk (memory guard).
+MAX_COMBINATIONS = 20_000_000
 #: Longest accepted expression, in characters.
 MAX_LENGTH = 2000
 #: Most syntax-tree nodes in one expression.
@@ -580,8 +583,21 @@ def _pairs(x: Any, y: Any = None) -> Any:
         if _is_scalar(v) or _depth(v) != 1:
             raise _Fail("pairs() needs collections (one list of objects per event), e.g. pairs(lep)")
     if y is None:
+        k = ak.num(x, axis=1)
+        _check_combinatorics("pairs", k * (k - 1) / 2)
         return ak.combinations(x, 2, axis=1, fields=list(_MEMBERS[:2]))
+    _check_combinatorics("pairs", ak.num(x, axis=1) * ak.num(y, axis=1))
     return ak.cartesian({_MEMBERS[0]: x, _MEMBERS[1]: y}, axis=1)
+
+
+def _check_combinatorics(fname: str, n_tuples: Any) -> None:
+    """Refuse a combination that would not fit in memory, before awkward builds it."""
+    total = int(np.sum(ak.to_numpy(ak.fill_none(n_tuples, 0)), dtype=np.float64))
+    if total > MAX_COMBINATIONS:
+        raise _Fail(
+            f"{fname}() would build {total:.3g} tuples in this chunk (limit {MAX_COMBINATIONS:.3g}); "
+            f"select the objects first (x[x.pt > 20]) or lower reading.step_size"
+        )
 
 
 def _combinations(x: Any, n: int) -> Any:
@@ -589,6 +605,11 @@ def _combinations(x: Any, n: int) -> Any:
         raise _Fail("combinations() needs a collection (one list of objects per event), e.g. combinations(lep, 3)")
     if not 2 <= n <= _MAX_COMBINATION:
         raise _Fail(f"combinations(x, n) takes n from 2 to {_MAX_COMBINATION}, got {n}")
+    k = ak.num(x, axis=1)
+    n_tuples = k
+    for i in range(1, n):
+        n_tuples = n_tuples * (k - i) / (i + 1)
+    _check_combinatorics("combinations", n_tuples)
     return ak.combinations(x, n, axis=1, fields=list(_MEMBERS[:n]))
 
 
@@ -659,6 +680,11 @@ def _system_component(name: str) -> Callable[..., Any]:
 
 def _others(x: Any, chosen: Any) -> Any:
     _need_collection("others", x)
+    if _is_scalar(chosen) or _depth(chosen) != 0:
+        raise _Fail(
+            "others(x, chosen) needs one chosen object or pair per event, e.g. others(lep, min_by(ll, ...)) "
+            "or others(jet, jet[0])"
+        )
     if _INDEX not in ak.fields(x):
         raise _Fail("others(x, chosen) needs a collection made by objects(...) or concat(...)")
     keep = ak.ones_like(x[_INDEX], dtype=bool)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import uproot
 import yaml
 
 from hepmva import io
@@ -67,6 +68,10 @@ def server():
     for i in range(2):
         write_ntuple(data / f"bkg_{i}.root", n=1200, seed=20 + i, first_id=10_000 * i)
     write_ntuple(data / "sig.root", n=1500, seed=30, signal=True, first_id=50_000)
+    with uproot.open(data / "bkg_0.root") as src, uproot.recreate(data / "rntuple_bkg.root") as dst:
+        for tree in ("Events", "Runs"):  # not matched by bkg_*.root
+            arrays = src[tree].arrays()
+            dst[tree] = {k: arrays[k] for k in arrays.fields}
     port = _free_port()
     cfg = base / "xrootd.cfg"
     cfg.write_text(f"all.export /\nxrd.port {port}\noss.localroot {data}\nall.adminpath {run}\nall.pidpath {run}\n")
@@ -114,6 +119,12 @@ def test_remote_files_expand_and_read_like_local_ones(server, tmp_path):
         tables.append(pd.read_parquet(tmp_path / f"{name}.parquet"))
     pd.testing.assert_frame_equal(tables[0], tables[1])
     assert len(tables[0]) == 2400
+    # an RNTuple on the server, in memory-sized chunks as the workflow reads them
+    for name, path in (("rntuple", f"{url}/rntuple_bkg.root"), ("ttree", f"{url}/bkg_0.root")):
+        build_features(sample, [path], features=feats, luminosity_pb=10.0, folds=2, step_size="50 MB",
+                       output=tmp_path / f"{name}.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "rntuple.parquet"),
+                                  pd.read_parquet(tmp_path / "ttree.parquet"))
 
 
 def test_workflow_reads_a_remote_sample(server, tmp_path):

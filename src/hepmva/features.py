@@ -178,7 +178,12 @@ comprehensions, strings, calls of other functions, ...), unknown branches
 (listing the available ones), a jagged final result (reduce it with
 ``count``/``sum``/``max``/``[i]``), a non-boolean selection, and expressions
 longer than :data:`MAX_LENGTH` characters, with more than :data:`MAX_NODES`
-syntax nodes or nested deeper than :data:`MAX_DEPTH`.
+syntax nodes or nested deeper than :data:`MAX_DEPTH`, ``pairs``/``combinations``
+that would build more than :data:`MAX_COMBINATIONS` tuples in one chunk, a
+field a collection does not have (``lep.ptt``), and definitions that use
+themselves.  Attribute syntax (``lep.pt``) only reads a field of a collection
+built in the language or read from the file; names starting with ``_`` are
+refused, and nothing is looked up on Python objects.
 
 API
 ---

@@ -48,6 +48,7 @@ def test_progress_without_total_and_quiet_short_work(caplog):
     assert [r.getMessage() for r in caplog.records] == ["reading: 2e+06 events, 1e+05 events/s, 20 s elapsed"]
 
 
+@pytest.mark.parametrize("n_jobs", [1, 2])
 @pytest.mark.parametrize("kind, params, unit", [
     ("xgboost", {"n_estimators": 4, "max_depth": 2}, "rounds"),
     ("gbdt", {"n_estimators": 4, "max_depth": 2}, "stages"),
@@ -56,17 +57,18 @@ def test_progress_without_total_and_quiet_short_work(caplog):
     ("random_forest", {"n_estimators": 4, "max_depth": 3}, "trees"),
     ("bagging", {"n_estimators": 4, "max_depth": 3}, "trees"),
 ])
-def test_training_progress_counts_every_step_and_leaves_the_model_as_without(kind, params, unit, caplog,
-                                                                             monkeypatch, capsys):
+def test_training_progress_counts_every_step_and_leaves_the_model_as_without(kind, params, unit, n_jobs, caplog,
+                                                                             monkeypatch, capfd):
     from hepmva.models import classifier_score, make_classifier, training_progress
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(600, 3))
     y = (X[:, 0] + rng.normal(size=600) > 0).astype(int)
     w = rng.uniform(0.5, 1.5, 600)
-    plain = make_classifier(kind, params, n_jobs=1, random_state=0).fit(X, y, sample_weight=w)
+    plain = make_classifier(kind, params, n_jobs=n_jobs, random_state=0).fit(X, y, sample_weight=w)
+    capfd.readouterr()
     monkeypatch.setattr(hepmva.logs, "PROGRESS_INTERVAL", 0.0)
-    est = make_classifier(kind, params, n_jobs=1, random_state=0)
+    est = make_classifier(kind, params, n_jobs=n_jobs, random_state=0)
     before = est.get_params()
     with caplog.at_level(logging.INFO, logger="hepmva.training"):
         with training_progress(est, kind, what=f"classifier {kind} fold 0", n_events=600) as fit_kwargs:
@@ -76,7 +78,7 @@ def test_training_progress_counts_every_step_and_leaves_the_model_as_without(kin
     assert any(f"1 / 4 {unit}" in line and f"{unit}/s" in line and "left" in line for line in lines)
     assert est.get_params() == before  # verbose / callbacks restored: the saved model is the plain one
     np.testing.assert_allclose(classifier_score(est, X), classifier_score(plain, X))
-    out = capsys.readouterr()
+    out = capfd.readouterr()  # file descriptors: worker processes' output too
     assert out.out == "" and out.err == ""  # the library's own verbose lines did not reach the terminal
 
 

@@ -171,23 +171,28 @@ class _LineCounter(_io.TextIOBase):
         self.buffer += text
         *lines, self.buffer = self.buffer.split("\n")
         for line in lines:
-            m = self.pattern.search(line)
-            if m:
-                self.progress.update(max(int(m.group(1)) - self.progress.n, 0))
+            if self.pattern.search(line):  # one line per tree / iteration, whichever worker printed it
+                self.progress.update(1)
             elif line.strip():
                 _log.debug("%s", line.strip())
         return len(text)
 
 
 def _verbose_progress(pattern: str, verbose: int):
-    """Switch the estimator's ``verbose`` on and count its per-tree / per-iteration lines on stdout."""
+    """Switch the estimator's ``verbose`` on and count its per-tree / per-iteration lines on stdout.
+
+    joblib runs the workers as threads here (a worker process would print to the terminal, past
+    the redirection); the fitted trees do not depend on the backend."""
 
     def hook(est, progress: Progress) -> Iterator[dict]:
+        import joblib
+
         before = est.verbose  # an attribute of every scikit-learn ensemble (a parameter of most)
         est.verbose = verbose
         stream = _LineCounter(pattern, progress)
         try:  # joblib's summary goes to stderr: into the debug log too, not onto the terminal
-            with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+            with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream), \
+                    joblib.parallel_config(backend="threading"):
                 yield {}
         finally:
             est.verbose = before
@@ -201,9 +206,9 @@ PROGRESS_HOOKS: dict[str, tuple[str, str, Any]] = {
     "xgboost": ("n_estimators", "rounds", _xgboost_progress),
     "gbdt": ("n_estimators", "stages", _monitor_progress),
     "adaboost": ("n_estimators", "rounds", _round_callback_progress),
-    "hgb": ("max_iter", "iterations", _verbose_progress(r"^\[(\d+)/\d+\]", 2)),
-    "random_forest": ("n_estimators", "trees", _verbose_progress(r"building tree (\d+) of \d+", 2)),
-    "bagging": ("n_estimators", "trees", _verbose_progress(r"Building estimator (\d+) of \d+", 2)),
+    "hgb": ("max_iter", "iterations", _verbose_progress(r"^\[\d+/\d+\]", 2)),
+    "random_forest": ("n_estimators", "trees", _verbose_progress(r"building tree \d+ of \d+", 2)),
+    "bagging": ("n_estimators", "trees", _verbose_progress(r"Building estimator \d+ of \d+", 2)),
 }
 
 

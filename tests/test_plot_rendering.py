@@ -172,8 +172,10 @@ def test_roc_comparison_with_20_classifiers_is_readable(study, tmp_path):
     assert len(drawn) == 8  # the best 8 by AUC
     best = sorted(curves, key=lambda n: -curves[n].auc)[:8]
     assert [ln.get_label().split(" ")[0] for ln in drawn] == best
-    styles = {(ln.get_color(), ln.get_linestyle()) for ln in drawn}
-    assert len(styles) == 8  # distinct colour/line-style pairs
+    assert len({ln.get_color() for ln in drawn}) == 8  # distinct colours
+    assert len({ln.get_linestyle() for ln in drawn}) == 4  # and line styles
+    from hepmva.plotting.style import curve_style
+    assert len({tuple(curve_style(i).values()) for i in range(20)}) == 20  # 20 classifiers: 20 looks
     assert len(ratio.lines) == 8 + 1 and "NP limit" in ratio.get_ylabel()
     # the legend is outside the data area of the ROC panel
     r = _renderer(fig)

@@ -17,7 +17,7 @@ __all__ = ["SIGNAL", "BACKGROUND", "CLASSIFIER_COLOURS", "LINE_STYLES", "PlotLab
 
 SIGNAL = "#3f90da"      # blue (signal)
 BACKGROUND = "#e42536"  # red (background)
-#: Petroff's 10-colour palette (distinguishable, colour-blind safe); beyond 10 curves the line style changes
+#: Petroff's 10-colour palette (distinguishable, colour-blind safe), cycled together with the line styles
 CLASSIFIER_COLOURS = ["#3f90da", "#ffa90e", "#bd1f01", "#94a4a2", "#832db6", "#a96b59", "#e76300", "#b9ac70",
                       "#717581", "#92dadd"]
 LINE_STYLES = ["-", "--", "-.", ":"]
@@ -53,9 +53,9 @@ class PlotLabel(NamedTuple):
 
 
 def curve_style(i: int) -> dict:
-    """Colour and line style of the ``i``-th curve: no two of the first 40 curves look alike."""
-    n = len(CLASSIFIER_COLOURS)
-    return {"color": CLASSIFIER_COLOURS[i % n], "ls": LINE_STYLES[(i // n) % len(LINE_STYLES)]}
+    """Colour and line style of the ``i``-th curve: both cycle (10 colours, 4 styles), so neighbours
+    differ in both and no two of the first 20 curves look alike (nor in greyscale by style alone)."""
+    return {"color": CLASSIFIER_COLOURS[i % len(CLASSIFIER_COLOURS)], "ls": LINE_STYLES[i % len(LINE_STYLES)]}
 
 
 def new_figure(figsize=(6.0, 4.5)) -> tuple[Figure, matplotlib.axes.Axes]:

@@ -159,8 +159,7 @@ def unit_area(h: hist.Hist) -> hist.Hist:
     widths = h.axes[0].widths
     out = h.copy()
     view = out.view(flow=True)
-    scale = np.concatenate(([1.0], 1.0 / (total * widths), [1.0]))
-    scale[0] = scale[-1] = 1.0 / total  # flow bins: fractions
+    scale = np.concatenate(([1.0 / total], 1.0 / (total * widths), [1.0 / total]))  # flow bins: fractions
     view.value = view.value * scale
     view.variance = view.variance * scale**2
     return out
@@ -186,12 +185,6 @@ def flow_fractions(h: hist.Hist) -> tuple[float, float]:
     if not total > 0:
         return 0.0, 0.0
     return float(v[0] / total), float(v[-1] / total)
-
-
-def edges_and_values(h: hist.Hist) -> tuple[NDArray, NDArray, NDArray]:
-    """(edges, values, errors) of the in-range bins of a 1D weighted histogram."""
-    v = h.view()
-    return h.axes[0].edges, np.asarray(v.value), np.sqrt(np.asarray(v.variance))
 
 
 def common_axis(samples: Sequence[ArrayLike], weights: Sequence[ArrayLike] | None = None, **kwargs):

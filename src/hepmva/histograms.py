@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["weighted_quantile", "is_integer_valued", "feature_axis", "common_axis", "weighted_hist", "unit_area",
-           "flow_fractions", "edges_and_values", "centred"]
+           "flow_fractions", "centred"]
 
 #: an integer-valued quantity with more distinct values than this is binned like a continuous one
 MAX_INTEGER_BINS = 60

@@ -74,8 +74,11 @@ FIRST_ORDER_SOLVERS = ("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "ada
 MINIMIZE_SOLVERS = ("bfgs", "lbfgs", "newton", "ga")
 #: Training stops as diverged when an epoch's loss exceeds this multiple of the initial loss.
 DIVERGENCE_FACTOR = 10.0
-#: Events per forward pass at prediction time (bounds memory).
-_PREDICT_CHUNK = 65536
+#: Events per forward pass at prediction time (bounds memory, and keeps a chunk's activations in
+#: cache: 4096 rows of a 64-unit layer are 1 MiB; 65536 rows predicted 38 % fewer events/s).
+_PREDICT_CHUNK = 4096
+#: Events per forward + backward pass of the full-set gradient (:meth:`MLPClassifier._loss_grad`).
+_GRADIENT_CHUNK = 65536
 
 
 class DivergenceError(ArithmeticError):
@@ -574,7 +577,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         w = (np.ones_like(y) if sample_weight is None
              else np.asarray(sample_weight, dtype=dtype).reshape(-1, 1))
         n = X.shape[0]
-        chunk = min(n, _PREDICT_CHUNK)
+        chunk = min(n, _GRADIENT_CHUNK)
         if getattr(self, "_buf_rows", 0) < chunk:
             self._alloc_buffers(chunk)
         Xa_buf = self._buf["a"][0]

@@ -143,3 +143,20 @@ def test_benchmark_runs_and_prints_every_peer() -> None:
                 "| xgboost (300 trees, depth 4) |"):
         assert row in out, row
     assert "| torch (float32) |" not in out
+
+
+def test_copy_after_a_gradient_evaluation_has_no_stale_views() -> None:
+    """A deepcopy rebinds the parameter views and drops the work buffers (no views into the original)."""
+    import copy
+
+    X, y = _data(100)
+    est = MLPClassifier((6,), alpha=0.1, dtype="float64")
+    est._init_params(X.shape[1], np.random.default_rng(0))
+    J, g = est._loss_grad(est._pack(), X, y)
+    twin = copy.deepcopy(est)
+    assert not hasattr(twin, "_buf") and not hasattr(twin, "_l2_pairs")
+    J2, g2 = twin._loss_grad(twin._pack(), X, y)
+    assert J2 == J
+    np.testing.assert_array_equal(g2, g)
+    twin._theta[0] += 1.0  # the copy's views are its own
+    assert twin.coefs_[0][0, 0] == est.coefs_[0][0, 0] + 1.0

@@ -33,7 +33,7 @@ All parameters live in one flat vector ``theta`` (float32 by default); ``coefs_`
 ``intercepts_`` are views into it, and the gradient is one flat vector laid out the same way, so
 each update rule is a handful of in-place array operations on the whole network.
 
-Speed (``benchmarks/bench_mlp.py``): a training step is the seven matrix products plus as few
+Speed (``benchmarks/bench_mlp.py``): a training step is its matrix products plus as few
 elementwise passes as the algorithm allows, all into buffers preallocated per batch size, float32
 end to end. ``z^(l)`` is written by the matrix product straight into the buffer of ``a^(l)``, and
 ``a = g(z)`` with ``g'(z)`` are computed in place over that whole contiguous buffer (relu fused:
@@ -79,6 +79,8 @@ DIVERGENCE_FACTOR = 10.0
 _PREDICT_CHUNK = 4096
 #: Events per forward + backward pass of the full-set gradient (:meth:`MLPClassifier._loss_grad`).
 _GRADIENT_CHUNK = 65536
+#: BLAS ``y += a x`` per compute dtype (for the L2 gradient; kept out of the estimator's state).
+_AXPY = {np.dtype(t): get_blas_funcs("axpy", dtype=t) for t in (np.float32, np.float64)}
 
 
 class DivergenceError(ArithmeticError):
@@ -388,8 +390,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self._theta[...] = theta
 
     def __setstate__(self, state: dict) -> None:
-        # Pickle/deepcopy store views as copies: rebuild them on the flat vector.
+        # Pickle/deepcopy store views as copies: rebuild them on the flat vector, and drop the
+        # work buffers and their cached views (rebuilt by the next fit / _loss_grad).
         self.__dict__.update(state)
+        self._release_buffers()
         if "_theta" in state:
             self._bind_views()
 
@@ -513,8 +517,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if penalty and self.alpha:
             # L2 penalty: nabla (alpha/2m)||W||^2 = (alpha/m) W  (weights only), one axpy a layer
             c = self.alpha / m
+            axpy = _AXPY[self._theta.dtype]
             for W_flat, g_flat in self._l2_pairs:
-                self._axpy(W_flat, g_flat, a=c)
+                axpy(W_flat, g_flat, a=c)
         return data_term
 
     @staticmethod
@@ -542,7 +547,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         # (weights, gradient) of each layer as flat contiguous views (the bias row excluded)
         self._l2_pairs = [(W[:-1].reshape(-1), G[:-1].reshape(-1))
                           for W, G in zip(self._W_aug, self._grad_aug)]
-        self._axpy = get_blas_funcs("axpy", dtype=self._theta.dtype)
 
     def _loss_grad(
         self,
@@ -707,7 +711,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 wv.astype(dtype))
 
     def _release_buffers(self) -> None:
-        for name in ("_buf", "_buf_rows", "_views", "_l2_pairs", "_axpy"):
+        for name in ("_buf", "_buf_rows", "_views", "_l2_pairs"):
             self.__dict__.pop(name, None)
 
     def _full_loss(self, X: np.ndarray, y01: np.ndarray, w: np.ndarray) -> tuple[float, float]:

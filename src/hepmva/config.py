@@ -22,7 +22,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-__all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "sample_by_name"]
+__all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "with_defaults", "sample_by_name"]
 
 
 class ConfigError(ValueError):
@@ -62,6 +62,22 @@ def _fill_defaults(instance: Any, schema: dict, root: dict) -> None:
             _fill_defaults(item, schema["items"], root)
 
 
+def with_defaults(key: str, block: dict | None = None) -> dict:
+    """The config section ``key`` (e.g. ``"training"``) with the schema's defaults filled in.
+
+    The schema is the one source of defaults: stage functions called from Python with a partial
+    block (or none) get the same values as a validated config.
+    """
+    schema = load_schema()
+    try:
+        sub = schema["properties"][key]
+    except KeyError:
+        raise KeyError(f"the config schema has no section '{key}'") from None
+    block = copy.deepcopy(dict(block or {}))
+    _fill_defaults(block, sub, schema)
+    return block
+
+
 def validate_config(config: dict) -> dict:
     """Validate ``config`` (schema + semantics), fill defaults, and return a new dict.
 
@@ -94,7 +110,6 @@ def _unique(items: list[dict], what: str) -> None:
 
 def _check_semantics(config: dict) -> None:
     from hepmva.features import compile_expression
-    from hepmva.models import KINDS
     from hepmva.samples import BOOKKEEPING_COLUMNS
 
     _unique(config["samples"], "samples")
@@ -135,11 +150,6 @@ def _check_semantics(config: dict) -> None:
         _check_expr(config["selection"], "selection", compile_expression)
     for i, f in enumerate(config["features"]):
         _check_expr(f["expr"], f"features[{i}].expr", compile_expression)
-    for i, c in enumerate(config["classifiers"]):
-        if c["kind"] not in KINDS:
-            raise ConfigError(
-                f"config key 'classifiers[{i}].kind': unknown kind '{c['kind']}'; known: {', '.join(sorted(KINDS))}"
-            )
     for i, name in enumerate(f["name"] for f in config["features"]):
         if name in BOOKKEEPING_COLUMNS:
             raise ConfigError(f"config key 'features[{i}].name': '{name}' is reserved for bookkeeping columns")

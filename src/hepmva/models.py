@@ -1,54 +1,152 @@
-"""Classifier registry and safe model persistence.
+"""Classifier registry: one record per classifier kind, and safe model persistence.
 
-``KINDS`` maps the ``kind`` string of a config classifier to ``"module:attribute"``; the class is
-imported only when used, so a study that never trains an SVM never imports one. Every estimator
-follows the scikit-learn API (``fit(X, y, sample_weight=...)`` and ``predict_proba`` or
-``decision_function``); :func:`classifier_score` turns either into one score per event, larger =
-more signal-like.
+Everything that makes a kind special is data in its :class:`Kind` record, so the stages never name
+a kind (``grep xgboost src/hepmva/stages`` finds nothing). The table of kinds is :func:`kinds_table` (README.md holds it; ``tests/test_models.py`` checks they agree).
 
-Persistence never unpickles (a model file handed to you can't run code):
+A record holds:
 
-- in-house estimators: ``export_state() -> (meta, arrays)`` -> ``estimator.json`` + ``estimator.npz``
-  (``allow_pickle=False``), rebuilt with ``from_state(meta, arrays)``;
-- xgboost: the booster's own UBJSON format;
-- scikit-learn estimators: skops (loaded with only scikit-learn / numpy / scipy / hepmva types trusted).
+- ``target``: ``"module:attribute"`` of the class; imported only when used, so a study that never
+  trains an SVM never imports one. Every class follows the scikit-learn API
+  (``fit(X, y, sample_weight=...)`` and ``predict_proba`` or ``decision_function``);
+  :func:`classifier_score` turns either into one score per event, larger = more signal-like;
+- ``persistence``: how a fitted model is written (never pickle, a model file can't run code):
+  ``"state"`` (in-house ``export_state() -> (meta, arrays)`` as ``estimator.json`` +
+  ``estimator.npz``, rebuilt by ``from_state``), ``"xgboost"`` (the booster's own UBJSON) or
+  ``"skops"`` (loaded with ``trusted_types``: the exact type names the kind's files may hold
+  beyond skops' own defaults);
+- ``negative_weights``: whether ``fit`` accepts negative event weights (a kind that does not is
+  refused in one line before training, naming ``training.negative_weights``);
+- ``stages``: how the learning curve reads the model's training stages (``"iteration_range"``,
+  ``"staged_predict_proba"``, ``"loss_curve"`` or None), with ``stages_note`` for the plot;
+- ``strict_params``: whether unknown constructor parameters are refused (xgboost takes ``**kwargs``);
+- ``extra_outputs``: ``f(estimator, directory, feature_names, scaler)`` writing extra files
+  into the model directory (CutsGA's readable cuts);
+- ``fit_note``: ``f(estimator) -> str | None``, how the model was actually trained (capped SVM / k-NN:
+  ``"nystroem on 150000"``), shown in the summary table.
+
+Adding a kind = its class + one :class:`Kind` in :data:`KINDS`; ``tests/test_models.py`` runs the
+contract (fit, score, save, load, identical scores, negative weights as the record says) on it.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["KINDS", "resolve_kind", "make_classifier", "classifier_score", "save_estimator", "load_estimator"]
+__all__ = ["Kind", "KINDS", "PERSISTENCE_FORMATS", "STAGE_READERS", "get_kind", "kind_of", "resolve_kind",
+           "make_classifier", "classifier_score", "save_estimator", "load_estimator", "kinds_table"]
 
-KINDS: dict[str, str] = {
-    "xgboost": "xgboost:XGBClassifier",
-    # issue 5 peers (hepmva.peers)
-    "hgb": "sklearn.ensemble:HistGradientBoostingClassifier",
-    "gbdt": "sklearn.ensemble:GradientBoostingClassifier",
-    "adaboost": "hepmva.peers:AdaBoostBDT",
-    "random_forest": "sklearn.ensemble:RandomForestClassifier",
-    "bagging": "hepmva.peers:BaggedTrees",
-    "decision_tree": "sklearn.tree:DecisionTreeClassifier",
-    "svm": "hepmva.peers:SVMClassifier",
-    "knn": "hepmva.peers:WeightedKNNClassifier",
-    "fisher": "hepmva.unsupervised:FisherDiscriminant",
-    "linear_discriminant": "hepmva.linear:LinearDiscriminant",
-    "cuts_ga": "hepmva.cuts:CutsGAClassifier",
-    "mlp": "hepmva.nn:MLPClassifier",
-}
+#: persistence formats a record may name
+PERSISTENCE_FORMATS = ("state", "xgboost", "skops")
+#: how training stages may be read for a learning curve (see :mod:`hepmva.learning_curves`)
+STAGE_READERS = ("iteration_range", "staged_predict_proba", "loss_curve")
+
+
+def _write_cuts(estimator, directory: Path, feature_names, scaler) -> None:
+    """CutsGA: the chosen cuts, readable, in original feature units (``cuts.txt``, ``cuts.json``)."""
+    estimator.write_cuts(directory, feature_names, offset=scaler.offset_, scale=scaler.scale_)
+
+
+def _capped_fit_note(estimator) -> str | None:
+    """Capped SVM / k-NN: the mode and the number of distinct events actually trained on."""
+    mode, n = getattr(estimator, "fitted_mode_", None), getattr(estimator, "n_train_used_", None)
+    return None if mode is None and n is None else f"{mode or ''} on {'?' if n is None else n}".strip()
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What the middle layer needs to know about one classifier kind (see the module docstring)."""
+
+    name: str
+    target: str
+    persistence: str
+    summary: str = ""
+    trusted_types: tuple[str, ...] = ()
+    negative_weights: bool = True
+    stages: str | None = None
+    stages_note: str = ""
+    strict_params: bool = True
+    extra_outputs: Callable[..., None] | None = None
+    fit_note: Callable[[Any], str | None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.persistence not in PERSISTENCE_FORMATS:
+            raise ValueError(f"kind '{self.name}': persistence {self.persistence!r} not in {PERSISTENCE_FORMATS}")
+        if self.stages is not None and self.stages not in STAGE_READERS:
+            raise ValueError(f"kind '{self.name}': stages {self.stages!r} not in {STAGE_READERS}")
+        if self.trusted_types and self.persistence != "skops":
+            raise ValueError(f"kind '{self.name}': trusted_types only apply to skops persistence")
+
+    def resolve(self) -> type:
+        """Import and return the kind's class."""
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+_TREE = "sklearn.tree._tree.Tree"
+_BOOST = "staged_predict_proba after k boosting rounds"
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("xgboost", "xgboost:XGBClassifier", "xgboost", "gradient-boosted trees (xgboost)",
+         negative_weights=False, stages="iteration_range",
+         stages_note="xgboost predict_proba with the first k boosting rounds", strict_params=False),
+    Kind("hgb", "sklearn.ensemble:HistGradientBoostingClassifier", "skops", "histogram gradient boosting",
+         trusted_types=("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+         stages="staged_predict_proba", stages_note=_BOOST),
+    Kind("gbdt", "sklearn.ensemble:GradientBoostingClassifier", "skops", "gradient-boosted trees",
+         trusted_types=(_TREE,), stages="staged_predict_proba", stages_note=_BOOST),
+    Kind("adaboost", "hepmva.peers:AdaBoostBDT", "skops", "TMVA-like BDT: AdaBoost on depth-3 trees",
+         trusted_types=("hepmva.peers.AdaBoostBDT", _TREE), negative_weights=False,
+         stages="staged_predict_proba", stages_note=_BOOST),
+    Kind("random_forest", "sklearn.ensemble:RandomForestClassifier", "skops", "random forest (weighted bootstrap)",
+         trusted_types=(_TREE,), negative_weights=False),
+    Kind("bagging", "hepmva.peers:BaggedTrees", "skops", "bagged trees with a max_depth knob",
+         trusted_types=("hepmva.peers.BaggedTrees", _TREE), negative_weights=False),
+    Kind("decision_tree", "sklearn.tree:DecisionTreeClassifier", "skops", "one decision tree",
+         trusted_types=(_TREE,)),
+    Kind("svm", "hepmva.peers:SVMClassifier", "skops", "RBF SVC on a capped subsample, or Nystroem + linear SVM",
+         trusted_types=("hepmva.peers.SVMClassifier",), fit_note=_capped_fit_note),
+    Kind("knn", "hepmva.peers:WeightedKNNClassifier", "skops", "weighted neighbour vote on a capped subsample",
+         trusted_types=("hepmva.peers.WeightedKNNClassifier",), fit_note=_capped_fit_note),
+    Kind("fisher", "hepmva.linear:FisherDiscriminant", "state", "Fisher's linear discriminant (in-house)"),
+    Kind("linear_discriminant", "hepmva.linear:LinearDiscriminant", "state",
+         "least squares by the normal equations (in-house)"),
+    Kind("cuts_ga", "hepmva.cuts:CutsGAClassifier", "state", "rectangular cuts by the genetic algorithm (in-house)",
+         extra_outputs=_write_cuts),
+    Kind("mlp", "hepmva.nn:MLPClassifier", "state", "multi-layer perceptron, backpropagation (in-house)",
+         stages="loss_curve"),
+)}
+
+
+def get_kind(kind: str) -> Kind:
+    """The record of ``kind``; ValueError naming the known kinds otherwise."""
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise ValueError(f"classifier kind '{kind}' is unknown; known: {', '.join(sorted(KINDS))}") from None
+
+
+def kind_of(estimator) -> Kind | None:
+    """The record whose class is exactly ``type(estimator)`` (imports only already-imported modules)."""
+    import sys
+
+    cls = type(estimator)
+    for record in KINDS.values():
+        module, _, attr = record.target.partition(":")
+        if module in sys.modules and getattr(sys.modules[module], attr, None) is cls:
+            return record
+    return None
 
 
 def resolve_kind(kind: str) -> type:
     """Import and return the class registered for ``kind``."""
-    if kind not in KINDS:
-        raise ValueError(f"classifier kind '{kind}' is unknown; known: {', '.join(sorted(KINDS))}")
-    module, _, attr = KINDS[kind].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return get_kind(kind).resolve()
 
 
 def make_classifier(kind: str, params: dict[str, Any] | None = None, *, n_jobs: int | None = None,
@@ -58,7 +156,8 @@ def make_classifier(kind: str, params: dict[str, Any] | None = None, *, n_jobs: 
     ``n_jobs`` and ``random_state`` are passed when the estimator accepts them and the config did
     not set them.
     """
-    cls = resolve_kind(kind)
+    record = get_kind(kind)
+    cls = record.resolve()
     params = dict(params or {})
     try:
         accepted = cls().get_params() if hasattr(cls, "get_params") else {}
@@ -67,7 +166,7 @@ def make_classifier(kind: str, params: dict[str, Any] | None = None, *, n_jobs: 
     for key, value in (("n_jobs", n_jobs), ("random_state", random_state)):
         if value is not None and key in accepted and key not in params:
             params[key] = value
-    unknown = sorted(set(params) - set(accepted)) if accepted and kind != "xgboost" else []
+    unknown = sorted(set(params) - set(accepted)) if accepted and record.strict_params else []
     if unknown:
         raise ValueError(f"classifier kind '{kind}': unknown parameter(s) {', '.join(unknown)}")
     try:
@@ -87,21 +186,22 @@ def classifier_score(estimator, X: np.ndarray) -> np.ndarray:
 
 
 def save_estimator(estimator, kind: str, directory: str | Path) -> None:
-    """Write a fitted ``estimator`` of ``kind`` into ``directory`` (created)."""
+    """Write a fitted ``estimator`` of ``kind`` into ``directory`` (created), in the record's format."""
+    record = get_kind(kind)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    if hasattr(estimator, "export_state"):
+    meta: dict = {}
+    if record.persistence == "state":
         meta, arrays = estimator.export_state()
-        (directory / "estimator.json").write_text(json.dumps({"kind": kind, "meta": meta}, indent=1))
         np.savez(directory / "estimator.npz", **arrays)
-    elif kind == "xgboost":
+    elif record.persistence == "xgboost":
         estimator.save_model(directory / "estimator.ubj")
-        (directory / "estimator.json").write_text(json.dumps({"kind": kind, "meta": {}}))
     else:
         from hepmva.peers import save_sklearn
 
         save_sklearn(estimator, directory / "estimator.skops")
-        (directory / "estimator.json").write_text(json.dumps({"kind": kind, "meta": {}}))
+    indent = 1 if record.persistence == "state" else None
+    (directory / "estimator.json").write_text(json.dumps({"kind": kind, "meta": meta}, indent=indent))
 
 
 def load_estimator(directory: str | Path):
@@ -111,16 +211,26 @@ def load_estimator(directory: str | Path):
         info = json.loads((directory / "estimator.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{directory}: not a hepmva model directory ({exc})") from None
-    kind = info["kind"]
-    cls = resolve_kind(kind)
-    if (directory / "estimator.npz").exists():
+    record = get_kind(info["kind"])
+    cls = record.resolve()
+    if record.persistence == "state":
         with np.load(directory / "estimator.npz", allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
         return cls.from_state(info["meta"], arrays)
-    if kind == "xgboost":
+    if record.persistence == "xgboost":
         est = cls()
         est.load_model(directory / "estimator.ubj")
         return est
     from hepmva.peers import load_sklearn
 
     return load_sklearn(directory / "estimator.skops")
+
+
+def kinds_table() -> str:
+    """The kinds as a markdown table (README.md holds this table; a test checks they agree)."""
+    lines = ["| kind | class | what | persistence | negative weights | learning curve |",
+             "|---|---|---|---|---|---|"]
+    for k in KINDS.values():
+        lines.append(f"| `{k.name}` | `{k.target}` | {k.summary} | {k.persistence} | "
+                     f"{'accepted' if k.negative_weights else 'refused'} | {k.stages or '-'} |")
+    return "\n".join(lines) + "\n"

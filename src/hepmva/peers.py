@@ -1,6 +1,6 @@
 """Peer classifiers for the comparison: BDT factories, a capped RBF SVM, weighted k-NN, persistence.
 
-Registered in :data:`hepmva.models.KINDS` (config ``kind`` -> ``"module:attribute"``):
+Registered in :data:`hepmva.models.KINDS` (one record per config ``kind``; README.md has the full table):
 
 ==================  ==============================================  ==================================
 kind                target                                          notes
@@ -36,6 +36,8 @@ from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from hepmva.checks import check_weights, subsample_index
 
 __all__ = [
     "AdaBoostBDT",
@@ -176,7 +178,7 @@ def subsample_events(
     if max_events is None or n <= max_events:
         return X, y, w
     if method == "uniform":
-        idx = np.sort(rng.choice(n, size=int(max_events), replace=False))
+        idx = subsample_index(n, max_events, rng)
         return X[idx], y[idx], w[idx]
     if method == "weighted":
         a = np.abs(w)
@@ -191,17 +193,6 @@ def subsample_events(
 def _check_subsample(method: str) -> None:
     if method not in ("uniform", "weighted"):
         raise ValueError(f"subsample must be 'uniform' or 'weighted', got {method!r}")
-
-
-def _check_weights(sample_weight: ArrayLike | None, n: int) -> NDArray[np.float64]:
-    if sample_weight is None:
-        return np.ones(n)
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n,):
-        raise ValueError(f"sample_weight has shape {w.shape}, expected ({n},)")
-    if not np.isfinite(w).all():
-        raise ValueError("sample_weight contains NaN or infinite values")
-    return w
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,7 +293,7 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
                 f"approximation must be 'auto', 'none' or 'nystroem', got {self.approximation!r}"
             )
         _check_subsample(self.subsample)
-        w = _check_weights(sample_weight, len(y))
+        w = check_weights(sample_weight, len(y))
         self.classes_ = np.unique(y)
         keep = w > 0
         if not keep.any():
@@ -457,7 +448,7 @@ class WeightedKNNClassifier(ClassifierMixin, BaseEstimator):
         if int(self.n_neighbors) != self.n_neighbors or self.n_neighbors < 1:
             raise ValueError(f"n_neighbors must be a positive integer, got {self.n_neighbors!r}")
         _check_subsample(self.subsample)
-        w = _check_weights(sample_weight, len(y))
+        w = check_weights(sample_weight, len(y))
         if not np.any(w != 0):
             raise ValueError("sample_weight: all weights are zero")
         self.classes_, y_index = np.unique(y, return_inverse=True)

@@ -1,9 +1,9 @@
 """Unsupervised studies: clustering, PCA / Fisher LDA and anomaly detection.
 
 - :mod:`~hepmva.unsupervised.clustering`     six clustering methods scored against the truth
-- :mod:`~hepmva.unsupervised.decomposition`  in-house weighted PCA (SVD) and Fisher discriminant
+- :mod:`~hepmva.unsupervised.decomposition`  in-house weighted PCA (SVD); the Fisher discriminant (re-exported) lives in hepmva.linear
 - :mod:`~hepmva.unsupervised.anomaly`        density / distance anomaly scores trained on background
-- :mod:`~hepmva.unsupervised.study`          the workflow stage: one function per rule
+- the workflow stage is :mod:`hepmva.stages.unsupervised` (one function per rule)
 
 Functions take arrays: ``X`` of shape (n_samples, n_features) (scaled features), ``y`` (1 =
 signal, 0 = background, used only to *score* clustering and anomaly detection), ``sample_weight``

@@ -48,7 +48,7 @@ from sklearn.neural_network import BernoulliRBM
 from sklearn.utils.validation import check_is_fitted
 
 from hepmva.metrics import RocCurve, auc_bootstrap, roc_auc, roc_curve
-from hepmva.unsupervised._common import (
+from hepmva.checks import (
     check_weights,
     check_X,
     check_y,

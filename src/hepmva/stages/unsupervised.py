@@ -1,4 +1,4 @@
-"""The unsupervised stage of the workflow: one function per rule, reading the features tables.
+"""The unsupervised stage (``workflow/rules/unsupervised.smk``): one function per rule, reading the features tables.
 
 Each function loads ``results/features/*.parquet``, scales the features with the spine's
 :func:`hepmva.preprocessing.fit_scaler` (weights ``|w|``), runs one study of this package, and
@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +30,22 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from hepmva import io, metrics
-from hepmva.pipeline import load_feature_tables, write_json
+from hepmva.datasets import TrainingPolicy, load_feature_tables
+from hepmva.linear import FisherDiscriminant
+from hepmva.plotting.unsupervised import (
+    plot_anomaly_roc,
+    plot_anomaly_scores,
+    plot_cluster_yields,
+    plot_clusters_pca,
+    plot_components_sb,
+    plot_loadings,
+    plot_projection_sb,
+    plot_scree,
+)
 from hepmva.preprocessing import fit_scaler
-from hepmva.samples import training_weights
+from hepmva.unsupervised.anomaly import run_anomaly
+from hepmva.unsupervised.clustering import run_clustering
+from hepmva.unsupervised.decomposition import WeightedPCA
 
 __all__ = [
     "StudyData",
@@ -168,14 +179,11 @@ def clustering_study(
     dict
         The JSON written.
     """
-    from hepmva.plotting.unsupervised import plot_cluster_yields, plot_clusters_pca
-    from hepmva.unsupervised.clustering import run_clustering
-    from hepmva.unsupervised.decomposition import WeightedPCA
 
     data = load_study_data(feature_tables, feature_names, scaler=scaler)
     Z = WeightedPCA(n_components=2).fit(data.X, sample_weight=data.w).transform(data.X)
     out: dict[str, Any] = {}
-    with _output_dir(pca_dir) as pca_tmp, _output_dir(yields_dir) as yields_tmp:
+    with io.atomic_directory(pca_dir) as pca_tmp, io.atomic_directory(yields_dir) as yields_tmp:
         for method, spec in methods.items():
             spec = dict(spec or {})
             res = run_clustering(
@@ -198,26 +206,8 @@ def clustering_study(
                                                 cy.enrichment)
                 ],
             }
-    write_json(out, json_path)
+    io.write_json(out, json_path)
     return out
-
-
-@contextmanager
-def _output_dir(path: str | Path) -> Iterator[Path]:
-    """A temporary sibling directory renamed to ``path`` only if the block succeeds."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
-        yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 # -------------------------------------------------------------------------------- decomposition
@@ -250,10 +240,8 @@ def decomposition_study(
     dict
         The JSON written.
     """
-    from hepmva.plotting.unsupervised import plot_components_sb, plot_loadings, plot_projection_sb, plot_scree
-    from hepmva.unsupervised.decomposition import FisherDiscriminant, WeightedPCA
 
-    training = dict(training or {})
+    policy = TrainingPolicy.from_config(training)
     data = load_study_data(feature_tables, feature_names, scaler=scaler)
     X, y, w = data.X, data.y, data.w
     pca = WeightedPCA(n_components=n_components).fit(X, sample_weight=w)
@@ -268,8 +256,7 @@ def decomposition_study(
     coefs = []
     for k in folds:
         test = data.fold == k
-        w_train = training_weights(w[~test], y[~test], negative_weights=training.get("negative_weights", "abs"),
-                                   class_balance=training.get("class_balance", True))
+        w_train = policy.weights(w[~test], y[~test])
         fisher = FisherDiscriminant(reg=fisher_reg).fit(X[~test], y[~test], sample_weight=w_train)
         t[test] = fisher.decision_function(X[test])
         coefs.append(fisher.coef_[0] / np.linalg.norm(fisher.coef_[0]))
@@ -288,7 +275,7 @@ def decomposition_study(
     }
     log.info("decomposition: PC1 explains %.1f %%, Fisher out-of-fold AUC %.4f +- %.4f",
              100 * pca.explained_variance_ratio_[0], auc, auc_err)
-    write_json(out, json_path)
+    io.write_json(out, json_path)
     return out
 
 
@@ -333,8 +320,6 @@ def anomaly_study(
     dict
         The JSON written.
     """
-    from hepmva.plotting.unsupervised import plot_anomaly_scores
-    from hepmva.unsupervised.anomaly import run_anomaly
 
     data = load_study_data(feature_tables, feature_names, scaler=scaler, scaler_fit_mask="train_background",
                            eval_fold=eval_fold)
@@ -342,7 +327,7 @@ def anomaly_study(
         raise ValueError(f"unsupervised.anomaly.eval_fold: no event in fold {eval_fold}")
     out: dict[str, Any] = {}
     table: pd.DataFrame | None = None
-    with _output_dir(plots_dir) as tmp:
+    with io.atomic_directory(plots_dir) as tmp:
         for method, params in methods.items():
             res = run_anomaly(data.X, data.y, data.w, train_mask=data.fold != eval_fold, method=method,
                               params=dict(params or {}), max_eval=max_eval, n_bootstrap=n_bootstrap,
@@ -360,7 +345,7 @@ def anomaly_study(
     if table is None:
         raise ValueError("unsupervised.anomaly.methods: no detector configured")
     io.write_table(table, scores_path)
-    write_json(out, json_path)
+    io.write_json(out, json_path)
     return out
 
 
@@ -391,7 +376,6 @@ def anomaly_comparison(
     dict
         ``{"rows": [{"method", "kind", "auc", "auc_err", "n_events"}, ...]}``.
     """
-    from hepmva.plotting.unsupervised import plot_anomaly_roc
 
     rows, curves = [], {}
 
@@ -417,7 +401,7 @@ def anomaly_comparison(
         add(name, "supervised", df["label"].to_numpy(), df["score"].to_numpy(), df["weight"].to_numpy())
     plot_anomaly_roc(curves, path=roc_plot)
     out = {"rows": rows}
-    write_json(out, json_path)
+    io.write_json(out, json_path)
     return out
 
 

@@ -22,6 +22,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from hepmva.features import compile_expression
+from hepmva.generate import PROCESSES
+from hepmva.samples import BOOKKEEPING_COLUMNS
+
 __all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "with_defaults", "sample_by_name"]
 
 
@@ -109,8 +113,6 @@ def _unique(items: list[dict], what: str) -> None:
 
 
 def _check_semantics(config: dict) -> None:
-    from hepmva.features import compile_expression
-    from hepmva.samples import BOOKKEEPING_COLUMNS
 
     _unique(config["samples"], "samples")
     _unique(config["features"], "features")
@@ -127,8 +129,6 @@ def _check_semantics(config: dict) -> None:
         if "files" in s and "generate" in s:
             raise ConfigError(f"config key '{key}': sample '{s['name']}' has both 'files' and 'generate'")
         if "generate" in s:
-            from hepmva.generate import PROCESSES
-
             proc = s["generate"]["process"]
             if proc not in PROCESSES:
                 raise ConfigError(

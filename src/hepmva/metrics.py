@@ -13,6 +13,7 @@ of tied scores, so they are exact in the presence of ties and fast for millions 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -520,8 +521,6 @@ def ks_2samp_weighted(
     below_1, at_1, below_2, at_2 = _pooled_fractions(x1, w1, x2, w2)
     d = float(np.max(np.abs((below_1 + at_1) - (below_2 + at_2))))
     if _uniform(w1) and _uniform(w2):
-        import warnings
-
         with warnings.catch_warnings():  # scipy warns when it falls back from exact to asymp
             warnings.simplefilter("ignore", RuntimeWarning)
             p = float(stats.ks_2samp(x1, x2).pvalue)

@@ -32,12 +32,15 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hepmva.peers import load_sklearn, save_sklearn
 
 __all__ = ["Kind", "KINDS", "PERSISTENCE_FORMATS", "STAGE_READERS", "get_kind", "kind_of", "resolve_kind",
            "make_classifier", "classifier_score", "save_estimator", "load_estimator", "kinds_table"]
@@ -134,8 +137,6 @@ def get_kind(kind: str) -> Kind:
 
 def kind_of(estimator) -> Kind | None:
     """The record whose class is exactly ``type(estimator)`` (imports only already-imported modules)."""
-    import sys
-
     cls = type(estimator)
     for record in KINDS.values():
         module, _, attr = record.target.partition(":")
@@ -197,8 +198,6 @@ def save_estimator(estimator, kind: str, directory: str | Path) -> None:
     elif record.persistence == "xgboost":
         estimator.save_model(directory / "estimator.ubj")
     else:
-        from hepmva.peers import save_sklearn
-
         save_sklearn(estimator, directory / "estimator.skops")
     indent = 1 if record.persistence == "state" else None
     (directory / "estimator.json").write_text(json.dumps({"kind": kind, "meta": meta}, indent=indent))
@@ -221,8 +220,6 @@ def load_estimator(directory: str | Path):
         est = cls()
         est.load_model(directory / "estimator.ubj")
         return est
-    from hepmva.peers import load_sklearn
-
     return load_sklearn(directory / "estimator.skops")
 
 

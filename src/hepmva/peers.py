@@ -33,6 +33,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier
+from sklearn.kernel_approximation import Nystroem
+from sklearn.neighbors import NearestNeighbors
+from sklearn.pipeline import make_pipeline
+from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -282,10 +286,6 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        from sklearn.kernel_approximation import Nystroem
-        from sklearn.pipeline import make_pipeline
-        from sklearn.svm import SVC, LinearSVC
-
         X, y = validate_data(self, X, y)
         check_classification_targets(y)
         if self.approximation not in ("auto", "none", "nystroem"):
@@ -441,8 +441,6 @@ class WeightedKNNClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        from sklearn.neighbors import NearestNeighbors
-
         X, y = validate_data(self, X, y)
         check_classification_targets(y)
         if int(self.n_neighbors) != self.n_neighbors or self.n_neighbors < 1:

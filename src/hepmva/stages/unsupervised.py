@@ -43,7 +43,7 @@ from hepmva.plotting.unsupervised import (
     plot_scree,
 )
 from hepmva.preprocessing import fit_scaler
-from hepmva.unsupervised.anomaly import run_anomaly
+from hepmva.studies.anomaly import run_anomaly
 from hepmva.unsupervised.clustering import run_clustering
 from hepmva.unsupervised.decomposition import WeightedPCA
 

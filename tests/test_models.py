@@ -19,7 +19,8 @@ from hepmva import io
 from hepmva.datasets import load_feature_tables
 from hepmva.metrics import roc_auc
 from hepmva.preprocessing import Scaler
-from hepmva.models import KINDS, PERSISTENCE_FORMATS, Kind, classifier_score, get_kind, kinds_table, load_estimator
+from hepmva import persistence
+from hepmva.models import KINDS, Kind, classifier_score, get_kind, kinds_table, load_estimator
 from hepmva.stages.train import train_fold
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,16 +103,17 @@ def test_kind_contract(tmp_path, kind):
         assert not (tmp_path / "model_keep").exists()
 
 
-def test_records_are_checked():
-    with pytest.raises(ValueError, match="persistence"):
-        Kind("bad", "x:y", "pickle")
+def test_records_are_checked_and_wired_to_persistence():
+    with pytest.raises(ValueError, match="no storage format; add it to hepmva.persistence.FORMAT_OF_KIND"):
+        Kind("tmva_bdt", "x:y")
     with pytest.raises(ValueError, match="stages"):
-        Kind("bad", "x:y", "state", stages="epochs")
-    with pytest.raises(ValueError, match="trusted_types"):
-        Kind("bad", "x:y", "state", trusted_types=("a.B",))
+        Kind("mlp", "x:y", stages="epochs")
     with pytest.raises(ValueError, match="unknown; known: adaboost"):
         get_kind("tmva")
-    assert {k.persistence for k in KINDS.values()} <= set(PERSISTENCE_FORMATS)
+    assert set(KINDS) == set(persistence.FORMAT_OF_KIND)  # every kind stored, nothing stored that is no kind
+    for k in KINDS.values():
+        assert k.model_format is persistence.FORMATS[k.persistence]
+        assert bool(k.trusted_types) == (k.persistence == "skops")
 
 
 def test_docs_agree_with_the_registry():

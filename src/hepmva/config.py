@@ -22,15 +22,13 @@ from typing import Any
 import jsonschema
 import yaml
 
+from hepmva.errors import ConfigError  # re-exported: ``hepmva.config.ConfigError`` stays importable
 from hepmva.features import compile_expression
 from hepmva.generate import PROCESSES
 from hepmva.samples import BOOKKEEPING_COLUMNS
 
 __all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "with_defaults", "sample_by_name"]
 
-
-class ConfigError(ValueError):
-    """A configuration problem; the message names the key."""
 
 
 def load_schema() -> dict:

@@ -9,11 +9,12 @@ A record holds:
   trains an SVM never imports one. Every class follows the scikit-learn API
   (``fit(X, y, sample_weight=...)`` and ``predict_proba`` or ``decision_function``);
   :func:`classifier_score` turns either into one score per event, larger = more signal-like;
-- ``persistence``: how a fitted model is written (never pickle, a model file can't run code):
-  ``"state"`` (in-house ``export_state() -> (meta, arrays)`` as ``estimator.json`` +
-  ``estimator.npz``, rebuilt by ``from_state``), ``"xgboost"`` (the booster's own UBJSON) or
-  ``"skops"`` (loaded with ``trusted_types``: the exact type names the kind's files may hold
-  beyond skops' own defaults);
+- ``persistence`` and ``trusted_types``: how a fitted model is stored, read from
+  :mod:`hepmva.persistence` (the one place of every save and load, never pickle): the format name
+  (``"state"``: in-house ``export_state``/``from_state``, ``"xgboost"``: the booster's UBJSON,
+  ``"skops"``) of :data:`hepmva.persistence.FORMAT_OF_KIND` and, for skops, the kind's exact
+  allow-list of type names :data:`hepmva.persistence.SKOPS_TRUSTED`; ``model_format`` is the
+  :class:`hepmva.persistence.ModelFormat` itself;
 - ``negative_weights``: whether ``fit`` accepts negative event weights (a kind that does not is
   refused in one line before training, naming ``training.negative_weights``);
 - ``stages``: how the learning curve reads the model's training stages (``"iteration_range"``,
@@ -31,7 +32,6 @@ contract (fit, score, save, load, identical scores, negative weights as the reco
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,13 +40,11 @@ from typing import Any
 
 import numpy as np
 
-from hepmva.peers import load_sklearn, save_sklearn
+from hepmva import persistence
 
-__all__ = ["Kind", "KINDS", "PERSISTENCE_FORMATS", "STAGE_READERS", "get_kind", "kind_of", "resolve_kind",
+__all__ = ["Kind", "KINDS", "STAGE_READERS", "get_kind", "kind_of", "resolve_kind",
            "make_classifier", "classifier_score", "save_estimator", "load_estimator", "kinds_table"]
 
-#: persistence formats a record may name
-PERSISTENCE_FORMATS = ("state", "xgboost", "skops")
 #: how training stages may be read for a learning curve (see :mod:`hepmva.learning_curves`)
 STAGE_READERS = ("iteration_range", "staged_predict_proba", "loss_curve")
 
@@ -68,9 +66,7 @@ class Kind:
 
     name: str
     target: str
-    persistence: str
     summary: str = ""
-    trusted_types: tuple[str, ...] = ()
     negative_weights: bool = True
     stages: str | None = None
     stages_note: str = ""
@@ -79,12 +75,26 @@ class Kind:
     fit_note: Callable[[Any], str | None] | None = None
 
     def __post_init__(self) -> None:
-        if self.persistence not in PERSISTENCE_FORMATS:
-            raise ValueError(f"kind '{self.name}': persistence {self.persistence!r} not in {PERSISTENCE_FORMATS}")
+        if self.name not in persistence.FORMAT_OF_KIND:
+            raise ValueError(f"kind '{self.name}': no storage format; add it to hepmva.persistence.FORMAT_OF_KIND "
+                             "(and, for skops, its exact allow-list to SKOPS_TRUSTED)")
         if self.stages is not None and self.stages not in STAGE_READERS:
             raise ValueError(f"kind '{self.name}': stages {self.stages!r} not in {STAGE_READERS}")
-        if self.trusted_types and self.persistence != "skops":
-            raise ValueError(f"kind '{self.name}': trusted_types only apply to skops persistence")
+
+    @property
+    def persistence(self) -> str:
+        """The storage format's name (``"state"``, ``"xgboost"`` or ``"skops"``)."""
+        return persistence.FORMAT_OF_KIND[self.name]
+
+    @property
+    def model_format(self) -> persistence.ModelFormat:
+        """The storage format: its files, save and checked load."""
+        return persistence.FORMATS[self.persistence]
+
+    @property
+    def trusted_types(self) -> frozenset[str]:
+        """The exact type names a skops file of this kind may hold (empty for the other formats)."""
+        return persistence.SKOPS_TRUSTED.get(self.name, frozenset())
 
     def resolve(self) -> type:
         """Import and return the kind's class."""
@@ -92,38 +102,31 @@ class Kind:
         return getattr(importlib.import_module(module), attr)
 
 
-_TREE = "sklearn.tree._tree.Tree"
 _BOOST = "staged_predict_proba after k boosting rounds"
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("xgboost", "xgboost:XGBClassifier", "xgboost", "gradient-boosted trees (xgboost)",
-         negative_weights=False, stages="iteration_range",
-         stages_note="xgboost predict_proba with the first k boosting rounds", strict_params=False),
-    Kind("hgb", "sklearn.ensemble:HistGradientBoostingClassifier", "skops", "histogram gradient boosting",
-         trusted_types=("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+    Kind("xgboost", "xgboost:XGBClassifier", "gradient-boosted trees (xgboost)", negative_weights=False,
+         stages="iteration_range", stages_note="xgboost predict_proba with the first k boosting rounds",
+         strict_params=False),
+    Kind("hgb", "sklearn.ensemble:HistGradientBoostingClassifier", "histogram gradient boosting",
          stages="staged_predict_proba", stages_note=_BOOST),
-    Kind("gbdt", "sklearn.ensemble:GradientBoostingClassifier", "skops", "gradient-boosted trees",
-         trusted_types=(_TREE,), stages="staged_predict_proba", stages_note=_BOOST),
-    Kind("adaboost", "hepmva.peers:AdaBoostBDT", "skops", "TMVA-like BDT: AdaBoost on depth-3 trees",
-         trusted_types=("hepmva.peers.AdaBoostBDT", _TREE), negative_weights=False,
+    Kind("gbdt", "sklearn.ensemble:GradientBoostingClassifier", "gradient-boosted trees",
          stages="staged_predict_proba", stages_note=_BOOST),
-    Kind("random_forest", "sklearn.ensemble:RandomForestClassifier", "skops", "random forest (weighted bootstrap)",
-         trusted_types=(_TREE,), negative_weights=False),
-    Kind("bagging", "hepmva.peers:BaggedTrees", "skops", "bagged trees with a max_depth knob",
-         trusted_types=("hepmva.peers.BaggedTrees", _TREE), negative_weights=False),
-    Kind("decision_tree", "sklearn.tree:DecisionTreeClassifier", "skops", "one decision tree",
-         trusted_types=(_TREE,)),
-    Kind("svm", "hepmva.peers:SVMClassifier", "skops", "RBF SVC on a capped subsample, or Nystroem + linear SVM",
-         trusted_types=("hepmva.peers.SVMClassifier",), fit_note=_capped_fit_note),
-    Kind("knn", "hepmva.peers:WeightedKNNClassifier", "skops", "weighted neighbour vote on a capped subsample",
-         trusted_types=("hepmva.peers.WeightedKNNClassifier",), fit_note=_capped_fit_note),
-    Kind("fisher", "hepmva.linear:FisherDiscriminant", "state", "Fisher's linear discriminant (in-house)"),
-    Kind("linear_discriminant", "hepmva.linear:LinearDiscriminant", "state",
-         "least squares by the normal equations (in-house)"),
-    Kind("cuts_ga", "hepmva.cuts:CutsGAClassifier", "state", "rectangular cuts by the genetic algorithm (in-house)",
+    Kind("adaboost", "hepmva.peers:AdaBoostBDT", "TMVA-like BDT: AdaBoost on depth-3 trees", negative_weights=False,
+         stages="staged_predict_proba", stages_note=_BOOST),
+    Kind("random_forest", "sklearn.ensemble:RandomForestClassifier", "random forest (weighted bootstrap)",
+         negative_weights=False),
+    Kind("bagging", "hepmva.peers:BaggedTrees", "bagged trees with a max_depth knob", negative_weights=False),
+    Kind("decision_tree", "sklearn.tree:DecisionTreeClassifier", "one decision tree"),
+    Kind("svm", "hepmva.peers:SVMClassifier", "RBF SVC on a capped subsample, or Nystroem + linear SVM",
+         fit_note=_capped_fit_note),
+    Kind("knn", "hepmva.peers:WeightedKNNClassifier", "weighted neighbour vote on a capped subsample",
+         fit_note=_capped_fit_note),
+    Kind("fisher", "hepmva.linear:FisherDiscriminant", "Fisher's linear discriminant (in-house)"),
+    Kind("linear_discriminant", "hepmva.linear:LinearDiscriminant", "least squares by the normal equations (in-house)"),
+    Kind("cuts_ga", "hepmva.cuts:CutsGAClassifier", "rectangular cuts by the genetic algorithm (in-house)",
          extra_outputs=_write_cuts),
-    Kind("mlp", "hepmva.nn:MLPClassifier", "state", "multi-layer perceptron, backpropagation (in-house)",
-         stages="loss_curve"),
+    Kind("mlp", "hepmva.nn:MLPClassifier", "multi-layer perceptron, backpropagation (in-house)", stages="loss_curve"),
 )}
 
 
@@ -187,40 +190,19 @@ def classifier_score(estimator, X: np.ndarray) -> np.ndarray:
 
 
 def save_estimator(estimator, kind: str, directory: str | Path) -> None:
-    """Write a fitted ``estimator`` of ``kind`` into ``directory`` (created), in the record's format."""
-    record = get_kind(kind)
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    meta: dict = {}
-    if record.persistence == "state":
-        meta, arrays = estimator.export_state()
-        np.savez(directory / "estimator.npz", **arrays)
-    elif record.persistence == "xgboost":
-        estimator.save_model(directory / "estimator.ubj")
-    else:
-        save_sklearn(estimator, directory / "estimator.skops")
-    indent = 1 if record.persistence == "state" else None
-    (directory / "estimator.json").write_text(json.dumps({"kind": kind, "meta": meta}, indent=indent))
+    """Write a fitted ``estimator`` of ``kind`` into ``directory`` in its format (:mod:`hepmva.persistence`)."""
+    persistence.save_estimator(estimator, get_kind(kind).name, directory)
 
 
 def load_estimator(directory: str | Path):
-    """Rebuild an estimator written by :func:`save_estimator` (never unpickles)."""
-    directory = Path(directory)
-    try:
-        info = json.loads((directory / "estimator.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{directory}: not a hepmva model directory ({exc})") from None
-    record = get_kind(info["kind"])
-    cls = record.resolve()
-    if record.persistence == "state":
-        with np.load(directory / "estimator.npz", allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        return cls.from_state(info["meta"], arrays)
-    if record.persistence == "xgboost":
-        est = cls()
-        est.load_model(directory / "estimator.ubj")
-        return est
-    return load_sklearn(directory / "estimator.skops")
+    """Rebuild an estimator written by :func:`save_estimator` through the kind's checked, pickle-free loader.
+
+    Raises
+    ------
+    hepmva.errors.ModelFileError
+        One line naming the file when it is not a model file hepmva wrote (see :mod:`hepmva.persistence`).
+    """
+    return persistence.load_estimator(directory, resolve_kind)
 
 
 def kinds_table() -> str:

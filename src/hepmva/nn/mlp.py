@@ -53,6 +53,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from hepmva.errors import DivergenceError  # re-exported: hepmva.nn.DivergenceError
 from hepmva.nn.activations import get_activation
 from hepmva.nn.init import default_init, get_initializer
 from hepmva.nn.losses import get_loss
@@ -74,14 +75,6 @@ MINIMIZE_SOLVERS = ("bfgs", "lbfgs", "newton", "ga")
 DIVERGENCE_FACTOR = 10.0
 #: Events per forward pass at prediction time (bounds memory).
 _PREDICT_CHUNK = 65536
-
-
-class DivergenceError(ArithmeticError):
-    """Training diverged (non-finite or exploding loss): the learning rate is too large.
-
-    The estimator that raised it keeps ``diverged_ = True`` and its ``loss_curve_`` up to the
-    divergence, and refuses to predict.
-    """
 
 
 def _as_tuple_sizes(hidden_layer_sizes: Any) -> tuple[int, ...]:

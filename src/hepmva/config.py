@@ -15,6 +15,7 @@ Python users::
 from __future__ import annotations
 
 import copy
+import functools
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,36 @@ from hepmva.features import compile_expression
 from hepmva.generate import PROCESSES
 from hepmva.samples import BOOKKEEPING_COLUMNS
 
-__all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "with_defaults", "sample_by_name"]
+__all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "with_defaults", "schema_default",
+           "sample_by_name"]
 
 
 
 def load_schema() -> dict:
-    """Return the configuration JSON schema shipped with the package."""
+    """Return the configuration JSON schema shipped with the package (a fresh copy)."""
+    return copy.deepcopy(_schema())
+
+
+@functools.cache
+def _schema() -> dict:
     text = resources.files("hepmva").joinpath("config.schema.yaml").read_text()
     return yaml.safe_load(text)
+
+
+def schema_default(path: str) -> Any:
+    """The schema's default of the config key ``path`` (dotted, e.g. ``"unsupervised.anomaly.max_eval"``).
+
+    Stage functions take their keyword defaults from here, so code and schema cannot disagree.
+    """
+    node = _schema()
+    for key in path.split("."):
+        try:
+            node = node["properties"][key]
+        except KeyError:
+            raise KeyError(f"the config schema has no key '{path}'") from None
+    if "default" not in node:
+        raise KeyError(f"the config schema gives no default for '{path}'")
+    return copy.deepcopy(node["default"])
 
 
 def _path(error: jsonschema.ValidationError) -> str:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from hepmva import io, metrics
 from hepmva.checks import subsample_index
+from hepmva.config import schema_default
 from hepmva.datasets import load_feature_tables
 from hepmva.learning_curves import LearningCurve
 from hepmva.models import classifier_score, load_estimator
@@ -214,7 +215,9 @@ def plot_roc_comparison(scores_paths: dict[str, str | Path], *, luminosity_pb: f
 
 
 def permutation_importance_study(feature_tables: Sequence[str | Path], model_dirs: Sequence[str | Path], *,
-                                 feature_names: Sequence[str], name: str, n_events: int = 20000, n_repeats: int = 3,
+                                 feature_names: Sequence[str], name: str,
+                                 n_events: int | None = schema_default("evaluation.importance_events"),
+                                 n_repeats: int = schema_default("evaluation.importance_repeats"),
                                  seed: int = 0, json_path: str | Path, plot_path: str | Path | None = None,
                                  feature_labels: Sequence[str] | None = None) -> dict:
     """Permutation importance (weighted AUC drop) of one classifier on out-of-fold scores.

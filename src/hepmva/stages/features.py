@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hepmva import io
+from hepmva.config import schema_default
 from hepmva.features import compile_expression, evaluate_selection
 from hepmva.plotting.inputs import plot_correlation, plot_distribution
 from hepmva.samples import assign_folds, physics_weights
@@ -41,10 +42,10 @@ def build_features(
     features: Sequence[dict],
     luminosity_pb: float,
     folds: int,
-    event_id: str = "event",
+    event_id: str = schema_default("event_id"),
     selection: str | None = None,
     truth_llr: str | None = None,
-    step_size: int | str = "50 MB",
+    step_size: int | str = schema_default("reading.step_size"),
     output: str | Path,
 ) -> dict:
     """Read one sample's ROOT files chunk by chunk and write its features table.

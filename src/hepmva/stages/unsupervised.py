@@ -30,6 +30,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from hepmva import io, metrics
+from hepmva.config import schema_default
 from hepmva.datasets import TrainingPolicy, load_feature_tables
 from hepmva.linear import FisherDiscriminant
 from hepmva.plotting.unsupervised import (
@@ -93,7 +94,7 @@ def load_study_data(
     feature_tables: Sequence[str | Path],
     feature_names: Sequence[str],
     *,
-    scaler: str = "standard",
+    scaler: str = schema_default("unsupervised.scaler"),
     scaler_fit_mask: str = "all",
     eval_fold: int = 0,
 ) -> StudyData:
@@ -144,10 +145,10 @@ def clustering_study(
     *,
     feature_names: Sequence[str],
     methods: Mapping[str, Mapping[str, Any]],
-    scaler: str = "standard",
-    extend: bool = False,
+    scaler: str = schema_default("unsupervised.scaler"),
+    extend: bool = schema_default("unsupervised.clustering.extend"),
     seed: int = 0,
-    plot_points: int = 5000,
+    plot_points: int = schema_default("unsupervised.clustering.plot_points"),
     json_path: str | Path,
     pca_dir: str | Path,
     yields_dir: str | Path,
@@ -215,12 +216,12 @@ def decomposition_study(
     feature_tables: Sequence[str | Path],
     *,
     feature_names: Sequence[str],
-    n_components: int | None = None,
-    plot_components: int = 4,
-    fisher_reg: float = 0.0,
+    n_components: int | None = schema_default("unsupervised.decomposition.n_components"),
+    plot_components: int = schema_default("unsupervised.decomposition.plot_components"),
+    fisher_reg: float = schema_default("unsupervised.decomposition.fisher_reg"),
     training: Mapping[str, Any] | None = None,
-    scaler: str = "standard",
-    n_bootstrap: int = 100,
+    scaler: str = schema_default("unsupervised.scaler"),
+    n_bootstrap: int = schema_default("unsupervised.decomposition.n_bootstrap"),
     seed: int = 0,
     json_path: str | Path,
     scree_plot: str | Path,
@@ -285,10 +286,10 @@ def anomaly_study(
     *,
     feature_names: Sequence[str],
     methods: Mapping[str, Mapping[str, Any] | None],
-    eval_fold: int = 0,
-    max_eval: int | None = 20_000,
-    n_bootstrap: int = 50,
-    scaler: str = "standard",
+    eval_fold: int = schema_default("unsupervised.anomaly.eval_fold"),
+    max_eval: int | None = schema_default("unsupervised.anomaly.max_eval"),
+    n_bootstrap: int = schema_default("unsupervised.anomaly.n_bootstrap"),
+    scaler: str = schema_default("unsupervised.scaler"),
     seed: int = 0,
     json_path: str | Path,
     scores_path: str | Path,
@@ -353,7 +354,7 @@ def anomaly_comparison(
     anomaly_scores: str | Path,
     classifier_scores: Mapping[str, str | Path],
     *,
-    n_bootstrap: int = 50,
+    n_bootstrap: int = schema_default("unsupervised.anomaly.n_bootstrap"),
     seed: int = 0,
     json_path: str | Path,
     roc_plot: str | Path,

@@ -2,7 +2,8 @@
 
 Layers, bottom to top (nothing imports upward; ``tests/test_layers.py`` enforces it):
 
-- foundations:  :mod:`hepmva.io` (ROOT in, parquet/ROOT/JSON out, atomic files and directories),
+- foundations:  :mod:`hepmva.errors` (every exception type), :mod:`hepmva.io` (ROOT in, parquet/ROOT/JSON
+  out, atomic files and directories),
   :mod:`hepmva.logs` (logging set-up for scripts), :mod:`hepmva.checks` (input checks, capped subsampling)
 - data model:   :mod:`hepmva.config` (+ schema, the one source of defaults), :mod:`hepmva.features`
   (the safe expression language), :mod:`hepmva.samples` (weights, folds), :mod:`hepmva.generate`
@@ -11,7 +12,7 @@ Layers, bottom to top (nothing imports upward; ``tests/test_layers.py`` enforces
 - learners:     :mod:`hepmva.nn` (MLP, backpropagation), :mod:`hepmva.optim` (update rules, schedules,
   minimisers), :mod:`hepmva.linear` (normal equations, linear and Fisher discriminants),
   :mod:`hepmva.cuts` (CutsGA), :mod:`hepmva.peers` (BDTs, capped SVM, k-NN), :mod:`hepmva.models`
-  (one record per classifier kind, persistence), :mod:`hepmva.unsupervised` (clustering, PCA, anomaly)
+  (one record per classifier kind), :mod:`hepmva.persistence` (every model save and load, no pickle), :mod:`hepmva.unsupervised` (clustering, PCA, anomaly)
 - evaluation:   :mod:`hepmva.metrics`, :mod:`hepmva.learning_curves`, :mod:`hepmva.plotting`,
   :mod:`hepmva.studies` (optimizer study, training methods, a classifier's scores judged)
 - stages:       :mod:`hepmva.stages` (one module per ``workflow/rules/*.smk``; each workflow script

@@ -20,6 +20,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hepmva.checks import subsample_index
+
 __all__ = [
     "RocCurve",
     "roc_curve",
@@ -864,7 +866,7 @@ def permutation_importance(
         raise ValueError(f"feature_names has {len(names)} entries, X has {n_features} columns")
     rng = np.random.default_rng(random_state)
     if max_samples is not None and max_samples < len(y):
-        idx = np.sort(rng.choice(len(y), size=int(max_samples), replace=False))
+        idx = subsample_index(len(y), max_samples, rng)
         X_arr, y, w = X_arr[idx], y[idx], w[idx]
     baseline = roc_auc(y, np.asarray(score_fn(X_arr), dtype=np.float64).ravel(), w)
     drops = np.empty((n_features, int(n_repeats)))

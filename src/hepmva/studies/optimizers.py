@@ -24,12 +24,10 @@ summary and two plots out) is :func:`hepmva.stages.optimizer_study.run_optimizer
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np

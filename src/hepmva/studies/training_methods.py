@@ -20,12 +20,10 @@ TMVA's documentation calls GA training of MLPs "slower and worse"; this study me
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -48,7 +48,6 @@ from sklearn.utils.validation import check_is_fitted
 from hepmva.checks import (
     check_weights,
     check_X,
-    check_y,
     subsample_index,
     weighted_resample_index,
 )

@@ -38,7 +38,9 @@ LAYER_OF = {
 NAMES = ("foundations", "data model", "learners", "evaluation", "stages", "entry points")
 STAGES = 4
 #: heavy optional libraries that may be imported inside a function (lazily)
-LAZY = ("matplotlib", "skops", "xgboost", "scipy.stats", "pyarrow")
+LAZY = ("matplotlib", "skops", "xgboost", "scipy.stats", "pyarrow",
+        "vector",   # only when an expression computes the mass / pt / eta / phi of several objects
+        "fsspec")   # only for remote (root://) inputs
 
 
 def _lazy_ok(imported: str) -> bool:

@@ -24,12 +24,13 @@ import jsonschema
 import yaml
 
 from hepmva.errors import ConfigError  # re-exported: ``hepmva.config.ConfigError`` stays importable
-from hepmva.features import compile_expression
+from hepmva.features import compile_expression as _compile_plain
+from hepmva.features import make_definitions
 from hepmva.generate import PROCESSES
 from hepmva.samples import BOOKKEEPING_COLUMNS
 
 __all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "with_defaults", "schema_default",
-           "sample_by_name"]
+           "sample_by_name", "config_definitions"]
 
 
 
@@ -134,6 +135,10 @@ def _unique(items: list[dict], what: str) -> None:
 
 
 def _check_semantics(config: dict) -> None:
+    definitions = config_definitions(config)
+
+    def compile_expression(text: str):
+        return _compile_plain(text, definitions)
 
     _unique(config["samples"], "samples")
     _unique(config["features"], "features")
@@ -174,6 +179,18 @@ def _check_semantics(config: dict) -> None:
     for i, name in enumerate(f["name"] for f in config["features"]):
         if name in BOOKKEEPING_COLUMNS:
             raise ConfigError(f"config key 'features[{i}].name': '{name}' is reserved for bookkeeping columns")
+
+
+def config_definitions(config: dict):
+    """The config's ``define:`` and ``aliases:`` blocks, checked and compiled (:class:`hepmva.features.Definitions`)."""
+    define, aliases = config.get("define") or {}, config.get("aliases") or {}
+    try:
+        return make_definitions(define, aliases)
+    except ValueError as exc:
+        msg = str(exc)
+        key = next((f"{block}.{name}" for block, names in (("define", define), ("aliases", aliases))
+                    for name in names if f"{name!r}" in msg.split(":")[0]), "define")
+        raise ConfigError(f"config key '{key}': {exc}") from None
 
 
 def _check_expr(text: str, key: str, compile_expression) -> None:

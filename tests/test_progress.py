@@ -91,13 +91,13 @@ def test_training_progress_leaves_other_kinds_alone():
 
 
 def test_features_stage_logs_progress_per_chunk(ntuple_factory, tmp_path, caplog, monkeypatch):
-    from hepmva.pipeline import build_features
+    from hepmva.stages.features import build_features
 
     n = 5000
     path = ntuple_factory("s.root", n=n)
     monkeypatch.setattr(hepmva.logs, "PROGRESS_INTERVAL", 0.0)
     sample = {"name": "s", "label": "signal", "tree": "Events", "xsec_pb": 1.0, "sum_weights": float(n)}
-    with caplog.at_level(logging.INFO, logger="hepmva.pipeline"):
+    with caplog.at_level(logging.INFO, logger="hepmva.stages.features"):
         build_features(sample, [str(path)], features=[{"name": "met", "expr": "met"}], luminosity_pb=1.0, folds=2,
                        step_size=1000, output=tmp_path / "s.parquet")
     lines = [r.getMessage() for r in caplog.records if "sample s: features:" in r.getMessage()]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import mplhep
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -53,8 +55,6 @@ def plot_overtraining(
     -------
     Figure
     """
-    import mplhep
-
     axis = common_axis((score_train, score_test), bins=bins, integer=False, quantiles=(0.001, 0.999), label=xlabel)
     fig, ax = new_figure()
 
@@ -252,8 +252,6 @@ def plot_learning_curve(
     -------
     Figure
     """
-    import textwrap
-
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import matplotlib.ticker
+import mplhep
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -65,8 +66,6 @@ def plot_distribution(
     luminosity_pb : PlotLabel or float, optional
         The label on top (:func:`hepmva.plotting.style.lumi_label`).
     """
-    import mplhep
-
     values = np.asarray(values, dtype=np.float64)
     y, weight = np.asarray(y), np.asarray(weight, dtype=np.float64)
     undefined = values == missing if missing is not None else np.zeros(len(values), dtype=bool)

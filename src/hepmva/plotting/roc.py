@@ -3,6 +3,7 @@ panel of each curve's rejection divided by the Neyman-Pearson limit's where the 
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -103,6 +104,4 @@ def plot_roc(
 
 
 def _wrap(text: str, width: int) -> str:
-    import textwrap
-
     return "\n".join(textwrap.wrap(text, width))

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+import mplhep  # noqa: E402
 
 __all__ = ["SIGNAL", "BACKGROUND", "CLASSIFIER_COLOURS", "LINE_STYLES", "PlotLabel", "curve_style", "new_figure",
            "lumi_label", "save"]
@@ -71,8 +72,6 @@ def lumi_label(ax, label: PlotLabel | float | None = None) -> None:
 
     ``label`` is a :class:`PlotLabel` or a bare luminosity in pb^-1 (then no energy is printed).
     """
-    import mplhep
-
     if not isinstance(label, PlotLabel):
         label = PlotLabel(luminosity_pb=label)
     lumi = f"{label.luminosity_pb / 1000:g}" if label.luminosity_pb else None

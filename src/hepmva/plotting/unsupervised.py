@@ -11,10 +11,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import mplhep
 import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
+from hepmva.checks import subsample_index
+from hepmva.histograms import feature_axis, unit_area, weighted_hist
 from hepmva.plotting.style import BACKGROUND, SIGNAL, curve_style, lumi_label, new_figure, save
 
 __all__ = [
@@ -41,10 +44,6 @@ def _style_axes(ax) -> None:
 def _hist_sb(ax, x: np.ndarray, y: np.ndarray, w: np.ndarray, bins: int, xlabel: str, legend: bool = True) -> None:
     """Unit-area weighted histograms of background and signal on ``ax`` (hepmva.histograms; the
     0.1-99.9 % range, beyond it the flow bins, marked at the axis ends)."""
-    import mplhep
-
-    from hepmva.histograms import feature_axis, unit_area, weighted_hist
-
     finite = np.isfinite(x)
     x, y, w = x[finite], y[finite], w[finite]
     if len(x) == 0:
@@ -96,7 +95,7 @@ def plot_clusters_pca(
     labels = np.asarray(labels)
     n = len(Z)
     rng = np.random.default_rng(random_state)
-    idx = np.sort(rng.choice(n, size=max_points, replace=False)) if n > max_points else np.arange(n)
+    idx = subsample_index(n, max_points, rng)
     ncols = 2 if y is not None else 1
     fig, axes = plt.subplots(1, ncols, figsize=(5.0 * ncols + 0.5, 4.5), layout="constrained", squeeze=False)
     ax = axes[0, 0]

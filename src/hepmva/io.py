@@ -10,6 +10,7 @@ Writers write to a temporary name and rename at the end, so a failure never leav
 from __future__ import annotations
 
 import contextlib
+import difflib
 import glob
 import logging
 import os
@@ -84,8 +85,20 @@ def open_tree(path: str, tree: str):
         raise InputError(f"{path}: no tree '{tree}'; the file holds: {', '.join(keys) or 'nothing'}") from None
     if not isinstance(obj, uproot.behaviors.TTree.TTree):
         f.close()
-        raise InputError(f"{path}: '{tree}' is a {type(obj).__name__}, not a TTree")
+        what = "an RNTuple" if "RNTuple" in type(obj).__name__ else f"a {getattr(obj, 'classname', type(obj).__name__)}"
+        raise InputError(f"{path}: '{tree}' is {what}, not a TTree; hepmva reads TTrees (convert it, or name a TTree)")
     return obj
+
+
+def _close_matches(missing: Sequence[str], available) -> str:
+    """``" (did you mean 'met'?)"`` for the missing names that have a close match, else ``""``."""
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, sorted(available), n=2, cutoff=0.6)
+        if close:
+            hints.append(f"{' or '.join(repr(c) for c in close)} for {name!r}" if len(missing) > 1
+                         else " or ".join(repr(c) for c in close))
+    return f" (did you mean {', '.join(hints)}?)" if hints else ""
 
 
 def _first_line(exc: BaseException) -> str:
@@ -115,10 +128,8 @@ def iterate_tree(
         available = set(t.keys(full_paths=False)) | set(t.keys())
         missing = sorted(set(branches) - available)
         if missing:
-            raise InputError(
-                f"{path}:{tree}: no branch {', '.join(repr(m) for m in missing)}; "
-                f"available: {', '.join(sorted(t.keys()))}"
-            )
+            raise InputError(f"{path}:{tree}: no branch {', '.join(repr(m) for m in missing)}"
+                             f"{_close_matches(missing, available)}; available: {', '.join(sorted(t.keys()))}")
         if t.num_entries == 0:
             return
         try:
@@ -141,7 +152,8 @@ def _read_metadata_branch(path: str, tree: str, branch: str) -> np.ndarray:
     t = open_tree(path, tree)
     try:
         if branch not in t.keys():
-            raise InputError(f"{path}:{tree}: no branch '{branch}'; available: {', '.join(sorted(t.keys()))}")
+            raise InputError(f"{path}:{tree}: no branch '{branch}'{_close_matches([branch], t.keys())}; "
+                             f"available: {', '.join(sorted(t.keys()))}")
         values = t[branch].array(library="np")
     finally:
         t.file.close()

@@ -21,7 +21,7 @@ import numpy as np
 
 from hepmva import persistence
 
-__all__ = ["KINDS", "resolve_kind", "make_classifier", "classifier_score", "save_estimator", "load_estimator"]
+__all__ = ["KINDS", "resolve_kind", "make_classifier", "check_params", "classifier_score", "save_estimator", "load_estimator"]
 
 KINDS: dict[str, str] = {
     "xgboost": "xgboost:XGBClassifier",
@@ -72,6 +72,30 @@ def make_classifier(kind: str, params: dict[str, Any] | None = None, *, n_jobs: 
         return cls(**params)
     except TypeError as exc:
         raise ValueError(f"classifier kind '{kind}': {exc}") from None
+
+
+def check_params(kind: str, params: dict[str, Any] | None = None) -> None:
+    """Construct ``kind`` once from ``params`` and validate them as its ``fit`` would, without data.
+
+    Unknown parameter names fail in :func:`make_classifier`; values are checked by scikit-learn's declarative
+    ``_parameter_constraints`` where the class has them, and by the in-house ``_check_params``.
+
+    Raises
+    ------
+    ValueError
+        One line naming the parameter.
+    """
+    est = make_classifier(kind, params)
+    checks = [getattr(est, name, None) for name in ("_check_params",)]
+    if hasattr(est, "_parameter_constraints"):
+        checks.append(est._validate_params)
+    for check in checks:
+        if check is None:
+            continue
+        try:
+            check()
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"classifier kind '{kind}': {str(exc).strip().splitlines()[0]}") from None
 
 
 def classifier_score(estimator, X: np.ndarray) -> np.ndarray:

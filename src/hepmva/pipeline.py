@@ -27,6 +27,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from hepmva import io
+from hepmva.errors import TrainingError
 from hepmva.features import compile_expression, evaluate_selection
 from hepmva.samples import assign_folds, physics_weights, training_weights
 
@@ -109,7 +110,7 @@ def build_features(
              len(branches))
 
     if sumw is None:  # "auto": a first, cheap pass over the weight branches only
-        sumw = _sum_of_weights(files, tree, weight_expr, step_size)
+        sumw = _auto_sum_of_weights(name, files, tree, weight_expr, step_size)
     scale = physics_weights(np.ones(1), xsec, luminosity_pb, sumw)[0]
 
     n_read = n_selected = 0
@@ -158,24 +159,51 @@ def build_features(
             raise io.InputError(f"sample '{name}': the input tree '{tree}' has no entries in {', '.join(files)}")
         if n_selected == 0:
             raise io.InputError(f"sample '{name}': the selection leaves no events ({n_read} read)")
+        if not total_yield > 0:
+            raise io.InputError(
+                f"sample '{name}': the weights of its {n_selected} selected events sum to {total_yield:.6g} "
+                f"(in {', '.join(files)}); a sample needs a positive total weight: check its 'weight' "
+                f"({sample.get('weight') or 'none'}), 'xsec_pb' and 'sum_weights'"
+            )
     log.info("sample %s: %d of %d events selected, expected yield %.4g", name, n_selected, n_read, total_yield)
     return {"sample": name, "n_read": n_read, "n_selected": n_selected, "yield": total_yield,
             "xsec_pb": xsec, "sum_weights": sumw}
 
 
-def _sum_of_weights(files: Sequence[str], tree: str, weight_expr, step_size) -> float:
-    """Sum of the generator weights of every event in ``files`` (before any selection)."""
-    total = 0.0
+def _sum_of_weights(files: Sequence[str], tree: str, weight_expr, step_size) -> tuple[float, int]:
+    """Sum of the generator weights of every event in ``files`` (before any selection), and the event count."""
+    total, n = 0.0, 0
     for path in files:
         branches = sorted(weight_expr.branches) if weight_expr is not None else []
         if not branches:
             t = io.open_tree(path, tree)
             total += t.num_entries
+            n += t.num_entries
             t.file.close()
             continue
         for _, chunk in io.iterate_tree(path, tree, branches, step_size=step_size):
             total += float(np.sum(_evaluate(weight_expr, chunk, path, "weight")))
-    return total
+            n += len(chunk)
+    return total, n
+
+
+def _auto_sum_of_weights(name: str, files: Sequence[str], tree: str, weight_expr, step_size) -> float:
+    """``sum_weights: auto``: the sum of the weights of the events *in the files*, checked and logged."""
+    sumw, n = _sum_of_weights(files, tree, weight_expr, step_size)
+    where = ", ".join(files)
+    if n == 0:
+        raise io.InputError(
+            f"sample '{name}': sum_weights: auto, but the tree '{tree}' has no entries in {where}; "
+            "give sum_weights as a number or {tree: Runs, branch: genEventSumw}"
+        )
+    if not (np.isfinite(sumw) and sumw > 0):
+        raise io.InputError(
+            f"sample '{name}': sum_weights: auto sums the weights of the {n} events in {where} to {sumw:.6g}; "
+            "it must be > 0: give sum_weights as a number or a metadata reference"
+        )
+    log.info("sample %s: sum_weights: auto = %.8g (the weights of the %d events in the files; if the files hold "
+             "only selected events this is NOT the generated sum: give sum_weights explicitly)", name, sumw, n)
+    return sumw
 
 
 def _evaluate(expr, arrays, path: str, what: str, *, default=None, raw: bool = False) -> np.ndarray:
@@ -205,7 +233,7 @@ def load_feature_tables(paths: Sequence[str | Path], feature_names: Sequence[str
     df = pd.concat(tables, ignore_index=True)
     missing = [f for f in feature_names if f not in df.columns]
     if missing:
-        raise ValueError(f"features table lacks column(s) {', '.join(missing)}: re-run the features stage")
+        raise io.InputError(f"features table lacks column(s) {', '.join(missing)}: re-run the features stage")
     return df
 
 
@@ -247,7 +275,7 @@ def study_split(feature_tables: Sequence[str | Path], feature_names: Sequence[st
     i_train, i_val = subsample(~is_val, int(n_train)), subsample(is_val, int(n_val))
     for name, idx in (("training", i_train), ("validation", i_val)):
         if np.unique(y_all[idx]).size < 2:
-            raise ValueError(f"{study}: the {name} events have only one class")
+            raise TrainingError(f"{study}: the {name} events have only one class")
     policy = {"negative_weights": training.get("negative_weights", "abs"),
               "class_balance": training.get("class_balance", True)}
     w_train = training_weights(w_all[i_train], y_all[i_train], **policy)
@@ -293,7 +321,7 @@ def train_fold(
         train_idx = np.sort(rng.choice(train_idx, size=cap, replace=False))
     y_train = y[train_idx]
     if len(np.unique(y_train)) < 2:
-        raise ValueError(
+        raise TrainingError(
             f"classifier '{classifier['name']}' fold {fold}: the training set has only one class; "
             "need signal and background events in every fold"
         )
@@ -309,7 +337,7 @@ def train_fold(
     log.info("classifier %s fold %d: training %s on %d events (%d features)", classifier["name"], fold,
              classifier["kind"], len(train_idx), X.shape[1])
     if classifier["kind"] == "xgboost" and (w_train < 0).any():
-        raise ValueError(
+        raise TrainingError(
             f"classifier '{classifier['name']}': xgboost refuses negative training weights; "
             "set training.negative_weights to abs or zero"
         )
@@ -323,7 +351,7 @@ def train_fold(
         score = classifier_score(est, Xs)
         predict_seconds = time.perf_counter() - t0
     if not np.all(np.isfinite(score)):
-        raise ValueError(f"classifier '{classifier['name']}' fold {fold}: non-finite scores (training diverged?)")
+        raise TrainingError(f"classifier '{classifier['name']}' fold {fold}: non-finite scores (training diverged?)")
     log.info("classifier %s fold %d: trained in %.1f s, scored %d events in %.2f s", classifier["name"], fold,
              train_seconds, len(score), predict_seconds)
 
@@ -394,7 +422,7 @@ def _fit(est, X: np.ndarray, y: np.ndarray, w: np.ndarray, classifier: dict, fol
         est.fit(X, y, sample_weight=w)
     except (ValueError, TypeError, ArithmeticError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(
+        raise TrainingError(
             f"classifier '{classifier['name']}' ({classifier['kind']}) fold {fold}: training failed: {first}"
         ) from exc
     return est
@@ -413,7 +441,7 @@ def collect_scores(score_tables: Sequence[str | Path], feature_tables: Sequence[
     df = scores.merge(feats[keep], on=["sample", "row"], how="left", validate="many_to_one")
     n_test = (df["role"] == "test").sum()
     if n_test != len(feats):
-        raise ValueError(f"scores cover {n_test} of {len(feats)} events: a fold's scores are missing or stale")
+        raise io.InputError(f"scores cover {n_test} of {len(feats)} events: a fold's scores are missing or stale")
     io.write_table(df, output)
     return df
 

@@ -1,13 +1,12 @@
 # Helpers of the workflow: every input function and derived list lives here, named for what it returns.
 
 import glob
+import sys
+import time
 
-from hepmva.config import ConfigError, validate_config
+from hepmva.logs import collected_errors
 
-try:
-    config.update(validate_config(config))
-except ConfigError as exc:
-    raise WorkflowError(str(exc)) from None
+WORKFLOW_START = time.time()
 
 SAMPLES = [s["name"] for s in config["samples"]]
 CLASSIFIERS = [c["name"] for c in config["classifiers"]]
@@ -157,3 +156,10 @@ def get_final_output(wildcards=None):
     targets += get_optimizer_study_output()
     targets += get_unsupervised_output()
     return targets
+
+
+def report_errors():
+    """At the end of a failed run: repeat the one-line reason of every failed hepmva job, and how to go on."""
+    lines = collected_errors("results/logs", since=WORKFLOW_START - 1)
+    if lines:
+        sys.stderr.write("\n".join(lines) + "\nFix the above and run the same command again: finished jobs are kept.\n")

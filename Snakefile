@@ -37,7 +37,16 @@ include: "workflow/rules/optimizer_study.smk"
 include: "workflow/rules/unsupervised.smk"
 
 
+onstart:
+    claim_run()
+
+
+onsuccess:
+    release_run()
+
+
 onerror:
+    release_run()
     report_errors()
 
 

@@ -112,12 +112,18 @@ def neyman_pearson_limit(feature_tables: Sequence[str | Path], *, eff_b: Sequenc
     return result
 
 
+#: columns that measure this run's machine, not the science: in ``timings.csv``, never in ``summary.csv``
+TIMING_COLUMNS = ("train_seconds", "predict_seconds_per_1M", "model_bytes")
+
+
 def summarize(metrics_paths: Sequence[str | Path], limit_path: str | Path, *, md_path: str | Path,
-              csv_path: str | Path, importance_paths: Sequence[str | Path] = ()) -> pd.DataFrame:
+              csv_path: str | Path, importance_paths: Sequence[str | Path] = (),
+              timings_path: str | Path | None = None) -> pd.DataFrame:
     """One row per classifier (sorted by AUC) plus the NP-limit row: markdown and CSV.
 
     ``importance_paths`` (JSON of :func:`permutation_importance_study`) add each classifier's
-    three most important features.
+    three most important features. ``summary.csv`` holds only reproducible numbers (two runs of the same
+    config compare equal); the costs (:data:`TIMING_COLUMNS`) go to ``timings_path`` and to the markdown.
     """
     top = {}
     for p in importance_paths:
@@ -135,7 +141,11 @@ def summarize(metrics_paths: Sequence[str | Path], limit_path: str | Path, *, md
     if limit.get("available"):
         table = pd.concat([pd.DataFrame([_row(limit)]), table], ignore_index=True)
     with io.atomic_path(csv_path) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
+        table.drop(columns=list(TIMING_COLUMNS)).to_csv(tmp, index=False, float_format="%.6g")
+    if timings_path is not None:
+        with io.atomic_path(timings_path) as tmp:
+            table[table["kind"] != "truth"][["classifier", "kind", *TIMING_COLUMNS]].to_csv(
+                tmp, index=False, float_format="%.6g")
     with io.atomic_path(md_path) as tmp:
         tmp.write_text(_markdown(table))
     return table
@@ -155,7 +165,7 @@ def _row(m: dict) -> dict:
     row["best_cut"], row["S_best"] = best.get("threshold", np.nan), best.get("s", np.nan)
     row["B_best"], row["Z_asimov_best"] = best.get("b", np.nan), best.get("z_asimov", np.nan)
     row["top_features"] = m.get("top_features", "")
-    for k in ("n_train", "train_seconds", "predict_seconds_per_1M", "model_bytes"):
+    for k in ("n_train", *TIMING_COLUMNS):
         row[k] = m.get(k, np.nan)
     row["training"] = _training_note(m)
     return row

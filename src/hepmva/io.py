@@ -14,6 +14,8 @@ import difflib
 import glob
 import logging
 import os
+import re
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -31,6 +33,7 @@ __all__ = [
     "iterate_tree",
     "read_metadata_sum",
     "atomic_path",
+    "remove_stale_temporaries",
     "write_table",
     "ParquetChunkWriter",
     "read_table",
@@ -177,9 +180,42 @@ def read_metadata_value(paths: Sequence[str], tree: str, branch: str) -> float:
     return float(values.pop())
 
 
+#: names of the temporaries written by :func:`atomic_path` (``.<name>.tmp<PID>``) and the train stage
+#: (``.fold<k>.tmp<PID>`` directories)
+_TEMPORARY = re.compile(r"^\..+\.tmp\d*$")
+
+
+def remove_stale_temporaries(root: str | Path) -> list[Path]:
+    """Remove every temporary file or directory a killed job left under ``root``; return what was removed.
+
+    Call it only when no job is writing under ``root`` (the workflow does, at the start of a run, holding
+    Snakemake's lock): a temporary is renamed to its final name when its job succeeds and deleted when it
+    fails, so any one found then belongs to a job that was killed.
+    """
+    removed = []
+    root = Path(root)
+    if not root.is_dir():
+        return removed
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            if _TEMPORARY.match(name):
+                p = Path(dirpath) / name
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink(missing_ok=True)
+                removed.append(p)
+        dirnames[:] = [d for d in dirnames if not _TEMPORARY.match(d)]
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; rename it to ``path`` only if the block succeeds."""
+    """Yield a temporary sibling of ``path``; rename it to ``path`` only if the block succeeds.
+
+    A SIGKILL leaves the temporary (``.<name>.tmp<PID>``) behind; :func:`remove_stale_temporaries` removes it
+    at the start of the next run.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")

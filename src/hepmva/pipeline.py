@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -341,9 +342,12 @@ def train_fold(
             f"classifier '{classifier['name']}': xgboost refuses negative training weights; "
             "set training.negative_weights to abs or zero"
         )
-    # every library's thread pools (OpenMP, BLAS) limited to the rule's threads: no oversubscription
-    # when Snakemake runs several jobs side by side
-    with threadpool_limits(limits=max(int(threads), 1)):
+    # OpenMP pools (xgboost, HGB, forests) get the rule's threads: no oversubscription when Snakemake runs
+    # several jobs side by side, and their results do not depend on the thread count. BLAS gets ONE thread
+    # whatever --cores is: a multithreaded BLAS sums in a thread-count-dependent order, so the MLP and the
+    # SVM would differ in the last bits between --cores 1 and --cores 2 (README "Determinism").
+    with threadpool_limits(limits=max(int(threads), 1), user_api="openmp"), \
+            threadpool_limits(limits=1, user_api="blas"):
         t0 = time.perf_counter()
         est = _fit(est, Xs[train_idx], y_train, w_train, classifier, fold)
         train_seconds = time.perf_counter() - t0
@@ -373,7 +377,7 @@ def train_fold(
                                           training, seed=int(seed) + fold, name=classifier["name"], fold=fold),
     }
     model_dir = Path(model_dir)
-    tmp_dir = model_dir.with_name(f".{model_dir.name}.tmp")
+    tmp_dir = model_dir.with_name(f".{model_dir.name}.tmp{os.getpid()}")
     if tmp_dir.exists():
         shutil.rmtree(tmp_dir)
     save_estimator(est, classifier["kind"], tmp_dir)

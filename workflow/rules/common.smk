@@ -1,12 +1,20 @@
 # Helpers of the workflow: every input function and derived list lives here, named for what it returns.
 
 import glob
+import json
+import os
+import shutil
+import socket
 import sys
 import time
+from pathlib import Path
 
+from hepmva.io import remove_stale_temporaries
 from hepmva.logs import collected_errors
 
 WORKFLOW_START = time.time()
+#: who holds Snakemake's lock of this directory (written when a run starts, removed when it ends)
+RUN_OWNER = Path(".snakemake/hepmva-run.json")
 
 SAMPLES = [s["name"] for s in config["samples"]]
 CLASSIFIERS = [c["name"] for c in config["classifiers"]]
@@ -163,3 +171,60 @@ def report_errors():
     lines = collected_errors("results/logs", since=WORKFLOW_START - 1)
     if lines:
         sys.stderr.write("\n".join(lines) + "\nFix the above and run the same command again: finished jobs are kept.\n")
+
+
+def _process_start(pid):
+    """Start time of process ``pid`` (clock ticks since boot, from /proc), or None where /proc is absent."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid, start):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return start is None or _process_start(pid) in (None, start)
+
+
+def release_stale_lock():
+    """A killed run leaves Snakemake's lock behind: remove it when the run that held it is dead.
+
+    Only when this host's run that took the lock (RUN_OWNER) is no longer alive; a lock held by a live
+    run, by a run on another host, or by a run we know nothing about is left to Snakemake (LockException).
+    """
+    locks = Path(".snakemake/locks")
+    if not workflow.is_main_process or not RUN_OWNER.exists() or not any(locks.glob("*.lock")):
+        return
+    try:
+        owner = json.loads(RUN_OWNER.read_text())
+        pid, host, start = int(owner["pid"]), owner["host"], owner.get("start")
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if host != socket.gethostname() or _alive(pid, start):
+        return
+    shutil.rmtree(locks, ignore_errors=True)
+    RUN_OWNER.unlink(missing_ok=True)
+    sys.stderr.write(f"hepmva: the previous run (PID {pid}) was interrupted; removed the lock it left\n")
+
+
+def claim_run():
+    """At the start of a real run (Snakemake holds the lock): note who holds it, clear killed jobs' temporaries."""
+    RUN_OWNER.parent.mkdir(parents=True, exist_ok=True)
+    pid = os.getpid()
+    RUN_OWNER.write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "start": _process_start(pid)}))
+    removed = remove_stale_temporaries("results")
+    if removed:
+        sys.stderr.write(f"hepmva: removed {len(removed)} temporary file(s) left by killed jobs\n")
+
+
+def release_run():
+    """At the end of a run, successful or not: the lock is released by Snakemake, forget its owner."""
+    RUN_OWNER.unlink(missing_ok=True)
+
+
+release_stale_lock()

@@ -67,3 +67,43 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
             tmp.write_text("partial")
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_branch_suggests_close_matches(ntuple_factory):
+    path = ntuple_factory()
+    with pytest.raises(io.InputError, match=r"no branch 'mett' \(did you mean 'met'( or '[a-z_]+')?\?\); available:"):
+        list(io.iterate_tree(str(path), "Events", ["mett"]))
+    with pytest.raises(io.InputError) as info:
+        list(io.iterate_tree(str(path), "Events", ["xyzzy"]))
+    assert "did you mean" not in str(info.value)
+
+
+def test_rntuple_and_histograms_are_named_for_what_they_are(tmp_path):
+    import hist
+
+    p = tmp_path / "other.root"
+    with uproot.recreate(p) as f:
+        f["ntuple"] = {"x": np.arange(5.0)}  # uproot >= 5.7 writes an RNTuple for a dict
+        f["h"] = hist.Hist.new.Reg(3, 0, 1).Double()
+    with pytest.raises(io.InputError, match=r"other\.root: 'ntuple' is an RNTuple, not a TTree"):
+        io.open_tree(str(p), "ntuple")
+    with pytest.raises(io.InputError, match=r"'h' is a TH1D, not a TTree"):
+        io.open_tree(str(p), "h")
+
+
+def test_remove_stale_temporaries_removes_only_what_killed_jobs_leave(tmp_path):
+    root = tmp_path / "results"
+    (root / "features").mkdir(parents=True)
+    keep = [root / "features" / "signal.parquet", root / "features" / ".hidden", root / "x.tmp.txt"]
+    for p in keep:
+        p.write_text("kept")
+    stale = [root / "features" / ".signal.parquet.tmp4242", root / ".summary.csv.tmp7"]
+    for p in stale:
+        p.write_text("half written")
+    model_tmp = root / "models" / "mlp" / ".fold0.tmp99"
+    model_tmp.mkdir(parents=True)
+    (model_tmp / "estimator.npz").write_text("half")
+    removed = io.remove_stale_temporaries(root)
+    assert sorted(removed) == sorted([*stale, model_tmp])
+    assert all(p.exists() for p in keep) and not any(p.exists() for p in [*stale, model_tmp])
+    assert io.remove_stale_temporaries(tmp_path / "nothing") == []

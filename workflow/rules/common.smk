@@ -15,6 +15,8 @@ from hepmva.logs import collected_errors
 WORKFLOW_START = time.time()
 #: who holds Snakemake's lock of this directory (written when a run starts, removed when it ends)
 RUN_OWNER = Path(".snakemake/hepmva-run.json")
+#: the --configfile(s) the results were made with (written when a run starts)
+CONFIGFILES_USED = Path(".snakemake/hepmva-configfiles.json")
 
 SAMPLES = [s["name"] for s in config["samples"]]
 CLASSIFIERS = [c["name"] for c in config["classifiers"]]
@@ -212,11 +214,37 @@ def release_stale_lock():
     sys.stderr.write(f"hepmva: the previous run (PID {pid}) was interrupted; removed the lock it left\n")
 
 
+def _configfiles():
+    return [str(Path(p).resolve()) for p in workflow.overwrite_configfiles or []]
+
+
+def _as_options(files):
+    return " ".join(f"--configfile {os.path.relpath(p)}" for p in files) or "no --configfile (the default study)"
+
+
+def warn_other_config():
+    """Say so when this command's --configfile differs from the one the results were made with.
+
+    The usual case: `snakemake --report results/report.html` after a `--configfile my-analysis.yaml` run would
+    look for the default study's outputs.
+    """
+    if not workflow.is_main_process or not CONFIGFILES_USED.exists():
+        return
+    try:
+        used = json.loads(CONFIGFILES_USED.read_text())
+    except (OSError, ValueError):
+        return
+    if used != _configfiles():
+        sys.stderr.write(f"hepmva: the results here were made with {_as_options(used)}, this command has "
+                         f"{_as_options(_configfiles())}; give the same --configfile (e.g. to build the report)\n")
+
+
 def claim_run():
     """At the start of a real run (Snakemake holds the lock): note who holds it, clear killed jobs' temporaries."""
     RUN_OWNER.parent.mkdir(parents=True, exist_ok=True)
     pid = os.getpid()
     RUN_OWNER.write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "start": _process_start(pid)}))
+    CONFIGFILES_USED.write_text(json.dumps(_configfiles()))
     removed = remove_stale_temporaries("results")
     if removed:
         sys.stderr.write(f"hepmva: removed {len(removed)} temporary file(s) left by killed jobs\n")
@@ -228,3 +256,4 @@ def release_run():
 
 
 release_stale_lock()
+warn_other_config()

@@ -2,8 +2,9 @@
 
 Submodules (each importable on its own; the package never imports Snakemake):
 
+- :mod:`hepmva.errors`         every user-facing exception (HepmvaError and its kinds)
 - :mod:`hepmva.config`         load + validate the study configuration
-- :mod:`hepmva.io`             ROOT in (uproot, chunked), tables out, friend trees, model files
+- :mod:`hepmva.io`             ROOT in (uproot, chunked), tables out, friend trees, atomic writes
 - :mod:`hepmva.features`       the safe expression language for features and selections
 - :mod:`hepmva.samples`        labels, event weights, deterministic folds
 - :mod:`hepmva.generate`       built-in toy event generator with an exact likelihood ratio
@@ -12,8 +13,9 @@ Submodules (each importable on its own; the package never imports Snakemake):
 - :mod:`hepmva.optim`          update rules, schedules and minimisers (Newton, BFGS, GA)
 - :mod:`hepmva.linear`         least squares by the normal equations, the linear discriminant
 - :mod:`hepmva.cuts`           rectangular cuts optimised by the genetic algorithm (TMVA CutsGA)
-- :mod:`hepmva.peers`          the peers: BDTs, capped SVM, weighted k-NN; safe scikit-learn persistence
-- :mod:`hepmva.models`         registry: classifier kind -> estimator, safe persistence
+- :mod:`hepmva.peers`          the peers: BDTs, capped SVM, weighted k-NN
+- :mod:`hepmva.persistence`    model files without pickle: state npz+json, xgboost UBJ, audited skops
+- :mod:`hepmva.models`         registry: classifier kind -> estimator (persistence delegated)
 - :mod:`hepmva.metrics`        weighted ROC/AUC, efficiencies, separation, KS/AD, significance, cut scan
 - :mod:`hepmva.unsupervised`   clustering, PCA/LDA, anomaly detection
 - :mod:`hepmva.studies`        optimizer study, learning-rate scan, training-methods comparison
@@ -22,7 +24,7 @@ Submodules (each importable on its own; the package never imports Snakemake):
 - :mod:`hepmva.evaluation`     metrics, plots and the comparison table from out-of-fold scores
 - :mod:`hepmva.learning_curves` loss and AUC per boosting round or epoch (train vs held-out)
 - :mod:`hepmva.writeback`      out-of-fold scores as ROOT friend trees
-- :mod:`hepmva.logs`           logging set-up for scripts
+- :mod:`hepmva.logs`           logging set-up for scripts, one-line errors (traceback to the rule log)
 """
 
 __version__ = "0.1.0"

@@ -64,7 +64,8 @@ def log_to(path: str | Path | None, level: int = logging.INFO) -> None:
     """
     fmt = logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s", "%H:%M:%S")
     terminal = logging.StreamHandler(sys.stderr)
-    terminal.setLevel(os.environ.get("HEPMVA_TERMINAL_LOG", "WARNING" if path else "INFO").upper())
+    wanted = os.environ.get("HEPMVA_TERMINAL_LOG", "WARNING" if path else "INFO").upper()
+    terminal.setLevel(logging.getLevelNamesMapping().get(wanted, logging.WARNING))
     handlers: list[logging.Handler] = [terminal]
     logfile: logging.FileHandler | None = None
     if path:

@@ -107,3 +107,16 @@ def test_remove_stale_temporaries_removes_only_what_killed_jobs_leave(tmp_path):
     assert sorted(removed) == sorted([*stale, model_tmp])
     assert all(p.exists() for p in keep) and not any(p.exists() for p in [*stale, model_tmp])
     assert io.remove_stale_temporaries(tmp_path / "nothing") == []
+
+
+def test_process_alive_tells_a_dead_process_from_a_live_one():
+    import os
+    import subprocess
+    import sys
+
+    me = os.getpid()
+    assert io.process_alive(me, io.process_start_time(me))
+    assert not io.process_alive(me, "0")  # same PID, another start time: a reused PID
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert not io.process_alive(child.pid)

@@ -15,12 +15,26 @@ import numpy as np
 import pandas as pd
 
 from hepmva import io, metrics
+from hepmva.errors import ModelFileError
 from hepmva.pipeline import write_json
 
 __all__ = ["evaluate_scores", "evaluate_classifier", "neyman_pearson_limit", "summarize", "plot_inputs",
-           "plot_roc_comparison", "evaluate_train_test", "permutation_importance_study"]
+           "plot_roc_comparison", "evaluate_train_test", "permutation_importance_study", "read_model_info"]
 
 log = logging.getLogger(__name__)
+
+
+def read_model_info(path: str | Path) -> dict:
+    """A fold model's ``model.json`` (scaler, bookkeeping, learning curve), or one line naming the file."""
+    try:
+        info = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file; retrain the classifier (delete its model directory)") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        raise ModelFileError(f"{path}: is not a model.json this version of hepmva wrote (not JSON)") from None
+    if not isinstance(info, dict) or not {"fold", "scaler", "kind"} <= set(info):
+        raise ModelFileError(f"{path}: is not a model.json this version of hepmva wrote (no fold / scaler / kind)")
+    return info
 
 
 def evaluate_scores(y: np.ndarray, score: np.ndarray, weight: np.ndarray, *, eff_b: Sequence[float] = (0.01, 0.1, 0.3),
@@ -58,7 +72,7 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
     test = df[df["role"] == "test"]
     y, s, w = test["label"].to_numpy(), test["score"].to_numpy(), test["weight"].to_numpy()
     result = {"classifier": name, **evaluate_scores(y, s, w, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed)}
-    infos = [json.loads(Path(p).read_text()) for p in model_infos]
+    infos = [read_model_info(p) for p in model_infos]
     result["kind"] = infos[0]["kind"]
     result["train_seconds"] = float(sum(i["train_seconds"] for i in infos))
     result["predict_seconds_per_1M"] = 1e6 * float(np.mean([i["predict_seconds_per_event"] for i in infos]))
@@ -357,7 +371,7 @@ def permutation_importance_study(feature_tables: Sequence[str | Path], model_dir
     y, w, fold = df["label"].to_numpy()[idx], df["weight"].to_numpy()[idx], df["fold"].to_numpy()[idx]
     models, own = {}, []
     for d in model_dirs:
-        info = json.loads((Path(d) / "model.json").read_text())
+        info = read_model_info(Path(d) / "model.json")
         est = load_estimator(d)
         models[int(info["fold"])] = (est, Scaler.from_dict(info["scaler"]))
         fi = getattr(est, "feature_importances_", None)

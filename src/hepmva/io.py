@@ -34,6 +34,8 @@ __all__ = [
     "read_metadata_sum",
     "atomic_path",
     "remove_stale_temporaries",
+    "process_start_time",
+    "process_alive",
     "write_table",
     "ParquetChunkWriter",
     "read_table",
@@ -207,6 +209,28 @@ def remove_stale_temporaries(root: str | Path) -> list[Path]:
                 removed.append(p)
         dirnames[:] = [d for d in dirnames if not _TEMPORARY.match(d)]
     return removed
+
+
+def process_start_time(pid: int) -> str | None:
+    """Start time of process ``pid`` (clock ticks since boot, Linux ``/proc``), or None where unknown.
+
+    With the PID it identifies a process even after the PID is reused.
+    """
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def process_alive(pid: int, start: str | None = None) -> bool:
+    """Whether process ``pid`` (started at ``start``, see :func:`process_start_time`) still runs on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return start is None or process_start_time(pid) in (None, start)
 
 
 @contextlib.contextmanager

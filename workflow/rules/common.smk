@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from hepmva.io import remove_stale_temporaries
+from hepmva.io import process_alive, process_start_time, remove_stale_temporaries
 from hepmva.logs import collected_errors
 
 WORKFLOW_START = time.time()
@@ -175,24 +175,6 @@ def report_errors():
         sys.stderr.write("\n".join(lines) + "\nFix the above and run the same command again: finished jobs are kept.\n")
 
 
-def _process_start(pid):
-    """Start time of process ``pid`` (clock ticks since boot, from /proc), or None where /proc is absent."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(pid, start):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return start is None or _process_start(pid) in (None, start)
-
-
 def release_stale_lock():
     """A killed run leaves Snakemake's lock behind: remove it when the run that held it is dead.
 
@@ -207,7 +189,7 @@ def release_stale_lock():
         pid, host, start = int(owner["pid"]), owner["host"], owner.get("start")
     except (OSError, ValueError, KeyError, TypeError):
         return
-    if host != socket.gethostname() or _alive(pid, start):
+    if host != socket.gethostname() or process_alive(pid, start):
         return
     shutil.rmtree(locks, ignore_errors=True)
     RUN_OWNER.unlink(missing_ok=True)
@@ -243,7 +225,7 @@ def claim_run():
     """At the start of a real run (Snakemake holds the lock): note who holds it, clear killed jobs' temporaries."""
     RUN_OWNER.parent.mkdir(parents=True, exist_ok=True)
     pid = os.getpid()
-    RUN_OWNER.write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "start": _process_start(pid)}))
+    RUN_OWNER.write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "start": process_start_time(pid)}))
     CONFIGFILES_USED.write_text(json.dumps(_configfiles()))
     removed = remove_stale_temporaries("results")
     if removed:

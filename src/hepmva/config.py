@@ -25,7 +25,8 @@ import yaml
 
 from hepmva.errors import ConfigError  # re-exported: ``hepmva.config.ConfigError`` stays importable
 
-__all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "check_input_files", "sample_by_name"]
+__all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "check_input_files", "sample_by_name",
+           "config_definitions"]
 
 
 
@@ -141,9 +142,14 @@ def _unique(items: list[dict], what: str) -> None:
 
 
 def _check_semantics(config: dict) -> None:
-    from hepmva.features import compile_expression
+    from hepmva.features import compile_expression as _compile_plain
     from hepmva.models import KINDS, check_params
     from hepmva.samples import BOOKKEEPING_COLUMNS
+
+    definitions = config_definitions(config)
+
+    def compile_expression(text: str):
+        return _compile_plain(text, definitions)
 
     _unique(config["samples"], "samples")
     _unique(config["features"], "features")
@@ -205,6 +211,20 @@ def _check_semantics(config: dict) -> None:
             raise ConfigError(f"config key 'features[{i}].name': '{name}' is reserved for bookkeeping columns")
 
 
+def config_definitions(config: dict):
+    """The config's ``define:`` and ``aliases:`` blocks, checked and compiled (:class:`hepmva.features.Definitions`)."""
+    from hepmva.features import make_definitions
+
+    define, aliases = config.get("define") or {}, config.get("aliases") or {}
+    try:
+        return make_definitions(define, aliases)
+    except ValueError as exc:
+        msg = str(exc)
+        key = next((f"{block}.{name}" for block, names in (("define", define), ("aliases", aliases))
+                    for name in names if f"{name!r}" in msg.split(":")[0]), "define")
+        raise ConfigError(f"config key '{key}': {exc}") from None
+
+
 def _check_expr(text: str, key: str, compile_expression) -> None:
     try:
         compile_expression(text)
@@ -223,11 +243,11 @@ def check_input_files(config: dict) -> None:
         One line naming the sample, its config key and the file or pattern.
     """
     from hepmva.errors import InputError
-    from hepmva.io import expand_files
+    from hepmva.io import expand_files, is_remote
 
     for i, s in enumerate(config["samples"]):
         for pattern in s.get("files", []):
-            if "://" in pattern:
+            if is_remote(pattern):
                 continue
             try:
                 expand_files([pattern])

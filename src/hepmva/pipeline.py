@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from hepmva import io
 from hepmva.errors import TrainingError
-from hepmva.features import compile_expression, evaluate_selection
+from hepmva.features import compile_expression, evaluate_selection, make_definitions
 from hepmva.samples import assign_folds, physics_weights, training_weights
 
 __all__ = [
@@ -64,6 +64,8 @@ def build_features(
     selection: str | None = None,
     truth_llr: str | None = None,
     step_size: int | str = "50 MB",
+    define: dict | None = None,
+    aliases: dict | None = None,
     output: str | Path,
 ) -> dict:
     """Read one sample's ROOT files chunk by chunk and write its features table.
@@ -84,6 +86,8 @@ def build_features(
         Event-id branch, global selection expression, optional exact-llr branch.
     step_size : int or str
         Chunk size for uproot.
+    define, aliases : dict, optional
+        Named definitions and branch aliases (config ``define:``/``aliases:``) the expressions use.
     output : path
         Parquet file to write (atomically).
 
@@ -95,11 +99,12 @@ def build_features(
     name = sample["name"]
     files = io.expand_files(files)
     tree = sample.get("tree", "Events")
-    feats = [(f["name"], compile_expression(f["expr"]), f.get("default")) for f in features]
-    cuts = [compile_expression(s) for s in (selection, sample.get("selection")) if s]
-    weight_expr = compile_expression(sample["weight"]) if sample.get("weight") else None
-    id_expr = compile_expression(event_id)
-    llr_expr = compile_expression(truth_llr) if truth_llr else None
+    defs = make_definitions(define, aliases)
+    feats = [(f["name"], compile_expression(f["expr"], defs), f.get("default")) for f in features]
+    cuts = [compile_expression(s, defs) for s in (selection, sample.get("selection")) if s]
+    weight_expr = compile_expression(sample["weight"], defs) if sample.get("weight") else None
+    id_expr = compile_expression(event_id, defs)
+    llr_expr = compile_expression(truth_llr, defs) if truth_llr else None
     exprs = [e for _, e, _ in feats] + cuts + [e for e in (weight_expr, id_expr, llr_expr) if e is not None]
     branches = sorted(set().union(*(e.branches for e in exprs)))
 
@@ -123,14 +128,16 @@ def build_features(
                 n = len(chunk)
                 n_read += n
                 mask = np.ones(n, dtype=bool)
+                cache: dict = {}  # definitions computed once per chunk, shared by the expressions
                 for cut in cuts:
-                    mask &= _selection(cut, chunk, path)
+                    mask &= _selection(cut, chunk, path, cache)
                 if not mask.any():
                     continue
                 sel = chunk[mask]
+                cache = {}
                 cols: dict[str, np.ndarray] = {}
                 for fname, expr, default in feats:
-                    values = _evaluate(expr, sel, path, f"feature '{fname}'", default=default)
+                    values = _evaluate(expr, sel, path, f"feature '{fname}'", default=default, cache=cache)
                     bad = ~np.isfinite(values)
                     if bad.any():
                         raise io.InputError(
@@ -138,7 +145,8 @@ def build_features(
                             f"(first at entry {entry_start + int(np.flatnonzero(mask)[np.argmax(bad)])})"
                         )
                     cols[fname] = values
-                gen_w = np.ones(len(sel)) if weight_expr is None else _evaluate(weight_expr, sel, path, "weight")
+                gen_w = (np.ones(len(sel)) if weight_expr is None
+                         else _evaluate(weight_expr, sel, path, "weight", cache=cache))
                 if not np.all(np.isfinite(gen_w)):
                     raise io.InputError(f"{path}: weight '{weight_expr.text}' is NaN/inf in some events")
                 ids = np.asarray(_evaluate(id_expr, sel, path, "event id", raw=True)).astype(np.uint64)
@@ -207,17 +215,17 @@ def _auto_sum_of_weights(name: str, files: Sequence[str], tree: str, weight_expr
     return sumw
 
 
-def _evaluate(expr, arrays, path: str, what: str, *, default=None, raw: bool = False) -> np.ndarray:
+def _evaluate(expr, arrays, path: str, what: str, *, default=None, raw: bool = False, cache=None) -> np.ndarray:
     try:
-        out = expr.evaluate(arrays, default=default)
+        out = expr.evaluate(arrays, default=default, cache=cache)
     except ValueError as exc:
         raise io.InputError(f"{path}: {what}: {exc}") from None
     return out if raw else np.asarray(out, dtype=np.float64)
 
 
-def _selection(expr, arrays, path: str) -> np.ndarray:
+def _selection(expr, arrays, path: str, cache=None) -> np.ndarray:
     try:
-        return evaluate_selection(expr, arrays)
+        return evaluate_selection(expr, arrays, cache=cache)
     except ValueError as exc:
         raise io.InputError(f"{path}: selection: {exc}") from None
 

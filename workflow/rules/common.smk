@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from hepmva.io import process_alive, process_start_time, remove_stale_temporaries
+from hepmva.io import is_remote, process_alive, process_start_time, remove_stale_temporaries
 from hepmva.logs import collected_errors
 
 WORKFLOW_START = time.time()
@@ -64,15 +64,24 @@ def get_generated_samples():
 
 
 def get_sample_files(wildcards):
-    """Input ROOT files of a sample: the generator's output, or the config's files (globs expanded)."""
+    """Input ROOT files of a sample: the generator's output, or the config's files (local globs expanded).
+
+    Remote URLs (root://...) stay as written: the job checks and expands them on their server
+    (hepmva.io.expand_files) and uproot streams them; they are not Snakemake file inputs.
+    """
     sample = get_sample(wildcards.sample)
     if "generate" in sample:
         return [f"results/generated/{sample['name']}.root"]
     files = []
     for pattern in sample["files"]:
-        matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) and not is_remote(pattern) else [pattern]
         files.extend(matched or [pattern])
     return files
+
+
+def get_local_sample_files(wildcards):
+    """The local input files of a sample: Snakemake's file inputs (remote URLs are passed as params)."""
+    return [f for f in get_sample_files(wildcards) if not is_remote(f)]
 
 
 def get_feature_tables(wildcards=None):

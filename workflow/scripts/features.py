@@ -7,7 +7,7 @@ log_to(snakemake.log[0])
 p = snakemake.params
 build_features(
     p.sample,
-    list(snakemake.input.files),
+    list(p.files),
     features=p.features,
     luminosity_pb=p.luminosity_pb,
     folds=p.folds,
@@ -15,5 +15,7 @@ build_features(
     selection=p.selection,
     truth_llr=p.truth_llr,
     step_size=p.step_size,
+    define=p.define,
+    aliases=p.aliases,
     output=snakemake.output.table,
 )

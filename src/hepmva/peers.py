@@ -99,7 +99,7 @@ class AdaBoostBDT(AdaBoostClassifier):
 
     def _boost(self, iboost, *args, **kwargs):
         """One boosting round (scikit-learn's), then the progress callback ``_on_round`` when the
-        training code set one (:func:`hepmva.models.training_progress`)."""
+        training code set one (:func:`hepmva.models.training_progress`, from the kind's record)."""
         out = super()._boost(iboost, *args, **kwargs)
         if getattr(self, "_on_round", None) is not None:
             self._on_round(iboost)

@@ -27,8 +27,8 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from hepmva import io
-from hepmva.features import compile_expression, evaluate_selection
-from hepmva.samples import assign_folds, physics_weights, training_weights
+from hepmva.feature_table import compile_program, evaluate_chunk, sample_scale
+from hepmva.samples import assign_folds, training_weights
 
 __all__ = [
     "build_features",
@@ -43,14 +43,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------- features
-def _resolve_number(spec, files: list[str], what: str) -> float:
-    if isinstance(spec, (int, float)):
-        return float(spec)
-    if what == "xsec_pb":
-        return io.read_metadata_value(files, spec["tree"], spec["branch"])
-    return io.read_metadata_sum(files, spec["tree"], spec["branch"])
-
-
 def build_features(
     sample: dict,
     files: Sequence[str],
@@ -61,6 +53,7 @@ def build_features(
     event_id: str = "event",
     selection: str | None = None,
     truth_llr: str | None = None,
+    spectators: Sequence[dict] = (),
     step_size: int | str = "50 MB",
     output: str | Path,
 ) -> dict:
@@ -80,6 +73,8 @@ def build_features(
         Number of folds.
     event_id, selection, truth_llr : str
         Event-id branch, global selection expression, optional exact-llr branch.
+    spectators : sequence of dict
+        Variables carried into the table but never trained on (name, expr, optional default).
     step_size : int or str
         Chunk size for uproot.
     output : path
@@ -93,63 +88,28 @@ def build_features(
     name = sample["name"]
     files = io.expand_files(files)
     tree = sample.get("tree", "Events")
-    feats = [(f["name"], compile_expression(f["expr"]), f.get("default")) for f in features]
-    cuts = [compile_expression(s) for s in (selection, sample.get("selection")) if s]
-    weight_expr = compile_expression(sample["weight"]) if sample.get("weight") else None
-    id_expr = compile_expression(event_id)
-    llr_expr = compile_expression(truth_llr) if truth_llr else None
-    exprs = [e for _, e, _ in feats] + cuts + [e for e in (weight_expr, id_expr, llr_expr) if e is not None]
-    branches = sorted(set().union(*(e.branches for e in exprs)))
-
-    xsec = _resolve_number(sample["xsec_pb"], files, "xsec_pb")
-    sumw_spec = sample["sum_weights"]
-    sumw = None if sumw_spec == "auto" else _resolve_number(sumw_spec, files, "sum_weights")
+    program = compile_program(features, event_id=event_id, selections=(selection, sample.get("selection")),
+                              weights={"weight": sample.get("weight")}, spectators=spectators, truth_llr=truth_llr)
     label = 1 if sample["label"] == "signal" else 0
-    log.info("sample %s: %d file(s), tree %s, xsec %.4g pb, reading %d branches", name, len(files), tree, xsec,
-             len(branches))
-
-    if sumw is None:  # "auto": a first, cheap pass over the weight branches only
-        sumw = _sum_of_weights(files, tree, weight_expr, step_size)
-    scale = physics_weights(np.ones(1), xsec, luminosity_pb, sumw)[0]
+    log.info("sample %s: %d file(s), tree %s, reading %d branches", name, len(files), tree, len(program.branches))
+    xsec, sumw, scale = sample_scale(sample, files, luminosity_pb, sample.get("weight"), step_size)
+    log.info("sample %s: xsec %.4g pb, sum of weights %.6g", name, xsec, sumw)
 
     n_read = n_selected = 0
     total_yield = 0.0
     t0 = time.perf_counter()
     with io.ParquetChunkWriter(output) as writer:
         for file_index, path in enumerate(files):
-            for entry_start, chunk in io.iterate_tree(path, tree, branches, step_size=step_size):
-                n = len(chunk)
-                n_read += n
-                mask = np.ones(n, dtype=bool)
-                for cut in cuts:
-                    mask &= _selection(cut, chunk, path)
-                if not mask.any():
+            for entry_start, chunk in io.iterate_tree(path, tree, program.branches, step_size=step_size):
+                n_read += len(chunk)
+                cols = evaluate_chunk(program, chunk, path=path, entry_start=entry_start)
+                ids = cols["event"]
+                if not len(ids):
                     continue
-                sel = chunk[mask]
-                cols: dict[str, np.ndarray] = {}
-                for fname, expr, default in feats:
-                    values = _evaluate(expr, sel, path, f"feature '{fname}'", default=default)
-                    bad = ~np.isfinite(values)
-                    if bad.any():
-                        raise io.InputError(
-                            f"{path}: feature '{fname}' = '{expr.text}' is NaN/inf in {int(bad.sum())} event(s) "
-                            f"(first at entry {entry_start + int(np.flatnonzero(mask)[np.argmax(bad)])})"
-                        )
-                    cols[fname] = values
-                gen_w = np.ones(len(sel)) if weight_expr is None else _evaluate(weight_expr, sel, path, "weight")
-                if not np.all(np.isfinite(gen_w)):
-                    raise io.InputError(f"{path}: weight '{weight_expr.text}' is NaN/inf in some events")
-                ids = np.asarray(_evaluate(id_expr, sel, path, "event id", raw=True)).astype(np.uint64)
-                cols["sample"] = np.full(len(ids), name)
-                cols["label"] = np.full(len(ids), label, dtype=np.int8)
-                cols["weight"] = gen_w * scale
-                cols["event"] = ids
-                cols["fold"] = assign_folds(ids, folds)
-                cols["file_index"] = np.full(len(ids), file_index, dtype=np.int32)
-                cols["entry"] = entry_start + np.flatnonzero(mask).astype(np.int64)
-                if llr_expr is not None:
-                    cols["truth_llr"] = _evaluate(llr_expr, sel, path, "truth_llr")
-                writer.write(pd.DataFrame(cols))
+                cols["weight"] = cols["weight"] * scale
+                cols.update(sample=np.full(len(ids), name), label=np.full(len(ids), label, dtype=np.int8),
+                            fold=assign_folds(ids, folds), file_index=np.full(len(ids), file_index, dtype=np.int32))
+                writer.write(pd.DataFrame(cols)[_table_columns(program)])
                 n_selected += len(ids)
                 total_yield += float(cols["weight"].sum())
             log.info("sample %s: %s done, %d events read so far (%.1f s)", name, path, n_read,
@@ -163,34 +123,12 @@ def build_features(
             "xsec_pb": xsec, "sum_weights": sumw}
 
 
-def _sum_of_weights(files: Sequence[str], tree: str, weight_expr, step_size) -> float:
-    """Sum of the generator weights of every event in ``files`` (before any selection)."""
-    total = 0.0
-    for path in files:
-        branches = sorted(weight_expr.branches) if weight_expr is not None else []
-        if not branches:
-            t = io.open_tree(path, tree)
-            total += t.num_entries
-            t.file.close()
-            continue
-        for _, chunk in io.iterate_tree(path, tree, branches, step_size=step_size):
-            total += float(np.sum(_evaluate(weight_expr, chunk, path, "weight")))
-    return total
-
-
-def _evaluate(expr, arrays, path: str, what: str, *, default=None, raw: bool = False) -> np.ndarray:
-    try:
-        out = expr.evaluate(arrays, default=default)
-    except ValueError as exc:
-        raise io.InputError(f"{path}: {what}: {exc}") from None
-    return out if raw else np.asarray(out, dtype=np.float64)
-
-
-def _selection(expr, arrays, path: str) -> np.ndarray:
-    try:
-        return evaluate_selection(expr, arrays)
-    except ValueError as exc:
-        raise io.InputError(f"{path}: selection: {exc}") from None
+def _table_columns(program) -> list[str]:
+    """Column order of a features table: features, bookkeeping, then spectators and truth."""
+    cols = [n for n, _, _ in program.features]
+    cols += ["sample", "label", "weight", "event", "fold", "file_index", "entry"]
+    cols += [n for n, _, _ in program.spectators] + (["truth_llr"] if program.truth_llr is not None else [])
+    return cols
 
 
 def load_feature_tables(paths: Sequence[str | Path], feature_names: Sequence[str] = ()) -> pd.DataFrame:

@@ -22,11 +22,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from hepmva.errors import ConfigError  # re-exported: ``hepmva.config.ConfigError`` stays importable
+
 __all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "sample_by_name"]
 
-
-class ConfigError(ValueError):
-    """A configuration problem; the message names the key."""
 
 
 def load_schema() -> dict:

@@ -172,6 +172,8 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from hepmva.errors import ExpressionError
+
 __all__ = [
     "ALLOWED_FUNCTIONS",
     "MAX_DEPTH",
@@ -200,7 +202,7 @@ _MAX_INDEX = 2**31 - 1
 # ---------------------------------------------------------------------------
 
 
-class _ExprError(ValueError):
+class _ExprError(ExpressionError):
     """A ValueError whose message is already final (names the expression)."""
 
 

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import uproot
 
+from hepmva.errors import InputError  # re-exported: ``hepmva.io.InputError`` stays importable
+
 __all__ = [
     "InputError",
     "expand_files",
@@ -39,9 +41,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-
-class InputError(ValueError):
-    """Bad input data; the message names the file / tree / branch."""
 
 
 def expand_files(patterns: Sequence[str]) -> list[str]:

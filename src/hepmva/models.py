@@ -6,22 +6,20 @@ follows the scikit-learn API (``fit(X, y, sample_weight=...)`` and ``predict_pro
 ``decision_function``); :func:`classifier_score` turns either into one score per event, larger =
 more signal-like.
 
-Persistence never unpickles (a model file handed to you can't run code):
-
-- in-house estimators: ``export_state() -> (meta, arrays)`` -> ``estimator.json`` + ``estimator.npz``
-  (``allow_pickle=False``), rebuilt with ``from_state(meta, arrays)``;
-- xgboost: the booster's own UBJSON format;
-- scikit-learn estimators: skops (loaded with only scikit-learn / numpy / scipy / hepmva types trusted).
+Persistence lives in :mod:`hepmva.persistence` (one format per kind, exact per-kind allow-lists of type
+names, never unpickles: a model file handed to you can't run code); :func:`save_estimator` and
+:func:`load_estimator` here delegate to it.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hepmva import persistence
 
 __all__ = ["KINDS", "resolve_kind", "make_classifier", "classifier_score", "save_estimator", "load_estimator"]
 
@@ -87,40 +85,16 @@ def classifier_score(estimator, X: np.ndarray) -> np.ndarray:
 
 
 def save_estimator(estimator, kind: str, directory: str | Path) -> None:
-    """Write a fitted ``estimator`` of ``kind`` into ``directory`` (created)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    if hasattr(estimator, "export_state"):
-        meta, arrays = estimator.export_state()
-        (directory / "estimator.json").write_text(json.dumps({"kind": kind, "meta": meta}, indent=1))
-        np.savez(directory / "estimator.npz", **arrays)
-    elif kind == "xgboost":
-        estimator.save_model(directory / "estimator.ubj")
-        (directory / "estimator.json").write_text(json.dumps({"kind": kind, "meta": {}}))
-    else:
-        from hepmva.peers import save_sklearn
-
-        save_sklearn(estimator, directory / "estimator.skops")
-        (directory / "estimator.json").write_text(json.dumps({"kind": kind, "meta": {}}))
+    """Write a fitted ``estimator`` of ``kind`` into ``directory`` (:func:`hepmva.persistence.save_estimator`)."""
+    persistence.save_estimator(estimator, kind, directory)
 
 
 def load_estimator(directory: str | Path):
-    """Rebuild an estimator written by :func:`save_estimator` (never unpickles)."""
-    directory = Path(directory)
-    try:
-        info = json.loads((directory / "estimator.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{directory}: not a hepmva model directory ({exc})") from None
-    kind = info["kind"]
-    cls = resolve_kind(kind)
-    if (directory / "estimator.npz").exists():
-        with np.load(directory / "estimator.npz", allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        return cls.from_state(info["meta"], arrays)
-    if kind == "xgboost":
-        est = cls()
-        est.load_model(directory / "estimator.ubj")
-        return est
-    from hepmva.peers import load_sklearn
+    """Rebuild an estimator written by :func:`save_estimator` through the kind's checked, pickle-free loader.
 
-    return load_sklearn(directory / "estimator.skops")
+    Raises
+    ------
+    hepmva.errors.ModelFileError
+        One line naming the file when it is not a model file hepmva wrote (see :mod:`hepmva.persistence`).
+    """
+    return persistence.load_estimator(directory, resolve_kind)

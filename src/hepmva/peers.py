@@ -1,4 +1,4 @@
-"""Peer classifiers for the comparison: BDT factories, a capped RBF SVM, weighted k-NN, persistence.
+"""Peer classifiers for the comparison: BDT factories, a capped RBF SVM, weighted k-NN.
 
 Registered in :data:`hepmva.models.KINDS` (config ``kind`` -> ``"module:attribute"``):
 
@@ -19,15 +19,13 @@ kind                target                                          notes
 Kernel SVMs and k-NN cost O(n_train) per prediction, so both train on a capped random subsample
 of at most ``max_train_events`` events (stated after fitting in ``n_train_used_``).
 
-scikit-learn models are persisted with :mod:`skops.io` (:func:`save_sklearn`/:func:`load_sklearn`):
-no pickle, and loading refuses any type outside scikit-learn, numpy, scipy and hepmva.
+scikit-learn models are persisted with :mod:`skops.io` by :mod:`hepmva.persistence`: no pickle, and
+loading refuses any type outside the kind's exact allow-list (``persistence.SKOPS_TRUSTED``).
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -43,9 +41,6 @@ __all__ = [
     "SVMClassifier",
     "WeightedKNNClassifier",
     "subsample_events",
-    "save_sklearn",
-    "load_sklearn",
-    "TRUSTED_MODULES",
 ]
 
 logger = logging.getLogger(__name__)
@@ -510,64 +505,3 @@ class WeightedKNNClassifier(ClassifierMixin, BaseEstimator):
         """Class with the largest weighted fraction, shape (n_samples,)."""
         check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-
-# --------------------------------------------------------------------------------------------
-# persistence (skops, no pickle)
-# --------------------------------------------------------------------------------------------
-#: Modules whose types :func:`load_sklearn` trusts (a type is trusted when its module is one
-#: of these or a submodule).
-TRUSTED_MODULES: tuple[str, ...] = ("sklearn", "numpy", "scipy", "hepmva")
-
-
-def _trusted(type_name: str) -> bool:
-    return any(type_name == m or type_name.startswith(m + ".") for m in TRUSTED_MODULES)
-
-
-def save_sklearn(model: Any, path: str | Path) -> None:
-    """Write a (fitted) scikit-learn-compatible model with :func:`skops.io.dump`.
-
-    Parameters
-    ----------
-    model : estimator
-    path : str or Path
-        Output file (conventionally ``*.skops``); parent directories are created.
-    """
-    import skops.io as sio
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sio.dump(model, path)
-
-
-def load_sklearn(path: str | Path) -> Any:
-    """Load a model written by :func:`save_sklearn` without pickle.
-
-    skops lists the types the file would instantiate; loading proceeds only if every one of
-    them lives in :data:`TRUSTED_MODULES` (scikit-learn, numpy, scipy, hepmva), and exactly
-    those are passed as ``trusted``.
-
-    Parameters
-    ----------
-    path : str or Path
-
-    Returns
-    -------
-    estimator
-
-    Raises
-    ------
-    ValueError
-        If the file is unreadable or references a type outside the trusted modules.
-    """
-    import skops.io as sio
-
-    path = Path(path)
-    try:
-        untrusted = sio.get_untrusted_types(file=path)
-    except Exception as exc:  # noqa: BLE001 -- any decoding failure is a bad model file
-        raise ValueError(f"{path}: not a readable skops model file ({exc})") from None
-    refused = sorted(t for t in untrusted if not _trusted(t))
-    if refused:
-        raise ValueError(f"{path}: refusing to load untrusted type(s) {', '.join(refused)}")
-    return sio.load(path, trusted=list(untrusted))

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from hepmva import __version__
+from hepmva.errors import BundleError
 from hepmva.feature_table import FeatureProgram, compile_program
 from hepmva.preprocessing import Scaler
 from hepmva.samples import assign_folds
@@ -54,10 +55,6 @@ log = logging.getLogger(__name__)
 BUNDLE_FORMAT = "hepmva-model-bundle"
 BUNDLE_VERSION = 1
 FOLD_MODES = ("fold", "mean")
-
-
-class BundleError(ValueError):
-    """A model bundle is missing, inconsistent or does not match the data; the message names the file."""
 
 
 def features_sha256(features: Sequence[Mapping], spectators: Sequence[Mapping] = ()) -> str:

@@ -55,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hepmva.logs import log_to
 
     log_to(args.log)
+    from hepmva.errors import HepmvaError
+
     try:
         from hepmva.stages.apply import apply_files
 
@@ -62,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         records = apply_files(args.model_dir, args.files, args.output, tree=args.tree, friend_tree=args.friend_tree,
                               fold_mode=args.fold_mode, classifiers=args.classifier, trained_as=args.trained_as,
                               selection=args.selection, step_size=step)
-    except ValueError as exc:  # InputError, BundleError, ConfigError: one line on the terminal
+    except HepmvaError as exc:  # InputError, BundleError, ExpressionError, ...: one line on the terminal
         root = logging.getLogger()  # the traceback goes to --log only
         root.handlers[:] = [h for h in root.handlers if isinstance(h, logging.FileHandler)] or [logging.NullHandler()]
         log.error("hepmva apply failed", exc_info=True)

@@ -267,7 +267,7 @@ def make_templates(tables: Sequence[str | Path], *, classifier: str, score_range
 
     for df in _read_tables(tables, ["sample", "process", "kind", "label", "variation", col]):
         if col not in df:
-            raise ValueError(f"apply table lacks {col}: apply the classifier '{classifier}' to every sample")
+            raise io.InputError(f"apply table lacks {col}: apply the classifier '{classifier}' to every sample")
         for (kind, process, label, variation), part in df.groupby(["kind", "process", "label", "variation"]):
             s = part[col].to_numpy()
             if kind == "data":
@@ -280,7 +280,7 @@ def make_templates(tables: Sequence[str | Path], *, classifier: str, score_range
                     var = wcol[len("weight_"):]
                     fill(template_name(process, var), process, var, s, part[wcol].to_numpy())
     if not hists:
-        raise ValueError("apply tables hold no events: nothing to template")
+        raise io.InputError("apply tables hold no events: nothing to template")
     with io.atomic_path(output) as tmp:
         with uproot.recreate(tmp) as f:
             for name in sorted(hists):
@@ -313,7 +313,7 @@ def plot_sculpting(tables: Sequence[str | Path], *, classifier: str, spectators:
 
     df = pd.concat(frames, ignore_index=True)
     if df.empty:
-        raise ValueError("sculpting plot: no simulated background among the applied samples")
+        raise io.InputError("sculpting plot: no simulated background among the applied samples")
     plot_spectator_sculpting(df[col].to_numpy(), {s["name"]: df[s["name"]].to_numpy() for s in spectators},
                              df["weight"].to_numpy(), labels={s["name"]: s.get("label", s["name"]) for s in spectators},
                              classifier=classifier, n_bins=n_bins, path=output)

@@ -359,3 +359,21 @@ def test_command_line(apply_study, tmp_path):
     assert "Traceback" in log.read_text()
     proc = subprocess.run([sys.executable, "-m", "hepmva", "apply", "--help"], capture_output=True, text=True, env=env)
     assert proc.returncode == 0 and "--fold-mode" in proc.stdout
+
+
+def test_readme_score_new_data_example_runs(apply_study, tmp_path):
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Score new data"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "models").symlink_to(apply_study["models"])
+    (tmp_path / "data.root").symlink_to(apply_study["root"] / "data.root")
+    (tmp_path / "example.py").write_text(code)
+    env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"xgb: mean score 0\.\d+ on \d+ selected events", out.stdout)
+    assert (tmp_path / "scored" / "0_data.root").exists()

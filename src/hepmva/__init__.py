@@ -6,6 +6,7 @@ Submodules (each importable on its own; the package never imports Snakemake):
 - :mod:`hepmva.io`             ROOT in (uproot, chunked), tables out, friend trees, model files
 - :mod:`hepmva.features`       the safe expression language for features and selections
 - :mod:`hepmva.samples`        labels, event weights, deterministic folds
+- :mod:`hepmva.feature_table`  one chunk of events -> selected features, spectators, weights, event ids
 - :mod:`hepmva.generate`       built-in toy event generator with an exact likelihood ratio
 - :mod:`hepmva.preprocessing`  weight-aware feature transforms
 - :mod:`hepmva.nn`             the in-house multi-layer perceptron (backpropagation)
@@ -22,6 +23,9 @@ Submodules (each importable on its own; the package never imports Snakemake):
 - :mod:`hepmva.evaluation`     metrics, plots and the comparison table from out-of-fold scores
 - :mod:`hepmva.learning_curves` loss and AUC per boosting round or epoch (train vs held-out)
 - :mod:`hepmva.writeback`      out-of-fold scores as ROOT friend trees
+- :mod:`hepmva.bundle`         self-describing model bundles (write, load checked, score arrays)
+- :mod:`hepmva.stages`         workflow stages; :mod:`hepmva.stages.apply` scores new ntuples (friend trees, templates)
+- :mod:`hepmva.cli`            the ``hepmva`` command (``hepmva apply MODEL_DIR FILES... -o OUT``)
 - :mod:`hepmva.logs`           logging set-up for scripts
 """
 

@@ -1,8 +1,6 @@
 """Run the real Snakemake workflow on a small study in a temporary directory."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -11,18 +9,10 @@ import uproot
 import yaml
 
 from tests.conftest import write_ntuple
+from tests.workflow.snakemake_run import run_snakemake as _snakemake
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.workflow
-
-
-def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-    return proc
 
 
 def _small_config(tmp_path: Path) -> dict:

@@ -77,6 +77,7 @@ def test_apply_stage_end_to_end(tmp_path):
     again = uproot.open(res / "apply/signal-again/friends/nominal/0_signal.root")["hepmva"].arrays(library="np")
     wb = uproot.open(res / "friends/signal/0_signal.root")["hepmva"].arrays(library="np")
     assert np.array_equal(again["selected"], wb["selected"])
+    np.testing.assert_array_equal(again["ht"], wb["ht"])  # the spectator, in both friend trees
     for clf in ("bdt", "mlp"):
         np.testing.assert_array_equal(again[f"score_{clf}"], wb[f"score_{clf}"])
     # data: entry-aligned with the input by event id

@@ -158,6 +158,10 @@ def get_bundle_study(wildcards=None):
     }
 
 
+def get_spectator_names(wildcards=None):
+    return [s["name"] for s in config["spectators"]]
+
+
 def get_classifier_bundles(wildcards=None):
     return expand("results/models/{classifier}/bundle.json", classifier=CLASSIFIERS)
 

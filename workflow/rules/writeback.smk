@@ -16,6 +16,7 @@ rule writeback:
         sample=get_sample_config,
         classifiers=CLASSIFIERS,
         tree=config["writeback"]["tree"],
+        spectators=get_spectator_names(),
     threads: 1
     resources:
         mem_mb=4000,

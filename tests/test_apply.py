@@ -138,6 +138,13 @@ def test_missing_branch_fails_in_one_line_naming_file_and_feature(apply_study, t
     msg = str(err.value)
     assert "\n" not in msg and str(bad) in msg and "feature 'met'" in msg and "'met'" in msg
     assert not list((tmp_path / "out").glob("*.root"))  # nothing partial
+    junk = tmp_path / "junk.root"
+    junk.write_text("not a ROOT file\n")
+    with pytest.raises(InputError, match="junk.root: not a readable ROOT file") as err:
+        apply_files(apply_study["models"], [str(junk)], tmp_path / "out")
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match="no tree 'Nope'"):
+        apply_files(apply_study["models"], [str(apply_study["root"] / "data.root")], tmp_path / "out", tree="Nope")
 
 
 def test_different_feature_definitions_fail_naming_the_feature(apply_study):
@@ -331,6 +338,22 @@ def test_sculpting_plot(applied, tmp_path):
     out = tmp_path / "sculpt.png"
     plot_sculpting(applied["tables"], classifier="xgb", spectators=SPECTATORS, output=out)
     assert out.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_installed_console_script(apply_study, tmp_path):
+    """``pip install`` puts a ``hepmva`` command on the PATH that applies a bundle."""
+    prefix = tmp_path / "prefix"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--prefix",
+                    str(prefix), str(ROOT)], check=True, capture_output=True, timeout=600)
+    site = next(prefix.glob("lib/python*/site-packages"))
+    env = {"PYTHONPATH": str(site), "PATH": f"{prefix / 'bin'}:/usr/bin:/bin"}
+    out = tmp_path / "out"
+    proc = subprocess.run([str(prefix / "bin" / "hepmva"), "apply", str(apply_study["models"]),
+                           str(apply_study["root"] / "data.root"), "-o", str(out), "--classifier", "mlp"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "score_mlp" in _friend(out / "0_data.root")
 
 
 def test_command_line(apply_study, tmp_path):

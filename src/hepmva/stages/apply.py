@@ -89,7 +89,7 @@ def apply_files(bundle: ModelBundle | str | Path, files: Sequence[str], output_d
     for index, path in enumerate(files):
         check_branches(program, path, tree)
         out = output_dir / f"{index}_{Path(path).name}"
-        t0 = time.perf_counter()
+        t0 = last = time.perf_counter()
         n_entries = n_selected = 0
         with io.TreeChunkWriter(out, friend_tree, dtypes) as writer:
             for entry_start, chunk in io.iterate_tree(path, tree, program.branches, step_size=step_size):
@@ -119,6 +119,10 @@ def apply_files(bundle: ModelBundle | str | Path, files: Sequence[str], output_d
                 writer.write(friend)
                 n_entries += n
                 n_selected += len(ids)
+                if time.perf_counter() - last > 30:  # progress on long files
+                    last = time.perf_counter()
+                    log.info("apply: %s: %d entries so far, %.0f events/s", path, n_entries,
+                             n_entries / (last - t0))
         seconds = time.perf_counter() - t0
         log.info("apply: %s -> %s: %d entries (%d selected) in %.1f s, %.0f events/s", path, out, n_entries,
                  n_selected, seconds, n_entries / max(seconds, 1e-9))

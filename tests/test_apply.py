@@ -343,9 +343,14 @@ def test_sculpting_plot(applied, tmp_path):
 @pytest.mark.slow
 def test_installed_console_script(apply_study, tmp_path):
     """``pip install`` puts a ``hepmva`` command on the PATH that applies a bundle."""
-    prefix = tmp_path / "prefix"
+    import shutil
+
+    source, prefix = tmp_path / "source", tmp_path / "prefix"  # built from a copy: no build/ in the checkout
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--prefix",
-                    str(prefix), str(ROOT)], check=True, capture_output=True, timeout=600)
+                    str(prefix), str(source)], check=True, capture_output=True, timeout=600)
     site = next(prefix.glob("lib/python*/site-packages"))
     env = {"PYTHONPATH": str(site), "PATH": f"{prefix / 'bin'}:/usr/bin:/bin"}
     out = tmp_path / "out"

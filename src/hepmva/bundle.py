@@ -235,7 +235,7 @@ class ModelBundle:
         if fold_mode == "fold" and event_id is None:
             raise BundleError("fold mode 'fold' needs the event ids (or use fold_mode='mean')")
         fold = self.fold_of(event_id) if fold_mode == "fold" else None
-        return {name: self.classifiers[name].score(X, fold) for name in self._names(classifiers)}
+        return {name: self.classifiers[name].score(X, fold) for name in self.classifier_names(classifiers)}
 
     def score(self, arrays, *, fold_mode: str = "fold", classifiers: Sequence[str] | None = None,
               with_selection: bool = False) -> dict[str, np.ndarray]:
@@ -268,7 +268,8 @@ class ModelBundle:
             out[name] = full
         return out
 
-    def _names(self, classifiers: Sequence[str] | None) -> list[str]:
+    def classifier_names(self, classifiers: Sequence[str] | None = None) -> list[str]:
+        """``classifiers`` checked against the bundle's (None = all of them, in the bundle's order)."""
         if classifiers is None:
             return list(self.classifiers)
         unknown = [c for c in classifiers if c not in self.classifiers]

@@ -37,6 +37,7 @@ def _small_config(tmp_path: Path) -> dict:
         {"name": "jet1_pt", "expr": "jet_pt[0]", "default": 0},
         {"name": "mjj", "expr": "inv_mass(jet_pt, jet_eta, jet_phi)", "default": 0},
     ]
+    cfg["spectators"] = [{"name": "ht", "expr": "sum(jet_pt)"}]  # the default's mt_w needs leptons too
     cfg["classifiers"] = [
         {"name": "bdt", "kind": "xgboost", "params": {"n_estimators": 20, "max_depth": 3}},
         {"name": "mlp", "kind": "mlp", "params": {"hidden_layer_sizes": [8], "max_iter": 3}},
@@ -79,7 +80,7 @@ def test_workflow_end_to_end_and_report(tmp_path):
     friends = json.loads((res / "friends/user_bkg/friends.json").read_text())
     assert len(friends) == 2
     t = uproot.open(tmp_path / friends[1]["friend"])["hepmva"]
-    assert t.num_entries == 1500 and "score_bdt" in t.keys()
+    assert t.num_entries == 1500 and "score_bdt" in t.keys() and "ht" in t.keys()
     for rule in ("train", "features", "evaluate"):
         assert any((res / "logs" / rule).iterdir())
     # nothing to do on a second run

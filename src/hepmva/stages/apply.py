@@ -72,7 +72,7 @@ def apply_files(bundle: ModelBundle | str | Path, files: Sequence[str], output_d
     """
     if not isinstance(bundle, ModelBundle):
         bundle = load_bundle(bundle, classifiers)
-    names = bundle._names(classifiers)
+    names = bundle.classifier_names(classifiers)
     if trained_as is not None:
         fold_mode = "fold"
     program = bundle.program(selections=[selection], weights=weights or {}, trained_as=trained_as)
@@ -229,15 +229,16 @@ def template_name(process: str, variation: str = "nominal") -> str:
     return process if variation == "nominal" else f"{process}__{variation}"
 
 
-def _read_tables(tables: Sequence[str | Path], columns: Sequence[str]):
+def _read_tables(tables: Sequence[str | Path], columns: Sequence[str], batch_size: int = 1_000_000):
+    """The apply tables' ``columns`` (those present) and every weight column, in batches (bounded memory)."""
     import pyarrow.parquet as pq
 
-    out = []
     for path in tables:
-        have = set(pq.read_schema(path).names)
-        out.append(io.read_table(path, columns=[c for c in columns if c in have] +
-                                 [c for c in have if c.startswith("weight")]))
-    return out
+        f = pq.ParquetFile(path)
+        names = f.schema_arrow.names
+        cols = [c for c in columns if c in names] + [c for c in names if c.startswith("weight") and c not in columns]
+        for batch in f.iter_batches(batch_size=batch_size, columns=cols):
+            yield batch.to_pandas()
 
 
 def make_templates(tables: Sequence[str | Path], *, classifier: str, score_range: Sequence[float] | str | Path, bins: int,

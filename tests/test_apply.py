@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tomllib
@@ -64,8 +65,6 @@ def test_reapplying_a_training_sample_reproduces_the_out_of_fold_scores_exactly(
 
 def _independent_scores(models: Path, clf: str, X: np.ndarray) -> np.ndarray:
     """(k, n) scores of each fold model, loaded and scaled by hand from the fold directories."""
-    import json
-
     out = []
     for k in range(2):
         d = models / clf / f"fold{k}"
@@ -159,7 +158,6 @@ def test_different_feature_definitions_fail_naming_the_feature(apply_study):
 
 
 def test_bundle_is_self_describing_and_checked(apply_study, tmp_path):
-    import json
     import shutil
 
     models = apply_study["models"]
@@ -223,7 +221,8 @@ def applied(apply_study, tmp_path_factory):
     for s in samples:
         t = out / s["name"] / "table.parquet"
         summaries[s["name"]] = apply_sample(models, s, features=FEATURES, luminosity_pb=LUMI, fold_mode="mean",
-                                            step_size=300, table=t, friends_dir=out / s["name"] / "friends")
+                                            step_size=300, table=t, friends_dir=out / s["name"] / "friends",
+                                            summary=out / s["name"] / "summary.json")
         tables.append(t)
     return {"out": out, "tables": tables, "summaries": summaries, "samples": samples}
 
@@ -231,6 +230,8 @@ def applied(apply_study, tmp_path_factory):
 def test_apply_stage_friend_trees_and_tables(applied, apply_study):
     out = applied["out"]
     assert set(applied["summaries"]["sig"]["variations"]) == {"nominal", "jes_up", "jes_down"}
+    assert json.loads((out / "sig" / "summary.json").read_text()) == applied["summaries"]["sig"]
+    assert applied["summaries"]["data"]["variations"]["nominal"]["entries"] == 1100
     for var in ("nominal", "jes_up"):
         friend = _friend(out / "sig" / "friends" / var / f"0_signal{'_new' if var == 'nominal' else '_jes_up'}.root")
         assert len(friend["event"]) == 800 and np.array_equal(friend["event"], np.arange(500_000, 500_800))
@@ -265,8 +266,6 @@ def test_templates_are_root_histograms_with_sumw2(applied, apply_study, tmp_path
     # by hand from the table: clipped into the training score range, weights and sum of w^2
     table = read_table(applied["tables"][2])
     nominal = table[table["variation"] == "nominal"]
-    import json
-
     lo, hi = json.loads((apply_study["models"] / "xgb" / "bundle.json").read_text())["score_range"]
     edges = np.linspace(lo, hi, 11)
     s = np.clip(nominal["score_xgb"].to_numpy(), lo, np.nextafter(hi, lo))

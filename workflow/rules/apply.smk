@@ -50,6 +50,7 @@ rule apply:
     output:
         table="results/apply/{apply_sample}/table.parquet",
         friends=directory("results/apply/{apply_sample}/friends"),
+        summary="results/apply/{apply_sample}/summary.json",
     log:
         "results/logs/apply/{apply_sample}.log",
     benchmark:

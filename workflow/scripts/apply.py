@@ -18,4 +18,5 @@ apply_sample(
     step_size=p.step_size,
     table=snakemake.output.table,
     friends_dir=snakemake.output.friends,
+    summary=snakemake.output.summary,
 )

@@ -158,7 +158,8 @@ def process_name(sample: Mapping) -> str:
 
 def apply_sample(bundle_dir: str | Path, sample: Mapping, *, features: Sequence[Mapping], luminosity_pb: float,
                  classifiers: Sequence[str] | None = None, fold_mode: str = "fold", friend_tree: str = "hepmva",
-                 step_size: int | str = "50 MB", table: str | Path, friends_dir: str | Path) -> dict:
+                 step_size: int | str = "50 MB", table: str | Path, friends_dir: str | Path,
+                 summary: str | Path | None = None) -> dict:
     """Score one configured apply sample: its nominal files, every tree variation and weight variation.
 
     Writes ``friends_dir/{variation}/{i}_{file}.root`` (+ ``friends.json``) and the table ``table``
@@ -167,7 +168,8 @@ def apply_sample(bundle_dir: str | Path, sample: Mapping, *, features: Sequence[
 
     Returns
     -------
-    dict : per variation the events, selected events and weighted yield.
+    dict : per variation the events, selected events and weighted yield (also written to ``summary``,
+        JSON, when given).
     """
     bundle = load_bundle(bundle_dir, classifiers)
     bundle.check_features(features, where="config key 'features'")
@@ -179,7 +181,8 @@ def apply_sample(bundle_dir: str | Path, sample: Mapping, *, features: Sequence[
     passes = [("nominal", sample["files"], sample.get("tree", "Events"), nominal_weights)]
     for var, spec in sample.get("variations", {}).items():
         passes.append((var, spec["files"], spec.get("tree", sample.get("tree", "Events")), {"weight": sample.get("weight")}))
-    summary = {"sample": name, "kind": sample["kind"], "process": process_name(sample), "variations": {}}
+    result = {"sample": name, "kind": sample["kind"], "process": process_name(sample), "fold_mode": mode,
+              "classifiers": bundle.classifier_names(classifiers), "variations": {}}
     extra = {"sample": name, "process": process_name(sample), "kind": sample["kind"], "label": sample.get("label", "background")}
     # every table block has every column: tree variations carry NaN weight variations
     missing_cols = [f"weight_{v}" for v in sample.get("weight_variations", {})]
@@ -196,16 +199,19 @@ def apply_sample(bundle_dir: str | Path, sample: Mapping, *, features: Sequence[
                                   fold_mode=mode, classifiers=classifiers, trained_as=sample.get("trained_as"),
                                   selection=sample.get("selection"), weights=weights, scale=scale,
                                   step_size=step_size, table_writer=sink, table_extra=extra | {"variation": var})
-            summary["variations"][var] = {"entries": sum(r["entries"] for r in records),
+            result["variations"][var] = {"entries": sum(r["entries"] for r in records),
                                           "selected": sum(r["selected"] for r in records),
                                           "yield": sink.yield_ if is_mc else float(sink.n)}
             log.info("sample %s [%s]: %d of %d entries selected, yield %.4g", name, var,
-                     summary["variations"][var]["selected"], summary["variations"][var]["entries"],
-                     summary["variations"][var]["yield"])
-        if all(v["selected"] == 0 for v in summary["variations"].values()):
+                     result["variations"][var]["selected"], result["variations"][var]["entries"],
+                     result["variations"][var]["yield"])
+        if all(v["selected"] == 0 for v in result["variations"].values()):
             raise io.InputError(f"apply sample '{name}': the selection leaves no events in "
                                 f"{', '.join(io.expand_files(sample['files']))}")
-    return summary
+    if summary is not None:
+        with io.atomic_path(summary) as tmp:
+            tmp.write_text(json.dumps(result, indent=1) + "\n")
+    return result
 
 
 class _TableSink:

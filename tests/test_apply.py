@@ -404,3 +404,16 @@ def test_readme_score_new_data_example_runs(apply_study, tmp_path):
     assert out.returncode == 0, out.stderr
     assert re.search(r"xgb: mean score 0\.\d+ on \d+ selected events", out.stdout)
     assert (tmp_path / "scored" / "0_data.root").exists()
+
+
+def test_score_files_returns_the_friend_tree_scores_as_a_table(apply_study, tmp_path):
+    from hepmva.stages.apply import score_files
+
+    data = str(apply_study["root"] / "data.root")
+    table = score_files(apply_study["models"], [data], fold_mode="mean", step_size=250)
+    friend = _friend(apply_files(apply_study["models"], [data], tmp_path, fold_mode="mean")[0]["friend"])
+    sel = np.flatnonzero(friend["selected"])
+    assert list(table.columns) == ["file_index", "entry", "event", "fold", "score_xgb", "score_mlp", "ht"]
+    np.testing.assert_array_equal(table["entry"], sel)
+    np.testing.assert_array_equal(table["event"], friend["event"][sel])
+    np.testing.assert_allclose(table["score_mlp"], friend["score_mlp"][sel])

@@ -7,7 +7,8 @@ Three entry points, one engine (:func:`apply_files`, chunked: memory bounded by 
   :func:`make_templates` per classifier -> ROOT TH1 templates per process x variation (sum of w^2) and a
   stacked plot with data; :func:`plot_sculpting` -> spectators in bins of score for the background;
 - the command line ``hepmva apply MODEL_DIR FILES... -o OUT`` (:mod:`hepmva.cli`): :func:`apply_files`;
-- Python: :func:`hepmva.bundle.load_bundle` then ``bundle.score(arrays)``, or :func:`apply_files`.
+- Python: :func:`hepmva.bundle.load_bundle` then ``bundle.score(arrays)``; :func:`score_files` (files in, a
+  table of scores out) or :func:`apply_files` (friend trees).
 
 Friend tree per input file (entry-aligned with the input tree, ``AddFriend``-able), tree ``hepmva``:
 ``event`` (uint64, every entry), ``selected`` (bool), ``fold`` (int8, -1 if not selected),
@@ -32,7 +33,7 @@ from hepmva import io
 from hepmva.bundle import ModelBundle, load_bundle
 from hepmva.feature_table import check_branches, evaluate_chunk, sample_scale
 
-__all__ = ["apply_files", "apply_sample", "process_name", "template_name", "make_templates", "plot_sculpting",
+__all__ = ["apply_files", "score_files", "apply_sample", "process_name", "template_name", "make_templates", "plot_sculpting",
            "write_bundles", "write_study_bundle"]
 
 log = logging.getLogger(__name__)
@@ -70,55 +71,27 @@ def apply_files(bundle: ModelBundle | str | Path, files: Sequence[str], output_d
     -------
     list of dict : one record per file (input, friend, tree, entries, selected, seconds).
     """
-    if not isinstance(bundle, ModelBundle):
-        bundle = load_bundle(bundle, classifiers)
-    names = bundle.classifier_names(classifiers)
-    if trained_as is not None:
-        fold_mode = "fold"
-    program = bundle.program(selections=[selection], weights=weights or {}, trained_as=trained_as)
-    weight_cols = [c for c, _ in program.weights]
-    dtypes = {"event": np.uint64, "selected": np.bool_, "fold": np.int8}
-    dtypes |= {f"score_{n}": np.float64 for n in names}
-    dtypes |= {n: np.float64 for n in bundle.spectator_names + weight_cols}
+    bundle, program, names, fold_mode = _prepare(bundle, classifiers, trained_as, fold_mode, selection, weights)
+    dtypes = _friend_dtypes(bundle, program, names)
     files = io.expand_files(files)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     log.info("apply: %d file(s), classifiers %s, fold mode %s%s", len(files), ", ".join(names), fold_mode,
              f" (trained as '{trained_as}')" if trained_as else "")
+    columns = [f"score_{n}" for n in names] + bundle.spectator_names + [c for c, _ in program.weights]
     records = []
     for index, path in enumerate(files):
-        check_branches(program, path, tree)
         out = output_dir / f"{index}_{Path(path).name}"
         t0 = last = time.perf_counter()
         n_entries = n_selected = 0
         with io.TreeChunkWriter(out, friend_tree, dtypes) as writer:
-            for entry_start, chunk in io.iterate_tree(path, tree, program.branches, step_size=step_size):
-                n = len(chunk)
-                cols = evaluate_chunk(program, chunk, path=path, entry_start=entry_start)
-                friend = {k: np.full(n, np.nan) for k in dtypes}
-                friend["event"] = _event_ids(program, chunk, path)
-                friend["selected"] = np.zeros(n, dtype=bool)
-                friend["fold"] = np.full(n, -1, dtype=np.int8)
-                rows = cols["entry"] - entry_start
-                ids = cols["event"]
-                friend["selected"][rows] = True
-                friend["fold"][rows] = bundle.fold_of(ids)
-                if len(ids):
-                    X = np.column_stack([cols[f] for f in bundle.feature_names])
-                    scores = bundle.score_features(X, ids, fold_mode=fold_mode, classifiers=names)
-                    for name, s in scores.items():
-                        friend[f"score_{name}"][rows] = s
-                    for col in bundle.spectator_names:
-                        friend[col][rows] = cols[col]
-                    for col in weight_cols:
-                        friend[col][rows] = cols[col] * scale
-                    if table_writer is not None:
-                        table_writer.write(_table_block(friend, rows, index, cols["entry"], table_extra,
-                                                        [f"score_{n}" for n in names], bundle.spectator_names,
-                                                        weight_cols))
+            for friend, rows, entries in _friend_chunks(bundle, program, names, fold_mode, path, tree, scale,
+                                                        step_size):
+                if table_writer is not None and len(rows):
+                    table_writer.write(_table_block(friend, rows, index, entries, table_extra, columns))
                 writer.write(friend)
-                n_entries += n
-                n_selected += len(ids)
+                n_entries += len(friend["event"])
+                n_selected += len(rows)
                 if time.perf_counter() - last > 30:  # progress on long files
                     last = time.perf_counter()
                     log.info("apply: %s: %d entries so far, %.0f events/s", path, n_entries,
@@ -132,6 +105,70 @@ def apply_files(bundle: ModelBundle | str | Path, files: Sequence[str], output_d
     return records
 
 
+def score_files(bundle: ModelBundle | str | Path, files: Sequence[str], *, tree: str = "Events",
+                fold_mode: str = "fold", classifiers: Sequence[str] | None = None, trained_as: str | None = None,
+                selection: str | None = None, step_size: int | str = "50 MB"):
+    """Score the selected events of ``files`` and return them as a table (for notebooks: files in, scores out).
+
+    The same reading and fold choice as :func:`apply_files`, without writing anything.
+
+    Returns
+    -------
+    pandas.DataFrame : one row per selected event: ``file_index``, ``entry``, ``event``, ``fold``,
+        ``score_<classifier>`` and the spectators.
+    """
+    import pandas as pd
+
+    bundle, program, names, fold_mode = _prepare(bundle, classifiers, trained_as, fold_mode, selection, None)
+    columns = [f"score_{n}" for n in names] + bundle.spectator_names
+    blocks = [_table_block(friend, rows, index, entries, None, columns)
+              for index, path in enumerate(io.expand_files(files))
+              for friend, rows, entries in _friend_chunks(bundle, program, names, fold_mode, path, tree, 1.0, step_size)]
+    return pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=["file_index", "entry", "event",
+                                                                                      "fold", *columns])
+
+
+def _prepare(bundle, classifiers, trained_as, fold_mode, selection, weights):
+    """The loaded bundle, its reading program, the classifier names and the fold mode of one apply."""
+    if not isinstance(bundle, ModelBundle):
+        bundle = load_bundle(bundle, classifiers)
+    names = bundle.classifier_names(classifiers)
+    program = bundle.program(selections=[selection], weights=weights or {}, trained_as=trained_as)
+    return bundle, program, names, "fold" if trained_as is not None else fold_mode
+
+
+def _friend_dtypes(bundle: ModelBundle, program, names: Sequence[str]) -> dict:
+    dtypes = {"event": np.uint64, "selected": np.bool_, "fold": np.int8}
+    dtypes |= {f"score_{n}": np.float64 for n in names}
+    return dtypes | {n: np.float64 for n in bundle.spectator_names + [c for c, _ in program.weights]}
+
+
+def _friend_chunks(bundle: ModelBundle, program, names, fold_mode: str, path: str, tree: str, scale: float,
+                   step_size):
+    """Per chunk of ``path``: the friend-tree columns (every entry), the selected rows and their entries."""
+    check_branches(program, path, tree)
+    dtypes = _friend_dtypes(bundle, program, names)
+    for entry_start, chunk in io.iterate_tree(path, tree, program.branches, step_size=step_size):
+        n = len(chunk)
+        cols = evaluate_chunk(program, chunk, path=path, entry_start=entry_start)
+        friend = {k: np.full(n, np.nan) for k in dtypes}
+        friend["event"] = _event_ids(program, chunk, path)
+        friend["selected"] = np.zeros(n, dtype=bool)
+        friend["fold"] = np.full(n, -1, dtype=np.int8)
+        rows, ids = cols["entry"] - entry_start, cols["event"]
+        friend["selected"][rows] = True
+        friend["fold"][rows] = bundle.fold_of(ids)
+        if len(ids):
+            X = np.column_stack([cols[f] for f in bundle.feature_names])
+            for name, s in bundle.score_features(X, ids, fold_mode=fold_mode, classifiers=names).items():
+                friend[f"score_{name}"][rows] = s
+            for col in bundle.spectator_names:
+                friend[col][rows] = cols[col]
+            for col, _ in program.weights:
+                friend[col][rows] = cols[col] * scale
+        yield friend, rows, cols["entry"]
+
+
 def _event_ids(program, chunk, path: str) -> np.ndarray:
     try:
         return np.asarray(program.event_id.evaluate(chunk)).astype(np.uint64)
@@ -139,15 +176,13 @@ def _event_ids(program, chunk, path: str) -> np.ndarray:
         raise io.InputError(f"{path}: event id: {exc}") from None
 
 
-def _table_block(friend: dict, rows: np.ndarray, file_index: int, entries: np.ndarray, extra, scores, spectators,
-                 weight_cols):
+def _table_block(friend: dict, rows: np.ndarray, file_index: int, entries: np.ndarray, extra, columns):
     import pandas as pd
 
     block = {k: np.full(len(rows), v) for k, v in (extra or {}).items()}
     block |= {"file_index": np.full(len(rows), file_index, dtype=np.int32), "entry": entries,
               "event": friend["event"][rows], "fold": friend["fold"][rows]}
-    block |= {k: friend[k][rows] for k in scores + spectators + weight_cols}
-    return pd.DataFrame(block)
+    return pd.DataFrame(block | {k: friend[k][rows] for k in columns})
 
 
 # ------------------------------------------------------------------------------------------ the stage

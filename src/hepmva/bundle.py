@@ -43,11 +43,11 @@ import numpy as np
 
 from hepmva import __version__
 from hepmva.errors import BundleError
-from hepmva.feature_table import FeatureProgram, compile_program
+from hepmva.feature_table import FeatureProgram, compile_program, evaluate_chunk
 from hepmva.preprocessing import Scaler
 from hepmva.samples import assign_folds
 
-__all__ = ["BUNDLE_FORMAT", "FOLD_MODES", "BundleError", "features_sha256", "write_classifier_bundle",
+__all__ = ["BUNDLE_FORMAT", "FOLD_MODES", "BundleError", "features_sha256", "study_block", "write_classifier_bundle",
            "write_study_bundle", "load_bundle", "ModelBundle", "FoldedClassifier"]
 
 log = logging.getLogger(__name__)
@@ -239,7 +239,7 @@ class ModelBundle:
 
     def score(self, arrays, *, fold_mode: str = "fold", classifiers: Sequence[str] | None = None,
               with_selection: bool = False) -> dict[str, np.ndarray]:
-        """Scores of events given as branches (awkward record array, or mapping name -> array).
+        """Scores of events given as branches (awkward record array, mapping name -> array, or DataFrame).
 
         Every event is scored (no selection) unless ``with_selection``; then events failing the
         study's selection get NaN. The event-id branch is needed for fold mode ``"fold"``.
@@ -254,8 +254,6 @@ class ModelBundle:
         missing = sorted(set(program.branches) - set(arrays.fields))
         if missing:
             raise BundleError(f"arrays lack branch(es) {', '.join(missing)} that the bundle's features read")
-        from hepmva.feature_table import evaluate_chunk
-
         cols = evaluate_chunk(program, arrays, path="arrays", entry_start=0)
         X = np.column_stack([cols[n] for n in self.feature_names]) if len(cols["event"]) else np.empty(
             (0, len(self.feature_names)))

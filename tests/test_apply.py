@@ -155,6 +155,8 @@ def test_different_feature_definitions_fail_naming_the_feature(apply_study):
     with pytest.raises(BundleError, match="feature 'extra'"):
         bundle.check_features(FEATURES + [{"name": "extra", "expr": "met"}])
     bundle.check_features(FEATURES)  # the same definitions pass
+    with pytest.raises(BundleError, match="definition 'jets'"):
+        bundle.check_features(FEATURES, define={"jets": "objects(pt=jet_pt, eta=jet_eta, phi=jet_phi)"})
 
 
 def test_bundle_is_self_describing_and_checked(apply_study, tmp_path):

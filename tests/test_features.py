@@ -562,8 +562,12 @@ hostile = [
     "{'a': 1}",
     "[1, 2]",
     "(1, 2)",
-    "met.real",
     "met.__class__",
+    "met._index",
+    "(1).real",
+    "objects(_tag=met)",
+    "objects(jet_pt)",
+    "combinations(jet_pt, met)",
     "__builtins__",
     "__import__",
     "globals()",
@@ -645,6 +649,16 @@ runtime_errors = [
     ("inv_mass(jet_pt[0], jet_eta[0], jet_phi[0])", r"pair_mass"),
     ("inv_mass(jet_pt, jet_eta, jet_phi, i=1, j=1)", r"two different objects"),
     ("jet_pt + lep_pt", r"cannot evaluate expression 'jet_pt \+ lep_pt'"),
+    # attribute syntax is a field lookup in a collection, never Python's getattr
+    ("met.real", r"'met' has no field 'real': it is not a collection of objects"),
+    ("objects(pt=jet_pt).eta[0]", r"has no field 'eta' \(fields: pt\)"),
+    ("mass(jet_pt)", r"mass\(\) needs objects with fields pt, eta, phi"),
+    ("count(pairs(met))", r"pairs\(\) needs collections"),
+    ("objects(pt=jet_pt, eta=lep_eta)[0].pt", r"same number of objects in every event"),
+    ("count(combinations(jet_pt, 7))", r"n from 2 to 4"),
+    ("min_by(jet_pt, met)", r"min_by\(x, key\) picks one element"),
+    ("count(others(jet_pt, jet_pt))", r"others\(\) needs a collection of objects"),
+    ("objects(pt=jet_pt)[0]", r"does not give numbers.*take a field"),
 ]
 
 
@@ -668,9 +682,9 @@ def test_length_limit_message() -> None:
 
 def test_disallowed_construct_message_format() -> None:
     with pytest.raises(ValueError) as info:
-        compile_expression("met.real")
+        compile_expression("met.__class__")
     assert str(info.value) == (
-        "unsafe/unsupported construct 'attribute access .real' in expression 'met.real'"
+        "unsafe/unsupported construct 'attribute access .__class__' in expression 'met.__class__'"
     )
     with pytest.raises(ValueError, match=r"construct 'call of open\(\)'.*allowed functions: abs"):
         compile_expression("open('f')")

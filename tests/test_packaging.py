@@ -10,7 +10,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # PyPI name -> conda-forge name where they differ
-PYPI_TO_CONDA = {"xgboost-cpu": "xgboost"}
+PYPI_TO_CONDA = {"xgboost-cpu": "xgboost", "xxhash": "python-xxhash"}
 
 
 def _name(req: str) -> str:

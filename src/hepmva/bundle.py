@@ -57,21 +57,30 @@ BUNDLE_VERSION = 1
 FOLD_MODES = ("fold", "mean")
 
 
-def features_sha256(features: Sequence[Mapping], spectators: Sequence[Mapping] = ()) -> str:
-    """SHA-256 of the canonical JSON of the feature (and spectator) definitions: name, expr, default."""
+def features_sha256(features: Sequence[Mapping], spectators: Sequence[Mapping] = (),
+                    define: Mapping[str, str] | None = None, aliases: Mapping[str, str] | None = None) -> str:
+    """SHA-256 of the canonical JSON of the feature definitions: features and spectators (name, expr,
+    default) and the named definitions and aliases their expressions may use."""
     def canon(blocks):
         return [{"name": b["name"], "expr": b["expr"], "default": b.get("default")} for b in blocks]
 
-    text = json.dumps({"features": canon(features), "spectators": canon(spectators)}, sort_keys=True)
+    text = json.dumps({"features": canon(features), "spectators": canon(spectators), "define": dict(define or {}),
+                       "aliases": dict(aliases or {})}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _study_sha256(study: Mapping) -> str:
+    return features_sha256(study["features"], study["spectators"], study.get("define"), study.get("aliases"))
 
 
 def study_block(*, features: Sequence[Mapping], spectators: Sequence[Mapping], selection: str | None,
                 samples: Sequence[Mapping], event_id: str, folds: int, training: Mapping,
-                luminosity_pb: float) -> dict:
+                luminosity_pb: float, define: Mapping[str, str] | None = None,
+                aliases: Mapping[str, str] | None = None) -> dict:
     """The study part of a bundle (what defines the training phase space and the inputs)."""
     return {
         "features": [dict(f) for f in features], "spectators": [dict(s) for s in spectators],
+        "define": dict(define or {}), "aliases": dict(aliases or {}),
         "selection": selection,
         "training_samples": {s["name"]: {"label": s["label"], "selection": s.get("selection")} for s in samples},
         "event_id": event_id, "fold_rule": {"hash": "splitmix64", "k": int(folds)},
@@ -92,7 +101,7 @@ def _write_json(obj, path: Path) -> None:
 
 def _header(kind: str, study: dict) -> dict:
     return {"format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION, "type": kind, "hepmva_version": __version__,
-            "features_sha256": features_sha256(study["features"], study["spectators"]), "study": study}
+            "features_sha256": _study_sha256(study), "study": study}
 
 
 def write_classifier_bundle(fold_dirs: Sequence[str | Path], *, classifier: Mapping, study: dict,
@@ -204,10 +213,19 @@ class ModelBundle:
                                       f"{', '.join(sorted(samples))}")
                 cuts.append(samples[trained_as]["selection"])
         return compile_program(self.study["features"], event_id=self.study["event_id"], selections=cuts,
-                               weights=weights, spectators=self.study["spectators"])
+                               weights=weights, spectators=self.study["spectators"],
+                               define=self.study.get("define"), aliases=self.study.get("aliases"))
 
-    def check_features(self, features: Sequence[Mapping], where: str = "config") -> None:
-        """Raise :class:`BundleError` naming the first feature whose definition differs from the bundle's."""
+    def check_features(self, features: Sequence[Mapping], where: str = "config", *,
+                       define: Mapping[str, str] | None = None, aliases: Mapping[str, str] | None = None) -> None:
+        """Raise :class:`BundleError` naming the first feature (or definition / alias) that differs from the bundle's."""
+        for what, mine_d, theirs_d in (("definition", self.study.get("define") or {}, define or {}),
+                                       ("alias", self.study.get("aliases") or {}, aliases or {})):
+            for name in sorted(set(mine_d) | set(theirs_d)):
+                if mine_d.get(name) != theirs_d.get(name):
+                    raise BundleError(f"{where}: {what} '{name}' ({theirs_d.get(name, 'missing')!r}) differs from the "
+                                      f"model bundle {self.path} ({mine_d.get(name, 'absent')!r}): score with the "
+                                      "definitions the models were trained on")
         mine = {f["name"]: (f["expr"], f.get("default")) for f in self.study["features"]}
         theirs = {f["name"]: (f["expr"], f.get("default")) for f in features}
         for name in list(mine) + [n for n in theirs if n not in mine]:
@@ -291,7 +309,7 @@ def _read_bundle_json(path: Path) -> dict:
     if bundle.get("format_version") != BUNDLE_VERSION:
         raise BundleError(f"{path}: bundle format version {bundle.get('format_version')} is not supported "
                           f"(this hepmva {__version__} reads version {BUNDLE_VERSION})")
-    if features_sha256(bundle["study"]["features"], bundle["study"]["spectators"]) != bundle["features_sha256"]:
+    if _study_sha256(bundle["study"]) != bundle["features_sha256"]:
         raise BundleError(f"{path}: the feature definitions do not match their content hash (edited by hand?)")
     return bundle
 

@@ -24,7 +24,7 @@ import yaml
 
 from hepmva.errors import ConfigError  # re-exported: ``hepmva.config.ConfigError`` stays importable
 
-__all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "sample_by_name"]
+__all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "sample_by_name", "config_definitions"]
 
 
 
@@ -92,9 +92,14 @@ def _unique(items: list[dict], what: str) -> None:
 
 
 def _check_semantics(config: dict) -> None:
-    from hepmva.features import compile_expression
+    from hepmva.features import compile_expression as _compile_plain
     from hepmva.models import KINDS
     from hepmva.samples import BOOKKEEPING_COLUMNS
+
+    definitions = config_definitions(config)
+
+    def compile_expression(text: str):
+        return _compile_plain(text, definitions)
 
     _unique(config["samples"], "samples")
     _unique(config["features"], "features")
@@ -187,6 +192,20 @@ def _check_spectators_and_apply(config: dict, compile_expression, reserved) -> N
                 _check_expr(s[sub], f"{key}.{sub}", compile_expression)
         for var, text in s.get("weight_variations", {}).items():
             _check_expr(text, f"{key}.weight_variations.{var}", compile_expression)
+
+
+def config_definitions(config: dict):
+    """The config's ``define:`` and ``aliases:`` blocks, checked and compiled (:class:`hepmva.features.Definitions`)."""
+    from hepmva.features import make_definitions
+
+    define, aliases = config.get("define") or {}, config.get("aliases") or {}
+    try:
+        return make_definitions(define, aliases)
+    except ValueError as exc:
+        msg = str(exc)
+        key = next((f"{block}.{name}" for block, names in (("define", define), ("aliases", aliases))
+                    for name in names if f"{name!r}" in msg.split(":")[0]), "define")
+        raise ConfigError(f"config key '{key}': {exc}") from None
 
 
 def _check_expr(text: str, key: str, compile_expression) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hepmva import io
-from hepmva.features import Expression, compile_expression, evaluate_selection
+from hepmva.features import Definitions, Expression, compile_expression, evaluate_selection, make_definitions
 from hepmva.samples import physics_weights
 
 __all__ = ["FeatureProgram", "compile_program", "check_branches", "evaluate_chunk", "sample_scale"]
@@ -38,6 +38,7 @@ class FeatureProgram:
     weights: tuple[tuple[str, Expression | None], ...]            # (column, generator-weight expression or None = 1)
     event_id: Expression
     truth_llr: Expression | None
+    definitions: Definitions | None = None                        # config define: / aliases:
 
     @property
     def branches(self) -> list[str]:
@@ -50,7 +51,8 @@ class FeatureProgram:
 
 def compile_program(features: Sequence[Mapping], *, event_id: str = "event", selections: Sequence[str | None] = (),
                     weights: Mapping[str, str | None] | None = None, spectators: Sequence[Mapping] = (),
-                    truth_llr: str | None = None) -> FeatureProgram:
+                    truth_llr: str | None = None, define: Mapping[str, str] | None = None,
+                    aliases: Mapping[str, str] | None = None) -> FeatureProgram:
     """Compile the expressions of a reading pass.
 
     Parameters
@@ -65,17 +67,25 @@ def compile_program(features: Sequence[Mapping], *, event_id: str = "event", sel
         Output column -> generator-weight expression (None = unit weights); default ``{"weight": None}``.
     truth_llr : str, optional
         Exact log-likelihood-ratio branch (generator truth).
+    define, aliases : mapping of str to str, optional
+        Named definitions and branch aliases (config ``define:`` / ``aliases:``) the expressions use.
     """
-    def defs(blocks):
-        return tuple((b["name"], compile_expression(b["expr"]), b.get("default")) for b in blocks)
+    definitions = make_definitions(define, aliases)
+
+    def comp(text):
+        return compile_expression(text, definitions)
+
+    def blocks(items):
+        return tuple((b["name"], comp(b["expr"]), b.get("default")) for b in items)
 
     weights = {"weight": None} if weights is None else weights
     return FeatureProgram(
-        features=defs(features), spectators=defs(spectators),
-        cuts=tuple(compile_expression(s) for s in selections if s),
-        weights=tuple((k, compile_expression(v) if v else None) for k, v in weights.items()),
-        event_id=compile_expression(event_id),
-        truth_llr=compile_expression(truth_llr) if truth_llr else None,
+        features=blocks(features), spectators=blocks(spectators),
+        cuts=tuple(comp(s) for s in selections if s),
+        weights=tuple((k, comp(v) if v else None) for k, v in weights.items()),
+        event_id=comp(event_id),
+        truth_llr=comp(truth_llr) if truth_llr else None,
+        definitions=definitions,
     )
 
 
@@ -112,14 +122,16 @@ def evaluate_chunk(program: FeatureProgram, chunk, *, path: str, entry_start: in
     """
     n = len(chunk)
     mask = np.ones(n, dtype=bool)
+    cache: dict = {}  # definitions computed once per chunk, shared by the expressions
     for cut in program.cuts:
-        mask &= _selection(cut, chunk, path)
+        mask &= _selection(cut, chunk, path, cache)
     selected = np.flatnonzero(mask)
     sel = chunk[mask]
+    cache = {}
     cols: dict[str, np.ndarray] = {}
     for kind, defs in (("feature", program.features), ("spectator", program.spectators)):
         for name, expr, default in defs:
-            values = _evaluate(expr, sel, path, f"{kind} '{name}'", default=default)
+            values = _evaluate(expr, sel, path, f"{kind} '{name}'", default=default, cache=cache)
             bad = ~np.isfinite(values)
             if bad.any():
                 raise io.InputError(
@@ -128,7 +140,7 @@ def evaluate_chunk(program: FeatureProgram, chunk, *, path: str, entry_start: in
                 )
             cols[name] = values
     for column, expr in program.weights:
-        w = np.ones(len(sel)) if expr is None else _evaluate(expr, sel, path, f"weight '{column}'")
+        w = np.ones(len(sel)) if expr is None else _evaluate(expr, sel, path, f"weight '{column}'", cache=cache)
         if not np.all(np.isfinite(w)):
             raise io.InputError(f"{path}: weight '{column}' = '{expr.text}' is NaN/inf in some events")
         cols[column] = w
@@ -139,13 +151,14 @@ def evaluate_chunk(program: FeatureProgram, chunk, *, path: str, entry_start: in
     return cols
 
 
-def sample_scale(sample: Mapping, files: Sequence[str], luminosity_pb: float, weight: str | None,
+def sample_scale(sample: Mapping, files: Sequence[str], luminosity_pb: float, weight: Expression | str | None,
                  step_size: int | str = "50 MB") -> tuple[float, float, float]:
     """``(xsec_pb, sum_weights, factor)`` of a simulated sample; physics weight = generator weight x factor.
 
     ``sample["xsec_pb"]`` is a number or ``{tree, branch}`` (a per-file constant);
     ``sample["sum_weights"]`` a number, ``{tree, branch}`` (summed over the files) or ``"auto"``
-    (a cheap first pass summing ``weight`` over every event of ``files``, before any selection).
+    (a cheap first pass summing ``weight`` over every event of ``files``, before any selection);
+    ``weight`` is the generator-weight expression, compiled (with the study's definitions) or text.
     """
     xsec = _resolve_number(sample["xsec_pb"], files, "xsec_pb")
     spec = sample.get("sum_weights", "auto")
@@ -180,16 +193,16 @@ def _sum_of_weights(files: Sequence[str], tree: str, weight_expr, step_size) -> 
     return total
 
 
-def _evaluate(expr, arrays, path: str, what: str, *, default=None, raw: bool = False) -> np.ndarray:
+def _evaluate(expr, arrays, path: str, what: str, *, default=None, raw: bool = False, cache=None) -> np.ndarray:
     try:
-        out = expr.evaluate(arrays, default=default)
+        out = expr.evaluate(arrays, default=default, cache=cache)
     except ValueError as exc:
         raise io.InputError(f"{path}: {what}: {exc}") from None
     return out if raw else np.asarray(out, dtype=np.float64)
 
 
-def _selection(expr, arrays, path: str) -> np.ndarray:
+def _selection(expr, arrays, path: str, cache=None) -> np.ndarray:
     try:
-        return evaluate_selection(expr, arrays)
+        return evaluate_selection(expr, arrays, cache=cache)
     except ValueError as exc:
         raise io.InputError(f"{path}: selection: {exc}") from None

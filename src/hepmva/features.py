@@ -87,6 +87,40 @@ HEP helpers (angles in radians, massless objects unless a mass is given):
   ``mt(lep_pt[0], lep_phi[0], met, met_phi)``
 * a scalar sum such as HT is just ``sum(jet_pt)``.
 
+Collections and combinatorics (four-vector sums by scikit-hep ``vector``):
+
+* ``objects(pt=lep_pt, eta=lep_eta, phi=lep_phi, mass=0.1057, charge=lep_q)``:
+  a collection of objects from parallel jagged branches (constants and
+  event-level values broadcast); ``lep.pt`` reads a field, ``lep[0]``,
+  ``lep[lep.pt > 10]`` and ``count(lep)`` work as for branches.  Without a
+  ``mass`` field objects are massless.
+* ``concat(a, b, ...)``: the objects of several collections with the same
+  fields, per event (electrons and muons into leptons).
+* ``pairs(x)``: every pair ``i < j`` within ``x``; ``pairs(x, y)``: every
+  object of ``x`` with every object of ``y``; ``combinations(x, n)``: every
+  n-tuple (``n`` = 2..4).  Members are ``first``, ``second``, ``third``,
+  ``fourth``: ``ll[ll.first.charge != ll.second.charge]`` keeps the
+  opposite-charge pairs.
+* ``min_by(x, key)`` / ``max_by(x, key)``: per event, the element of ``x``
+  with the smallest / largest ``key`` (one number per element), missing when
+  there is none: ``min_by(ll, abs(mass(ll) - 91.19))``.
+* ``others(x, chosen)``: the objects of ``x`` that are not in ``chosen`` (an
+  object or a pair picked from ``x``; objects of other collections in a cross
+  pair are ignored); missing when ``chosen`` is.
+* ``mass(a, b, ...)``, ``pt(...)``, ``eta(...)``, ``phi(...)``: of the
+  four-vector sum of all the objects given (objects, pairs, n-tuples):
+  ``mass(z1)``, ``mass(z1, z2)``, ``pt(lep[0], lep[1], jet[0])``.
+
+Definitions and aliases
+-----------------------
+:func:`make_definitions` (the config's ``define:`` and ``aliases:`` blocks)
+names expressions once, e.g. ``z1: "min_by(sfos, abs(mass(sfos) - 91.19))"``,
+so features, selections and weights write ``mass(z1)``; definitions may use
+each other (cycles are refused) and are computed once per chunk.  Aliases give
+identifier names to branches that are not identifiers
+(``{"el_pt": "Electron.pt"}``).  The four-lepton recipe (Z1, Z2, m4l, pT4l) is
+in ``config/README.md`` and tested against a loop over events.
+
 Recipes
 -------
 Each line is checked by the test suite (``tests/test_features.py``).
@@ -144,7 +178,12 @@ comprehensions, strings, calls of other functions, ...), unknown branches
 (listing the available ones), a jagged final result (reduce it with
 ``count``/``sum``/``max``/``[i]``), a non-boolean selection, and expressions
 longer than :data:`MAX_LENGTH` characters, with more than :data:`MAX_NODES`
-syntax nodes or nested deeper than :data:`MAX_DEPTH`.
+syntax nodes or nested deeper than :data:`MAX_DEPTH`, ``pairs``/``combinations``
+that would build more than :data:`MAX_COMBINATIONS` tuples in one chunk, a
+field a collection does not have (``lep.ptt``), and definitions that use
+themselves.  Attribute syntax (``lep.pt``) only reads a field of a collection
+built in the language or read from the file; names starting with ``_`` are
+refused, and nothing is looked up on Python objects.
 
 API
 ---
@@ -165,6 +204,7 @@ import ast
 import difflib
 import functools
 import logging
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,14 +219,20 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_LENGTH",
     "MAX_NODES",
+    "MAX_COMBINATIONS",
+    "MAX_DEFINITIONS",
+    "Definitions",
     "Expression",
     "compile_expression",
+    "make_definitions",
     "evaluate_selection",
     "required_branches",
 ]
 
 logger = logging.getLogger(__name__)
 
+#: Most tuples pairs()/combinations() may build in one chunk (memory guard).
+MAX_COMBINATIONS = 20_000_000
 #: Longest accepted expression, in characters.
 MAX_LENGTH = 2000
 #: Most syntax-tree nodes in one expression.
@@ -264,7 +310,7 @@ def _kleene(ufunc: np.ufunc, a: Any, b: Any) -> Any:
 
 
 def _fill_scalar(v: Any, value: bool) -> Any:
-    return v if _is_scalar(v) else ak.fill_none(v, value, axis=None)
+    return v if _is_scalar(v) else ak.fill_none(v, value, axis=-1)  # leaves only: a missing list stays missing
 
 
 def _depth(v: Any) -> int:
@@ -313,6 +359,12 @@ class _Function:
     help: str
     keywords: tuple[str, ...] = ()
     int_keywords: tuple[str, ...] = ()
+    #: positions of arguments that must be constant integers (combinations(x, n))
+    int_positions: tuple[int, ...] = ()
+    #: any identifier is a keyword (objects(pt=..., eta=...)); positional arguments are refused
+    field_keywords: bool = False
+    #: the implementation receives ``tag=`` (a number naming the call, for collections)
+    tagged: bool = False
 
 
 class _Fail(Exception):
@@ -329,6 +381,8 @@ def _need_jagged(fname: str, x: Any, hint: str = "") -> None:
 
 def _reduce_count(x: Any) -> Any:
     _need_jagged("count", x)
+    if _describe(x)[1] is None:  # objects (records): count the objects
+        return ak.num(x, axis=1)
     if _is_bool(x):
         return ak.count_nonzero(x, axis=-1)
     return ak.count(x, axis=-1)
@@ -461,6 +515,193 @@ def _mt(pt1: Any, phi1: Any, pt2: Any, phi2: Any) -> Any:
     return np.sqrt(np.maximum(m2, 0.0))
 
 
+# ---------------------------------------------------------------------------
+# objects and combinatorics (records built inside the language)
+# ---------------------------------------------------------------------------
+
+#: names of the members of a combination, in order (combinations(x, n) has the first n)
+_MEMBERS = ("first", "second", "third", "fourth")
+_MAX_COMBINATION = len(_MEMBERS)
+#: hidden bookkeeping fields of a collection made by objects()/concat(): the object's index in its
+#: event and a number naming the collection, so that others() knows which objects were chosen.
+#: Names starting with "_" cannot be written in an expression.
+_INDEX, _TAG = "_index", "_tag"
+_KINEMATICS = ("pt", "eta", "phi")
+
+
+def _fields(x: Any) -> list[str]:
+    return [] if _is_scalar(x) else [f for f in ak.fields(x) if not f.startswith("_")]
+
+
+def _is_record(x: Any) -> bool:
+    return not _is_scalar(x) and bool(ak.fields(x))
+
+
+def _objects(fields: dict[str, Any], *, tag: int) -> Any:
+    jagged = [v for v in fields.values() if not _is_scalar(v) and _depth(v) >= 1]
+    if not jagged:
+        raise _Fail(
+            "objects() needs at least one jagged field, e.g. objects(pt=lep_pt, eta=lep_eta, phi=lep_phi)"
+        )
+    for name, v in fields.items():
+        if not _is_scalar(v) and (_depth(v) > 1 or _describe(v)[1] is None):
+            raise _Fail(f"objects() field {name}= must be numbers or booleans per object or per event")
+    ref = jagged[0]
+    counts = ak.num(ref, axis=1)
+    for v in jagged[1:]:
+        if not ak.all(ak.num(v, axis=1) == counts):
+            raise _Fail("the fields of objects() must have the same number of objects in every event")
+    content = {
+        k: ak.full_like(ref, v, dtype=bool if _describe(v)[1] == "bool" else np.float64) if _is_scalar(v) else v
+        for k, v in fields.items()
+    }
+    content[_INDEX] = ak.local_index(ref, axis=1)
+    content[_TAG] = ak.full_like(ref, tag, dtype=np.int64)
+    return ak.zip(content, depth_limit=None)
+
+
+def _need_collection(fname: str, x: Any) -> None:
+    if _is_scalar(x) or _depth(x) != 1 or not _is_record(x):
+        raise _Fail(
+            f"{fname}() needs a collection of objects made by objects(...) (or a list of them), "
+            f"e.g. {fname}(lep) with lep: objects(pt=lep_pt, eta=lep_eta, phi=lep_phi)"
+        )
+
+
+def _concat(*xs: Any, tag: int) -> Any:
+    for x in xs:
+        _need_collection("concat", x)
+    names = [sorted(_fields(x)) for x in xs]
+    if any(n != names[0] for n in names):
+        raise _Fail(
+            f"concat() needs collections with the same fields, got {' / '.join(', '.join(n) for n in names)}"
+        )
+    joined = ak.concatenate([x[names[0]] for x in xs], axis=1)
+    return ak.with_field(
+        ak.with_field(joined, ak.local_index(joined, axis=1), _INDEX),
+        ak.full_like(joined[names[0][0]], tag, dtype=np.int64), _TAG,
+    )  # fmt: skip
+
+
+def _pairs(x: Any, y: Any = None) -> Any:
+    for v in (x,) if y is None else (x, y):
+        if _is_scalar(v) or _depth(v) != 1:
+            raise _Fail("pairs() needs collections (one list of objects per event), e.g. pairs(lep)")
+    if y is None:
+        k = ak.num(x, axis=1)
+        _check_combinatorics("pairs", k * (k - 1) / 2)
+        return ak.combinations(x, 2, axis=1, fields=list(_MEMBERS[:2]))
+    _check_combinatorics("pairs", ak.num(x, axis=1) * ak.num(y, axis=1))
+    return ak.cartesian({_MEMBERS[0]: x, _MEMBERS[1]: y}, axis=1)
+
+
+def _check_combinatorics(fname: str, n_tuples: Any) -> None:
+    """Refuse a combination that would not fit in memory, before awkward builds it."""
+    total = int(np.sum(ak.to_numpy(ak.fill_none(n_tuples, 0)), dtype=np.float64))
+    if total > MAX_COMBINATIONS:
+        raise _Fail(
+            f"{fname}() would build {total:.3g} tuples in this chunk (limit {MAX_COMBINATIONS:.3g}); "
+            f"select the objects first (x[x.pt > 20]) or lower reading.step_size"
+        )
+
+
+def _combinations(x: Any, n: int) -> Any:
+    if _is_scalar(x) or _depth(x) != 1:
+        raise _Fail("combinations() needs a collection (one list of objects per event), e.g. combinations(lep, 3)")
+    if not 2 <= n <= _MAX_COMBINATION:
+        raise _Fail(f"combinations(x, n) takes n from 2 to {_MAX_COMBINATION}, got {n}")
+    k = ak.num(x, axis=1)
+    n_tuples = k
+    for i in range(1, n):
+        n_tuples = n_tuples * (k - i) / (i + 1)
+    _check_combinatorics("combinations", n_tuples)
+    return ak.combinations(x, n, axis=1, fields=list(_MEMBERS[:n]))
+
+
+def _pick(fname: str, reduce: Callable[..., Any], x: Any, key: Any) -> Any:
+    if _is_scalar(x) or _depth(x) != 1 or _is_scalar(key) or _depth(key) != 1 or _is_record(key):
+        raise _Fail(
+            f"{fname}(x, key) picks one element of the collection x per event by a number per element, "
+            f"e.g. {fname}(zz, abs(mass(zz) - 91.19))"
+        )
+    try:
+        at = reduce(_numeric(key), axis=1, keepdims=True, mask_identity=True)
+        return ak.firsts(x[at], axis=1)
+    except ValueError:
+        raise _Fail(f"the key of {fname}(x, key) must have one number per element of x") from None
+
+
+def _members(x: Any, fname: str) -> list[Any]:
+    """The objects a value stands for: itself (an object) or the members of a combination."""
+    if _is_scalar(x) or not _is_record(x):
+        raise _Fail(
+            f"{fname}() needs objects with fields pt, eta, phi (made by objects(...)) or combinations of "
+            f"them (pairs(...), min_by(...))"
+        )
+    fields = _fields(x)
+    if all(k in fields for k in _KINEMATICS):
+        return [x]
+    if fields and all(_is_record(x[k]) for k in fields):
+        return [o for k in fields for o in _members(x[k], fname)]
+    raise _Fail(f"{fname}() needs objects with fields pt, eta, phi; got fields {', '.join(fields)}")
+
+
+def _system(fname: str, xs: tuple[Any, ...]) -> Any:
+    """The four-vector sum of every object in ``xs`` (scikit-hep vector, Momentum4D)."""
+    import vector  # deferred: only combinatoric expressions need it
+
+    objects = [o for x in xs for o in _members(x, fname)]
+    columns = []
+    for o in objects:
+        mass = o["mass"] if "mass" in _fields(o) else 0.0
+        columns.append([_float(_numeric(o[k])) for k in _KINEMATICS] + [_float(_numeric(mass))])
+    flat = ak.broadcast_arrays(*[c for cols in columns for c in cols])
+    total = None
+    for i in range(len(objects)):
+        pt, eta, phi, mass = flat[4 * i: 4 * i + 4]
+        p4 = vector.zip({"pt": pt, "eta": eta, "phi": phi, "mass": mass})
+        total = p4 if total is None else total + p4
+    return total
+
+
+def _mass(*xs: Any) -> Any:
+    m2 = _system("mass", xs).mass2
+    return np.sqrt(np.maximum(m2, 0.0))  # m^2 of massless sums may round below 0
+
+
+_COMPONENTS: dict[str, Callable[[Any], Any]] = {
+    "pt": lambda p4: p4.pt,
+    "eta": lambda p4: p4.eta,
+    "phi": lambda p4: p4.phi,
+}
+
+
+def _system_component(name: str) -> Callable[..., Any]:
+    def f(*xs: Any) -> Any:
+        return ak.without_parameters(_COMPONENTS[name](_system(name, xs)))
+
+    return f
+
+
+def _others(x: Any, chosen: Any) -> Any:
+    _need_collection("others", x)
+    if _is_scalar(chosen) or _depth(chosen) != 0:
+        raise _Fail(
+            "others(x, chosen) needs one chosen object or pair per event, e.g. others(lep, min_by(ll, ...)) "
+            "or others(jet, jet[0])"
+        )
+    if _INDEX not in ak.fields(x):
+        raise _Fail("others(x, chosen) needs a collection made by objects(...) or concat(...)")
+    keep = ak.ones_like(x[_INDEX], dtype=bool)
+    for o in _members(chosen, "others"):
+        if _INDEX not in ak.fields(o):
+            continue
+        keep = keep & ~((x[_INDEX] == o[_INDEX]) & (x[_TAG] == o[_TAG]))
+    missing = ak.is_none(chosen, axis=0) if _depth(chosen) == 0 else None
+    out = x[ak.fill_none(keep, True)]
+    return out if missing is None else ak.mask(out, ~missing)
+
+
 def _table() -> dict[str, _Function]:
     fs: list[_Function] = []
     for name, ufunc in [
@@ -496,6 +737,28 @@ def _table() -> dict[str, _Function]:
             "pair_mass(pt1, eta1, phi1, pt2, eta2, phi2[, m1, m2]): invariant mass of two objects",
         ),
         _Function("mt", 4, 4, _mt, "mt(pt1, phi1, pt2, phi2): transverse mass"),
+        _Function(
+            "objects", 1, 32, _objects,
+            "objects(pt=..., eta=..., phi=..., mass=..., name=...): a collection of objects",
+            field_keywords=True, tagged=True,
+        ),
+        _Function("concat", 2, 8, _concat, "concat(a, b, ...): the objects of a, b, ... per event",
+                  tagged=True),
+        _Function("pairs", 1, 2, _pairs, "pairs(x): all pairs within x; pairs(x, y): every x with every y"),
+        _Function(
+            "combinations", 2, 2, _combinations,
+            f"combinations(x, n): all n-tuples of objects of x (n = 2..{_MAX_COMBINATION})",
+            int_positions=(1,),
+        ),
+        _Function("min_by", 2, 2, functools.partial(_pick, "min_by", ak.argmin),
+                  "min_by(x, key): per event, the element of x with the smallest key (none: missing)"),
+        _Function("max_by", 2, 2, functools.partial(_pick, "max_by", ak.argmax),
+                  "max_by(x, key): per event, the element of x with the largest key (none: missing)"),
+        _Function("others", 2, 2, _others, "others(x, chosen): the objects of x not in chosen"),
+        _Function("mass", 1, 8, _mass, "mass(a, b, ...): invariant mass of the sum of the objects"),
+        _Function("pt", 1, 8, _system_component("pt"), "pt(a, b, ...): pT of the sum of the objects"),
+        _Function("eta", 1, 8, _system_component("eta"), "eta(a, b, ...): eta of the sum of the objects"),
+        _Function("phi", 1, 8, _system_component("phi"), "phi(a, b, ...): phi of the sum of the objects"),
     ]  # fmt: skip
     return {f.name: f for f in fs}
 
@@ -575,9 +838,12 @@ _MASK_NODES = (ast.Compare, ast.BoolOp, ast.Name, ast.Call, ast.Subscript)
 class _Validator:
     """Check a parsed expression against the whitelist; collect branch names."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, scope: _Scope | None = None) -> None:
         self.text = text
+        self.scope = scope
         self.branches: set[str] = set()
+        #: names of definitions the expression uses
+        self.refs: set[str] = set()
 
     def fail(self, what: str, extra: str = "") -> _ExprError:
         if len(what) > 60:
@@ -598,7 +864,13 @@ class _Validator:
                 raise self.fail(f"name {node.id}")
             if not isinstance(node.ctx, ast.Load):
                 raise self.fail(f"assignment to {node.id}")
-            if node.id not in _CONSTANTS:
+            if node.id in _CONSTANTS:
+                pass
+            elif self.scope is not None and node.id in self.scope.names:
+                self.refs.add(node.id)
+            elif self.scope is not None and node.id in self.scope.aliases:
+                self.branches.add(self.scope.aliases[node.id])
+            else:
                 self.branches.add(node.id)
         elif isinstance(node, ast.BinOp):
             if type(node.op) not in _BINOPS and type(node.op) not in _LOGICAL:
@@ -644,7 +916,11 @@ class _Validator:
                     "; an index must be a constant integer (x[0]) or a boolean mask (x[x > 30])",
                 )
         elif isinstance(node, ast.Attribute):
-            raise self.fail(f"attribute access .{node.attr}")
+            # a field of a collection (lep.pt, z1.first.charge): looked up by name in an awkward
+            # record, never with getattr; hidden and dunder names are refused
+            if node.attr.startswith("_") or isinstance(node.value, ast.Constant):
+                raise self.fail(f"attribute access .{node.attr}")
+            self.visit(node.value)
         else:
             raise self.fail(type(node).__name__)
 
@@ -660,11 +936,18 @@ class _Validator:
         if any(isinstance(a, ast.Starred) for a in node.args):
             raise self.fail("*args")
         n = len(node.args)
+        if f.field_keywords and n:
+            raise _ExprError(
+                f"{name}() takes only named fields ({f.help}) in expression {_quote(self.text)}"
+            )
         seen: set[str] = set()
         for kw in node.keywords:
             if kw.arg is None:
                 raise self.fail("**kwargs")
-            if kw.arg not in f.keywords:
+            if f.field_keywords:
+                if kw.arg.startswith("_"):
+                    raise self.fail(f"field name {kw.arg}")
+            elif kw.arg not in f.keywords:
                 allowed = ", ".join(f.keywords) if f.keywords else "none"
                 raise _ExprError(
                     f"{name}() got unexpected keyword {kw.arg!r} in expression "
@@ -691,8 +974,16 @@ class _Validator:
                 f"{name}() takes {want} arguments, got {n} in expression {_quote(self.text)}; "
                 f"usage: {f.help}"
             )
-        for a in node.args:
-            self.visit(a)
+        for k, a in enumerate(node.args):
+            if k in f.int_positions:
+                i = _static_index(a)
+                if i is None or abs(i) > _MAX_INDEX:
+                    raise _ExprError(
+                        f"argument {k + 1} of {name}() must be a constant integer in expression "
+                        f"{_quote(self.text)}; usage: {f.help}"
+                    )
+            else:
+                self.visit(a)
 
 
 def _unparse(node: ast.AST) -> str:
@@ -774,10 +1065,30 @@ def _unknown_branch_message(name: str, text: str, available: Iterable[str]) -> s
 
 
 class _Evaluator:
-    def __init__(self, text: str, source: _Source) -> None:
+    def __init__(
+        self, text: str, source: _Source, scope: _Scope | None = None, cache: dict[str, Any] | None = None
+    ) -> None:
         self.text = text
         self.source = source
-        self.cache: dict[str, Any] = {}
+        self.scope = scope
+        self.cache: dict[str, Any] = {} if cache is None else cache
+
+    def name(self, name: str) -> Any:
+        """The value of a name: a definition (computed once per chunk), an aliased or a plain branch."""
+        scope = self.scope
+        if scope is not None and name in scope.names:
+            key = f"define:{name}"
+            if key not in self.cache:
+                text, tree = scope.trees[name]
+                try:
+                    self.cache[key] = _Evaluator(text, self.source, scope, self.cache).visit(tree)
+                except _ExprError as exc:
+                    raise self.fail(f"definition {name!r}: {exc};") from None
+            return self.cache[key]
+        branch = scope.aliases.get(name, name) if scope is not None else name
+        if branch not in self.cache:
+            self.cache[branch] = self.source.get(branch)
+        return self.cache[branch]
 
     def fail(self, msg: str) -> _ExprError:
         return _ExprError(f"{msg} in expression {_quote(self.text)}")
@@ -800,9 +1111,7 @@ class _Evaluator:
         if isinstance(node, ast.Name):
             if node.id in _CONSTANTS:
                 return _CONSTANTS[node.id]
-            if node.id not in self.cache:
-                self.cache[node.id] = self.source.get(node.id)
-            return self.cache[node.id]
+            return self.name(node.id)
         if isinstance(node, ast.BinOp):
             a, b = self.visit(node.left), self.visit(node.right)
             if type(node.op) in _LOGICAL:
@@ -835,6 +1144,8 @@ class _Evaluator:
             return self.subscript(node)
         if isinstance(node, ast.Call):
             return self.call(node)
+        if isinstance(node, ast.Attribute):
+            return self.attribute(node)
         raise self.fail(f"unsupported construct {type(node).__name__!r}")  # pragma: no cover
 
     def subscript(self, node: ast.Subscript) -> Any:
@@ -861,10 +1172,23 @@ class _Evaluator:
                 f"({type(exc).__name__})"
             ) from None
 
+    def attribute(self, node: ast.Attribute) -> Any:
+        x = self.visit(node.value)
+        fields = _fields(x)
+        if node.attr not in fields:
+            what = _unparse(node.value)
+            if not fields:
+                raise self.fail(
+                    f"{what!r} has no field {node.attr!r}: it is not a collection of objects "
+                    f"(make one with objects(pt=..., eta=..., ...))"
+                )
+            raise self.fail(f"{what!r} has no field {node.attr!r} (fields: {', '.join(fields)})")
+        return x[node.attr]
+
     def call(self, node: ast.Call) -> Any:
         assert isinstance(node.func, ast.Name)
         f = _FUNCTIONS[node.func.id]
-        args = [self.visit(a) for a in node.args]
+        args = [_static_index(a) if k in f.int_positions else self.visit(a) for k, a in enumerate(node.args)]
         kwargs: dict[str, Any] = {}
         for kw in node.keywords:
             assert kw.arg is not None
@@ -873,6 +1197,10 @@ class _Evaluator:
             else:
                 kwargs[kw.arg] = self.visit(kw.value)
         try:
+            if f.field_keywords:
+                args, kwargs = [kwargs], {}
+            if f.tagged:  # names the collection for others(); the same text gives the same number
+                kwargs["tag"] = zlib.crc32(_unparse(node).encode())
             return f.impl(*args, **kwargs)
         except _Fail as exc:
             raise self.fail(str(exc)) from None
@@ -898,6 +1226,7 @@ class Expression:
     text: str
     branches: frozenset[str]
     _tree: ast.Expression = field(repr=False, compare=False)
+    definitions: Definitions | None = None
 
     def check_branches(self, available: Iterable[str]) -> None:
         """Raise ValueError if the expression uses a branch not in ``available``.
@@ -912,12 +1241,13 @@ class Expression:
             if name not in available:
                 raise ValueError(_unknown_branch_message(name, self.text, available))
 
-    def _evaluate_raw(self, arrays: Any) -> tuple[Any, int]:
+    def _evaluate_raw(self, arrays: Any, cache: dict[str, Any] | None = None) -> tuple[Any, int]:
         source = _Source(arrays, self.text)
         self.check_branches(source.available)
+        scope = _scope(self.definitions) if self.definitions is not None else None
         try:
             with np.errstate(all="ignore"):
-                value = _Evaluator(self.text, source).visit(self._tree)
+                value = _Evaluator(self.text, source, scope, cache).visit(self._tree)
         except _ExprError as exc:
             raise ValueError(str(exc)) from None
         except Exception as exc:
@@ -934,12 +1264,18 @@ class Expression:
                     f"all() or an index such as [0]"
                 )
             if primitive is None:
+                hint = (
+                    "; take a field (z1.first.pt) or a property of the system (mass(z1), pt(z1))"
+                    if _is_record(value) else ""
+                )
                 raise ValueError(
-                    f"expression {_quote(self.text)} does not give numbers (type {ak.type(value)})"
+                    f"expression {_quote(self.text)} does not give numbers (type {ak.type(value)}){hint}"
                 )
         return value, source.n
 
-    def evaluate(self, arrays: Any, *, default: float | bool | None = None) -> np.ndarray:
+    def evaluate(
+        self, arrays: Any, *, default: float | bool | None = None, cache: dict[str, Any] | None = None
+    ) -> np.ndarray:
         """Evaluate the expression on one chunk of events.
 
         Parameters
@@ -948,7 +1284,12 @@ class Expression:
             The branches of ``n_events`` events, e.g. a chunk from ``uproot.iterate``.
         default : float or bool, optional
             Value for events where the result is missing (too few objects, max of an
-            empty list, ...).  Without it, missing values raise ValueError.
+            empty list, no candidate for min_by, ...).  Without it, missing values raise
+            ValueError.
+        cache : dict, optional
+            Shared by expressions evaluated on the *same* ``arrays`` (and definitions), so
+            that branches and definitions are computed once per chunk.  Use a new dict for
+            each chunk.
 
         Returns
         -------
@@ -959,7 +1300,7 @@ class Expression:
             through float); float64 otherwise.  Cast with ``np.asarray(values,
             dtype=float)`` for a feature matrix.
         """
-        value, n = self._evaluate_raw(arrays)
+        value, n = self._evaluate_raw(arrays, cache)
         return _finish(self.text, value, n, default)
 
     def __str__(self) -> str:
@@ -993,13 +1334,16 @@ def _finish(text: str, value: Any, n: int, default: float | bool | None) -> np.n
     return out.astype(np.float64, copy=False)
 
 
-def compile_expression(text: str | Expression) -> Expression:
+def compile_expression(text: str | Expression, definitions: Definitions | None = None) -> Expression:
     """Parse and validate an expression once.
 
     Parameters
     ----------
     text : str
         The expression, see the module docstring for the language.
+    definitions : Definitions, optional
+        Named definitions and branch aliases the expression may use (the config's
+        ``define:`` and ``aliases:`` blocks, see :func:`make_definitions`).
 
     Returns
     -------
@@ -1015,11 +1359,13 @@ def compile_expression(text: str | Expression) -> Expression:
         return text
     if not isinstance(text, str):
         raise TypeError(f"expression must be a string, not {type(text).__name__} ({text!r:.60})")
-    return _compile(text)
+    if definitions is not None and not (definitions.define or definitions.aliases):
+        definitions = None
+    return _compile(text, definitions)
 
 
-@functools.lru_cache(maxsize=1024)
-def _compile(text: str) -> Expression:
+def _parse(text: str, scope: _Scope | None) -> tuple[str, ast.Expression, _Validator]:
+    """Normalise, parse and validate one expression (size limits, whitelist)."""
     stripped = " ".join(text.split())  # no string literals exist, so whitespace is free
     if not stripped:
         raise ValueError("empty expression ''")
@@ -1038,17 +1384,143 @@ def _compile(text: str) -> Expression:
         raise ValueError(
             f"cannot parse expression {_quote(stripped)}: {type(exc).__name__}"
         ) from None
-    validator = _Validator(stripped)
+    validator = _Validator(stripped, scope)
     try:
         _check_size(tree, stripped)
         validator.visit(tree.body)
     except _ExprError as exc:
         raise ValueError(str(exc)) from None
-    logger.debug("compiled expression %r (branches %s)", stripped, sorted(validator.branches))
-    return Expression(stripped, frozenset(validator.branches), tree)
+    return stripped, tree, validator
 
 
-def evaluate_selection(expr: Expression | str, arrays: Any) -> np.ndarray:
+@functools.lru_cache(maxsize=1024)
+def _compile(text: str, definitions: Definitions | None = None) -> Expression:
+    scope = _scope(definitions) if definitions is not None else None
+    stripped, tree, validator = _parse(text, scope)
+    branches = set(validator.branches)
+    for name in validator.refs:
+        assert scope is not None
+        branches |= scope.branches[name]
+    logger.debug("compiled expression %r (branches %s)", stripped, sorted(branches))
+    return Expression(stripped, frozenset(branches), tree, definitions)
+
+
+# ---------------------------------------------------------------------------
+# definitions and aliases
+# ---------------------------------------------------------------------------
+
+#: Most named definitions in one study.
+MAX_DEFINITIONS = 200
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """Named definitions (``define:``) and branch aliases (``aliases:``); build with :func:`make_definitions`.
+
+    Attributes
+    ----------
+    define : tuple of (name, expression)
+        Each name stands for the value of its expression (an event-level number, a jagged
+        array or a collection of objects); definitions may use each other (no cycles).
+    aliases : tuple of (name, branch)
+        Each name reads the branch of that exact name, for branch names that are not
+        identifiers (``Electron.pt``).
+    """
+
+    define: tuple[tuple[str, str], ...] = ()
+    aliases: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Compiled definitions: each name's text and tree, and the branches it reads (transitively)."""
+
+    names: frozenset[str]
+    trees: dict[str, tuple[str, ast.Expression]]
+    branches: dict[str, frozenset[str]]
+    aliases: dict[str, str]
+
+
+def _check_name(name: Any, what: str) -> None:
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"{what} name {name!r} must be an identifier (letters, digits, _)")
+    if name.startswith("_") or name in _CONSTANTS or name in _FUNCTIONS or name in ("True", "False"):
+        raise ValueError(
+            f"{what} name {name!r} is reserved (names starting with _, pi, True, False and the "
+            f"function names are)"
+        )
+
+
+def make_definitions(
+    define: Mapping[str, str] | None = None, aliases: Mapping[str, str] | None = None
+) -> Definitions:
+    """Check and compile named definitions and branch aliases once.
+
+    Parameters
+    ----------
+    define : mapping of str to str, optional
+        Name -> expression, e.g. ``{"lep": "objects(pt=lep_pt, eta=lep_eta, phi=lep_phi)"}``.
+    aliases : mapping of str to str, optional
+        Name -> branch, e.g. ``{"el_pt": "Electron.pt"}``.
+
+    Raises
+    ------
+    ValueError
+        One line naming the definition or alias: bad names, an expression that does not
+        compile, a definition that uses itself (directly or through others).
+    """
+    define, aliases = dict(define or {}), dict(aliases or {})
+    if len(define) > MAX_DEFINITIONS:
+        raise ValueError(f"too many definitions ({len(define)} > {MAX_DEFINITIONS})")
+    for name, text in define.items():
+        _check_name(name, "definition")
+        if not isinstance(text, str):
+            raise ValueError(f"definition {name!r} must be an expression string, not {type(text).__name__}")
+    for name, branch in aliases.items():
+        _check_name(name, "alias")
+        if name in define:
+            raise ValueError(f"alias {name!r} is also a definition; use one name for one thing")
+        if not isinstance(branch, str) or not branch or branch.startswith("__"):
+            raise ValueError(f"alias {name!r} must name a branch (a non-empty string), not {branch!r}")
+    defs = Definitions(tuple(define.items()), tuple(aliases.items()))
+    _scope(defs)  # compile now: errors surface here, not at the first chunk
+    return defs
+
+
+@functools.lru_cache(maxsize=64)
+def _scope(defs: Definitions) -> _Scope:
+    define = dict(defs.define)
+    aliases = dict(defs.aliases)
+    names = frozenset(define)
+    shell = _Scope(names, {}, {}, aliases)
+    own: dict[str, set[str]] = {}
+    refs: dict[str, set[str]] = {}
+    for name, text in define.items():
+        try:
+            stripped, tree, validator = _parse(text, shell)
+        except ValueError as exc:
+            raise ValueError(f"definition {name!r}: {exc}") from None
+        shell.trees[name] = (stripped, tree)
+        own[name], refs[name] = validator.branches, validator.refs
+
+    def resolve(name: str, path: tuple[str, ...]) -> frozenset[str]:
+        if name in shell.branches:
+            return shell.branches[name]
+        if name in path:
+            cycle = " -> ".join((*path[path.index(name):], name))
+            raise ValueError(f"definition {name!r} uses itself ({cycle})")
+        out = set(own[name])
+        for r in sorted(refs[name]):
+            out |= resolve(r, (*path, name))
+        shell.branches[name] = frozenset(out)
+        return shell.branches[name]
+
+    for name in define:
+        resolve(name, ())
+    return shell
+
+
+def evaluate_selection(expr: Expression | str, arrays: Any, *, cache: dict[str, Any] | None = None) -> np.ndarray:
     """Evaluate a selection: which events pass.
 
     Parameters
@@ -1057,6 +1529,8 @@ def evaluate_selection(expr: Expression | str, arrays: Any) -> np.ndarray:
         A boolean expression, e.g. ``"(met > 20) & (count(jet_pt > 30) >= 2)"``.
     arrays : awkward record array or mapping of str to array
         The branches of ``n_events`` events.
+    cache : dict, optional
+        Shared with other expressions on the same ``arrays`` (see :meth:`Expression.evaluate`).
 
     Returns
     -------
@@ -1066,7 +1540,7 @@ def evaluate_selection(expr: Expression | str, arrays: Any) -> np.ndarray:
     """
     if not isinstance(expr, Expression):
         expr = compile_expression(expr)
-    value, n = expr._evaluate_raw(arrays)
+    value, n = expr._evaluate_raw(arrays, cache)
     if not _is_bool(value):
         raise ValueError(
             f"selection {_quote(expr.text)} is not boolean; use a comparison such as 'met > 20'"

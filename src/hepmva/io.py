@@ -1,5 +1,9 @@
 """Input and output: ROOT in (uproot, chunked), tables out (parquet), ROOT friend trees out.
 
+Inputs are TTrees or RNTuples (read the same way, in the same chunks), in local files, globs, or
+remote URLs (``root://host//path/file.root``, read by uproot through fsspec-xrootd; install
+``hepmva[xrootd]``; a glob in a remote URL is expanded on the server).
+
 Awkward arrays cross to numpy in one place: :func:`hepmva.features` evaluates expressions on the
 awkward chunks and returns one numpy value per event; everything after that is numpy/pandas.
 
@@ -10,9 +14,11 @@ Writers write to a temporary name and rename at the end, so a failure never leav
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import glob
 import logging
 import os
+import posixpath
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -26,6 +32,7 @@ from hepmva.errors import InputError  # re-exported: ``hepmva.io.InputError`` st
 __all__ = [
     "InputError",
     "expand_files",
+    "is_remote",
     "open_tree",
     "iterate_tree",
     "read_metadata_sum",
@@ -43,17 +50,69 @@ log = logging.getLogger(__name__)
 
 
 
+def is_remote(path: str) -> bool:
+    """True for a URL (``root://``, ``https://``, ...) rather than a local path."""
+    return "://" in str(path) and not str(path).startswith("file://")
+
+
+def _remote_filesystem(url: str):
+    """The fsspec filesystem of ``url`` and the path on it; a one-line error without the plugin."""
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(url)  # no glob expansion here
+    except (ImportError, ValueError) as exc:
+        protocol = url.split("://", 1)[0]
+        raise InputError(
+            f"{url}: cannot read {protocol}:// files ({_first_line(exc)}); for root:// install "
+            f"fsspec-xrootd and xrootd (pip install 'hepmva[xrootd]')"
+        ) from None
+    return fs, path
+
+
+def _expand_remote(url: str) -> list[str]:
+    """Check a remote file exists (one cheap stat), or expand a remote glob on the server."""
+    fs, path = _remote_filesystem(url)
+    prefix = url[: len(url) - len(url.split("://", 1)[1])]  # "root://"
+    host = url.split("://", 1)[1].split("/", 1)[0]
+    try:
+        if glob.has_magic(url.split("://", 1)[1].split("/", 1)[1]):
+            # wildcards in the file name only: list its directory once and match the names
+            # (fsspec-xrootd's glob misses files at the server's root, which it lists as //f)
+            directory, name = posixpath.split(path)
+            if glob.has_magic(directory):
+                raise InputError(f"{url}: wildcards are supported in the file name only, not in directories")
+            fs.invalidate_cache()  # fsspec-xrootd's cached listing of "/" raises FileNotFoundError
+            names = sorted(posixpath.basename(str(n).rstrip("/")) for n in fs.ls(directory or "/", detail=False))
+            matched = [n for n in names if fnmatch.fnmatchcase(n, name)]
+            if not matched:
+                raise InputError(f"{url}: no file matches this pattern")
+            return [f"{prefix}{host}/{posixpath.join('/' + directory.lstrip('/'), n)}" for n in matched]
+        if not fs.exists(path):
+            raise InputError(f"{url}: no such file on the server")
+    except InputError:
+        raise
+    except Exception as exc:  # the client raises OSError, FileNotFoundError, timeouts, ...
+        raise InputError(f"{url}: cannot reach the file ({type(exc).__name__}: {_first_line(exc)})") from None
+    return [url]
+
+
 def expand_files(patterns: Sequence[str]) -> list[str]:
     """Expand glob patterns into a sorted, de-duplicated list of existing files.
+
+    Local paths and globs are checked on disk; remote URLs (``root://host//dir/f.root``,
+    ``root://host//dir/*.root``) on their server, with one cheap request each.
 
     Raises
     ------
     InputError
-        If a pattern matches nothing.
+        If a pattern matches nothing, a file does not exist, or a server cannot be reached.
     """
     files: list[str] = []
     for pattern in patterns:
-        if glob.has_magic(pattern):
+        if is_remote(pattern):
+            files.extend(_expand_remote(pattern))
+        elif glob.has_magic(pattern):
             matched = sorted(glob.glob(pattern, recursive=True))
             if not matched:
                 raise InputError(f"{pattern}: no file matches this pattern")
@@ -65,8 +124,14 @@ def expand_files(patterns: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(files))
 
 
+#: what :func:`open_tree` accepts: uproot's TTree and RNTuple behaviours (exact classes)
+TREE_TYPES = (uproot.behaviors.TTree.TTree, uproot.behaviors.RNTuple.RNTuple)
+
+
 def open_tree(path: str, tree: str):
-    """Open ``path`` and return the TTree at ``tree`` (a TDirectory path such as ``analysis/tree``).
+    """Open ``path`` and return the TTree or RNTuple at ``tree`` (a TDirectory path such as ``analysis/tree``).
+
+    Both have ``keys()``, ``num_entries``, ``iterate(...)`` and ``file``, so callers read them alike.
 
     The caller must close the returned tree's file (``tree.file.close()``); prefer
     :func:`iterate_tree`, which does.
@@ -83,9 +148,9 @@ def open_tree(path: str, tree: str):
         keys = sorted({k.split(";")[0] for k in f.keys(recursive=True)})
         f.close()
         raise InputError(f"{path}: no tree '{tree}'; the file holds: {', '.join(keys) or 'nothing'}") from None
-    if not isinstance(obj, uproot.behaviors.TTree.TTree):
+    if not isinstance(obj, TREE_TYPES):
         f.close()
-        raise InputError(f"{path}: '{tree}' is a {type(obj).__name__}, not a TTree")
+        raise InputError(f"{path}: '{tree}' is a {type(obj).__name__}, not a TTree or an RNTuple")
     return obj
 
 
@@ -122,6 +187,8 @@ def iterate_tree(
             )
         if t.num_entries == 0:
             return
+        if isinstance(step_size, str) and is_remote(path) and isinstance(t, uproot.behaviors.TTree.TTree):
+            step_size = _entries_for(t, branches, step_size)
         try:
             for chunk, report in t.iterate(
                 list(branches), step_size=step_size, library="ak", report=True
@@ -135,6 +202,17 @@ def iterate_tree(
             ) from None
     finally:
         t.file.close()
+
+
+def _entries_for(t, branches: Sequence[str], step_size: str) -> int:
+    """Entries per chunk for a memory step size, from the branches' byte counts in the TTree header.
+
+    uproot's own conversion reads basket headers through fsspec-xrootd, which fails on remote
+    files (numpy offsets reach the XRootD client: TypeError) with uproot 5.7 / fsspec-xrootd 0.5.
+    """
+    size = uproot._util.memory_size(step_size)
+    per_entry = sum(t[b].uncompressed_bytes for b in branches) / t.num_entries
+    return max(1, int(size / max(per_entry, 1.0)))
 
 
 def _read_metadata_branch(path: str, tree: str, branch: str) -> np.ndarray:

@@ -55,6 +55,8 @@ def build_features(
     truth_llr: str | None = None,
     spectators: Sequence[dict] = (),
     step_size: int | str = "50 MB",
+    define: dict | None = None,
+    aliases: dict | None = None,
     output: str | Path,
 ) -> dict:
     """Read one sample's ROOT files chunk by chunk and write its features table.
@@ -77,6 +79,8 @@ def build_features(
         Variables carried into the table but never trained on (name, expr, optional default).
     step_size : int or str
         Chunk size for uproot.
+    define, aliases : dict, optional
+        Named definitions and branch aliases (config ``define:``/``aliases:``) the expressions use.
     output : path
         Parquet file to write (atomically).
 
@@ -89,10 +93,11 @@ def build_features(
     files = io.expand_files(files)
     tree = sample.get("tree", "Events")
     program = compile_program(features, event_id=event_id, selections=(selection, sample.get("selection")),
-                              weights={"weight": sample.get("weight")}, spectators=spectators, truth_llr=truth_llr)
+                              weights={"weight": sample.get("weight")}, spectators=spectators, truth_llr=truth_llr,
+                              define=define, aliases=aliases)
     label = 1 if sample["label"] == "signal" else 0
     log.info("sample %s: %d file(s), tree %s, reading %d branches", name, len(files), tree, len(program.branches))
-    xsec, sumw, scale = sample_scale(sample, files, luminosity_pb, sample.get("weight"), step_size)
+    xsec, sumw, scale = sample_scale(sample, files, luminosity_pb, program.weights[0][1], step_size)
     log.info("sample %s: xsec %.4g pb, sum of weights %.6g", name, xsec, sumw)
 
     n_read = n_selected = 0

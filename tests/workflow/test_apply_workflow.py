@@ -36,8 +36,9 @@ def _config(tmp_path: Path) -> dict:
         {"name": "met", "expr": "met"},
         {"name": "njet", "expr": "count(jet_pt)"},
         {"name": "jet1_pt", "expr": "jet_pt[0]", "default": 0},
-        {"name": "mjj", "expr": "inv_mass(jet_pt, jet_eta, jet_phi)", "default": 0},
+        {"name": "mjj", "expr": "mass(jets[0], jets[1])", "default": 0},
     ]
+    cfg["define"] = {"jets": "objects(pt=jet_pt, eta=jet_eta, phi=jet_phi)"}  # carried in the bundle
     cfg["spectators"] = [{"name": "ht", "expr": "sum(jet_pt)", "label": "$H_T$ [GeV]"}]
     cfg["classifiers"] = [
         {"name": "bdt", "kind": "xgboost", "params": {"n_estimators": 20, "max_depth": 3}},
@@ -73,6 +74,7 @@ def test_apply_stage_end_to_end(tmp_path):
     res = tmp_path / "results"
     bundle = json.loads((res / "models/bundle.json").read_text())
     assert set(bundle["classifiers"]) == {"bdt", "mlp"} and bundle["study"]["spectators"][0]["name"] == "ht"
+    assert bundle["study"]["define"] == cfg["define"]
     # the training sample re-applied: the out-of-fold scores of the writeback stage, exactly, entry by entry
     again = uproot.open(res / "apply/signal-again/friends/nominal/0_signal.root")["hepmva"].arrays(library="np")
     wb = uproot.open(res / "friends/signal/0_signal.root")["hepmva"].arrays(library="np")

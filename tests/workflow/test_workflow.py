@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import uproot
@@ -35,9 +36,10 @@ def _small_config(tmp_path: Path) -> dict:
         {"name": "met", "expr": "met"},
         {"name": "njet", "expr": "count(jet_pt)"},
         {"name": "jet1_pt", "expr": "jet_pt[0]", "default": 0},
-        {"name": "mjj", "expr": "inv_mass(jet_pt, jet_eta, jet_phi)", "default": 0},
+        {"name": "mjj", "expr": "mass(jets[0], jets[1])", "default": 0},
     ]
     cfg["spectators"] = [{"name": "ht", "expr": "sum(jet_pt)"}]  # the default's mt_w needs leptons too
+    cfg["define"] = {"jets": "objects(pt=jet_pt, eta=jet_eta, phi=jet_phi)"}  # reaches the jobs as a param
     cfg["classifiers"] = [
         {"name": "bdt", "kind": "xgboost", "params": {"n_estimators": 20, "max_depth": 3}},
         {"name": "mlp", "kind": "mlp", "params": {"hidden_layer_sizes": [8], "max_iter": 3}},
@@ -69,7 +71,15 @@ def test_workflow_end_to_end_and_report(tmp_path):
     for sample in ("signal", "ttbar", "user_bkg"):
         df = pd.read_parquet(res / "features" / f"{sample}.parquet")
         assert {"met", "njet", "jet1_pt", "mjj", "weight", "label", "event", "fold"} <= set(df.columns)
-    assert len(pd.read_parquet(res / "features/user_bkg.parquet")) == 3000
+    user = pd.read_parquet(res / "features/user_bkg.parquet")
+    assert len(user) == 3000
+    # the define: block went through Snakemake's params: mjj equals the older two-object helper
+    data = uproot.concatenate([str(tmp_path / "data" / f"bkg_{i}.root:Events") for i in range(2)],
+                              ["jet_pt", "jet_eta", "jet_phi"])
+    from hepmva.features import compile_expression
+
+    expected = compile_expression("inv_mass(jet_pt, jet_eta, jet_phi)").evaluate(data, default=0)
+    np.testing.assert_allclose(user["mjj"], expected, rtol=1e-6)
     metrics = json.loads((res / "metrics/bdt.json").read_text())
     assert 0.5 < metrics["auc"] <= 1.0
     summary = pd.read_csv(res / "summary.csv")

@@ -58,6 +58,8 @@ rule apply:
     params:
         sample=get_apply_sample_config,
         features=config["features"],
+        define=config["define"],
+        aliases=config["aliases"],
         luminosity_pb=config["luminosity_pb"],
         classifiers=get_apply_classifiers,
         fold_mode=config["apply"]["fold_mode"],

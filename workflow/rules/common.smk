@@ -3,6 +3,7 @@
 import glob
 
 from hepmva.config import ConfigError, validate_config
+from hepmva.io import is_remote
 
 try:
     config.update(validate_config(config))
@@ -57,15 +58,24 @@ def get_generated_samples():
 
 
 def get_sample_files(wildcards):
-    """Input ROOT files of a sample: the generator's output, or the config's files (globs expanded)."""
+    """Input ROOT files of a sample: the generator's output, or the config's files (local globs expanded).
+
+    Remote URLs (root://...) stay as written: the job checks and expands them on their server
+    (hepmva.io.expand_files) and uproot streams them; they are not Snakemake file inputs.
+    """
     sample = get_sample(wildcards.sample)
     if "generate" in sample:
         return [f"results/generated/{sample['name']}.root"]
     files = []
     for pattern in sample["files"]:
-        matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) and not is_remote(pattern) else [pattern]
         files.extend(matched or [pattern])
     return files
+
+
+def get_local_sample_files(wildcards):
+    """The local input files of a sample: Snakemake's file inputs (remote URLs are passed as params)."""
+    return [f for f in get_sample_files(wildcards) if not is_remote(f)]
 
 
 def get_feature_tables(wildcards=None):
@@ -149,6 +159,8 @@ def get_bundle_study(wildcards=None):
     return {
         "features": config["features"],
         "spectators": config["spectators"],
+        "define": config["define"],
+        "aliases": config["aliases"],
         "selection": config["selection"],
         "samples": [{"name": s["name"], "label": s["label"], "selection": s.get("selection")} for s in config["samples"]],
         "event_id": config["event_id"],
@@ -183,20 +195,23 @@ def get_apply_sample_config(wildcards):
     return get_apply_sample(wildcards.apply_sample)
 
 
-def _expand_patterns(patterns):
+def _local_files(patterns):
+    """Local files of some patterns (globs expanded): Snakemake's file inputs (remote URLs are expanded by the job)."""
     files = []
     for pattern in patterns:
+        if is_remote(pattern):
+            continue
         matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         files.extend(matched or [pattern])
     return files
 
 
 def get_apply_files(wildcards):
-    """Every input file of an apply sample: nominal and tree variations (globs expanded)."""
+    """The local input files of an apply sample: nominal and tree variations (remote ones are read by the job)."""
     sample = get_apply_sample(wildcards.apply_sample)
-    files = _expand_patterns(sample["files"])
+    files = _local_files(sample["files"])
     for spec in sample.get("variations", {}).values():
-        files += _expand_patterns(spec["files"])
+        files += _local_files(spec["files"])
     return files
 
 

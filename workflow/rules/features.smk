@@ -3,7 +3,7 @@
 
 rule features:
     input:
-        files=get_sample_files,
+        files=get_local_sample_files,
     output:
         table="results/features/{sample}.parquet",
     log:
@@ -12,7 +12,10 @@ rule features:
         "results/benchmarks/features/{sample}.tsv"
     params:
         sample=get_sample_config,
+        files=get_sample_files,
         features=config["features"],
+        define=config["define"],
+        aliases=config["aliases"],
         luminosity_pb=config["luminosity_pb"],
         folds=config["folds"],
         event_id=config["event_id"],

@@ -3,7 +3,7 @@
 
 rule writeback:
     input:
-        files=get_sample_files,
+        files=get_local_sample_files,
         table="results/features/{sample}.parquet",
         scores=get_classifier_scores,
     output:
@@ -14,6 +14,7 @@ rule writeback:
         "results/benchmarks/writeback/{sample}.tsv"
     params:
         sample=get_sample_config,
+        files=get_sample_files,
         classifiers=CLASSIFIERS,
         tree=config["writeback"]["tree"],
         spectators=get_spectator_names(),

@@ -11,6 +11,8 @@ apply_sample(
     Path(snakemake.input.bundle).parent,
     p.sample,
     features=p.features,
+    define=p.define,
+    aliases=p.aliases,
     luminosity_pb=p.luminosity_pb,
     classifiers=p.classifiers,
     fold_mode=p.fold_mode,

@@ -7,7 +7,7 @@ log_to(snakemake.log[0])
 p = snakemake.params
 build_features(
     p.sample,
-    list(snakemake.input.files),
+    list(p.files),
     features=p.features,
     luminosity_pb=p.luminosity_pb,
     folds=p.folds,
@@ -16,5 +16,7 @@ build_features(
     truth_llr=p.truth_llr,
     spectators=p.spectators,
     step_size=p.step_size,
+    define=p.define,
+    aliases=p.aliases,
     output=snakemake.output.table,
 )

@@ -6,7 +6,7 @@ from hepmva.writeback import write_friend_trees
 log_to(snakemake.log[0])
 p = snakemake.params
 write_friend_trees(
-    list(snakemake.input.files),
+    list(p.files),
     snakemake.input.table,
     dict(zip(p.classifiers, snakemake.input.scores)),
     sample=p.sample,

@@ -192,6 +192,7 @@ def process_name(sample: Mapping) -> str:
 
 
 def apply_sample(bundle_dir: str | Path, sample: Mapping, *, features: Sequence[Mapping], luminosity_pb: float,
+                 define: Mapping[str, str] | None = None, aliases: Mapping[str, str] | None = None,
                  classifiers: Sequence[str] | None = None, fold_mode: str = "fold", friend_tree: str = "hepmva",
                  step_size: int | str = "50 MB", table: str | Path, friends_dir: str | Path,
                  summary: str | Path | None = None) -> dict:
@@ -199,7 +200,8 @@ def apply_sample(bundle_dir: str | Path, sample: Mapping, *, features: Sequence[
 
     Writes ``friends_dir/{variation}/{i}_{file}.root`` (+ ``friends.json``) and the table ``table``
     (parquet, selected events: variation, process, kind, label, scores, spectators, weights).
-    ``features`` (the config's) must be the bundle's; a difference fails naming the feature.
+    ``features`` (with ``define`` / ``aliases``, the config's) must be the bundle's; a difference fails
+    naming the feature.
 
     Returns
     -------
@@ -207,7 +209,7 @@ def apply_sample(bundle_dir: str | Path, sample: Mapping, *, features: Sequence[
         JSON, when given).
     """
     bundle = load_bundle(bundle_dir, classifiers)
-    bundle.check_features(features, where="config key 'features'")
+    bundle.check_features(features, where="config key 'features'", define=define, aliases=aliases)
     name, is_mc = sample["name"], sample["kind"] == "mc"
     mode = sample.get("fold_mode") or fold_mode
     nominal_weights = {"weight": sample.get("weight")} if is_mc else None
@@ -226,8 +228,8 @@ def apply_sample(bundle_dir: str | Path, sample: Mapping, *, features: Sequence[
             files = io.expand_files(patterns)
             scale = 1.0
             if is_mc:
-                xsec, sumw, scale = sample_scale(sample | {"tree": tree}, files, luminosity_pb, sample.get("weight"),
-                                                 step_size)
+                weight = bundle.program(weights={"weight": sample.get("weight")}).weights[0][1]
+                xsec, sumw, scale = sample_scale(sample | {"tree": tree}, files, luminosity_pb, weight, step_size)
                 log.info("sample %s [%s]: xsec %.4g pb, sum of weights %.6g", name, var, xsec, sumw)
             sink = _TableSink(writer, missing_cols if var != "nominal" else [])
             records = apply_files(bundle, files, Path(friends_dir) / var, tree=tree, friend_tree=friend_tree,

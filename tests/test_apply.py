@@ -419,3 +419,19 @@ def test_score_files_returns_the_friend_tree_scores_as_a_table(apply_study, tmp_
     np.testing.assert_array_equal(table["entry"], sel)
     np.testing.assert_array_equal(table["event"], friend["event"][sel])
     np.testing.assert_allclose(table["score_mlp"], friend["score_mlp"][sel])
+
+
+def test_an_rntuple_input_gets_the_same_scores(apply_study, tmp_path):
+    """The apply reads RNTuples like TTrees (hepmva.io); the friend is a TTree either way."""
+    data = apply_study["root"] / "data.root"
+    with uproot.open(data) as f:
+        a = f["Events"].arrays(["jet_pt", "jet_eta", "jet_phi", "met", "event"])
+    rntuple = tmp_path / "data_rntuple.root"
+    with uproot.recreate(rntuple) as f:
+        f.mkrntuple("Events", {k: a[k] for k in a.fields})
+    with uproot.open(rntuple) as f:
+        assert "RNTuple" in type(f["Events"]).__name__
+    want = _friend(apply_files(apply_study["models"], [str(data)], tmp_path / "a", fold_mode="mean")[0]["friend"])
+    got = _friend(apply_files(apply_study["models"], [str(rntuple)], tmp_path / "b", fold_mode="mean")[0]["friend"])
+    np.testing.assert_array_equal(got["event"], want["event"])
+    np.testing.assert_allclose(got["score_xgb"], want["score_xgb"])

@@ -33,7 +33,8 @@ from hepmva.bundle import load_bundle  # noqa: E402
 from hepmva.feature_table import evaluate_chunk  # noqa: E402
 from hepmva.generate import write_sample  # noqa: E402
 from hepmva.io import iterate_tree  # noqa: E402
-from hepmva.pipeline import build_features, collect_scores, train_fold  # noqa: E402
+from hepmva.stages.features import build_features
+from hepmva.stages.train import collect_scores, train_fold  # noqa: E402
 from hepmva.stages.apply import apply_files, write_bundles, write_study_bundle  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

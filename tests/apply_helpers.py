@@ -9,7 +9,8 @@ import numpy as np
 import uproot
 
 from hepmva.io import write_ttree
-from hepmva.pipeline import build_features, collect_scores, train_fold
+from hepmva.stages.features import build_features
+from hepmva.stages.train import collect_scores, train_fold
 from hepmva.stages.apply import write_bundles, write_study_bundle
 from tests.conftest import write_ntuple
 

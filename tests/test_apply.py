@@ -54,7 +54,12 @@ def test_reapplying_a_training_sample_reproduces_the_out_of_fold_scores_exactly(
         oof = _oof(apply_study, clf, "signal")
         sel = np.flatnonzero(friend["selected"])
         assert np.array_equal(sel, oof["entry"].to_numpy())  # the training selection (global + sample's) again
-        np.testing.assert_array_equal(friend[f"score_{clf}"][sel], oof["score"].to_numpy())
+        if clf == "mlp" and step_size != "50 MB":
+            # the MLP's BLAS products on other matrix shapes (chunks of 170 events instead of the whole
+            # table at training) may round the last bit differently: equal to within 2 ulp
+            np.testing.assert_allclose(friend[f"score_{clf}"][sel], oof["score"].to_numpy(), rtol=5e-16, atol=0)
+        else:
+            np.testing.assert_array_equal(friend[f"score_{clf}"][sel], oof["score"].to_numpy())
         assert np.isnan(friend[f"score_{clf}"][~friend["selected"]]).all()
     np.testing.assert_array_equal(friend["fold"][sel], assign_folds(event[sel], 2))
     assert (friend["fold"][~friend["selected"]] == -1).all()

@@ -39,10 +39,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import awkward as ak
 import numpy as np
 
 from hepmva import __version__
 from hepmva.errors import BundleError
+from hepmva.io import atomic_path
+from hepmva.models import classifier_score, load_estimator
 from hepmva.feature_table import FeatureProgram, compile_program, evaluate_chunk
 from hepmva.preprocessing import Scaler
 from hepmva.samples import assign_folds
@@ -93,8 +96,6 @@ def _file_hashes(directory: Path) -> dict[str, str]:
 
 
 def _write_json(obj, path: Path) -> None:
-    from hepmva.io import atomic_path
-
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=1) + "\n")
 
@@ -162,8 +163,6 @@ class FoldedClassifier:
 
     def score(self, X: np.ndarray, fold: np.ndarray | None) -> np.ndarray:
         """Scores of ``X`` (n_events, n_features): fold model ``fold[i]`` per event, or the mean (fold None)."""
-        from hepmva.models import classifier_score
-
         if fold is None:
             return np.mean([classifier_score(e, s.transform(X)) for s, e in zip(self.scalers, self.estimators)], axis=0)
         out = np.empty(len(X))
@@ -262,8 +261,6 @@ class ModelBundle:
         Every event is scored (no selection) unless ``with_selection``; then events failing the
         study's selection get NaN. The event-id branch is needed for fold mode ``"fold"``.
         """
-        import awkward as ak
-
         program = self.program(with_selection=with_selection)
         if not isinstance(arrays, ak.Array):
             arrays = ak.Array({k: v if isinstance(v, ak.Array) else np.asarray(v) for k, v in arrays.items()})
@@ -315,8 +312,6 @@ def _read_bundle_json(path: Path) -> dict:
 
 
 def _load_classifier(path: Path, expected_sha: str) -> FoldedClassifier:
-    from hepmva.models import load_estimator
-
     bundle = _read_bundle_json(path)
     if bundle["features_sha256"] != expected_sha:
         raise BundleError(f"{path}: trained with other feature definitions than the study bundle")

@@ -18,6 +18,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from hepmva.errors import HepmvaError
+from hepmva.logs import log_to
+from hepmva.stages.apply import apply_files
+
 __all__ = ["main"]
 
 log = logging.getLogger("hepmva.cli")
@@ -52,14 +56,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``hepmva``; returns the exit status."""
     args = _parser().parse_args(argv)
-    from hepmva.logs import log_to
-
     log_to(args.log)
-    from hepmva.errors import HepmvaError
-
     try:
-        from hepmva.stages.apply import apply_files
-
         step = int(args.step_size) if str(args.step_size).isdigit() else args.step_size
         records = apply_files(args.model_dir, args.files, args.output, tree=args.tree, friend_tree=args.friend_tree,
                               fold_mode=args.fold_mode, classifiers=args.classifier, trained_as=args.trained_as,

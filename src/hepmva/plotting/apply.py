@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import mplhep
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -26,8 +28,6 @@ def plot_stack(edges: np.ndarray, stack: Mapping[str, np.ndarray], data: np.ndar
     data : ndarray of shape (n_bins,), optional
         Observed counts.
     """
-    import mplhep
-
     fig, ax = new_figure()
     names = list(stack)
     colours = ["#3f90da" if n in signal else CLASSIFIER_COLOURS[1 + i % (len(CLASSIFIER_COLOURS) - 1)]
@@ -58,8 +58,6 @@ def plot_spectator_sculpting(score: np.ndarray, spectators: Mapping[str, np.ndar
     A classifier that sculpts the spectator (e.g. a mass) shows distributions that change shape
     from the least to the most signal-like score bin.
     """
-    import matplotlib.pyplot as plt
-
     score, weight = np.asarray(score, dtype=float), np.asarray(weight, dtype=float)
     order = np.argsort(score, kind="stable")
     cum = np.cumsum(np.abs(weight[order]))

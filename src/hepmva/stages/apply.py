@@ -27,11 +27,16 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import hist
 import numpy as np
+import pandas as pd
+import uproot
 
+from hepmva import bundle as bundles
 from hepmva import io
-from hepmva.bundle import ModelBundle, load_bundle
+from hepmva.bundle import ModelBundle, load_bundle, study_block, write_classifier_bundle
 from hepmva.feature_table import check_branches, evaluate_chunk, sample_scale
+from hepmva.plotting.apply import plot_spectator_sculpting, plot_stack
 
 __all__ = ["apply_files", "score_files", "apply_sample", "process_name", "template_name", "make_templates", "plot_sculpting",
            "write_bundles", "write_study_bundle"]
@@ -117,8 +122,6 @@ def score_files(bundle: ModelBundle | str | Path, files: Sequence[str], *, tree:
     pandas.DataFrame : one row per selected event: ``file_index``, ``entry``, ``event``, ``fold``,
         ``score_<classifier>`` and the spectators.
     """
-    import pandas as pd
-
     bundle, program, names, fold_mode = _prepare(bundle, classifiers, trained_as, fold_mode, selection, None)
     columns = [f"score_{n}" for n in names] + bundle.spectator_names
     blocks = [_table_block(friend, rows, index, entries, None, columns)
@@ -177,8 +180,6 @@ def _event_ids(program, chunk, path: str) -> np.ndarray:
 
 
 def _table_block(friend: dict, rows: np.ndarray, file_index: int, entries: np.ndarray, extra, columns):
-    import pandas as pd
-
     block = {k: np.full(len(rows), v) for k, v in (extra or {}).items()}
     block |= {"file_index": np.full(len(rows), file_index, dtype=np.int32), "entry": entries,
               "event": friend["event"][rows], "fold": friend["fold"][rows]}
@@ -293,9 +294,6 @@ def make_templates(tables: Sequence[str | Path], *, classifier: str, score_range
     scores outside are counted in the first / last bin.
     Data samples are summed into ``data_obs``. Returns {name: {"process", "variation", "yield", "sumw2"}}.
     """
-    import hist
-    import uproot
-
     if isinstance(score_range, (str, Path)):
         score_range = json.loads(Path(score_range).read_text())["score_range"]
     lo, hi = float(score_range[0]), float(score_range[1])
@@ -337,8 +335,6 @@ def make_templates(tables: Sequence[str | Path], *, classifier: str, score_range
         meta[name] |= {"yield": float(h.values().sum()), "sumw2": float(h.variances().sum())}
     log.info("templates of %s: %s", classifier, ", ".join(f"{n} {m['yield']:.4g}" for n, m in sorted(meta.items())))
     if plot is not None:
-        from hepmva.plotting.apply import plot_stack
-
         edges = hists[next(iter(hists))].axes[0].edges
         order = sorted((p for p in labels), key=lambda p: (labels[p] == "signal", p))
         stack = {p: hists[p].values() for p in order if p in hists}
@@ -351,14 +347,10 @@ def make_templates(tables: Sequence[str | Path], *, classifier: str, score_range
 def plot_sculpting(tables: Sequence[str | Path], *, classifier: str, spectators: Sequence[Mapping], output: str | Path,
                    n_bins: int = 4) -> None:
     """Each spectator's distribution of the background, in ``n_bins`` score bins of equal background weight."""
-    from hepmva.plotting.apply import plot_spectator_sculpting
-
     col = f"score_{classifier}"
     names = [s["name"] for s in spectators]
     frames = [df[(df["kind"] == "mc") & (df["label"] == "background") & (df["variation"] == "nominal")]
               for df in _read_tables(tables, ["kind", "label", "variation", col, *names])]
-    import pandas as pd
-
     df = pd.concat(frames, ignore_index=True)
     if df.empty:
         raise io.InputError("sculpting plot: no simulated background among the applied samples")
@@ -375,8 +367,6 @@ def write_bundles(fold_dirs: Sequence[str | Path], scores: str | Path, *, classi
     ``study`` holds the config pieces of :func:`hepmva.bundle.study_block`; the score range of the
     templates is the range of the classifier's out-of-fold scores (``scores``).
     """
-    from hepmva.bundle import study_block, write_classifier_bundle
-
     s = io.read_table(scores, columns=["role", "score"])
     s = s.loc[s["role"] == "test", "score"].to_numpy()
     bundle = write_classifier_bundle(fold_dirs, classifier=classifier, study=study_block(**study),
@@ -388,8 +378,6 @@ def write_bundles(fold_dirs: Sequence[str | Path], scores: str | Path, *, classi
 
 def write_study_bundle(classifier_bundles: Sequence[str | Path], *, study: Mapping, output: str | Path) -> dict:
     """Write ``results/models/bundle.json``: the study definition and its classifier bundles."""
-    from hepmva.bundle import study_block, write_study_bundle as write
-
-    bundle = write(classifier_bundles, study=study_block(**study), output=output)
+    bundle = bundles.write_study_bundle(classifier_bundles, study=study_block(**study), output=output)
     log.info("bundle %s: classifiers %s", output, ", ".join(bundle["classifiers"]))
     return bundle

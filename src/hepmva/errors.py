@@ -62,7 +62,7 @@ class BundleError(ModelFileError):
     or does not fit the data it is asked to score (other feature definitions); the message names the file."""
 
 
-class TrainingError(HepmvaError, RuntimeError):
+class TrainingError(HepmvaError, ValueError):
     """Training cannot proceed (e.g. a fold with one class only, non-finite scores, refused weights)."""
 
 

@@ -16,6 +16,7 @@ variations) read ntuples the same way; this module is that one way:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ import numpy as np
 from hepmva import io
 from hepmva.features import Definitions, Expression, compile_expression, evaluate_selection, make_definitions
 from hepmva.samples import physics_weights
+
+log = logging.getLogger(__name__)
 
 __all__ = ["FeatureProgram", "compile_program", "check_branches", "evaluate_chunk", "sample_scale"]
 
@@ -164,7 +167,8 @@ def sample_scale(sample: Mapping, files: Sequence[str], luminosity_pb: float, we
     spec = sample.get("sum_weights", "auto")
     tree = sample.get("tree", "Events")
     if spec == "auto":
-        sumw = _sum_of_weights(files, tree, compile_expression(weight) if weight else None, step_size)
+        sumw = _auto_sum_of_weights(sample.get("name", "?"), files, tree,
+                                    compile_expression(weight) if weight else None, step_size)
     else:
         sumw = _resolve_number(spec, files, "sum_weights")
     return xsec, sumw, float(physics_weights(np.ones(1), xsec, luminosity_pb, sumw)[0])
@@ -178,19 +182,40 @@ def _resolve_number(spec, files: Sequence[str], what: str) -> float:
     return io.read_metadata_sum(files, spec["tree"], spec["branch"])
 
 
-def _sum_of_weights(files: Sequence[str], tree: str, weight_expr, step_size) -> float:
-    """Sum of the generator weights of every event in ``files`` (before any selection)."""
-    total = 0.0
+def _sum_of_weights(files: Sequence[str], tree: str, weight_expr, step_size) -> tuple[float, int]:
+    """Sum of the generator weights of every event in ``files`` (before any selection), and the event count."""
+    total, n = 0.0, 0
     for path in files:
         branches = sorted(weight_expr.branches) if weight_expr is not None else []
         if not branches:
             t = io.open_tree(path, tree)
             total += t.num_entries
+            n += t.num_entries
             t.file.close()
             continue
         for _, chunk in io.iterate_tree(path, tree, branches, step_size=step_size):
             total += float(np.sum(_evaluate(weight_expr, chunk, path, "weight")))
-    return total
+            n += len(chunk)
+    return total, n
+
+
+def _auto_sum_of_weights(name: str, files: Sequence[str], tree: str, weight_expr, step_size) -> float:
+    """``sum_weights: auto``: the sum of the weights of the events *in the files*, checked and logged."""
+    sumw, n = _sum_of_weights(files, tree, weight_expr, step_size)
+    where = ", ".join(files)
+    if n == 0:
+        raise io.InputError(
+            f"sample '{name}': sum_weights: auto, but the tree '{tree}' has no entries in {where}; "
+            "give sum_weights as a number or {tree: Runs, branch: genEventSumw}"
+        )
+    if not (np.isfinite(sumw) and sumw > 0):
+        raise io.InputError(
+            f"sample '{name}': sum_weights: auto sums the weights of the {n} events in {where} to {sumw:.6g}; "
+            "it must be > 0: give sum_weights as a number or a metadata reference"
+        )
+    log.info("sample %s: sum_weights: auto = %.8g (the weights of the %d events in the files; if the files hold "
+             "only selected events this is NOT the generated sum: give sum_weights explicitly)", name, sumw, n)
+    return sumw
 
 
 def _evaluate(expr, arrays, path: str, what: str, *, default=None, raw: bool = False, cache=None) -> np.ndarray:

@@ -107,6 +107,12 @@ def build_features(
             raise io.InputError(f"sample '{name}': the input tree '{tree}' has no entries in {', '.join(files)}")
         if n_selected == 0:
             raise io.InputError(f"sample '{name}': the selection leaves no events ({n_read} read)")
+        if not total_yield > 0:
+            raise io.InputError(
+                f"sample '{name}': the weights of its {n_selected} selected events sum to {total_yield:.6g} "
+                f"(in {', '.join(files)}); a sample needs a positive total weight: check its 'weight' "
+                f"({sample.get('weight') or 'none'}), 'xsec_pb' and 'sum_weights'"
+            )
     log.info("sample %s: %d of %d events selected, expected yield %.4g", name, n_selected, n_read, total_yield)
     return {"sample": name, "n_read": n_read, "n_selected": n_selected, "yield": total_yield,
             "xsec_pb": xsec, "sum_weights": sumw}

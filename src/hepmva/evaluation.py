@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hepmva import io, metrics
+from hepmva import binned_metrics, io, metrics
 from hepmva.pipeline import write_json
 
 __all__ = ["evaluate_scores", "evaluate_classifier", "neyman_pearson_limit", "summarize", "plot_inputs",
@@ -22,16 +22,30 @@ __all__ = ["evaluate_scores", "evaluate_classifier", "neyman_pearson_limit", "su
 
 log = logging.getLogger(__name__)
 
+DEFAULT_EXACT_MAX_EVENTS = 2_000_000  # evaluation.exact_max_events: above it, `auto` evaluates from histograms
+
 
 def evaluate_scores(y: np.ndarray, score: np.ndarray, weight: np.ndarray, *, eff_b: Sequence[float] = (0.01, 0.1, 0.3),
-                    n_bootstrap: int = 200, seed: int = 0) -> dict:
-    """AUC with bootstrap uncertainty and signal efficiencies at the given background efficiencies."""
-    auc, auc_err = metrics.auc_bootstrap(y, score, weight, n_bootstrap=n_bootstrap, random_state=seed)
-    effs = metrics.signal_efficiency_at(y, score, weight, eff_b=tuple(eff_b))
+                    n_bootstrap: int = 200, seed: int = 0, method: str = "exact",
+                    exact_max_events: int = DEFAULT_EXACT_MAX_EVENTS, score_bins: int = binned_metrics.DEFAULT_BINS) -> dict:
+    """AUC with bootstrap uncertainty and signal efficiencies at the given background efficiencies.
+
+    ``method`` (``evaluation.method``): ``exact`` sorts the scores (:mod:`hepmva.metrics`), ``binned``
+    uses a fine-binned score histogram (:mod:`hepmva.binned_metrics`; adds ``separation`` and
+    ``auc_binning_bound``), ``auto`` is exact up to ``exact_max_events`` events.
+    """
+    method = binned_metrics.choose_method(method, len(y), exact_max_events)
+    if method == "binned":
+        h = binned_metrics.score_histogram(y, score, weight, binning=binned_metrics.choose_binning(
+            np.min(score), np.max(score), bins=score_bins))
+        out = {**binned_metrics.evaluate_histogram(h, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed)}
+    else:
+        auc, auc_err = metrics.auc_bootstrap(y, score, weight, n_bootstrap=n_bootstrap, random_state=seed)
+        effs = metrics.signal_efficiency_at(y, score, weight, eff_b=tuple(eff_b))
+        out = {"auc": auc, "auc_err": auc_err, "eff_s_at_eff_b": {f"{k:g}": v for k, v in effs.items()}}
     return {
-        "auc": auc,
-        "auc_err": auc_err,
-        "eff_s_at_eff_b": {f"{k:g}": v for k, v in effs.items()},
+        **out,
+        "evaluation_method": method,
         "n_events": int(len(y)),
         "n_signal": int(np.sum(y == 1)),
         "n_background": int(np.sum(y == 0)),
@@ -43,7 +57,9 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
                         metrics_path: str | Path, roc_path: str | Path, score_plot_path: str | Path,
                         overtraining_plot_path: str | Path | None = None,
                         cut_scan_plot_path: str | Path | None = None,
-                        learning_curve_plot_path: str | Path | None = None) -> dict:
+                        learning_curve_plot_path: str | Path | None = None, method: str = "exact",
+                        exact_max_events: int = DEFAULT_EXACT_MAX_EVENTS,
+                        score_bins: int = binned_metrics.DEFAULT_BINS) -> dict:
     """Metrics JSON, ROC and score-distribution plots of one classifier from its collected scores.
 
     Also the TMVA-grade numbers of :func:`evaluate_train_test` (train vs test efficiencies,
@@ -57,7 +73,10 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
     df = io.read_table(scores_path)
     test = df[df["role"] == "test"]
     y, s, w = test["label"].to_numpy(), test["score"].to_numpy(), test["weight"].to_numpy()
-    result = {"classifier": name, **evaluate_scores(y, s, w, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed)}
+    result = {"classifier": name, **evaluate_scores(y, s, w, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed,
+                                                    method=method, exact_max_events=exact_max_events,
+                                                    score_bins=score_bins)}
+    binned_separation = result.pop("separation", None)  # the binned path's separation wins over the exact one below
     infos = [json.loads(Path(p).read_text()) for p in model_infos]
     result["kind"] = infos[0]["kind"]
     result["train_seconds"] = float(sum(i["train_seconds"] for i in infos))
@@ -73,7 +92,12 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
                                       cut_scan_plot_path=cut_scan_plot_path))
     if learning_curve_plot_path is not None:
         _plot_learning_curves(infos, name=name, path=learning_curve_plot_path)
-    roc = metrics.roc_curve(y, s, w)
+    if binned_separation is not None:
+        result["separation"] = binned_separation
+        roc = binned_metrics.roc_curve(binned_metrics.score_histogram(y, s, w, binning=binned_metrics.choose_binning(
+            s.min(), s.max(), bins=score_bins)))
+    else:
+        roc = metrics.roc_curve(y, s, w)
     limit = _limit_curve(test)
     plot_roc({name: (roc.eff_s, roc.eff_b, result["auc"])}, limit=limit, luminosity_pb=luminosity_pb, path=roc_path)
     plot_distribution(s, y, w, xlabel=f"{name} score", luminosity_pb=luminosity_pb, path=score_plot_path)
@@ -99,7 +123,9 @@ def _limit_curve(test: pd.DataFrame):
 
 
 def neyman_pearson_limit(feature_tables: Sequence[str | Path], *, eff_b: Sequence[float], n_bootstrap: int,
-                         seed: int, output: str | Path) -> dict | None:
+                         seed: int, output: str | Path, method: str = "exact",
+                         exact_max_events: int = DEFAULT_EXACT_MAX_EVENTS,
+                         score_bins: int = binned_metrics.DEFAULT_BINS) -> dict | None:
     """Metrics of the exact likelihood ratio (``truth_llr`` column), or ``{"available": false}``."""
     df = io.read_tables(feature_tables)
     if "truth_llr" not in df:
@@ -107,7 +133,8 @@ def neyman_pearson_limit(feature_tables: Sequence[str | Path], *, eff_b: Sequenc
     else:
         result = {"available": True, "classifier": "Neyman-Pearson limit", **evaluate_scores(
             df["label"].to_numpy(), df["truth_llr"].to_numpy(), df["weight"].to_numpy(),
-            eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed)}
+            eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, method=method, exact_max_events=exact_max_events,
+            score_bins=score_bins)}
     write_json(result, output)
     return result
 

@@ -45,6 +45,9 @@ rule evaluate:
         name="{classifier}",
         eff_b=config["evaluation"]["eff_b"],
         n_bootstrap=config["evaluation"]["n_bootstrap"],
+        method=config["evaluation"]["method"],
+        exact_max_events=config["evaluation"]["exact_max_events"],
+        score_bins=config["evaluation"]["score_bins"],
         seed=config["seed"],
         luminosity_pb=config["luminosity_pb"],
     threads: 1
@@ -67,6 +70,9 @@ rule neyman_pearson:
     params:
         eff_b=config["evaluation"]["eff_b"],
         n_bootstrap=config["evaluation"]["n_bootstrap"],
+        method=config["evaluation"]["method"],
+        exact_max_events=config["evaluation"]["exact_max_events"],
+        score_bins=config["evaluation"]["score_bins"],
         seed=config["seed"],
     threads: 1
     resources:

@@ -31,25 +31,35 @@ def evaluate_scores(y: np.ndarray, score: np.ndarray, weight: np.ndarray, *, eff
     """AUC with bootstrap uncertainty and signal efficiencies at the given background efficiencies.
 
     ``method`` (``evaluation.method``): ``exact`` sorts the scores (:mod:`hepmva.metrics`), ``binned``
-    uses a fine-binned score histogram (:mod:`hepmva.binned_metrics`; adds ``separation`` and
-    ``auc_binning_bound``), ``auto`` is exact up to ``exact_max_events`` events.
+    uses a fine-binned score histogram (:mod:`hepmva.binned_metrics`; adds ``separation``,
+    ``auc_binning_bound`` and ``score_binning``), ``auto`` is exact up to ``exact_max_events`` events.
     """
+    return _scores_and_roc(y, score, weight, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, method=method,
+                           exact_max_events=exact_max_events, score_bins=score_bins, with_roc=False)[0]
+
+
+def _scores_and_roc(y, score, weight, *, eff_b, n_bootstrap, seed, method, exact_max_events, score_bins,
+                    with_roc: bool) -> tuple[dict, metrics.RocCurve | None]:
+    """:func:`evaluate_scores` and (``with_roc``) the ROC curve of the same method."""
     method = binned_metrics.choose_method(method, len(y), exact_max_events)
+    roc = None
     if method == "binned":
         h = binned_metrics.score_histogram(y, score, weight, binning=binned_metrics.choose_binning(
             np.min(score), np.max(score), bins=score_bins))
-        out = {**binned_metrics.evaluate_histogram(h, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed)}
+        out = binned_metrics.evaluate_histogram(h, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed)
+        roc = binned_metrics.roc_curve(h) if with_roc else None
     else:
         auc, auc_err = metrics.auc_bootstrap(y, score, weight, n_bootstrap=n_bootstrap, random_state=seed)
         effs = metrics.signal_efficiency_at(y, score, weight, eff_b=tuple(eff_b))
         out = {"auc": auc, "auc_err": auc_err, "eff_s_at_eff_b": {f"{k:g}": v for k, v in effs.items()}}
+        roc = metrics.roc_curve(y, score, weight) if with_roc else None
     return {
         **out,
         "evaluation_method": method,
         "n_events": int(len(y)),
         "n_signal": int(np.sum(y == 1)),
         "n_background": int(np.sum(y == 0)),
-    }
+    }, roc
 
 
 def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Path], *, name: str,
@@ -73,9 +83,9 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
     df = io.read_table(scores_path)
     test = df[df["role"] == "test"]
     y, s, w = test["label"].to_numpy(), test["score"].to_numpy(), test["weight"].to_numpy()
-    result = {"classifier": name, **evaluate_scores(y, s, w, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed,
-                                                    method=method, exact_max_events=exact_max_events,
-                                                    score_bins=score_bins)}
+    scores, roc = _scores_and_roc(y, s, w, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, method=method,
+                                  exact_max_events=exact_max_events, score_bins=score_bins, with_roc=True)
+    result = {"classifier": name, **scores}
     binned_separation = result.pop("separation", None)  # the binned path's separation wins over the exact one below
     infos = [json.loads(Path(p).read_text()) for p in model_infos]
     result["kind"] = infos[0]["kind"]
@@ -94,10 +104,6 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
         _plot_learning_curves(infos, name=name, path=learning_curve_plot_path)
     if binned_separation is not None:
         result["separation"] = binned_separation
-        roc = binned_metrics.roc_curve(binned_metrics.score_histogram(y, s, w, binning=binned_metrics.choose_binning(
-            s.min(), s.max(), bins=score_bins)))
-    else:
-        roc = metrics.roc_curve(y, s, w)
     limit = _limit_curve(test)
     plot_roc({name: (roc.eff_s, roc.eff_b, result["auc"])}, limit=limit, luminosity_pb=luminosity_pb, path=roc_path)
     plot_distribution(s, y, w, xlabel=f"{name} score", luminosity_pb=luminosity_pb, path=score_plot_path)

@@ -118,7 +118,7 @@ def test_four_lepton_recipe_of_the_docs_matches_a_loop_over_events() -> None:
 def test_recipe_runs_through_a_root_file_and_the_config(tmp_path: Path) -> None:
     """The same recipe through build_features: a TTree with a dotted branch name, config validation."""
     from hepmva.config import validate_config
-    from hepmva.pipeline import build_features
+    from hepmva.stages.features import build_features
 
     ev = four_lepton_events(n=300, seed=5)
     ev["event"] = np.arange(300, dtype=np.uint64)

@@ -753,3 +753,12 @@ def test_deepest_allowed_expression_evaluates() -> None:
     np.testing.assert_array_equal(evaluate(text, {"met": np.array([2.0])}), [2.0])
     with pytest.raises(ValueError, match="nested too deeply"):
         compile_expression("abs(" * (depth + 1) + "-met" + ")" * (depth + 1))
+
+
+def test_every_function_of_the_table_is_documented() -> None:
+    """Adding an expression function = its implementation + one entry in the table; the docs must list it."""
+    import re
+
+    section = (features.__doc__ or "").split("Functions\n---------")[1]
+    missing = [name for name in ALLOWED_FUNCTIONS if not re.search(rf"\b{name}\b", section)]
+    assert not missing, f"document these functions in the 'Functions' section of hepmva.features: {missing}"

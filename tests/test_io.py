@@ -101,7 +101,7 @@ def test_rntuple_is_read_like_a_ttree_in_the_same_chunks(ntuple_factory, tmp_pat
 def test_build_features_identical_from_ttree_and_rntuple(ntuple_factory, tmp_path):
     import pandas as pd
 
-    from hepmva.pipeline import build_features
+    from hepmva.stages.features import build_features
 
     ttree = ntuple_factory(n=800, seed=4)
     rntuple = _as_rntuple(ttree, tmp_path / "rntuple.root")

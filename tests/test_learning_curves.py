@@ -130,8 +130,8 @@ def test_train_fold_stores_curve_and_evaluate_plots_it(tmp_path, kind, params, h
     import pandas as pd
 
     from hepmva import io
-    from hepmva.evaluation import evaluate_classifier
-    from hepmva.pipeline import collect_scores, train_fold
+    from hepmva.stages.evaluate import evaluate_classifier
+    from hepmva.stages.train import collect_scores, train_fold
 
     rng = np.random.default_rng(3)
     tables = []

@@ -24,8 +24,8 @@ import pandas as pd
 import pytest
 
 from hepmva import io
-from hepmva.pipeline import build_features
-from hepmva.writeback import write_friend_trees
+from hepmva.stages.features import build_features
+from hepmva.stages.writeback import write_friend_trees
 
 pytestmark = pytest.mark.root
 

@@ -25,7 +25,7 @@ import uproot
 import yaml
 
 from hepmva import io
-from hepmva.pipeline import build_features
+from hepmva.stages.features import build_features
 from tests.conftest import write_ntuple
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,28 +1,22 @@
 """hepmva: a HEP multivariate-analysis toolkit and Snakemake workflow.
 
-Submodules (each importable on its own; the package never imports Snakemake):
+Layers, bottom to top (nothing imports upward; ``tests/test_layers.py`` enforces it):
 
-- :mod:`hepmva.config`         load + validate the study configuration
-- :mod:`hepmva.io`             ROOT in (uproot, chunked), tables out, friend trees, model files
-- :mod:`hepmva.features`       the safe expression language for features and selections
-- :mod:`hepmva.samples`        labels, event weights, deterministic folds
-- :mod:`hepmva.generate`       built-in toy event generator with an exact likelihood ratio
-- :mod:`hepmva.preprocessing`  weight-aware feature transforms
-- :mod:`hepmva.nn`             the in-house multi-layer perceptron (backpropagation)
-- :mod:`hepmva.optim`          update rules, schedules and minimisers (Newton, BFGS, GA)
-- :mod:`hepmva.linear`         least squares by the normal equations, the linear discriminant
-- :mod:`hepmva.cuts`           rectangular cuts optimised by the genetic algorithm (TMVA CutsGA)
-- :mod:`hepmva.peers`          the peers: BDTs, capped SVM, weighted k-NN; safe scikit-learn persistence
-- :mod:`hepmva.models`         registry: classifier kind -> estimator, safe persistence
-- :mod:`hepmva.metrics`        weighted ROC/AUC, efficiencies, separation, KS/AD, significance, cut scan
-- :mod:`hepmva.unsupervised`   clustering, PCA/LDA, anomaly detection
-- :mod:`hepmva.studies`        optimizer study, learning-rate scan, training-methods comparison
-- :mod:`hepmva.plotting`       plot functions: arrays in, Figure out
-- :mod:`hepmva.pipeline`       the study stages called by the workflow scripts (features, training, scores)
-- :mod:`hepmva.evaluation`     metrics, plots and the comparison table from out-of-fold scores
-- :mod:`hepmva.learning_curves` loss and AUC per boosting round or epoch (train vs held-out)
-- :mod:`hepmva.writeback`      out-of-fold scores as ROOT friend trees
-- :mod:`hepmva.logs`           logging set-up for scripts
+- foundations:  :mod:`hepmva.errors` (every exception type), :mod:`hepmva.io` (ROOT in, parquet/ROOT/JSON
+  out, atomic files and directories),
+  :mod:`hepmva.logs` (logging set-up for scripts), :mod:`hepmva.checks` (input checks, capped subsampling)
+- data model:   :mod:`hepmva.config` (+ schema, the one source of defaults), :mod:`hepmva.features`
+  (the safe expression language), :mod:`hepmva.samples` (weights, folds), :mod:`hepmva.generate`
+  (toy generator with an exact likelihood ratio), :mod:`hepmva.preprocessing` (weighted transforms),
+  :mod:`hepmva.datasets` (features tables as arrays, the training-weight policy, the studies' split)
+- learners:     :mod:`hepmva.nn` (MLP, backpropagation), :mod:`hepmva.optim` (update rules, schedules,
+  minimisers), :mod:`hepmva.linear` (normal equations, linear and Fisher discriminants),
+  :mod:`hepmva.cuts` (CutsGA), :mod:`hepmva.peers` (BDTs, capped SVM, k-NN), :mod:`hepmva.models`
+  (one record per classifier kind), :mod:`hepmva.persistence` (every model save and load, no pickle), :mod:`hepmva.unsupervised` (clustering, PCA, anomaly)
+- evaluation:   :mod:`hepmva.metrics`, :mod:`hepmva.learning_curves`, :mod:`hepmva.plotting`,
+  :mod:`hepmva.studies` (optimizer study, training methods, a classifier's scores judged)
+- stages:       :mod:`hepmva.stages` (one module per ``workflow/rules/*.smk``; each workflow script
+  calls one stage function)
 """
 
 __version__ = "0.1.0"

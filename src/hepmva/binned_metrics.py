@@ -42,6 +42,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hepmva import metrics
+from hepmva.config import schema_default
 
 __all__ = [
     "DEFAULT_BINS",
@@ -62,7 +63,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BINS = 50_000  # 1e-3 wide in logit(s) over [-25, 25]: 0.8 MB of hist per (file, classifier)
+DEFAULT_BINS = schema_default("evaluation.score_bins")  # 50000: 1e-3 wide in logit(s) over [-25, 25], 0.8 MB a hist
 METHODS = ("auto", "exact", "binned")
 _LOGIT_MAX = 25.0  # logit(1 - 1.4e-11); float32 probabilities reach logit ~ 16.6 before 1.0
 _FILL_CHUNK = 1_000_000  # events per hist.fill call: bounds the temporary arrays

@@ -15,6 +15,7 @@ Python users::
 from __future__ import annotations
 
 import copy
+import functools
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,41 @@ import jsonschema
 import yaml
 
 from hepmva.errors import ConfigError  # re-exported: ``hepmva.config.ConfigError`` stays importable
+from hepmva.features import compile_expression as _compile_plain
+from hepmva.features import make_definitions
+from hepmva.generate import PROCESSES
+from hepmva.samples import BOOKKEEPING_COLUMNS
 
-__all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "sample_by_name", "config_definitions"]
+__all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "with_defaults", "schema_default",
+           "sample_by_name", "config_definitions"]
 
 
 
 def load_schema() -> dict:
-    """Return the configuration JSON schema shipped with the package."""
+    """Return the configuration JSON schema shipped with the package (a fresh copy)."""
+    return copy.deepcopy(_schema())
+
+
+@functools.cache
+def _schema() -> dict:
     text = resources.files("hepmva").joinpath("config.schema.yaml").read_text()
     return yaml.safe_load(text)
+
+
+def schema_default(path: str) -> Any:
+    """The schema's default of the config key ``path`` (dotted, e.g. ``"unsupervised.anomaly.max_eval"``).
+
+    Stage functions take their keyword defaults from here, so code and schema cannot disagree.
+    """
+    node = _schema()
+    for key in path.split("."):
+        try:
+            node = node["properties"][key]
+        except KeyError:
+            raise KeyError(f"the config schema has no key '{path}'") from None
+    if "default" not in node:
+        raise KeyError(f"the config schema gives no default for '{path}'")
+    return copy.deepcopy(node["default"])
 
 
 def _path(error: jsonschema.ValidationError) -> str:
@@ -59,6 +86,22 @@ def _fill_defaults(instance: Any, schema: dict, root: dict) -> None:
     elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
         for item in instance:
             _fill_defaults(item, schema["items"], root)
+
+
+def with_defaults(key: str, block: dict | None = None) -> dict:
+    """The config section ``key`` (e.g. ``"training"``) with the schema's defaults filled in.
+
+    The schema is the one source of defaults: stage functions called from Python with a partial
+    block (or none) get the same values as a validated config.
+    """
+    schema = load_schema()
+    try:
+        sub = schema["properties"][key]
+    except KeyError:
+        raise KeyError(f"the config schema has no section '{key}'") from None
+    block = copy.deepcopy(dict(block or {}))
+    _fill_defaults(block, sub, schema)
+    return block
 
 
 def validate_config(config: dict) -> dict:
@@ -92,10 +135,6 @@ def _unique(items: list[dict], what: str) -> None:
 
 
 def _check_semantics(config: dict) -> None:
-    from hepmva.features import compile_expression as _compile_plain
-    from hepmva.models import KINDS
-    from hepmva.samples import BOOKKEEPING_COLUMNS
-
     definitions = config_definitions(config)
 
     def compile_expression(text: str):
@@ -116,8 +155,6 @@ def _check_semantics(config: dict) -> None:
         if "files" in s and "generate" in s:
             raise ConfigError(f"config key '{key}': sample '{s['name']}' has both 'files' and 'generate'")
         if "generate" in s:
-            from hepmva.generate import PROCESSES
-
             proc = s["generate"]["process"]
             if proc not in PROCESSES:
                 raise ConfigError(
@@ -139,11 +176,6 @@ def _check_semantics(config: dict) -> None:
         _check_expr(config["selection"], "selection", compile_expression)
     for i, f in enumerate(config["features"]):
         _check_expr(f["expr"], f"features[{i}].expr", compile_expression)
-    for i, c in enumerate(config["classifiers"]):
-        if c["kind"] not in KINDS:
-            raise ConfigError(
-                f"config key 'classifiers[{i}].kind': unknown kind '{c['kind']}'; known: {', '.join(sorted(KINDS))}"
-            )
     for i, name in enumerate(f["name"] for f in config["features"]):
         if name in BOOKKEEPING_COLUMNS:
             raise ConfigError(f"config key 'features[{i}].name': '{name}' is reserved for bookkeeping columns")
@@ -151,8 +183,6 @@ def _check_semantics(config: dict) -> None:
 
 def config_definitions(config: dict):
     """The config's ``define:`` and ``aliases:`` blocks, checked and compiled (:class:`hepmva.features.Definitions`)."""
-    from hepmva.features import make_definitions
-
     define, aliases = config.get("define") or {}, config.get("aliases") or {}
     try:
         return make_definitions(define, aliases)

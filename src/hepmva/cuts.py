@@ -41,6 +41,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from hepmva.checks import subsample_index
+
 from hepmva.optim.minimize import minimize
 
 __all__ = ["DEFAULT_TARGET_EFFICIENCIES", "CutsGAClassifier", "window_efficiencies"]
@@ -201,9 +203,7 @@ class CutsGAClassifier(ClassifierMixin, BaseEstimator):
         rng = np.random.default_rng(self.random_state)
 
         # optimisation subsample (keeps class balance on average)
-        idx = np.arange(X.shape[0])
-        if self.max_events is not None and X.shape[0] > int(self.max_events):
-            idx = np.sort(rng.choice(X.shape[0], size=int(self.max_events), replace=False))
+        idx = subsample_index(X.shape[0], self.max_events, rng)
         Xo, so, wo = X[idx], signal[idx], w[idx]
         if not (wo[so].sum() > 0 and wo[~so].sum() > 0):
             Xo, so, wo = X, signal, w

@@ -23,12 +23,14 @@ exception                 raised when
 :class:`ExpressionError`  a feature / selection / weight expression cannot be parsed or is not allowed
 :class:`ModelFileError`   a model file is not one this version of hepmva wrote, or would run code
 :class:`TrainingError`    training cannot proceed (one class only, diverged, refused weights)
+:class:`DivergenceError`  an MLP's training diverged (learning rate too large); an ``ArithmeticError``
 ========================  ===============================================================================
 """
 
 from __future__ import annotations
 
-__all__ = ["HepmvaError", "ConfigError", "InputError", "ExpressionError", "ModelFileError", "TrainingError"]
+__all__ = ["HepmvaError", "ConfigError", "InputError", "ExpressionError", "ModelFileError", "TrainingError",
+           "DivergenceError"]
 
 
 class HepmvaError(Exception):
@@ -56,3 +58,11 @@ class ModelFileError(HepmvaError, ValueError):
 
 class TrainingError(HepmvaError, RuntimeError):
     """Training cannot proceed (e.g. a fold with one class only, non-finite scores, refused weights)."""
+
+
+class DivergenceError(ArithmeticError):
+    """Training diverged (non-finite or exploding loss): the learning rate is too large.
+
+    The estimator that raised it keeps ``diverged_ = True`` and its ``loss_curve_`` up to the
+    divergence, and refuses to predict.
+    """

@@ -89,6 +89,8 @@ import numpy as np
 import uproot
 from scipy.special import betaln, gammaln, i0e, log_ndtr, ndtri_exp
 
+from hepmva import io
+
 __all__ = [
     "BLOCK_SIZE",
     "EVENT_BRANCHES",
@@ -791,11 +793,9 @@ def write_sample(
     if isinstance(step_size, bool) or not isinstance(step_size, (int, np.integer)) or step_size < 1:
         raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     sumw = 0.0
     written = 0
-    try:
+    with io.atomic_path(path) as tmp:
         with uproot.recreate(tmp) as file:
             out = None
             for chunk in _iter_chunks(process, n_events, seed, step_size, first_event):
@@ -812,10 +812,6 @@ def write_sample(
                 "xsec_pb": np.array([info.xsec_pb], dtype=np.float64),
             }
             file.mktree("Runs", {k: v.dtype for k, v in runs.items()}).extend(runs)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return {
         "process": process,
         "label": info.label,

@@ -16,9 +16,11 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import glob
+import json
 import logging
 import os
 import posixpath
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -37,6 +39,8 @@ __all__ = [
     "iterate_tree",
     "read_metadata_sum",
     "atomic_path",
+    "atomic_directory",
+    "write_json",
     "write_table",
     "ParquetChunkWriter",
     "read_table",
@@ -255,6 +259,38 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """Yield a fresh temporary sibling directory; it replaces ``path`` only if the block succeeds."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def write_json(obj, path: str | Path) -> None:
+    """Write ``obj`` as indented JSON, atomically (numpy scalars and arrays as numbers and lists)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:

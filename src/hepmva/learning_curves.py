@@ -1,18 +1,17 @@
 """Learning curves: the event-weighted loss (and AUC) of a fitted model as a function of its training stage.
 
-Which stages a model has:
+Which stages a model has is its kind record's ``stages`` (:data:`hepmva.models.KINDS`); the readers:
 
-- xgboost (``XGBClassifier``): boosting rounds; stage ``k`` is ``predict_proba(X, iteration_range=(0, k))``;
-- scikit-learn ensembles with ``staged_predict_proba`` (``GradientBoostingClassifier``,
-  ``HistGradientBoostingClassifier``, ``AdaBoostClassifier`` and :class:`hepmva.peers.AdaBoostBDT`):
-  boosting rounds;
-- neural networks that record their training (``loss_curve_``, e.g. :class:`hepmva.nn.MLPClassifier`):
-  epochs (iterations for full-batch solvers). These curves are the ones recorded during fitting:
+- ``"iteration_range"``: boosting rounds; stage ``k`` is ``predict_proba(X, iteration_range=(0, k))``;
+- ``"staged_predict_proba"``: boosting rounds of scikit-learn-style ensembles;
+- ``"loss_curve"``: models that record their training (``loss_curve_``, e.g.
+  :class:`hepmva.nn.MLPClassifier`), in the model's ``loss_curve_unit`` (epochs; iterations for
+  full-batch solvers, generations for the GA). These curves are the ones recorded during fitting:
   ``loss_curve_`` (the training cost, mean over the epoch's mini-batches, L2 penalty included) and
   ``validation_loss_curve_`` (the loss on the validation data passed to ``fit``, when there was
   any); the events given to :func:`learning_curve` are not re-scored per epoch (the weights of
   past epochs are not kept);
-- anything else (random forest, bagging, a single tree, SVM, k-NN, linear models): no curve.
+- None (random forest, bagging, a single tree, SVM, k-NN, linear models): no curve.
 
 For boosted models the loss is the event-weighted binary cross-entropy
 
@@ -31,14 +30,13 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hepmva.checks import subsample_index
 from hepmva.metrics import roc_auc
+from hepmva.models import kind_of
 
 __all__ = ["LearningCurve", "learning_curve", "weighted_log_loss", "stage_grid"]
 
 log = logging.getLogger(__name__)
-
-#: Solvers whose ``loss_curve_`` is per full-batch iteration rather than per epoch.
-_ITERATION_SOLVERS = ("bfgs", "lbfgs", "newton", "ga")
 
 
 class LearningCurve(NamedTuple):
@@ -131,17 +129,6 @@ def stage_grid(n_stages: int, n_points: int) -> NDArray[np.int64]:
     return np.unique(np.round(np.linspace(1, n_stages, min(n_points, n_stages))).astype(np.int64))
 
 
-def _cap(X, y, w, n_max: int | None, rng: np.random.Generator):
-    if n_max is None or len(y) <= n_max:
-        return X, y, w
-    idx = np.sort(rng.choice(len(y), size=int(n_max), replace=False))
-    return X[idx], y[idx], w[idx]
-
-
-def _is_xgboost(estimator) -> bool:
-    return type(estimator).__module__.split(".")[0] == "xgboost" and hasattr(estimator, "get_booster")
-
-
 def learning_curve(
     estimator,
     X_train: ArrayLike,
@@ -155,6 +142,8 @@ def learning_curve(
     max_events: int | None = 20000,
     auc: bool = True,
     random_state: int | np.random.Generator | None = 0,
+    stages: str | None = None,
+    stages_note: str | None = None,
 ) -> LearningCurve | None:
     """The learning curve of a fitted binary classifier, or None when the model has no stages.
 
@@ -177,13 +166,19 @@ def learning_curve(
         Also the weighted AUC at every stage (boosted models only).
     random_state : int, Generator or None, default 0
         Seeds the subsampling.
+    stages, stages_note : str, optional
+        How to read the stages and the note of the curve; default: the record of the estimator's
+        kind (:func:`hepmva.models.kind_of`), no curve for an unregistered class.
 
     Returns
     -------
     LearningCurve or None
     """
+    if stages is None:
+        record = kind_of(estimator)
+        stages, stages_note = (None, None) if record is None else (record.stages, record.stages_note)
     classes = getattr(estimator, "classes_", None)
-    if classes is None or len(classes) != 2:
+    if stages is None or classes is None or len(classes) != 2:
         return None
     rng = np.random.default_rng(random_state)
     sets = []
@@ -193,10 +188,12 @@ def learning_curve(
         w = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
         if not (X.ndim == 2 and len(X) == len(y) == len(w)):
             raise ValueError(f"learning_curve: X, y, w have inconsistent shapes {X.shape}, {y.shape}, {w.shape}")
-        X, y, w = _cap(X, y, w, max_events, rng)
+        idx = subsample_index(len(y), max_events, rng)
+        if len(idx) < len(y):
+            X, y, w = X[idx], y[idx], w[idx]
         sets.append((X, (y == classes[1]).astype(np.float64), w))
 
-    if _is_xgboost(estimator):
+    if stages == "iteration_range":
         n_rounds = int(estimator.get_booster().num_boosted_rounds())
         grid = stage_grid(n_rounds, n_points)
 
@@ -204,8 +201,8 @@ def learning_curve(
             return [estimator.predict_proba(X, iteration_range=(0, int(k)))[:, 1] for k in grid]
 
         return _from_probas("boosting rounds", grid, [probas(X) for X, _, _ in sets], sets, auc,
-                            "xgboost predict_proba with the first k boosting rounds")
-    if hasattr(estimator, "staged_predict_proba"):
+                            stages_note or "predict_proba with the first k boosting rounds")
+    if stages == "staged_predict_proba":
         n_stages = sum(1 for _ in estimator.staged_predict_proba(sets[1][0][:1]))
         grid = stage_grid(n_stages, n_points)
         keep = set(int(k) for k in grid)
@@ -214,14 +211,14 @@ def learning_curve(
             return [p[:, 1] for k, p in enumerate(estimator.staged_predict_proba(X), start=1) if k in keep]
 
         return _from_probas("boosting rounds", grid, [probas(X) for X, _, _ in sets], sets, auc,
-                            "staged_predict_proba after k boosting rounds")
+                            stages_note or "staged_predict_proba after k boosting rounds")
     loss_curve = getattr(estimator, "loss_curve_", None)
     if loss_curve is not None and len(loss_curve) > 0:
         train = np.asarray(loss_curve, dtype=np.float64)
         val = np.asarray(getattr(estimator, "validation_loss_curve_", None) or [], dtype=np.float64)
         test = val if len(val) == len(train) else None
-        solver = getattr(estimator, "solver", None)
-        iterations = solver in _ITERATION_SOLVERS
+        unit = getattr(estimator, "loss_curve_unit", "epoch")
+        iterations = unit != "epoch"
         loss_name = getattr(estimator, "loss", "cross_entropy")
         loss_name = loss_name if isinstance(loss_name, str) else type(loss_name).__name__
         note = ("recorded during fitting: training cost (mean over the epoch's mini-batches, L2 penalty "
@@ -232,8 +229,7 @@ def learning_curve(
             note += "; validation loss on the validation events of fit (not the held-out fold)"
             if getattr(estimator, "early_stopping", False):
                 note += "; early stopping keeps the epoch of lowest validation loss"
-        x_label = "generation" if solver == "ga" else "iteration" if iterations else "epoch"
-        return LearningCurve(x_label, np.arange(1, len(train) + 1, dtype=np.int64), train, test,
+        return LearningCurve(unit, np.arange(1, len(train) + 1, dtype=np.int64), train, test,
                              loss_label=f"Weighted loss ({loss_name})", note=note,
                              test_label="validation events of fit")
     return None

@@ -16,6 +16,14 @@ equations themselves are solved, again by ``lstsq`` (minimum-norm solution when 
 :class:`LinearDiscriminant` is the least-squares classifier on the class label (TMVA's "LD",
 Fisher's discriminant up to normalisation for two classes): regress the target ``+1`` (second
 class) / ``-1`` (first class) on the features; the fitted linear function is the discriminant.
+
+:class:`FisherDiscriminant`
+    Fisher's linear discriminant for two classes, a scikit-learn classifier:
+    ``a = Sigma_W^{-1} (mu_S - mu_B)`` with ``Sigma_W`` the weighted pooled within-class
+    covariance. Under the equal-covariance Gaussian model the class posterior is
+    ``sigmoid(a . x + b)`` with ``b = -a . (mu_S + mu_B) / 2 + log(W_S / W_B)``, which is what
+    :meth:`~FisherDiscriminant.predict_proba` returns (the same coefficients as scikit-learn's
+    ``LinearDiscriminantAnalysis`` for unit weights).
 """
 
 from __future__ import annotations
@@ -24,11 +32,16 @@ import logging
 from typing import Any, NamedTuple, Self
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-__all__ = ["LeastSquaresResult", "weighted_least_squares", "LinearDiscriminant"]
+from hepmva.checks import check_weights
+
+__all__ = ["LeastSquaresResult", "weighted_least_squares", "LinearDiscriminant", "FisherDiscriminant",
+           "weighted_covariance"]
 
 logger = logging.getLogger(__name__)
 
@@ -311,3 +324,209 @@ class LinearDiscriminant(ClassifierMixin, BaseEstimator):
         if "feature_names_in" in meta:
             est.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
         return est
+
+
+def weighted_covariance(X: ArrayLike, sample_weight: ArrayLike | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Weighted mean and unbiased ("reliability weights") covariance.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    sample_weight : array-like of shape (n_samples,), optional
+        Event weights (negative allowed, positive sum required).
+
+    Returns
+    -------
+    mu : ndarray of shape (n_features,)
+    cov : ndarray of shape (n_features, n_features)
+        ``sum_i w_i (x_i - mu)(x_i - mu)^T / (V1 - V2 / V1)``; equals
+        ``numpy.cov(X.T, aweights=w)`` for non-negative weights.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    w = check_weights(sample_weight, X.shape[0])
+    V1, V2 = w.sum(), np.dot(w, w)
+    if not V1 > 0:
+        raise ValueError(f"sample_weight must have a positive sum, got {V1}")
+    mu = w @ X / V1
+    Xc = X - mu
+    denom = V1 - V2 / V1
+    if not denom > 0:
+        raise ValueError("sample_weight: too few effective events for a covariance (V1 - V2/V1 <= 0)")
+    return mu, (Xc.T * w) @ Xc / denom
+
+
+class FisherDiscriminant(ClassifierMixin, BaseEstimator):
+    """Fisher's linear discriminant for two classes, with event weights (in-house).
+
+    Parameters
+    ----------
+    reg : float, default 0.0
+        Ridge regularisation: ``Sigma_W + reg * (trace(Sigma_W) / n_features) * I`` is
+        inverted (0 = plain Fisher).
+    use_priors : bool, default True
+        Add ``log(W_S / W_B)`` to the intercept (the Bayes posterior); False puts the cut at
+        the midpoint of the projected class means.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The two class labels (the second is the "signal" class).
+    means_ : ndarray of shape (2, n_features)
+        Weighted class means.
+    covariance_ : ndarray of shape (n_features, n_features)
+        Weighted pooled within-class covariance ``sum_k W_k Sigma_k / sum_k W_k``.
+    coef_ : ndarray of shape (1, n_features)
+        Discriminant direction ``a = Sigma_W^{-1} (mu_1 - mu_0)``.
+    intercept_ : ndarray of shape (1,)
+    priors_ : ndarray of shape (2,)
+        Weighted class fractions.
+    n_features_in_ : int
+    """
+
+    def __init__(self, reg: float = 0.0, use_priors: bool = True) -> None:
+        self.reg = reg
+        self.use_priors = use_priors
+
+    def __sklearn_tags__(self):  # noqa: D105
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
+        """Fit the discriminant direction.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Two classes (for the workflow: 1 = signal, 0 = background).
+        sample_weight : array-like of shape (n_samples,), optional
+            Event weights (negative allowed; each class needs a positive total).
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
+        check_classification_targets(y)
+        if float(self.reg) < 0:
+            raise ValueError(f"reg must be >= 0, got {self.reg!r}")
+        y_type = type_of_target(y, input_name="y", raise_unknown=True)
+        if y_type != "binary":
+            raise ValueError(f"Only binary classification is supported. The type of the target is {y_type}.")
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if len(self.classes_) != 2:
+            raise ValueError(f"FisherDiscriminant needs exactly 2 classes in y, got {len(self.classes_)}")
+        w = check_weights(sample_weight, X.shape[0])
+        d = X.shape[1]
+        means = np.empty((2, d))
+        W = np.empty(2)
+        scatter = np.zeros((d, d))
+        for k in range(2):
+            mask = y_idx == k
+            wk, Xk = w[mask], X[mask]
+            W[k] = wk.sum()
+            if not W[k] > 0:
+                raise ValueError(
+                    f"sample_weight: class {self.classes_[k]!r} has total weight {W[k]} (zero or negative)"
+                )
+            means[k] = wk @ Xk / W[k]
+            Xc = Xk - means[k]
+            scatter += (Xc.T * wk) @ Xc
+        cov = scatter / W.sum()
+        A = cov + float(self.reg) * (np.trace(cov) / d) * np.eye(d)
+        delta = means[1] - means[0]
+        a, *_ = np.linalg.lstsq(A, delta, rcond=None)
+        b = -0.5 * a @ (means[0] + means[1])
+        if self.use_priors:
+            b += np.log(W[1] / W[0])
+        self.means_ = means
+        self.covariance_ = cov
+        self.priors_ = W / W.sum()
+        self.coef_ = a[None, :]
+        self.intercept_ = np.array([b])
+        return self
+
+    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Fisher projection plus intercept (the log posterior odds of the second class).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        t : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return X @ self.coef_[0] + self.intercept_[0]
+
+    def project(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Projection onto the unit-norm Fisher direction (no intercept).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        t : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        a = self.coef_[0]
+        norm = np.linalg.norm(a)
+        return X @ (a / norm if norm > 0 else a)
+
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Class probabilities under the equal-covariance Gaussian model.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, 2)
+        """
+        check_is_fitted(self, "coef_")
+        p1 = expit(self.decision_function(X))
+        return np.column_stack([1.0 - p1, p1])
+
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
+        """Most probable class.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self, "coef_")
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+    def export_state(self) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+        """``(meta, arrays)``: JSON-able parameters and the fitted arrays."""
+        check_is_fitted(self, "coef_")
+        meta = {
+            "class": type(self).__name__,
+            "params": self.get_params(),
+            "classes": self.classes_.tolist(),
+            "n_features_in": int(self.n_features_in_),
+        }
+        arrays = {
+            "coef": self.coef_,
+            "intercept": self.intercept_,
+            "means": self.means_,
+            "covariance": self.covariance_,
+            "priors": self.priors_,
+        }
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> Self:
+        """Rebuild a fitted instance from :meth:`export_state` output."""
+        obj = cls(**meta["params"])
+        obj.classes_ = np.asarray(meta["classes"])
+        obj.n_features_in_ = int(meta["n_features_in"])
+        obj.coef_ = np.asarray(arrays["coef"], dtype=np.float64)
+        obj.intercept_ = np.asarray(arrays["intercept"], dtype=np.float64)
+        obj.means_ = np.asarray(arrays["means"], dtype=np.float64)
+        obj.covariance_ = np.asarray(arrays["covariance"], dtype=np.float64)
+        obj.priors_ = np.asarray(arrays["priors"], dtype=np.float64)
+        return obj

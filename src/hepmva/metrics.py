@@ -13,11 +13,14 @@ of tied scores, so they are exact in the presence of ties and fast for millions 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from hepmva.checks import subsample_index
 
 __all__ = [
     "RocCurve",
@@ -520,8 +523,6 @@ def ks_2samp_weighted(
     below_1, at_1, below_2, at_2 = _pooled_fractions(x1, w1, x2, w2)
     d = float(np.max(np.abs((below_1 + at_1) - (below_2 + at_2))))
     if _uniform(w1) and _uniform(w2):
-        import warnings
-
         with warnings.catch_warnings():  # scipy warns when it falls back from exact to asymp
             warnings.simplefilter("ignore", RuntimeWarning)
             p = float(stats.ks_2samp(x1, x2).pvalue)
@@ -865,7 +866,7 @@ def permutation_importance(
         raise ValueError(f"feature_names has {len(names)} entries, X has {n_features} columns")
     rng = np.random.default_rng(random_state)
     if max_samples is not None and max_samples < len(y):
-        idx = np.sort(rng.choice(len(y), size=int(max_samples), replace=False))
+        idx = subsample_index(len(y), max_samples, rng)
         X_arr, y, w = X_arr[idx], y[idx], w[idx]
     baseline = roc_auc(y, np.asarray(score_fn(X_arr), dtype=np.float64).ravel(), w)
     drops = np.empty((n_features, int(n_repeats)))

@@ -1,19 +1,40 @@
-"""Classifier registry and safe model persistence.
+"""Classifier registry: one record per classifier kind, and safe model persistence.
 
-``KINDS`` maps the ``kind`` string of a config classifier to ``"module:attribute"``; the class is
-imported only when used, so a study that never trains an SVM never imports one. Every estimator
-follows the scikit-learn API (``fit(X, y, sample_weight=...)`` and ``predict_proba`` or
-``decision_function``); :func:`classifier_score` turns either into one score per event, larger =
-more signal-like.
+Everything that makes a kind special is data in its :class:`Kind` record, so the stages never name
+a kind (``grep xgboost src/hepmva/stages`` finds nothing). The table of kinds is :func:`kinds_table` (README.md holds it; ``tests/test_models.py`` checks they agree).
 
-Persistence lives in :mod:`hepmva.persistence` (one format per kind, exact per-kind allow-lists of type
-names, never unpickles: a model file handed to you can't run code); :func:`save_estimator` and
-:func:`load_estimator` here delegate to it.
+A record holds:
+
+- ``target``: ``"module:attribute"`` of the class; imported only when used, so a study that never
+  trains an SVM never imports one. Every class follows the scikit-learn API
+  (``fit(X, y, sample_weight=...)`` and ``predict_proba`` or ``decision_function``);
+  :func:`classifier_score` turns either into one score per event, larger = more signal-like;
+- ``persistence`` and ``trusted_types``: how a fitted model is stored, read from
+  :mod:`hepmva.persistence` (the one place of every save and load, never pickle): the format name
+  (``"state"``: in-house ``export_state``/``from_state``, ``"xgboost"``: the booster's UBJSON,
+  ``"skops"``) of :data:`hepmva.persistence.FORMAT_OF_KIND` and, for skops, the kind's exact
+  allow-list of type names :data:`hepmva.persistence.SKOPS_TRUSTED`; ``model_format`` is the
+  :class:`hepmva.persistence.ModelFormat` itself;
+- ``negative_weights``: whether ``fit`` accepts negative event weights (a kind that does not is
+  refused in one line before training, naming ``training.negative_weights``);
+- ``stages``: how the learning curve reads the model's training stages (``"iteration_range"``,
+  ``"staged_predict_proba"``, ``"loss_curve"`` or None), with ``stages_note`` for the plot;
+- ``strict_params``: whether unknown constructor parameters are refused (xgboost takes ``**kwargs``);
+- ``extra_outputs``: ``f(estimator, directory, feature_names, scaler)`` writing extra files
+  into the model directory (CutsGA's readable cuts);
+- ``fit_note``: ``f(estimator) -> str | None``, how the model was actually trained (capped SVM / k-NN:
+  ``"nystroem on 150000"``), shown in the summary table.
+
+Adding a kind = its class + one :class:`Kind` in :data:`KINDS`; ``tests/test_models.py`` runs the
+contract (fit, score, save, load, identical scores, negative weights as the record says) on it.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,32 +42,115 @@ import numpy as np
 
 from hepmva import persistence
 
-__all__ = ["KINDS", "resolve_kind", "make_classifier", "classifier_score", "save_estimator", "load_estimator"]
+__all__ = ["Kind", "KINDS", "STAGE_READERS", "get_kind", "kind_of", "resolve_kind",
+           "make_classifier", "classifier_score", "save_estimator", "load_estimator", "kinds_table"]
 
-KINDS: dict[str, str] = {
-    "xgboost": "xgboost:XGBClassifier",
-    # issue 5 peers (hepmva.peers)
-    "hgb": "sklearn.ensemble:HistGradientBoostingClassifier",
-    "gbdt": "sklearn.ensemble:GradientBoostingClassifier",
-    "adaboost": "hepmva.peers:AdaBoostBDT",
-    "random_forest": "sklearn.ensemble:RandomForestClassifier",
-    "bagging": "hepmva.peers:BaggedTrees",
-    "decision_tree": "sklearn.tree:DecisionTreeClassifier",
-    "svm": "hepmva.peers:SVMClassifier",
-    "knn": "hepmva.peers:WeightedKNNClassifier",
-    "fisher": "hepmva.unsupervised:FisherDiscriminant",
-    "linear_discriminant": "hepmva.linear:LinearDiscriminant",
-    "cuts_ga": "hepmva.cuts:CutsGAClassifier",
-    "mlp": "hepmva.nn:MLPClassifier",
-}
+#: how training stages may be read for a learning curve (see :mod:`hepmva.learning_curves`)
+STAGE_READERS = ("iteration_range", "staged_predict_proba", "loss_curve")
+
+
+def _write_cuts(estimator, directory: Path, feature_names, scaler) -> None:
+    """CutsGA: the chosen cuts, readable, in original feature units (``cuts.txt``, ``cuts.json``)."""
+    estimator.write_cuts(directory, feature_names, offset=scaler.offset_, scale=scaler.scale_)
+
+
+def _capped_fit_note(estimator) -> str | None:
+    """Capped SVM / k-NN: the mode and the number of distinct events actually trained on."""
+    mode, n = getattr(estimator, "fitted_mode_", None), getattr(estimator, "n_train_used_", None)
+    return None if mode is None and n is None else f"{mode or ''} on {'?' if n is None else n}".strip()
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What the middle layer needs to know about one classifier kind (see the module docstring)."""
+
+    name: str
+    target: str
+    summary: str = ""
+    negative_weights: bool = True
+    stages: str | None = None
+    stages_note: str = ""
+    strict_params: bool = True
+    extra_outputs: Callable[..., None] | None = None
+    fit_note: Callable[[Any], str | None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in persistence.FORMAT_OF_KIND:
+            raise ValueError(f"kind '{self.name}': no storage format; add it to hepmva.persistence.FORMAT_OF_KIND "
+                             "(and, for skops, its exact allow-list to SKOPS_TRUSTED)")
+        if self.stages is not None and self.stages not in STAGE_READERS:
+            raise ValueError(f"kind '{self.name}': stages {self.stages!r} not in {STAGE_READERS}")
+
+    @property
+    def persistence(self) -> str:
+        """The storage format's name (``"state"``, ``"xgboost"`` or ``"skops"``)."""
+        return persistence.FORMAT_OF_KIND[self.name]
+
+    @property
+    def model_format(self) -> persistence.ModelFormat:
+        """The storage format: its files, save and checked load."""
+        return persistence.FORMATS[self.persistence]
+
+    @property
+    def trusted_types(self) -> frozenset[str]:
+        """The exact type names a skops file of this kind may hold (empty for the other formats)."""
+        return persistence.SKOPS_TRUSTED.get(self.name, frozenset())
+
+    def resolve(self) -> type:
+        """Import and return the kind's class."""
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+_BOOST = "staged_predict_proba after k boosting rounds"
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("xgboost", "xgboost:XGBClassifier", "gradient-boosted trees (xgboost)", negative_weights=False,
+         stages="iteration_range", stages_note="xgboost predict_proba with the first k boosting rounds",
+         strict_params=False),
+    Kind("hgb", "sklearn.ensemble:HistGradientBoostingClassifier", "histogram gradient boosting",
+         stages="staged_predict_proba", stages_note=_BOOST),
+    Kind("gbdt", "sklearn.ensemble:GradientBoostingClassifier", "gradient-boosted trees",
+         stages="staged_predict_proba", stages_note=_BOOST),
+    Kind("adaboost", "hepmva.peers:AdaBoostBDT", "TMVA-like BDT: AdaBoost on depth-3 trees", negative_weights=False,
+         stages="staged_predict_proba", stages_note=_BOOST),
+    Kind("random_forest", "sklearn.ensemble:RandomForestClassifier", "random forest (weighted bootstrap)",
+         negative_weights=False),
+    Kind("bagging", "hepmva.peers:BaggedTrees", "bagged trees with a max_depth knob", negative_weights=False),
+    Kind("decision_tree", "sklearn.tree:DecisionTreeClassifier", "one decision tree"),
+    Kind("svm", "hepmva.peers:SVMClassifier", "RBF SVC on a capped subsample, or Nystroem + linear SVM",
+         fit_note=_capped_fit_note),
+    Kind("knn", "hepmva.peers:WeightedKNNClassifier", "weighted neighbour vote on a capped subsample",
+         fit_note=_capped_fit_note),
+    Kind("fisher", "hepmva.linear:FisherDiscriminant", "Fisher's linear discriminant (in-house)"),
+    Kind("linear_discriminant", "hepmva.linear:LinearDiscriminant", "least squares by the normal equations (in-house)"),
+    Kind("cuts_ga", "hepmva.cuts:CutsGAClassifier", "rectangular cuts by the genetic algorithm (in-house)",
+         extra_outputs=_write_cuts),
+    Kind("mlp", "hepmva.nn:MLPClassifier", "multi-layer perceptron, backpropagation (in-house)", stages="loss_curve"),
+)}
+
+
+def get_kind(kind: str) -> Kind:
+    """The record of ``kind``; ValueError naming the known kinds otherwise."""
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise ValueError(f"classifier kind '{kind}' is unknown; known: {', '.join(sorted(KINDS))}") from None
+
+
+def kind_of(estimator) -> Kind | None:
+    """The record whose class is exactly ``type(estimator)`` (imports only already-imported modules)."""
+    cls = type(estimator)
+    for record in KINDS.values():
+        module, _, attr = record.target.partition(":")
+        if module in sys.modules and getattr(sys.modules[module], attr, None) is cls:
+            return record
+    return None
 
 
 def resolve_kind(kind: str) -> type:
     """Import and return the class registered for ``kind``."""
-    if kind not in KINDS:
-        raise ValueError(f"classifier kind '{kind}' is unknown; known: {', '.join(sorted(KINDS))}")
-    module, _, attr = KINDS[kind].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return get_kind(kind).resolve()
 
 
 def make_classifier(kind: str, params: dict[str, Any] | None = None, *, n_jobs: int | None = None,
@@ -56,7 +160,8 @@ def make_classifier(kind: str, params: dict[str, Any] | None = None, *, n_jobs: 
     ``n_jobs`` and ``random_state`` are passed when the estimator accepts them and the config did
     not set them.
     """
-    cls = resolve_kind(kind)
+    record = get_kind(kind)
+    cls = record.resolve()
     params = dict(params or {})
     try:
         accepted = cls().get_params() if hasattr(cls, "get_params") else {}
@@ -65,7 +170,7 @@ def make_classifier(kind: str, params: dict[str, Any] | None = None, *, n_jobs: 
     for key, value in (("n_jobs", n_jobs), ("random_state", random_state)):
         if value is not None and key in accepted and key not in params:
             params[key] = value
-    unknown = sorted(set(params) - set(accepted)) if accepted and kind != "xgboost" else []
+    unknown = sorted(set(params) - set(accepted)) if accepted and record.strict_params else []
     if unknown:
         raise ValueError(f"classifier kind '{kind}': unknown parameter(s) {', '.join(unknown)}")
     try:
@@ -85,8 +190,8 @@ def classifier_score(estimator, X: np.ndarray) -> np.ndarray:
 
 
 def save_estimator(estimator, kind: str, directory: str | Path) -> None:
-    """Write a fitted ``estimator`` of ``kind`` into ``directory`` (:func:`hepmva.persistence.save_estimator`)."""
-    persistence.save_estimator(estimator, kind, directory)
+    """Write a fitted ``estimator`` of ``kind`` into ``directory`` in its format (:mod:`hepmva.persistence`)."""
+    persistence.save_estimator(estimator, get_kind(kind).name, directory)
 
 
 def load_estimator(directory: str | Path):
@@ -98,3 +203,13 @@ def load_estimator(directory: str | Path):
         One line naming the file when it is not a model file hepmva wrote (see :mod:`hepmva.persistence`).
     """
     return persistence.load_estimator(directory, resolve_kind)
+
+
+def kinds_table() -> str:
+    """The kinds as a markdown table (README.md holds this table; a test checks they agree)."""
+    lines = ["| kind | class | what | persistence | negative weights | learning curve |",
+             "|---|---|---|---|---|---|"]
+    for k in KINDS.values():
+        lines.append(f"| `{k.name}` | `{k.target}` | {k.summary} | {k.persistence} | "
+                     f"{'accepted' if k.negative_weights else 'refused'} | {k.stages or '-'} |")
+    return "\n".join(lines) + "\n"

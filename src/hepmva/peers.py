@@ -1,6 +1,6 @@
 """Peer classifiers for the comparison: BDT factories, a capped RBF SVM, weighted k-NN.
 
-Registered in :data:`hepmva.models.KINDS` (config ``kind`` -> ``"module:attribute"``):
+Registered in :data:`hepmva.models.KINDS` (one record per config ``kind``; README.md has the full table):
 
 ==================  ==============================================  ==================================
 kind                target                                          notes
@@ -31,9 +31,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier
+from sklearn.kernel_approximation import Nystroem
+from sklearn.neighbors import NearestNeighbors
+from sklearn.pipeline import make_pipeline
+from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from hepmva.checks import check_weights, subsample_index
 
 __all__ = [
     "AdaBoostBDT",
@@ -171,7 +177,7 @@ def subsample_events(
     if max_events is None or n <= max_events:
         return X, y, w
     if method == "uniform":
-        idx = np.sort(rng.choice(n, size=int(max_events), replace=False))
+        idx = subsample_index(n, max_events, rng)
         return X[idx], y[idx], w[idx]
     if method == "weighted":
         a = np.abs(w)
@@ -186,17 +192,6 @@ def subsample_events(
 def _check_subsample(method: str) -> None:
     if method not in ("uniform", "weighted"):
         raise ValueError(f"subsample must be 'uniform' or 'weighted', got {method!r}")
-
-
-def _check_weights(sample_weight: ArrayLike | None, n: int) -> NDArray[np.float64]:
-    if sample_weight is None:
-        return np.ones(n)
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n,):
-        raise ValueError(f"sample_weight has shape {w.shape}, expected ({n},)")
-    if not np.isfinite(w).all():
-        raise ValueError("sample_weight contains NaN or infinite values")
-    return w
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,10 +281,6 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        from sklearn.kernel_approximation import Nystroem
-        from sklearn.pipeline import make_pipeline
-        from sklearn.svm import SVC, LinearSVC
-
         X, y = validate_data(self, X, y)
         check_classification_targets(y)
         if self.approximation not in ("auto", "none", "nystroem"):
@@ -297,7 +288,7 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
                 f"approximation must be 'auto', 'none' or 'nystroem', got {self.approximation!r}"
             )
         _check_subsample(self.subsample)
-        w = _check_weights(sample_weight, len(y))
+        w = check_weights(sample_weight, len(y))
         self.classes_ = np.unique(y)
         keep = w > 0
         if not keep.any():
@@ -445,14 +436,12 @@ class WeightedKNNClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        from sklearn.neighbors import NearestNeighbors
-
         X, y = validate_data(self, X, y)
         check_classification_targets(y)
         if int(self.n_neighbors) != self.n_neighbors or self.n_neighbors < 1:
             raise ValueError(f"n_neighbors must be a positive integer, got {self.n_neighbors!r}")
         _check_subsample(self.subsample)
-        w = _check_weights(sample_weight, len(y))
+        w = check_weights(sample_weight, len(y))
         if not np.any(w != 0):
             raise ValueError("sample_weight: all weights are zero")
         self.classes_, y_index = np.unique(y, return_inverse=True)

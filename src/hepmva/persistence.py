@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from hepmva import __version__
 from hepmva.errors import ModelFileError
 
 __all__ = [
@@ -344,8 +345,6 @@ def save_estimator(estimator: Any, kind: str, directory: str | Path) -> None:
     KeyError
         If ``kind`` has no format in :data:`FORMAT_OF_KIND` (a programming error).
     """
-    from hepmva import __version__
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     fmt = FORMATS[FORMAT_OF_KIND[kind]]

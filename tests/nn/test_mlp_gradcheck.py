@@ -1,4 +1,5 @@
-"""Backpropagation against central finite differences, every activation x loss pair (float64)."""
+"""Backpropagation against central finite differences, every activation x loss pair (float64),
+through the one flat-network objective (:class:`hepmva.nn.objective.FlatObjective`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from hepmva.nn import MLPClassifier
+from hepmva.nn.objective import FlatObjective
 
 
 def _network(activation: str, loss: str, alpha: float) -> tuple[MLPClassifier, np.ndarray, np.ndarray, np.ndarray]:
@@ -26,37 +28,41 @@ def _network(activation: str, loss: str, alpha: float) -> tuple[MLPClassifier, n
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "linear"])
 def test_gradient_matches_central_differences(activation: str, loss: str, alpha: float) -> None:
     mlp, X, y, w = _network(activation, loss, alpha)
-    theta = mlp._pack()
-    J, grad = mlp._loss_grad(theta, X, y, w)
+    obj = FlatObjective(mlp, X, y, w)
+    theta = obj.theta0
+    J, grad = obj.value_and_grad(theta)
     h = 1e-6
     fd = np.empty_like(theta)
     for k in range(theta.size):
         tp, tm = theta.copy(), theta.copy()
         tp[k] += h
         tm[k] -= h
-        fd[k] = (mlp._loss_grad(tp, X, y, w)[0] - mlp._loss_grad(tm, X, y, w)[0]) / (2 * h)
+        fd[k] = (obj.value_and_grad(tp)[0] - obj.value_and_grad(tm)[0]) / (2 * h)
     np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-7)
-    assert J == pytest.approx(mlp._loss_grad(theta, X, y, w)[0])
+    assert J == pytest.approx(obj.value_and_grad(theta)[0])
+    assert J == pytest.approx(obj.value(theta), rel=1e-12)  # forward-only value: the same cost
 
 
 def test_cost_is_weighted_log_loss_plus_l2() -> None:
-    """J = sklearn's weighted log_loss of the network's output + (alpha/2n) ||W||^2."""
+    """J = sklearn's weighted log_loss of the network's output + (alpha / 2 sum w) ||W||^2 (sklearn's MLP)."""
     from sklearn.metrics import log_loss
 
     mlp, X, y, w = _network("tanh", "cross_entropy", 0.2)
     w = np.abs(w)
-    J, _ = mlp._loss_grad(mlp._pack(), X, y, w)
-    p = 1.0 / (1.0 + np.exp(-mlp._decision(X)))
-    l2 = 0.5 * 0.2 / len(y) * sum(float((W**2).sum()) for W in mlp.coefs_)
+    obj = FlatObjective(mlp, X, y, w)
+    J, _ = obj.value_and_grad(obj.theta0)
+    p = 1.0 / (1.0 + np.exp(-obj.decision(obj.theta0)))
+    l2 = 0.5 * 0.2 / w.sum() * sum(float((W**2).sum()) for W in mlp.coefs_)
     assert J == pytest.approx(log_loss(y, p, sample_weight=w) + l2, rel=1e-10)
 
 
 def test_integer_weights_equal_repeated_events() -> None:
-    # alpha = 0: the penalty's 1/m counts events, so only the data term has this symmetry
-    mlp, X, y, _ = _network("sigmoid", "cross_entropy", 0.0)
+    # alpha > 0 too: the full-set penalty is alpha / (2 sum w), frequency-consistent
+    mlp, X, y, _ = _network("sigmoid", "cross_entropy", 0.3)
     counts = np.random.default_rng(3).integers(1, 4, size=X.shape[0])
-    J_w, g_w = mlp._loss_grad(mlp._pack(), X, y, counts.astype(float))
-    J_r, g_r = mlp._loss_grad(mlp._pack(), np.repeat(X, counts, axis=0), np.repeat(y, counts), None)
+    theta = mlp._pack()
+    J_w, g_w = FlatObjective(mlp, X, y, counts.astype(float)).value_and_grad(theta)
+    J_r, g_r = FlatObjective(mlp, np.repeat(X, counts, axis=0), np.repeat(y, counts), None).value_and_grad(theta)
     assert J_w == pytest.approx(J_r, rel=1e-12)
     np.testing.assert_allclose(g_w, g_r, rtol=1e-10, atol=1e-14)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hepmva.plotting.methods import plot_learning_curves, plot_training_methods
-from hepmva.studies.training_methods import FlatMLP, compare_training_methods
+from hepmva.studies.training_methods import compare_training_methods
 
 
 def _data(n, seed):
@@ -16,20 +16,6 @@ def _data(n, seed):
     X = rng.normal(size=(n, 4))
     y = (X[:, 0] * X[:, 1] + 0.5 * X[:, 2] + 0.3 * rng.normal(size=n) > 0).astype(float)
     return X, y, rng.uniform(0.5, 1.5, size=n)
-
-
-def test_forward_only_loss_equals_backprop_loss():
-    X, y, w = _data(300, 0)
-    model = FlatMLP(4, (5,), "tanh", alpha=1e-3, random_state=1)
-    theta = model.theta0 + 0.1
-    J, g = model.loss_grad(theta, X, y, w)
-    assert model.loss(theta, X, y, w) == pytest.approx(J, rel=1e-12)
-    # and the gradient is the derivative of that loss (central differences, a few coordinates)
-    for i in (0, 7, model.n_params - 1):
-        e = np.zeros_like(theta)
-        e[i] = 1e-6
-        fd = (model.loss(theta + e, X, y, w) - model.loss(theta - e, X, y, w)) / 2e-6
-        assert g[i] == pytest.approx(fd, rel=1e-5, abs=1e-8)
 
 
 def test_equal_budget_same_start_and_gradient_methods_beat_ga(tmp_path):
@@ -71,7 +57,7 @@ def test_bad_method_and_budget():
 def test_pipeline_stage_writes_summary_and_plot(tmp_path):
     import pandas as pd
 
-    from hepmva.studies.training_methods import run_training_methods_study
+    from hepmva.stages.training_methods import run_training_methods_study
 
     tables = []
     for name, label, seed in (("sig", 1, 3), ("bkg", 0, 4)):

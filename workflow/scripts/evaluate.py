@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from hepmva.evaluation import evaluate_classifier
+from hepmva.stages.evaluate import evaluate_classifier
 from hepmva.logs import log_to
 
 log_to(snakemake.log[0])

@@ -1,7 +1,7 @@
 """Build one sample's features table from its ROOT files."""
 
 from hepmva.logs import log_to
-from hepmva.pipeline import build_features
+from hepmva.stages.features import build_features
 
 log_to(snakemake.log[0])
 p = snakemake.params

@@ -1,6 +1,6 @@
 """Permutation importance (weighted AUC drop) of one classifier, with its fold models."""
 
-from hepmva.evaluation import permutation_importance_study
+from hepmva.stages.evaluate import permutation_importance_study
 from hepmva.logs import log_to
 
 log_to(snakemake.log[0])

@@ -1,6 +1,6 @@
 """Metrics of the exact likelihood ratio, when the samples carry it."""
 
-from hepmva.evaluation import neyman_pearson_limit
+from hepmva.stages.evaluate import neyman_pearson_limit
 from hepmva.logs import log_to
 
 log_to(snakemake.log[0])

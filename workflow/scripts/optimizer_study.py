@@ -1,7 +1,7 @@
 """Optimizer study: every first-order optimizer on the same MLP, plus the learning-rate scan."""
 
 from hepmva.logs import log_to
-from hepmva.studies.optimizers import run_optimizer_study
+from hepmva.stages.optimizer_study import run_optimizer_study
 
 log_to(snakemake.log[0])
 p = snakemake.params

@@ -1,6 +1,6 @@
 """All classifiers' ROC curves together, with the Neyman-Pearson limit."""
 
-from hepmva.evaluation import plot_roc_comparison
+from hepmva.stages.evaluate import plot_roc_comparison
 from hepmva.logs import log_to
 
 log_to(snakemake.log[0])

@@ -1,6 +1,6 @@
 """The comparison table of all classifiers (markdown and CSV)."""
 
-from hepmva.evaluation import summarize
+from hepmva.stages.evaluate import summarize
 from hepmva.logs import log_to
 
 log_to(snakemake.log[0])

@@ -1,7 +1,7 @@
 """Train one classifier on all folds but one; score the held-out fold."""
 
 from hepmva.logs import log_to
-from hepmva.pipeline import train_fold
+from hepmva.stages.train import train_fold
 
 log_to(snakemake.log[0])
 p = snakemake.params

@@ -1,7 +1,7 @@
 """Training-methods comparison: GA vs gradient descent vs BFGS / L-BFGS on the same MLP."""
 
 from hepmva.logs import log_to
-from hepmva.studies.training_methods import run_training_methods_study
+from hepmva.stages.training_methods import run_training_methods_study
 
 log_to(snakemake.log[0])
 p = snakemake.params

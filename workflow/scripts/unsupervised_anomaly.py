@@ -1,7 +1,7 @@
 """Anomaly detectors trained on the background of the training folds; signal is the anomaly."""
 
 from hepmva.logs import log_to
-from hepmva.unsupervised.study import anomaly_study
+from hepmva.stages.unsupervised import anomaly_study
 
 log_to(snakemake.log[0])
 p = snakemake.params

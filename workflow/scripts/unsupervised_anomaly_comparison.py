@@ -1,7 +1,7 @@
 """ROC / AUC of the anomaly detectors next to the supervised classifiers, on the same events."""
 
 from hepmva.logs import log_to
-from hepmva.unsupervised.study import anomaly_comparison
+from hepmva.stages.unsupervised import anomaly_comparison
 
 log_to(snakemake.log[0])
 anomaly_comparison(

@@ -1,7 +1,7 @@
 """Every configured clustering method on the scaled features, scored against the truth."""
 
 from hepmva.logs import log_to
-from hepmva.unsupervised.study import clustering_study
+from hepmva.stages.unsupervised import clustering_study
 
 log_to(snakemake.log[0])
 p = snakemake.params

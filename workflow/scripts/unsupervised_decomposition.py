@@ -1,7 +1,7 @@
 """Weighted PCA of the scaled features and the out-of-fold Fisher discriminant."""
 
 from hepmva.logs import log_to
-from hepmva.unsupervised.study import decomposition_study
+from hepmva.stages.unsupervised import decomposition_study
 
 log_to(snakemake.log[0])
 p = snakemake.params

@@ -1,7 +1,7 @@
 """The table of numbers of the unsupervised studies (markdown and CSV)."""
 
 from hepmva.logs import log_to
-from hepmva.unsupervised.study import summarize_unsupervised
+from hepmva.stages.unsupervised import summarize_unsupervised
 
 log_to(snakemake.log[0])
 inputs = dict(snakemake.input.items())

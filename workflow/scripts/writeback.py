@@ -1,7 +1,7 @@
 """Write the out-of-fold scores as ROOT friend trees, one per input file of the sample."""
 
 from hepmva.logs import log_to
-from hepmva.writeback import write_friend_trees
+from hepmva.stages.writeback import write_friend_trees
 
 log_to(snakemake.log[0])
 p = snakemake.params

@@ -4,6 +4,8 @@
 - :mod:`hepmva.nn.losses`       cross-entropy and squared error with their output error delta^(L)
 - :mod:`hepmva.nn.init`         weight initialisers (zero, uniform, normal, Glorot, He)
 - :mod:`hepmva.nn.mlp`          :class:`MLPClassifier`: forward pass, backpropagation, training loop
+- :mod:`hepmva.nn.objective`    :class:`FlatObjective`: the cost as value / value-and-gradient / decision of
+  one flat parameter vector (the full-batch solvers, the training-methods study, the gradient tests)
 """
 
 from hepmva.nn.activations import ACTIVATIONS, get_activation

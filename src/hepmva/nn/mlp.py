@@ -1,28 +1,31 @@
 """The multi-layer perceptron classifier, trained by backpropagation (numpy only).
 
-Notation (the lecture's): layer ``l = 1..L``, ``a^(1) = x``,
-``z^(l+1) = a^(l) W^(l) + b^(l)`` and ``a^(l+1) = g(z^(l+1))``, with ``g`` the hidden activation and
-the sigmoid on the single output unit. Events are rows, so ``coefs_[l]`` of shape
-(n_units_l, n_units_{l+1}) is the lecture's ``(W^(l))^T``, exactly scikit-learn's convention.
+Notation (the lecture's, column vectors): layer ``l = 1..L``, ``a^(1) = x``,
+``z^(l+1) = W^(l) a^(l) + b^(l)`` and ``a^(l+1) = g(z^(l+1))``, with ``g`` the hidden activation and
+the sigmoid on the single output unit. In the code events are rows, so the same line reads
+``z^(l+1) = a^(l) (W^(l))^T + b^(l)``: ``coefs_[l]`` of shape (n_units_l, n_units_{l+1}) is the
+lecture's ``(W^(l))^T`` (scikit-learn's convention) and every formula below names both forms.
 
 Backpropagation (:meth:`MLPClassifier._forward_backward`):
 
 1. forward pass storing ``z^(l)`` and ``a^(l)``;
 2. output error ``delta^(L) = dJ/da^(L) * g'(z^(L))`` (from :mod:`hepmva.nn.losses`);
 3. recursion ``delta^(l) = (W^(l))^T delta^(l+1) * g'(z^(l))`` (rows: ``delta^(l+1) coefs_[l]^T``);
-4. gradients ``nabla_{W^(l)} J = delta^(l+1) a^(l)T`` (rows: ``a^(l)T delta^(l+1)``) and
-   ``nabla_{b^(l)} J = sum over events of delta^(l+1)``, plus ``(alpha / m) W^(l)`` from the L2
+4. gradients ``nabla_{W^(l)} J = delta^(l+1) (a^(l))^T`` (rows: ``nabla coefs_[l] = (a^(l))^T delta^(l+1)``)
+   and ``nabla_{b^(l)} J = sum over events of delta^(l+1)``, plus ``(alpha / m) W^(l)`` from the L2
    penalty.
 
 The cost of a set of events with weights ``w_i`` (negative ones allowed) is
 
     J(theta) = sum_i w_i L(y_i, a_i) / sum_i w_i  +  (alpha / 2m) sum_l ||W^(l)||^2
 
-with ``m`` the number of events in the set (biases are not penalised). The ``1/m`` is
-scikit-learn's convention, so ``alpha`` means the same as in its MLPClassifier (for a mini-batch,
-``m`` is the batch size, as there). A mini-batch ``B`` estimates the first term without bias by
-``sum_{i in B} w_i L_i / (|B| w_bar)`` with ``w_bar`` the mean weight of the whole training set, so a
-batch whose weights happen to sum to ~0 cannot blow the step up.
+(biases are not penalised). For the full-batch solvers (BFGS, L-BFGS, Newton, GA:
+:class:`hepmva.nn.objective.FlatObjective`) ``m = sum_i w_i``, so that integer weights are exactly
+repeated events (scikit-learn's ``alpha / (2 sum w)``; the stage's training weights have mean 1, so
+``m`` is the number of events there). For a mini-batch ``m`` is the batch size, as in scikit-learn;
+the batch ``B`` estimates the first term without bias by ``sum_{i in B} w_i L_i / (|B| w_bar)`` with
+``w_bar`` the mean weight of the whole training set, so a batch whose weights happen to sum to ~0
+cannot blow the step up.
 
 The bias is the lecture's ``x_0 = 1`` trick: every activation buffer carries a constant-1 last
 column and layer ``l`` is stored as the augmented matrix ``W_aug^(l) = [W^(l); b^(l)]`` of shape
@@ -58,9 +61,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from hepmva.errors import DivergenceError  # re-exported: hepmva.nn.DivergenceError
 from hepmva.nn.activations import get_activation
 from hepmva.nn.init import default_init, get_initializer
 from hepmva.nn.losses import get_loss
+from hepmva.nn.objective import FlatObjective
+from hepmva.optim.ga import weight_search_options
+from hepmva.optim.minimize import minimize
 from hepmva.optim.schedules import get_schedule
 from hepmva.optim.updates import PolyakAverage, make_optimizer
 
@@ -81,14 +88,6 @@ _PREDICT_CHUNK = 4096
 _GRADIENT_CHUNK = 65536
 #: BLAS ``y += a x`` per compute dtype (for the L2 gradient; kept out of the estimator's state).
 _AXPY = {np.dtype(t): get_blas_funcs("axpy", dtype=t) for t in (np.float32, np.float64)}
-
-
-class DivergenceError(ArithmeticError):
-    """Training diverged (non-finite or exploding loss): the learning rate is too large.
-
-    The estimator that raised it keeps ``diverged_ = True`` and its ``loss_curve_`` up to the
-    divergence, and refuses to predict.
-    """
 
 
 def _as_tuple_sizes(hidden_layer_sizes: Any) -> tuple[int, ...]:
@@ -329,6 +328,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if not isinstance(self.validation_fraction, Real) or not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction={self.validation_fraction!r} must be in (0, 1)")
 
+    @property
+    def loss_curve_unit(self) -> str:
+        """What one entry of ``loss_curve_`` is: ``"epoch"``, ``"iteration"`` (full batch) or ``"generation"`` (GA)."""
+        if self.solver in MINIMIZE_SOLVERS:
+            return "generation" if self.solver == "ga" else "iteration"
+        return "epoch"
+
     def _update_rule(self) -> str:
         """Name of the :mod:`hepmva.optim.updates` rule implementing ``solver``."""
         if self.solver == "sgd":
@@ -398,8 +404,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self._bind_views()
 
     # ------------------------------------------------------------------ forward / backward
-    def _make_buffers(self, m: int) -> dict[str, list[np.ndarray]]:
-        """Buffers for batches of up to ``m`` events (float32 by default, C-contiguous).
+    def _make_buffers(self, m: int, dtype: Any = None) -> dict[str, list[np.ndarray]]:
+        """Buffers for batches of up to ``m`` events (the compute dtype unless ``dtype``; C-contiguous).
 
         ``a``: the activations ``a^(l)`` with a constant-1 column appended (``a[0]`` is the input
         ``x``, ``a[L-1]`` the output unit, no extra column); ``z``: pre-activations ``z^(l)``: for
@@ -409,7 +415,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         wide as ``a^(l)`` (the constant column's entries are never used) so that every
         elementwise pass runs over one contiguous block.
         """
-        dtype = self._theta.dtype
+        dtype = self._theta.dtype if dtype is None else np.dtype(dtype)
         sizes = self._layer_sizes()
         L = len(sizes) - 1
         a = []
@@ -445,19 +451,22 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self._views[m] = views
         return views
 
-    def _forward(self, Xa: np.ndarray, a: list, z: list, gp: list) -> None:
+    def _forward(self, Xa: np.ndarray, a: list, z: list, gp: list, W_aug: list | None = None) -> None:
         """Forward pass into preallocated buffers, storing ``g'(z)`` for the backward pass.
 
-        ``z^(l+1) = [a^(l), 1] W_aug^(l)`` (= ``a^(l) W^(l) + b^(l)``) is written into the
+        ``z^(l+1) = [a^(l), 1] W_aug^(l)`` (= ``a^(l) coefs_[l] + b^(l)``, the lecture's
+        ``W^(l) a^(l) + b^(l)``) is written into the
         buffer of ``a^(l+1)``; then ``a^(l+1) = g(z^(l+1))`` and ``g'(z^(l+1))`` (into ``gp``) in
         place over that whole contiguous buffer, and the constant-1 column is restored where
         ``g(1) != 1``; sigmoid on the output unit. ``Xa`` of shape (m, n_features + 1) is the
-        input with its constant-1 column; it may be ``a[0]`` itself.
+        input with its constant-1 column; it may be ``a[0]`` itself. ``W_aug`` (default: the
+        network's own) lets prediction run with float64 copies of float32 weights.
         """
         act = self._activation_fn
-        last = len(self._W_aug) - 1
+        W_aug = self._W_aug if W_aug is None else W_aug
+        last = len(W_aug) - 1
         a_prev = Xa
-        for l, W in enumerate(self._W_aug):
+        for l, W in enumerate(W_aug):
             np.matmul(a_prev, W, out=z[l])
             if l < last:
                 act.forward_derivative(a[l + 1], a[l + 1], gp[l])
@@ -531,8 +540,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         out[:, -1] = 1.0
         return out
 
-    def _penalty(self, m: int) -> float:
-        """L2 term ``(alpha / 2m) sum ||W||^2`` for a set of ``m`` events."""
+    def _penalty(self, m: float) -> float:
+        """L2 term ``(alpha / 2m) sum ||W||^2`` (``m``: batch size, or sum of weights of a full set)."""
         return 0.5 * self.alpha / m * float(sum(np.vdot(W, W) for W in self.coefs_))
 
     def _prepare_forward(self) -> None:
@@ -569,7 +578,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         J : float
-            ``sum_i w_i L_i / sum_i w_i + (alpha/2n) sum ||W||^2``.
+            ``sum_i w_i L_i / sum_i w_i + (alpha / 2 sum_i w_i) sum ||W||^2``.
         grad : ndarray of shape (n_params,)
             ``nabla_theta J`` (a new array, float64).
         """
@@ -585,7 +594,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if getattr(self, "_buf_rows", 0) < chunk:
             self._alloc_buffers(chunk)
         Xa_buf = self._buf["a"][0]
-        scale = 1.0 / float(np.sum(w, dtype=np.float64))
+        w_sum = float(np.sum(w, dtype=np.float64))
+        scale = 1.0 / w_sum
         total = np.zeros(self._theta.shape, dtype=np.float64)
         J = 0.0
         for start in range(0, n, chunk):
@@ -594,8 +604,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             Xa[:, :-1] = X[sl]
             J += self._forward_backward(Xa, y[sl], w[sl], scale, penalty=False)
             total += self._grad
-        total += (self.alpha / n) * self._l2_mask * self._theta
-        return J + self._penalty(n), total
+        total += (self.alpha / w_sum) * self._l2_mask * self._theta  # alpha / (2 sum w): frequency-consistent
+        return J + self._penalty(w_sum), total
 
     # ------------------------------------------------------------------ fit
     def _rng(self) -> np.random.Generator:
@@ -721,11 +731,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         y = y01.astype(np.float64)
         w = w.astype(np.float64)
         wsum = w.sum()
-        if self._loss_fn.name == "cross_entropy":
-            L = np.logaddexp(0.0, zz) - y * zz
-        else:
-            L = (expit(zz) - y) ** 2
-        J = float(np.dot(w, L) / wsum)
+        J = self._loss_fn.value(y, zz, expit(zz), w) / wsum  # the loss registry's weighted sum
         acc = float(np.dot(w, (zz > 0) == (y > 0.5)) / wsum)
         return J, acc
 
@@ -855,8 +861,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """
         kwargs: dict[str, Any] = {"random_state": rng, "maxiter": self.max_iter}
         if self.solver == "ga":
-            from hepmva.optim.ga import weight_search_options
-
             kwargs.update(weight_search_options(self._pack(), rng))
         else:
             kwargs["tol"] = self.tol
@@ -870,22 +874,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         gradient) and ``x0 = self._pack()``. The result's ``x`` becomes the network's weights,
         ``history.fun`` / ``history.time`` become ``loss_curve_`` / ``time_curve_``.
         """
-        try:
-            from hepmva.optim.minimize import minimize
-        except ImportError:
-            raise ValueError(
-                f"solver={self.solver!r} needs hepmva.optim.minimize, which is not available yet"
-            ) from None
-
-        def fun(theta: np.ndarray) -> tuple[float, np.ndarray | None]:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                if self.solver == "ga":  # no gradient needed: one forward pass per individual
-                    self._unpack(theta)
-                    return self._full_loss(X, y01, sw)[0] + self._penalty(X.shape[0]), None
-                return self._loss_grad(theta, X, y01, sw)
-
-        res = minimize(fun, self._pack().astype(np.float64), method=self.solver, jac=True,
-                       **self._minimize_kwargs(rng))
+        objective = FlatObjective(self, X, y01, sw)
+        if self.solver == "ga":  # no gradient needed: one forward pass per individual
+            res = minimize(objective.value, objective.theta0, method="ga", **self._minimize_kwargs(rng))
+        else:
+            res = minimize(objective.value_and_grad, objective.theta0, method=self.solver, jac=True,
+                           **self._minimize_kwargs(rng))
         if not np.all(np.isfinite(res.x)) or not math.isfinite(res.fun):
             self._diverge(int(res.nit), float(res.fun), None)
         self._unpack(np.asarray(res.x, dtype=self._theta.dtype))
@@ -912,12 +906,20 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return np.ascontiguousarray(X, dtype=self._theta.dtype)
 
-    def _decision(self, X: np.ndarray) -> np.ndarray:
-        """Output pre-activation ``z^(L)`` of shape (n_samples,) in the compute dtype (chunked)."""
+    def _decision(self, X: np.ndarray, dtype: Any = None) -> np.ndarray:
+        """Output pre-activation ``z^(L)`` of shape (n_samples,), chunked.
+
+        Computed in the compute dtype by default (training: validation loss, GA fitness); with
+        ``dtype=float64`` a float32 network is evaluated with its weights in float64, so that an
+        event's score does not depend on the batch it is scored in (float32 BLAS kernels round
+        differently for different batch sizes).
+        """
+        dtype = self._theta.dtype if dtype is None else np.dtype(dtype)
+        W_aug = self._W_aug if dtype == self._theta.dtype else [W.astype(dtype) for W in self._W_aug]
         n = X.shape[0]
-        out = np.empty(n, dtype=self._theta.dtype)
+        out = np.empty(n, dtype=dtype)
         chunk = max(1, min(n, _PREDICT_CHUNK))
-        buf = self._make_buffers(chunk)
+        buf = self._make_buffers(chunk, dtype)
         self._prepare_forward()
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             for start in range(0, n, chunk):
@@ -925,12 +927,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 m = stop - start
                 a, z, gp = ([b[:m] for b in buf[key]] for key in ("a", "z", "gprime"))
                 a[0][:, :-1] = X[start:stop]
-                self._forward(a[0], a, z, gp)
+                self._forward(a[0], a, z, gp, W_aug)
                 out[start:stop] = z[-1][:, 0]
         return out
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Log-odds ``z^(L)`` of the positive class.
+        """Log-odds ``z^(L)`` of the positive class (evaluated in float64 whatever the compute dtype).
 
         Parameters
         ----------
@@ -940,7 +942,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        return self._decision(self._check_predict(X)).astype(np.float64)
+        return self._decision(self._check_predict(X), np.float64)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``[1 - a, a]`` with ``a = sigmoid(z^(L))`` (in float64).

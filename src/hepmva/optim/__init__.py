@@ -4,7 +4,8 @@
   AdaGrad, Adam) and Polyak averaging, each updating arrays in place
 - :mod:`hepmva.optim.schedules`  learning-rate schedules as pure functions of the step
 - :mod:`hepmva.optim.minimize`   ``minimize(fun, x0, method=...)``: Newton, BFGS, L-BFGS, gradient
-  descent and the genetic algorithm, one result record for all
+  descent and the genetic algorithm, one private function per method behind a dispatch table
+- :mod:`hepmva.optim.result`     the one result record of every minimiser (and their shared bookkeeping)
 - :mod:`hepmva.optim.linesearch` the Wolfe line search of the quasi-Newton methods
 - :mod:`hepmva.optim.ga`         the genetic algorithm and its random-search baseline
 """

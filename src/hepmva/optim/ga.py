@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .minimize import IterationState, MinimizeResult, _Recorder
+from .result import IterationState, MinimizeResult, Recorder
 
 __all__ = ["genetic_algorithm", "random_search", "weight_search_options"]
 
@@ -35,7 +35,7 @@ CROSSOVERS = ("sbx", "blend")
 
 
 def _evaluate(
-    fun: Callable[[np.ndarray], Any], P: np.ndarray, vectorized: bool, rec: _Recorder
+    fun: Callable[[np.ndarray], Any], P: np.ndarray, vectorized: bool, rec: Recorder
 ) -> np.ndarray:
     """Objective of every row of ``P`` (non-finite values count as +inf)."""
     if P.shape[0] == 0:
@@ -193,7 +193,7 @@ def genetic_algorithm(
     if not 0 <= p_mut <= 1:
         raise ValueError(f"mutation_prob must be in [0, 1], got {mutation_prob}")
     rng = np.random.default_rng(random_state)
-    rec = _Recorder("ga", callback, log_every)
+    rec = Recorder("ga", callback, log_every)
     budget = np.iinfo(np.int64).max if maxfev is None else int(maxfev)
     if budget < 1:
         raise ValueError(f"maxfev must be >= 1, got {maxfev}")
@@ -304,7 +304,7 @@ def random_search(
     """
     bounds = np.asarray(bounds, dtype=np.float64)
     rng = np.random.default_rng(random_state)
-    rec = _Recorder("random", None, 10**9)
+    rec = Recorder("random", None, 10**9)
     low, high = bounds[:, 0], bounds[:, 1]
     x_best, f_best = None, np.inf
     done = 0

@@ -26,242 +26,19 @@ wall time, so that one plot compares them all.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
+from .ga import genetic_algorithm
 from .linesearch import wolfe_line_search
+from .result import History, IterationState, MinimizeResult, Problem, Recorder
 
-__all__ = ["History", "IterationState", "MinimizeResult", "minimize", "METHODS"]
+__all__ = ["History", "IterationState", "MinimizeResult", "minimize", "METHODS"]  # the records: hepmva.optim.result
 
 logger = logging.getLogger(__name__)
-
-METHODS = ("newton", "bfgs", "lbfgs", "gd", "ga")
-
-
-@dataclass
-class History:
-    """Per-iteration record of a minimisation (index 0 is the starting point).
-
-    Attributes
-    ----------
-    nit : ndarray of shape (n_records,)
-        Iteration (generation) number.
-    fun : ndarray of shape (n_records,)
-        Objective at the current iterate (GA: best individual so far).
-    fun_mean : ndarray of shape (n_records,)
-        GA: mean objective of the population; NaN for the other methods.
-    nfev : ndarray of shape (n_records,)
-        Cumulative number of objective evaluations (a value-and-gradient call counts once).
-    time : ndarray of shape (n_records,)
-        Cumulative wall time in seconds since the start.
-    """
-
-    nit: np.ndarray
-    fun: np.ndarray
-    fun_mean: np.ndarray
-    nfev: np.ndarray
-    time: np.ndarray
-
-    def as_dict(self) -> dict[str, list]:
-        """JSON-able copy (lists of floats/ints)."""
-        return {k: getattr(self, k).tolist() for k in ("nit", "fun", "fun_mean", "nfev", "time")}
-
-
-@dataclass
-class MinimizeResult:
-    """Result of :func:`minimize`, the same record for every method.
-
-    Attributes
-    ----------
-    x : ndarray of shape (n,)
-        Solution (GA: best individual found).
-    fun : float
-        ``J(x)``.
-    nit : int
-        Iterations (GA: generations).
-    nfev : int
-        Objective evaluations (a value-and-gradient call counts once; finite-difference
-        evaluations are included).
-    njev : int
-        Gradient evaluations.
-    nhev : int
-        Hessian evaluations.
-    success : bool
-        Whether the convergence criterion was met (GA: budget used without failure).
-    message : str
-        Why it stopped.
-    method : str
-        Method name.
-    history : History
-        Per-iteration record.
-    jac : ndarray of shape (n,) or None
-        Gradient at ``x`` (gradient methods).
-    """
-
-    x: np.ndarray
-    fun: float
-    nit: int
-    nfev: int
-    njev: int
-    nhev: int
-    success: bool
-    message: str
-    method: str
-    history: History
-    jac: np.ndarray | None = field(default=None, repr=False)
-
-
-class IterationState(NamedTuple):
-    """What the ``callback`` sees after each iteration (generation).
-
-    Attributes
-    ----------
-    nit : int
-        Iteration number.
-    x : ndarray of shape (n,)
-        Current iterate (GA: best individual); do not modify.
-    fun : float
-        ``J(x)``.
-    nfev : int
-        Cumulative objective evaluations.
-    time : float
-        Wall time since the start in seconds.
-    """
-
-    nit: int
-    x: np.ndarray
-    fun: float
-    nfev: int
-    time: float
-
-
-class _Recorder:
-    """Counts evaluations, keeps the history, calls the callback, logs progress."""
-
-    def __init__(
-        self,
-        method: str,
-        callback: Callable[[IterationState], Any] | None,
-        log_every: int,
-    ) -> None:
-        self.method = method
-        self.callback = callback
-        self.log_every = max(1, int(log_every))
-        self.nfev = 0
-        self.njev = 0
-        self.nhev = 0
-        self.t0 = time.perf_counter()
-        self._rows: list[tuple[int, float, float, int, float]] = []
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.t0
-
-    def record(self, nit: int, x: np.ndarray, fun: float, fun_mean: float = np.nan) -> bool:
-        """Store one row; return True if the callback asks to stop."""
-        t = self.elapsed()
-        self._rows.append((nit, float(fun), float(fun_mean), self.nfev, t))
-        level = logging.INFO if nit % self.log_every == 0 else logging.DEBUG
-        if logger.isEnabledFor(level):
-            extra = f" mean {fun_mean:.6g}" if np.isfinite(fun_mean) else ""
-            logger.log(
-                level, "%s iter %d: J = %.8g%s, nfev %d, %.2f s", self.method, nit, fun, extra,
-                self.nfev, t,
-            )
-        if self.callback is not None:
-            return bool(self.callback(IterationState(nit, x, float(fun), self.nfev, t)))
-        return False
-
-    def history(self) -> History:
-        if not self._rows:
-            cols: list = [[], [], [], [], []]
-        else:
-            cols = list(zip(*self._rows, strict=True))
-        return History(
-            nit=np.asarray(cols[0], dtype=np.int64),
-            fun=np.asarray(cols[1], dtype=np.float64),
-            fun_mean=np.asarray(cols[2], dtype=np.float64),
-            nfev=np.asarray(cols[3], dtype=np.int64),
-            time=np.asarray(cols[4], dtype=np.float64),
-        )
-
-    def result(
-        self, x: np.ndarray, fun: float, nit: int, success: bool, message: str,
-        jac: np.ndarray | None = None,
-    ) -> MinimizeResult:
-        logger.info(
-            "%s finished: %s (J = %.8g, nit %d, nfev %d, %.2f s)", self.method, message, fun, nit,
-            self.nfev, self.elapsed(),
-        )
-        return MinimizeResult(
-            x=np.asarray(x, dtype=np.float64).copy(), fun=float(fun), nit=int(nit),
-            nfev=self.nfev, njev=self.njev, nhev=self.nhev, success=bool(success),
-            message=message, method=self.method, history=self.history(),
-            jac=None if jac is None else np.asarray(jac, dtype=np.float64).copy(),
-        )
-
-
-class _Problem:
-    """Objective, gradient and Hessian with evaluation counting and finite differences."""
-
-    def __init__(
-        self,
-        fun: Callable[..., Any],
-        jac: Callable[[np.ndarray], np.ndarray] | bool | None,
-        hess: Callable[[np.ndarray], np.ndarray] | None,
-        rec: _Recorder,
-        fd_step: float,
-    ) -> None:
-        self.fun = fun
-        self.jac = jac
-        self.hess = hess
-        self.rec = rec
-        self.fd_step = fd_step
-
-    def value(self, x: np.ndarray) -> float:
-        self.rec.nfev += 1
-        out = self.fun(x)
-        if self.jac is True:
-            out = out[0]
-        return float(out)
-
-    def value_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        if self.jac is True:
-            self.rec.nfev += 1
-            self.rec.njev += 1
-            f, g = self.fun(x)
-            return float(f), np.asarray(g, dtype=np.float64).reshape(x.shape)
-        if callable(self.jac):
-            self.rec.nfev += 1
-            self.rec.njev += 1
-            return float(self.fun(x)), np.asarray(self.jac(x), dtype=np.float64).reshape(x.shape)
-        # forward differences, each counted as an objective evaluation
-        f = self.value(x)
-        g = np.empty_like(x)
-        for i in range(x.size):
-            h = self.fd_step * max(1.0, abs(x[i]))
-            xh = x.copy()
-            xh[i] += h
-            g[i] = (self.value(xh) - f) / h
-        return f, g
-
-    def hessian(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
-        if self.hess is not None:
-            self.rec.nhev += 1
-            return np.asarray(self.hess(x), dtype=np.float64)
-        # forward differences of the gradient, symmetrised
-        n = x.size
-        H = np.empty((n, n))
-        for i in range(n):
-            h = np.sqrt(self.fd_step) * max(1.0, abs(x[i]))
-            xh = x.copy()
-            xh[i] += h
-            H[:, i] = (self.value_grad(xh)[1] - g) / h
-        return 0.5 * (H + H.T)
-
 
 def _as_bounds(bounds: Any, n: int | None) -> np.ndarray:
     """Bounds as an array of shape (n, 2) with finite low < high."""
@@ -345,22 +122,8 @@ def minimize(
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if method == "ga":
-        from .ga import genetic_algorithm
-
-        if bounds is None:
-            raise ValueError("method='ga' needs bounds (a (low, high) pair per parameter)")
-        n = None if x0 is None else int(np.asarray(x0).size)
-        if jac is True:  # fun returns (value, gradient): the GA only needs the value
-            fun_value = fun
-
-            def fun(x: np.ndarray) -> float:
-                return fun_value(x)[0]
-
-        return genetic_algorithm(
-            fun, _as_bounds(bounds, n), x0=x0, random_state=random_state,
-            max_generations=100 if maxiter is None else maxiter, maxfev=maxfev, tol=tol,
-            callback=callback, log_every=log_every, **options,
-        )
+        return _minimize_ga(fun, x0, jac=jac, bounds=bounds, random_state=random_state, maxiter=maxiter,
+                            maxfev=maxfev, tol=tol, callback=callback, log_every=log_every, **options)
     if bounds is not None:
         raise ValueError(f"bounds are only supported by method='ga', not {method!r}")
     if hess is not None and method != "newton":
@@ -373,13 +136,30 @@ def minimize(
     if tol <= 0:
         raise ValueError(f"tol must be > 0, got {tol!r}")
     fd_step = float(options.pop("fd_step", np.sqrt(np.finfo(float).eps)))
-    rec = _Recorder(method, callback, log_every)
-    problem = _Problem(fun, jac, hess, rec, fd_step)
+    rec = Recorder(method, callback, log_every)
+    problem = Problem(fun, jac, hess, rec, fd_step)
     maxiter = (100 if method == "newton" else 1000) if maxiter is None else int(maxiter)
     maxfev = np.iinfo(np.int64).max if maxfev is None else int(maxfev)
-    if method == "gd":
-        return _gradient_descent(problem, x, maxiter, maxfev, tol, **options)
-    return _second_order(problem, x, method, maxiter, maxfev, tol, **options)
+    return _GRADIENT_METHODS[method](problem, x, maxiter, maxfev, tol, **options)
+
+
+def _minimize_ga(fun, x0, *, jac, bounds, random_state, maxiter, maxfev, tol, callback, log_every,
+                 **options: Any) -> MinimizeResult:
+    """The genetic algorithm of :mod:`hepmva.optim.ga` on the box ``bounds``."""
+    if bounds is None:
+        raise ValueError("method='ga' needs bounds (a (low, high) pair per parameter)")
+    n = None if x0 is None else int(np.asarray(x0).size)
+    if jac is True:  # fun returns (value, gradient): the GA only needs the value
+        fun_value = fun
+
+        def fun(x: np.ndarray) -> float:
+            return fun_value(x)[0]
+
+    return genetic_algorithm(
+        fun, _as_bounds(bounds, n), x0=x0, random_state=random_state,
+        max_generations=100 if maxiter is None else maxiter, maxfev=maxfev, tol=tol,
+        callback=callback, log_every=log_every, **options,
+    )
 
 
 def _check_options(method: str, options: dict[str, Any], allowed: set[str]) -> None:
@@ -388,8 +168,8 @@ def _check_options(method: str, options: dict[str, Any], allowed: set[str]) -> N
         raise ValueError(f"unknown option(s) for method={method!r}: {', '.join(sorted(unknown))}")
 
 
-def _gradient_descent(
-    problem: _Problem, x: np.ndarray, maxiter: int, maxfev: int, tol: float, **options: Any
+def _minimize_gd(
+    problem: Problem, x: np.ndarray, maxiter: int, maxfev: int, tol: float, **options: Any
 ) -> MinimizeResult:
     """Batch gradient descent with momentum: ``Delta <- -eta grad + mu Delta``; ``x += Delta``."""
     _check_options("gd", options, {"learning_rate", "momentum"})
@@ -422,26 +202,106 @@ def _gradient_descent(
             return rec.result(x, f, nit, False, "stopped by callback", g)
 
 
-def _second_order(
-    problem: _Problem, x: np.ndarray, method: str, maxiter: int, maxfev: int, tol: float,
-    **options: Any,
-) -> MinimizeResult:
-    """Newton, BFGS and L-BFGS: direction from (approximate) curvature, Wolfe line search."""
-    allowed = {"c1", "c2", "max_ls_evals"} | ({"memory"} if method == "lbfgs" else set())
-    _check_options(method, options, allowed)
+def _minimize_newton(problem: Problem, x: np.ndarray, maxiter: int, maxfev: int, tol: float,
+                     **options: Any) -> MinimizeResult:
+    """Damped Newton: ``(H + tau I) p = -grad J`` (:func:`_newton_direction`), Wolfe line search."""
+    _check_options("newton", options, _LINE_SEARCH_OPTIONS)
+    return _line_search_descent(problem, x, _NewtonDirection(problem), maxiter, maxfev, tol, **options)
+
+
+def _minimize_bfgs(problem: Problem, x: np.ndarray, maxiter: int, maxfev: int, tol: float,
+                   **options: Any) -> MinimizeResult:
+    """BFGS: ``p = -H grad J`` with the inverse-Hessian update of :class:`_BFGSInverse`."""
+    _check_options("bfgs", options, _LINE_SEARCH_OPTIONS)
+    return _line_search_descent(problem, x, _BFGSInverse(x.size), maxiter, maxfev, tol, **options)
+
+
+def _minimize_lbfgs(problem: Problem, x: np.ndarray, maxiter: int, maxfev: int, tol: float,
+                    **options: Any) -> MinimizeResult:
+    """L-BFGS: ``p = -H grad J`` from the last ``memory`` pairs (two-loop recursion)."""
+    _check_options("lbfgs", options, _LINE_SEARCH_OPTIONS | {"memory"})
+    m = int(options.pop("memory", 10))
+    if m < 1:
+        raise ValueError(f"memory must be >= 1, got {m}")
+    return _line_search_descent(problem, x, _LBFGSMemory(m), maxiter, maxfev, tol, **options)
+
+
+_LINE_SEARCH_OPTIONS = {"c1", "c2", "max_ls_evals"}
+
+
+class _NewtonDirection:
+    """Newton's direction from the (possibly finite-differenced) Hessian; nothing to update."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+    def direction(self, x: np.ndarray, g: np.ndarray, first: bool) -> tuple[np.ndarray, float]:
+        return _newton_direction(self.problem.hessian(x, g), g), 1.0
+
+    def reset(self) -> None:
+        pass
+
+    def update(self, s: np.ndarray, y: np.ndarray, sy: float, first: bool) -> None:
+        pass
+
+
+class _BFGSInverse:
+    """The BFGS inverse-Hessian approximation ``H = B^{-1}``, starting from the identity."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.H = np.eye(n)
+
+    def direction(self, x: np.ndarray, g: np.ndarray, first: bool) -> tuple[np.ndarray, float]:
+        return -(self.H @ g), min(1.0, 1.0 / np.linalg.norm(g)) if first else 1.0
+
+    def reset(self) -> None:
+        self.H = np.eye(self.n)
+
+    def update(self, s: np.ndarray, y: np.ndarray, sy: float, first: bool) -> None:
+        H = self.H
+        if first:
+            H *= sy / float(y @ y)  # Nocedal & Wright (6.20)
+        rho = 1.0 / sy
+        Hy = H @ y
+        # the expanded O(n^2) form of the docstring's H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T
+        # (H symmetric): no n x n matrix product
+        H += rho * ((1.0 + rho * float(y @ Hy)) * np.outer(s, s) - np.outer(Hy, s) - np.outer(s, Hy))
+
+
+class _LBFGSMemory:
+    """The last ``m`` pairs ``(s, y)``; ``H g`` by the two-loop recursion (:func:`_two_loop`)."""
+
+    def __init__(self, m: int) -> None:
+        self.m = m
+        self.S: list[np.ndarray] = []
+        self.Y: list[np.ndarray] = []
+
+    def direction(self, x: np.ndarray, g: np.ndarray, first: bool) -> tuple[np.ndarray, float]:
+        return -_two_loop(g, self.S, self.Y), min(1.0, 1.0 / np.linalg.norm(g)) if first else 1.0
+
+    def reset(self) -> None:
+        self.S.clear()
+        self.Y.clear()
+
+    def update(self, s: np.ndarray, y: np.ndarray, sy: float, first: bool) -> None:
+        self.S.append(s)
+        self.Y.append(y)
+        if len(self.S) > self.m:
+            self.S.pop(0)
+            self.Y.pop(0)
+
+
+def _line_search_descent(problem: Problem, x: np.ndarray, curvature, maxiter: int, maxfev: int, tol: float,
+                         **options: Any) -> MinimizeResult:
+    """The loop Newton, BFGS and L-BFGS share: direction from ``curvature``, Wolfe line search, update."""
     c1 = float(options.get("c1", 1e-4))
     c2 = float(options.get("c2", 0.9))
     max_ls = int(options.get("max_ls_evals", 30))
-    m = int(options.get("memory", 10))
-    if method == "lbfgs" and m < 1:
-        raise ValueError(f"memory must be >= 1, got {m}")
     rec = problem.rec
-    n = x.size
+    method = rec.method
     f, g = problem.value_grad(x)
     rec.record(0, x, f)
-    H = np.eye(n) if method == "bfgs" else None  # inverse-Hessian approximation
-    pairs_s: list[np.ndarray] = []
-    pairs_y: list[np.ndarray] = []
     nit = 0
     first = True
     while True:
@@ -454,22 +314,11 @@ def _second_order(
         if rec.nfev >= maxfev:
             return rec.result(x, f, nit, False, "evaluation budget (maxfev) used", g)
 
-        # --- search direction ------------------------------------------------------
-        if method == "newton":
-            p = _newton_direction(problem.hessian(x, g), g)
-            alpha0 = 1.0
-        elif method == "bfgs":
-            p = -(H @ g)
-            alpha0 = min(1.0, 1.0 / np.linalg.norm(g)) if first else 1.0
-        else:
-            p = -_two_loop(g, pairs_s, pairs_y)
-            alpha0 = min(1.0, 1.0 / np.linalg.norm(g)) if first else 1.0
+        p, alpha0 = curvature.direction(x, g, first)
         if not g @ p < 0:  # lost descent (numerical): restart from steepest descent
             logger.debug("%s: direction not descent, resetting to -grad", method)
             p = -g
-            H = np.eye(n) if method == "bfgs" else H
-            pairs_s.clear()
-            pairs_y.clear()
+            curvature.reset()
             alpha0 = min(1.0, 1.0 / np.linalg.norm(g))
 
         ls = wolfe_line_search(
@@ -485,22 +334,9 @@ def _second_order(
         x, f_old, f, g = x_new, f, ls.fun, ls.grad
         nit += 1
 
-        # --- curvature update ---------------------------------------------------------
         sy = float(s @ y)
-        if sy > 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):
-            if method == "bfgs":
-                if first:
-                    H *= sy / float(y @ y)  # Nocedal & Wright (6.20)
-                rho = 1.0 / sy
-                Hy = H @ y
-                H += rho * ((1.0 + rho * float(y @ Hy)) * np.outer(s, s)
-                            - np.outer(Hy, s) - np.outer(s, Hy))
-            elif method == "lbfgs":
-                pairs_s.append(s)
-                pairs_y.append(y)
-                if len(pairs_s) > m:
-                    pairs_s.pop(0)
-                    pairs_y.pop(0)
+        if sy > 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):  # curvature condition: update
+            curvature.update(s, y, sy, first)
         first = False
         if rec.record(nit, x, f):
             return rec.result(x, f, nit, False, "stopped by callback", g)
@@ -529,8 +365,6 @@ def _newton_direction(H: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 
 def _solve_triangular(L: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:
-    from scipy.linalg import solve_triangular
-
     return solve_triangular(L, b, lower=lower, check_finite=False)
 
 
@@ -550,3 +384,8 @@ def _two_loop(g: np.ndarray, S: list[np.ndarray], Y: list[np.ndarray]) -> np.nda
         b = rho[i] * float(Y[i] @ r)
         r += S[i] * (a[i] - b)
     return r
+
+
+#: one function per gradient method (the dispatch of :func:`minimize`, as scipy's ``_minimize.py``)
+_GRADIENT_METHODS = {"newton": _minimize_newton, "bfgs": _minimize_bfgs, "lbfgs": _minimize_lbfgs, "gd": _minimize_gd}
+METHODS = (*_GRADIENT_METHODS, "ga")

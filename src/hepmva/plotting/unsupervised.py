@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
+from hepmva.checks import subsample_index
 from hepmva.plotting.style import BACKGROUND, CLASSIFIER_COLOURS, SIGNAL, lumi_label, new_figure, save
 
 __all__ = [
@@ -95,7 +96,7 @@ def plot_clusters_pca(
     labels = np.asarray(labels)
     n = len(Z)
     rng = np.random.default_rng(random_state)
-    idx = np.sort(rng.choice(n, size=max_points, replace=False)) if n > max_points else np.arange(n)
+    idx = subsample_index(n, max_points, rng)
     ncols = 2 if y is not None else 1
     fig, axes = plt.subplots(1, ncols, figsize=(5.0 * ncols + 0.5, 4.5), layout="constrained", squeeze=False)
     ax = axes[0, 0]

@@ -20,12 +20,10 @@ TMVA's documentation calls GA training of MLPs "slower and worse"; this study me
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,84 +31,20 @@ from threadpoolctl import threadpool_limits
 
 from hepmva.metrics import roc_auc
 from hepmva.nn import MLPClassifier
+from hepmva.nn.objective import FlatObjective
 from hepmva.optim.ga import weight_search_options
 from hepmva.optim.minimize import IterationState, MinimizeResult, minimize
 
 __all__ = [
     "METHODS",
-    "run_training_methods_study",
     "MethodCurve",
     "TrainingMethodsResult",
-    "FlatMLP",
     "compare_training_methods",
 ]
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("gd", "bfgs", "lbfgs", "ga")
-
-
-class FlatMLP:
-    """An :class:`~hepmva.nn.MLPClassifier` seen as functions of its flat parameter vector.
-
-    Uses the network's flat-parameter interface (``_init_params``, ``_pack``, ``_unpack``,
-    ``_loss_grad``) and its forward pass; the network itself is never ``fit``.
-
-    Parameters
-    ----------
-    n_features : int
-        Input dimension.
-    hidden_layer_sizes : tuple of int
-        Hidden layers.
-    activation : str
-        Hidden activation.
-    alpha : float
-        L2 penalty.
-    random_state : int
-        Seed of the initial weights ``theta_0``.
-    """
-
-    def __init__(
-        self,
-        n_features: int,
-        hidden_layer_sizes: Sequence[int] = (16,),
-        activation: str = "tanh",
-        alpha: float = 1e-4,
-        random_state: int = 0,
-    ) -> None:
-        self.net = MLPClassifier(
-            hidden_layer_sizes=tuple(int(h) for h in hidden_layer_sizes), activation=activation,
-            alpha=alpha, dtype="float64", loss="cross_entropy", random_state=random_state,
-        )
-        self.net._init_params(int(n_features), np.random.default_rng(random_state))
-        self.net._prepare_math()
-        self.net.classes_ = np.array([0, 1])
-        self.theta0 = self.net._pack().astype(np.float64)
-
-    @property
-    def n_params(self) -> int:
-        """Number of parameters (length of ``theta``)."""
-        return int(self.theta0.size)
-
-    def loss_grad(
-        self, theta: np.ndarray, X: np.ndarray, y: np.ndarray, w: np.ndarray
-    ) -> tuple[float, np.ndarray]:
-        """``(J(theta), grad J(theta))`` on a whole set (backpropagation)."""
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            J, g = self.net._loss_grad(theta, X, y, w)
-        return float(J), np.asarray(g, dtype=np.float64)
-
-    def decision(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """Output pre-activation ``z^(L)`` of shape (n_samples,) (forward pass only)."""
-        self.net._unpack(theta)
-        return np.asarray(self.net._decision(X), dtype=np.float64)
-
-    def loss(self, theta: np.ndarray, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-        """``J(theta)`` by a forward pass only (cross-entropy + the network's L2), for the GA."""
-        z = self.decision(theta, X)
-        data = float(w @ (np.logaddexp(0.0, z) - y * z) / w.sum())
-        J = data + self.net._penalty(X.shape[0])  # the network's own L2 term
-        return J if np.isfinite(J) else np.inf
 
 
 @dataclass
@@ -303,7 +237,9 @@ def compare_training_methods(
     if not set(np.unique(y)) <= {0.0, 1.0} or not set(np.unique(y_val)) <= {0.0, 1.0}:
         raise ValueError("y and y_val must be labels in {0, 1}")
     budget = int(budget)
-    model = FlatMLP(X.shape[1], hidden_layer_sizes, activation, alpha, random_state)
+    net = MLPClassifier(hidden_layer_sizes=tuple(int(h) for h in hidden_layer_sizes), activation=activation,
+                        alpha=alpha, dtype="float64", loss="cross_entropy", random_state=random_state)
+    model = FlatObjective.initial(net, X, y, w, random_state=random_state)
     theta0 = model.theta0
     marks = _checkpoints(budget, n_checkpoints)
 
@@ -313,8 +249,8 @@ def compare_training_methods(
             return float("nan")
         return float(roc_auc(y_val, z, w_val))
 
-    initial_loss = model.loss(theta0, X, y, w)
-    model.loss_grad(theta0, X, y, w)  # warm-up (buffer allocation), so no method pays for it
+    initial_loss = model.value(theta0)
+    model.value_and_grad(theta0)  # warm-up (buffer allocation), so no method pays for it
     initial_auc = auc_at(theta0)
     logger.info(
         "training-methods study: %d parameters, %d training events, budget %d evaluations; "
@@ -334,7 +270,7 @@ def compare_training_methods(
     with threadpool_limits(limits=1, user_api="blas"):
         for method in methods:
             curves[method] = _run_method(
-                method, model, X, y, w, auc_at, marks, budget, initial_loss, initial_auc,
+                method, model, auc_at, marks, budget, initial_loss, initial_auc,
                 gd_learning_rate=gd_learning_rate, gd_momentum=gd_momentum,
                 lbfgs_memory=lbfgs_memory, ga_pop_size=ga_pop_size,
                 ga_weight_range=ga_weight_range, ga_init_scale=ga_init_scale,
@@ -347,7 +283,7 @@ def compare_training_methods(
 
 
 def _run_method(
-    method: str, model: FlatMLP, X: np.ndarray, y: np.ndarray, w: np.ndarray,
+    method: str, model: FlatObjective,
     auc_at: Any, marks: np.ndarray, budget: int, initial_loss: float, initial_auc: float,
     *, gd_learning_rate: float, gd_momentum: float, lbfgs_memory: int, ga_pop_size: int,
     ga_weight_range: float, ga_init_scale: float, ga_options: dict[str, Any] | None,
@@ -380,7 +316,7 @@ def _run_method(
         )
         options.update(dict(ga_options or {}))
         res = minimize(
-            lambda th: model.loss(th, X, y, w), theta0.copy(), method="ga",
+            model.value, theta0.copy(), method="ga",
             random_state=ga_rng, **options, **common,
         )
     else:
@@ -390,7 +326,7 @@ def _run_method(
         elif method == "lbfgs":
             options = {"memory": lbfgs_memory}
         res = minimize(
-            lambda th: model.loss_grad(th, X, y, w), theta0.copy(), method=method, jac=True,
+            model.value_and_grad, theta0.copy(), method=method, jac=True,
             tol=1e-8, **options, **common,
         )
     if rows[-1][0] != res.nfev:  # make sure the end point is on the curve
@@ -408,74 +344,3 @@ def _run_method(
         method, curve.final_loss, curve.final_auc, res.nfev, res.nit, curve.time[-1],
     )
     return curve
-
-
-#: Config keys of the ``training_methods`` section passed on to :func:`compare_training_methods`.
-STUDY_KEYS = ("methods", "budget", "hidden_layer_sizes", "activation", "alpha", "gd_learning_rate",
-              "gd_momentum", "lbfgs_memory", "ga_pop_size", "ga_weight_range", "ga_init_scale")
-
-
-def run_training_methods_study(
-    feature_tables: Sequence[str | Path],
-    *,
-    feature_names: Sequence[str],
-    training: Mapping[str, Any],
-    settings: Mapping[str, Any],
-    seed: int = 0,
-    summary_path: str | Path,
-    plot_path: str | Path,
-) -> TrainingMethodsResult:
-    """The pipeline stage: the fair training-methods comparison on the study's feature tables.
-
-    Events of fold 0 are the validation set, the other folds the training set; each is a random
-    subsample of ``settings["n_train"]`` / ``settings["n_val"]`` events.  Training weights follow
-    the study's ``training`` policy (negative weights, class balance), the scaler is fitted on the
-    training events; the validation AUC uses the physics weights.
-
-    Parameters
-    ----------
-    feature_tables : sequence of path
-        Per-sample feature tables (parquet).
-    feature_names : sequence of str
-        Feature columns.
-    training : mapping
-        The config's ``training`` section (``negative_weights``, ``class_balance``, ``scaler``).
-    settings : mapping
-        The config's ``training_methods`` section (keys of :data:`STUDY_KEYS`, ``n_train``,
-        ``n_val``).
-    seed : int
-        Master seed (subsamples, initial weights, GA).
-    summary_path : path
-        JSON output: :meth:`TrainingMethodsResult.to_dict`.
-    plot_path : path
-        The 2 x 2 comparison figure.
-
-    Returns
-    -------
-    TrainingMethodsResult
-        The comparison.
-    """
-    from hepmva.pipeline import study_split, write_json
-    from hepmva.plotting.methods import plot_training_methods
-
-    split = study_split(feature_tables, feature_names, training, n_train=int(settings.get("n_train", 5000)),
-                        n_val=int(settings.get("n_val", 10000)), seed=int(seed), stream=7, study="training_methods")
-    options = {k: settings[k] for k in STUDY_KEYS if k in settings}
-    if "hidden_layer_sizes" in options:
-        options["hidden_layer_sizes"] = tuple(options["hidden_layer_sizes"])
-    result = compare_training_methods(
-        split.X, split.y, split.w,
-        X_val=split.X_val, y_val=split.y_val, sample_weight_val=split.w_val_physics,
-        random_state=int(seed), **options,
-    )
-    out = result.to_dict()
-    out["features"] = list(feature_names)
-    write_json(out, summary_path)
-    plot_training_methods(
-        out["curves"], budget=result.budget, path=plot_path,
-        title=(f"MLP {list(result.settings['hidden_layer_sizes'])} ({result.n_params} parameters), "
-               f"{result.settings['n_train']} training events, {result.budget} loss evaluations each"),
-    )
-    for row in result.summary():
-        logger.info("training_methods %s", json.dumps(row))
-    return result

@@ -1,9 +1,10 @@
 """Unsupervised studies: clustering, PCA / Fisher LDA and anomaly detection.
 
 - :mod:`~hepmva.unsupervised.clustering`     six clustering methods scored against the truth
-- :mod:`~hepmva.unsupervised.decomposition`  in-house weighted PCA (SVD) and Fisher discriminant
+- :mod:`~hepmva.unsupervised.decomposition`  in-house weighted PCA (SVD); the Fisher discriminant (re-exported) lives in hepmva.linear
 - :mod:`~hepmva.unsupervised.anomaly`        density / distance anomaly scores trained on background
-- :mod:`~hepmva.unsupervised.study`          the workflow stage: one function per rule
+  (judged by :func:`hepmva.studies.anomaly.run_anomaly`)
+- the workflow stage is :mod:`hepmva.stages.unsupervised` (one function per rule)
 
 Functions take arrays: ``X`` of shape (n_samples, n_features) (scaled features), ``y`` (1 =
 signal, 0 = background, used only to *score* clustering and anomaly detection), ``sample_weight``
@@ -19,10 +20,8 @@ signal, 0 = background, used only to *score* clustering and anomaly detection), 
 
 from hepmva.unsupervised.anomaly import (
     ANOMALY_DETECTORS,
-    AnomalyResult,
     make_detector,
     rbm_free_energy,
-    run_anomaly,
 )
 from hepmva.unsupervised.clustering import (
     CLUSTERING_METHODS,
@@ -35,10 +34,8 @@ from hepmva.unsupervised.decomposition import FisherDiscriminant, WeightedPCA, w
 
 __all__ = [
     "ANOMALY_DETECTORS",
-    "AnomalyResult",
     "make_detector",
     "rbm_free_energy",
-    "run_anomaly",
     "CLUSTERING_METHODS",
     "ClusteringResult",
     "ClusterYields",

@@ -47,7 +47,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
-from hepmva.unsupervised._common import check_weights, check_X, check_y, subsample_index
+from hepmva.checks import check_weights, check_X, check_y, subsample_index
 
 __all__ = [
     "CLUSTERING_METHODS",

@@ -1,4 +1,4 @@
-"""The unsupervised stage of the workflow: one function per rule, reading the features tables.
+"""The unsupervised stage (``workflow/rules/unsupervised.smk``): one function per rule, reading the features tables.
 
 Each function loads ``results/features/*.parquet``, scales the features with the spine's
 :func:`hepmva.preprocessing.fit_scaler` (weights ``|w|``), runs one study of this package, and
@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +30,23 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from hepmva import io, metrics
-from hepmva.pipeline import load_feature_tables, write_json
+from hepmva.config import schema_default
+from hepmva.datasets import TrainingPolicy, load_feature_tables
+from hepmva.linear import FisherDiscriminant
+from hepmva.plotting.unsupervised import (
+    plot_anomaly_roc,
+    plot_anomaly_scores,
+    plot_cluster_yields,
+    plot_clusters_pca,
+    plot_components_sb,
+    plot_loadings,
+    plot_projection_sb,
+    plot_scree,
+)
 from hepmva.preprocessing import fit_scaler
-from hepmva.samples import training_weights
+from hepmva.studies.anomaly import run_anomaly
+from hepmva.unsupervised.clustering import run_clustering
+from hepmva.unsupervised.decomposition import WeightedPCA
 
 __all__ = [
     "StudyData",
@@ -82,7 +94,7 @@ def load_study_data(
     feature_tables: Sequence[str | Path],
     feature_names: Sequence[str],
     *,
-    scaler: str = "standard",
+    scaler: str = schema_default("unsupervised.scaler"),
     scaler_fit_mask: str = "all",
     eval_fold: int = 0,
 ) -> StudyData:
@@ -133,10 +145,10 @@ def clustering_study(
     *,
     feature_names: Sequence[str],
     methods: Mapping[str, Mapping[str, Any]],
-    scaler: str = "standard",
-    extend: bool = False,
+    scaler: str = schema_default("unsupervised.scaler"),
+    extend: bool = schema_default("unsupervised.clustering.extend"),
     seed: int = 0,
-    plot_points: int = 5000,
+    plot_points: int = schema_default("unsupervised.clustering.plot_points"),
     json_path: str | Path,
     pca_dir: str | Path,
     yields_dir: str | Path,
@@ -168,14 +180,11 @@ def clustering_study(
     dict
         The JSON written.
     """
-    from hepmva.plotting.unsupervised import plot_cluster_yields, plot_clusters_pca
-    from hepmva.unsupervised.clustering import run_clustering
-    from hepmva.unsupervised.decomposition import WeightedPCA
 
     data = load_study_data(feature_tables, feature_names, scaler=scaler)
     Z = WeightedPCA(n_components=2).fit(data.X, sample_weight=data.w).transform(data.X)
     out: dict[str, Any] = {}
-    with _output_dir(pca_dir) as pca_tmp, _output_dir(yields_dir) as yields_tmp:
+    with io.atomic_directory(pca_dir) as pca_tmp, io.atomic_directory(yields_dir) as yields_tmp:
         for method, spec in methods.items():
             spec = dict(spec or {})
             res = run_clustering(
@@ -198,26 +207,8 @@ def clustering_study(
                                                 cy.enrichment)
                 ],
             }
-    write_json(out, json_path)
+    io.write_json(out, json_path)
     return out
-
-
-@contextmanager
-def _output_dir(path: str | Path) -> Iterator[Path]:
-    """A temporary sibling directory renamed to ``path`` only if the block succeeds."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
-        yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 # -------------------------------------------------------------------------------- decomposition
@@ -225,12 +216,12 @@ def decomposition_study(
     feature_tables: Sequence[str | Path],
     *,
     feature_names: Sequence[str],
-    n_components: int | None = None,
-    plot_components: int = 4,
-    fisher_reg: float = 0.0,
+    n_components: int | None = schema_default("unsupervised.decomposition.n_components"),
+    plot_components: int = schema_default("unsupervised.decomposition.plot_components"),
+    fisher_reg: float = schema_default("unsupervised.decomposition.fisher_reg"),
     training: Mapping[str, Any] | None = None,
-    scaler: str = "standard",
-    n_bootstrap: int = 100,
+    scaler: str = schema_default("unsupervised.scaler"),
+    n_bootstrap: int = schema_default("unsupervised.decomposition.n_bootstrap"),
     seed: int = 0,
     json_path: str | Path,
     scree_plot: str | Path,
@@ -250,10 +241,8 @@ def decomposition_study(
     dict
         The JSON written.
     """
-    from hepmva.plotting.unsupervised import plot_components_sb, plot_loadings, plot_projection_sb, plot_scree
-    from hepmva.unsupervised.decomposition import FisherDiscriminant, WeightedPCA
 
-    training = dict(training or {})
+    policy = TrainingPolicy.from_config(training)
     data = load_study_data(feature_tables, feature_names, scaler=scaler)
     X, y, w = data.X, data.y, data.w
     pca = WeightedPCA(n_components=n_components).fit(X, sample_weight=w)
@@ -268,8 +257,7 @@ def decomposition_study(
     coefs = []
     for k in folds:
         test = data.fold == k
-        w_train = training_weights(w[~test], y[~test], negative_weights=training.get("negative_weights", "abs"),
-                                   class_balance=training.get("class_balance", True))
+        w_train = policy.weights(w[~test], y[~test])
         fisher = FisherDiscriminant(reg=fisher_reg).fit(X[~test], y[~test], sample_weight=w_train)
         t[test] = fisher.decision_function(X[test])
         coefs.append(fisher.coef_[0] / np.linalg.norm(fisher.coef_[0]))
@@ -288,7 +276,7 @@ def decomposition_study(
     }
     log.info("decomposition: PC1 explains %.1f %%, Fisher out-of-fold AUC %.4f +- %.4f",
              100 * pca.explained_variance_ratio_[0], auc, auc_err)
-    write_json(out, json_path)
+    io.write_json(out, json_path)
     return out
 
 
@@ -298,10 +286,10 @@ def anomaly_study(
     *,
     feature_names: Sequence[str],
     methods: Mapping[str, Mapping[str, Any] | None],
-    eval_fold: int = 0,
-    max_eval: int | None = 20_000,
-    n_bootstrap: int = 50,
-    scaler: str = "standard",
+    eval_fold: int = schema_default("unsupervised.anomaly.eval_fold"),
+    max_eval: int | None = schema_default("unsupervised.anomaly.max_eval"),
+    n_bootstrap: int = schema_default("unsupervised.anomaly.n_bootstrap"),
+    scaler: str = schema_default("unsupervised.scaler"),
     seed: int = 0,
     json_path: str | Path,
     scores_path: str | Path,
@@ -333,8 +321,6 @@ def anomaly_study(
     dict
         The JSON written.
     """
-    from hepmva.plotting.unsupervised import plot_anomaly_scores
-    from hepmva.unsupervised.anomaly import run_anomaly
 
     data = load_study_data(feature_tables, feature_names, scaler=scaler, scaler_fit_mask="train_background",
                            eval_fold=eval_fold)
@@ -342,7 +328,7 @@ def anomaly_study(
         raise ValueError(f"unsupervised.anomaly.eval_fold: no event in fold {eval_fold}")
     out: dict[str, Any] = {}
     table: pd.DataFrame | None = None
-    with _output_dir(plots_dir) as tmp:
+    with io.atomic_directory(plots_dir) as tmp:
         for method, params in methods.items():
             res = run_anomaly(data.X, data.y, data.w, train_mask=data.fold != eval_fold, method=method,
                               params=dict(params or {}), max_eval=max_eval, n_bootstrap=n_bootstrap,
@@ -360,7 +346,7 @@ def anomaly_study(
     if table is None:
         raise ValueError("unsupervised.anomaly.methods: no detector configured")
     io.write_table(table, scores_path)
-    write_json(out, json_path)
+    io.write_json(out, json_path)
     return out
 
 
@@ -368,7 +354,7 @@ def anomaly_comparison(
     anomaly_scores: str | Path,
     classifier_scores: Mapping[str, str | Path],
     *,
-    n_bootstrap: int = 50,
+    n_bootstrap: int = schema_default("unsupervised.anomaly.n_bootstrap"),
     seed: int = 0,
     json_path: str | Path,
     roc_plot: str | Path,
@@ -391,7 +377,6 @@ def anomaly_comparison(
     dict
         ``{"rows": [{"method", "kind", "auc", "auc_err", "n_events"}, ...]}``.
     """
-    from hepmva.plotting.unsupervised import plot_anomaly_roc
 
     rows, curves = [], {}
 
@@ -417,7 +402,7 @@ def anomaly_comparison(
         add(name, "supervised", df["label"].to_numpy(), df["score"].to_numpy(), df["weight"].to_numpy())
     plot_anomaly_roc(curves, path=roc_plot)
     out = {"rows": rows}
-    write_json(out, json_path)
+    io.write_json(out, json_path)
     return out
 
 

@@ -1,4 +1,9 @@
-"""Input checks and sampling helpers shared by the unsupervised modules."""
+"""Input checks and capped subsampling, shared by every layer above (foundations).
+
+One definition each: array checks (``check_X``, ``check_y``, ``check_weights``), the uniform capped
+subsample (``subsample_index``: the SVM / k-NN caps, the training cap, the learning-curve and
+study subsamples) and the weighted resample of density estimators.
+"""
 
 from __future__ import annotations
 

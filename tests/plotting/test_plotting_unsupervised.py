@@ -7,7 +7,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from hepmva.plotting import unsupervised as up
-from hepmva.unsupervised import FisherDiscriminant, WeightedPCA, run_anomaly, run_clustering
+from hepmva.studies.anomaly import run_anomaly
+from hepmva.unsupervised import FisherDiscriminant, WeightedPCA, run_clustering
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,12 @@ import pytest
 import uproot
 
 from hepmva import io
-from hepmva.evaluation import neyman_pearson_limit, summarize
+from hepmva.stages.evaluate import neyman_pearson_limit, summarize
 from hepmva.models import classifier_score, load_estimator
-from hepmva.pipeline import build_features, collect_scores, train_fold
+from hepmva.stages.features import build_features
+from hepmva.stages.train import collect_scores, train_fold
 from hepmva.preprocessing import Scaler
-from hepmva.writeback import write_friend_trees
+from hepmva.stages.writeback import write_friend_trees
 
 FEATURES = [
     {"name": "met", "expr": "met"},
@@ -103,7 +104,7 @@ def test_train_collect_evaluate_writeback(tmp_path, ntuple_factory):
     test = scores[scores.role == "test"]
     assert len(test) == len(feats) and (scores.role == "train").sum() == len(feats)
 
-    from hepmva.evaluation import evaluate_classifier
+    from hepmva.stages.evaluate import evaluate_classifier
 
     m = evaluate_classifier(tmp_path / "all.parquet", [tmp_path / "m0/model.json", tmp_path / "m1/model.json"],
                             name="bdt", eff_b=[0.1], n_bootstrap=20, seed=0, luminosity_pb=1000.0,

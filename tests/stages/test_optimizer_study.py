@@ -4,8 +4,9 @@ import json
 
 import numpy as np
 
-from hepmva.pipeline import build_features, study_split
-from hepmva.studies.optimizers import run_optimizer_study
+from hepmva.datasets import study_split
+from hepmva.stages.features import build_features
+from hepmva.stages.optimizer_study import run_optimizer_study
 
 FEATURES = [{"name": "met", "expr": "met"}, {"name": "njet", "expr": "count(jet_pt)"},
             {"name": "jet1_pt", "expr": "jet_pt[0]", "default": 0.0}]

@@ -1,4 +1,11 @@
-"""Evaluation of out-of-fold scores: metrics per classifier, the Neyman-Pearson limit, the summary.
+"""The evaluate stage (``workflow/rules/evaluate.smk``): out-of-fold scores in, metrics, plots and the summary out.
+
+- :func:`evaluate_classifier`           one classifier's metrics JSON, ROC, score, overtraining, cut-scan and
+                                        learning-curve plots (rule ``evaluate``)
+- :func:`neyman_pearson_limit`          the exact likelihood ratio's metrics (rule ``neyman_pearson``)
+- :func:`permutation_importance_study`  variable ranking by permutation (rule ``importance``)
+- :func:`summarize`                     the comparison table, markdown + CSV (rule ``summary``)
+- :func:`plot_roc_comparison`           every ROC curve with the limit (rule ``roc_comparison``)
 
 All numbers use the physics event weights (negative ones included) of the held-out events:
 every event is scored by the fold model that did not train on it.
@@ -14,62 +21,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hepmva import binned_metrics, io, metrics
-from hepmva.pipeline import write_json
+from hepmva import io, metrics
+from hepmva.checks import subsample_index
+from hepmva.config import schema_default
+from hepmva.datasets import load_feature_tables
+from hepmva.learning_curves import LearningCurve
+from hepmva.models import classifier_score, load_estimator
+from hepmva.plotting.evaluation import plot_importance, plot_learning_curve
+from hepmva.plotting.inputs import plot_distribution
+from hepmva.plotting.roc import plot_roc
+from hepmva.preprocessing import Scaler
+from hepmva.studies.scores import evaluate_scores, evaluate_scores_with_roc, evaluate_train_test
 
-__all__ = ["evaluate_scores", "evaluate_classifier", "neyman_pearson_limit", "summarize", "plot_inputs",
-           "plot_roc_comparison", "evaluate_train_test", "permutation_importance_study"]
+__all__ = ["evaluate_classifier", "neyman_pearson_limit", "summarize", "plot_roc_comparison",
+           "permutation_importance_study"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_EXACT_MAX_EVENTS = 2_000_000  # evaluation.exact_max_events: above it, `auto` evaluates from histograms
-
-
-def evaluate_scores(y: np.ndarray, score: np.ndarray, weight: np.ndarray, *, eff_b: Sequence[float] = (0.01, 0.1, 0.3),
-                    n_bootstrap: int = 200, seed: int = 0, method: str = "exact",
-                    exact_max_events: int = DEFAULT_EXACT_MAX_EVENTS, score_bins: int = binned_metrics.DEFAULT_BINS) -> dict:
-    """AUC with bootstrap uncertainty and signal efficiencies at the given background efficiencies.
-
-    ``method`` (``evaluation.method``): ``exact`` sorts the scores (:mod:`hepmva.metrics`), ``binned``
-    uses a fine-binned score histogram (:mod:`hepmva.binned_metrics`; adds ``separation``,
-    ``auc_binning_bound`` and ``score_binning``), ``auto`` is exact up to ``exact_max_events`` events.
-    """
-    return _scores_and_roc(y, score, weight, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, method=method,
-                           exact_max_events=exact_max_events, score_bins=score_bins, with_roc=False)[0]
-
-
-def _scores_and_roc(y, score, weight, *, eff_b, n_bootstrap, seed, method, exact_max_events, score_bins,
-                    with_roc: bool) -> tuple[dict, metrics.RocCurve | None]:
-    """:func:`evaluate_scores` and (``with_roc``) the ROC curve of the same method."""
-    method = binned_metrics.choose_method(method, len(y), exact_max_events)
-    roc = None
-    if method == "binned":
-        h = binned_metrics.score_histogram(y, score, weight, binning=binned_metrics.choose_binning(
-            np.min(score), np.max(score), bins=score_bins))
-        out = binned_metrics.evaluate_histogram(h, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed)
-        roc = binned_metrics.roc_curve(h) if with_roc else None
-    else:
-        auc, auc_err = metrics.auc_bootstrap(y, score, weight, n_bootstrap=n_bootstrap, random_state=seed)
-        effs = metrics.signal_efficiency_at(y, score, weight, eff_b=tuple(eff_b))
-        out = {"auc": auc, "auc_err": auc_err, "eff_s_at_eff_b": {f"{k:g}": v for k, v in effs.items()}}
-        roc = metrics.roc_curve(y, score, weight) if with_roc else None
-    return {
-        **out,
-        "evaluation_method": method,
-        "n_events": int(len(y)),
-        "n_signal": int(np.sum(y == 1)),
-        "n_background": int(np.sum(y == 0)),
-    }, roc
-
 
 def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Path], *, name: str,
                         eff_b: Sequence[float], n_bootstrap: int, seed: int, luminosity_pb: float,
                         metrics_path: str | Path, roc_path: str | Path, score_plot_path: str | Path,
                         overtraining_plot_path: str | Path | None = None,
                         cut_scan_plot_path: str | Path | None = None,
-                        learning_curve_plot_path: str | Path | None = None, method: str = "exact",
-                        exact_max_events: int = DEFAULT_EXACT_MAX_EVENTS,
-                        score_bins: int = binned_metrics.DEFAULT_BINS) -> dict:
+                        learning_curve_plot_path: str | Path | None = None,
+                        method: str = schema_default("evaluation.method"),
+                        exact_max_events: int = schema_default("evaluation.exact_max_events"),
+                        score_bins: int = schema_default("evaluation.score_bins")) -> dict:
     """Metrics JSON, ROC and score-distribution plots of one classifier from its collected scores.
 
     Also the TMVA-grade numbers of :func:`evaluate_train_test` (train vs test efficiencies,
@@ -77,14 +54,11 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
     the overtraining and cut-scan plots, and the learning curves stored by the fold models
     (``learning_curve`` of their model.json; a figure saying so when the model has none).
     """
-    from hepmva.plotting.inputs import plot_distribution
-    from hepmva.plotting.roc import plot_roc
-
     df = io.read_table(scores_path)
     test = df[df["role"] == "test"]
     y, s, w = test["label"].to_numpy(), test["score"].to_numpy(), test["weight"].to_numpy()
-    scores, roc = _scores_and_roc(y, s, w, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, method=method,
-                                  exact_max_events=exact_max_events, score_bins=score_bins, with_roc=True)
+    scores, roc = evaluate_scores_with_roc(y, s, w, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, method=method,
+                                           exact_max_events=exact_max_events, score_bins=score_bins)
     result = {"classifier": name, **scores}
     binned_separation = result.pop("separation", None)  # the binned path's separation wins over the exact one below
     infos = [json.loads(Path(p).read_text()) for p in model_infos]
@@ -93,10 +67,9 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
     result["predict_seconds_per_1M"] = 1e6 * float(np.mean([i["predict_seconds_per_event"] for i in infos]))
     result["model_bytes"] = int(np.mean([i.get("model_bytes", 0) for i in infos]))
     result["n_train"] = int(np.mean([i.get("n_train", 0) for i in infos]))  # events per fold model's training
-    for key in ("fitted_mode", "n_train_used"):  # capped peers (SVM, k-NN): what was actually trained
-        values = [i[key] for i in infos if i.get(key) is not None]
-        if values:
-            result[key] = values[0] if key == "fitted_mode" else int(np.mean(values))
+    notes = list(dict.fromkeys(i["fit_note"] for i in infos if i.get("fit_note")))  # e.g. capped SVM / k-NN
+    if notes:
+        result["fit_note"] = "; ".join(notes)
     result.update(evaluate_train_test(df, name=name, eff_b=eff_b, luminosity_pb=luminosity_pb,
                                       overtraining_plot_path=overtraining_plot_path,
                                       cut_scan_plot_path=cut_scan_plot_path))
@@ -107,14 +80,12 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
     limit = _limit_curve(test)
     plot_roc({name: (roc.eff_s, roc.eff_b, result["auc"])}, limit=limit, luminosity_pb=luminosity_pb, path=roc_path)
     plot_distribution(s, y, w, xlabel=f"{name} score", luminosity_pb=luminosity_pb, path=score_plot_path)
-    write_json(result, metrics_path)
+    io.write_json(result, metrics_path)
     log.info("%s: AUC %.4f +- %.4f", name, result["auc"], result["auc_err"])
     return result
 
 
 def _plot_learning_curves(infos: Sequence[dict], *, name: str, path: str | Path) -> None:
-    from hepmva.learning_curves import LearningCurve
-    from hepmva.plotting.evaluation import plot_learning_curve
 
     curves = {int(i["fold"]): LearningCurve.from_dict(i["learning_curve"]) for i in infos if i.get("learning_curve")}
     plot_learning_curve(curves, name=name, kind=infos[0]["kind"], path=path)
@@ -129,9 +100,9 @@ def _limit_curve(test: pd.DataFrame):
 
 
 def neyman_pearson_limit(feature_tables: Sequence[str | Path], *, eff_b: Sequence[float], n_bootstrap: int,
-                         seed: int, output: str | Path, method: str = "exact",
-                         exact_max_events: int = DEFAULT_EXACT_MAX_EVENTS,
-                         score_bins: int = binned_metrics.DEFAULT_BINS) -> dict | None:
+                         seed: int, output: str | Path, method: str = schema_default("evaluation.method"),
+                         exact_max_events: int = schema_default("evaluation.exact_max_events"),
+                         score_bins: int = schema_default("evaluation.score_bins")) -> dict | None:
     """Metrics of the exact likelihood ratio (``truth_llr`` column), or ``{"available": false}``."""
     df = io.read_tables(feature_tables)
     if "truth_llr" not in df:
@@ -141,7 +112,7 @@ def neyman_pearson_limit(feature_tables: Sequence[str | Path], *, eff_b: Sequenc
             df["label"].to_numpy(), df["truth_llr"].to_numpy(), df["weight"].to_numpy(),
             eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, method=method, exact_max_events=exact_max_events,
             score_bins=score_bins)}
-    write_json(result, output)
+    io.write_json(result, output)
     return result
 
 
@@ -190,15 +161,10 @@ def _row(m: dict) -> dict:
     row["top_features"] = m.get("top_features", "")
     for k in ("n_train", "train_seconds", "predict_seconds_per_1M", "model_bytes"):
         row[k] = m.get(k, np.nan)
-    row["training"] = _training_note(m)
+    row["training"] = m.get("fit_note", "")  # how the model was trained, when its kind says
     return row
 
 
-def _training_note(m: dict) -> str:
-    """How a capped peer was trained, e.g. ``nystroem on 150000``; empty otherwise."""
-    if "fitted_mode" in m or "n_train_used" in m:
-        return f"{m.get('fitted_mode', '')} on {m.get('n_train_used', '?')}".strip()
-    return ""
 
 
 #: sections of the markdown summary: (title, column-name prefixes); the CSV keeps every column
@@ -244,7 +210,6 @@ def _cell(v) -> str:
 
 def plot_roc_comparison(scores_paths: dict[str, str | Path], *, luminosity_pb: float, path: str | Path) -> None:
     """All classifiers' ROC curves together with the Neyman-Pearson limit."""
-    from hepmva.plotting.roc import plot_roc
 
     curves, limit = {}, None
     for name, p in scores_paths.items():
@@ -258,100 +223,10 @@ def plot_roc_comparison(scores_paths: dict[str, str | Path], *, luminosity_pb: f
     plot_roc(curves, limit=limit, luminosity_pb=luminosity_pb, path=path)
 
 
-def plot_inputs(feature_tables: Sequence[str | Path], features: Sequence[dict], *, luminosity_pb: float,
-                directory: str | Path, correlation_paths: dict[str, str | Path] | None = None) -> None:
-    """One weighted signal-vs-background plot per feature, ``{directory}/{feature}.png``, and the
-    weighted correlation matrices of the features for signal and for background."""
-    from hepmva.plotting.inputs import plot_correlation, plot_distribution
-
-    df = io.read_tables(feature_tables)
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    y, w = df["label"].to_numpy(), df["weight"].to_numpy()
-    for f in features:
-        plot_distribution(df[f["name"]].to_numpy(), y, w, xlabel=f.get("label", f["name"]),
-                          luminosity_pb=luminosity_pb, path=directory / f"{f['name']}.png")
-    names = [f["name"] for f in features]
-    for cls, label in ((1, "signal"), (0, "background")):
-        if correlation_paths and label in correlation_paths:
-            m = y == cls
-            plot_correlation(df.loc[m, names].to_numpy(), w[m], names, title=f"Correlations, {label}",
-                             path=correlation_paths[label])
-
-
-# ----------------------------------------------------------------------- train vs test, cut scan (issue 5)
-def evaluate_train_test(scores: pd.DataFrame, *, name: str, eff_b: Sequence[float], luminosity_pb: float | None = None,
-                        overtraining_plot_path: str | Path | None = None,
-                        cut_scan_plot_path: str | Path | None = None) -> dict:
-    """TMVA-grade evaluation of one classifier's collected scores (train and test rows).
-
-    - signal efficiency at the given background efficiencies and AUC on the **train** rows (every
-      model's score of its own training events), to compare with the test numbers;
-    - separation <S^2> and discrimination significance on the test (out-of-fold) rows;
-    - overtraining: for every fold model, weighted KS and AD tests of its train against its test
-      score distribution, separately for signal and background; the summary keeps the smallest
-      p-value over the fold models; the plot shows fold model 0;
-    - cut scan on the out-of-fold score with the luminosity-normalised event weights: the cut
-      maximising the Asimov significance (among cuts keeping >= 10 background MC events).
-
-    Parameters
-    ----------
-    scores : DataFrame
-        Columns label, weight, fold, role ("train"/"test"), score (from :func:`hepmva.pipeline.collect_scores`).
-
-    Returns
-    -------
-    dict (JSON-able)
-    """
-    from hepmva.plotting.evaluation import plot_cut_scan, plot_overtraining
-
-    test, train = scores[scores["role"] == "test"], scores[scores["role"] == "train"]
-    y, s, w = test["label"].to_numpy(), test["score"].to_numpy(), test["weight"].to_numpy()
-    out: dict = {
-        "separation": metrics.separation(y, s, w),
-        "significance": metrics.discrimination_significance(y, s, w),
-    }
-    if len(train) and len(np.unique(train["label"])) == 2:
-        y_tr, s_tr, w_tr = train["label"].to_numpy(), train["score"].to_numpy(), train["weight"].to_numpy()
-        out["auc_train"] = metrics.roc_auc(y_tr, s_tr, w_tr)
-        effs = metrics.signal_efficiency_at(y_tr, s_tr, w_tr, eff_b=tuple(eff_b))
-        out["eff_s_at_eff_b_train"] = {f"{k:g}": v for k, v in effs.items()}
-        per_fold: dict = {}
-        plotted = False
-        for fold in sorted(np.unique(scores["fold"])):
-            tr, te = train[train["fold"] == fold], test[test["fold"] == fold]
-            if len(np.unique(tr["label"])) < 2 or len(np.unique(te["label"])) < 2:
-                continue
-            tests = metrics.overtraining_tests(tr["label"].to_numpy(), tr["score"].to_numpy(), te["label"].to_numpy(),
-                                               te["score"].to_numpy(), tr["weight"].to_numpy(), te["weight"].to_numpy())
-            per_fold[f"fold{int(fold)}"] = {k: v._asdict() for k, v in tests.items()}
-            if overtraining_plot_path is not None and not plotted:
-                plotted = True
-                plot_overtraining(tr["score"].to_numpy(), tr["label"].to_numpy(), tr["weight"].to_numpy(),
-                                  te["score"].to_numpy(), te["label"].to_numpy(), te["weight"].to_numpy(),
-                                  tests=tests, xlabel=f"{name} score (fold model {int(fold)})",
-                                  luminosity_pb=luminosity_pb, path=overtraining_plot_path)
-        out["overtraining"] = per_fold
-        out["overtraining_min_p"] = {
-            f"{test_name}_p_{cls}": min(f[f"{test_name}_{cls}"]["pvalue"] for f in per_fold.values())
-            for test_name in ("ks", "ad") for cls in ("signal", "background")
-        } if per_fold else {}
-    else:
-        plotted = False
-    if overtraining_plot_path is not None and not plotted:  # no usable training scores: test only
-        plot_overtraining(s, y, w, s, y, w, xlabel=f"{name} score (no training scores)",
-                          luminosity_pb=luminosity_pb, path=overtraining_plot_path)
-    scan = metrics.cut_scan(y, s, w)
-    out["cut_scan_best"] = scan.best._asdict()
-    if cut_scan_plot_path is not None:
-        plot_cut_scan(scan.thresholds, scan.s, scan.b, scan.s_over_sqrt_s_plus_b, scan.z_asimov,
-                      best_threshold=scan.best.threshold, xlabel=f"Cut on the {name} score",
-                      luminosity_pb=luminosity_pb, path=cut_scan_plot_path)
-    return out
-
-
 def permutation_importance_study(feature_tables: Sequence[str | Path], model_dirs: Sequence[str | Path], *,
-                                 feature_names: Sequence[str], name: str, n_events: int = 20000, n_repeats: int = 3,
+                                 feature_names: Sequence[str], name: str,
+                                 n_events: int | None = schema_default("evaluation.importance_events"),
+                                 n_repeats: int = schema_default("evaluation.importance_repeats"),
                                  seed: int = 0, json_path: str | Path, plot_path: str | Path | None = None,
                                  feature_labels: Sequence[str] | None = None) -> dict:
     """Permutation importance (weighted AUC drop) of one classifier on out-of-fold scores.
@@ -366,16 +241,9 @@ def permutation_importance_study(feature_tables: Sequence[str | Path], model_dir
     -------
     dict : classifier, features, importances_mean/std, baseline_auc, own_importance (or None), n_events.
     """
-    from hepmva.models import classifier_score, load_estimator
-    from hepmva.pipeline import load_feature_tables
-    from hepmva.plotting.evaluation import plot_importance
-    from hepmva.preprocessing import Scaler
-
     df = load_feature_tables(feature_tables, feature_names)
     rng = np.random.default_rng([seed, 5])
-    idx = np.arange(len(df))
-    if n_events is not None and len(df) > n_events:
-        idx = np.sort(rng.choice(len(df), size=int(n_events), replace=False))
+    idx = subsample_index(len(df), n_events, rng)
     X = df[list(feature_names)].to_numpy(dtype=np.float64)[idx]
     y, w, fold = df["label"].to_numpy()[idx], df["weight"].to_numpy()[idx], df["fold"].to_numpy()[idx]
     models, own = {}, []
@@ -406,7 +274,7 @@ def permutation_importance_study(feature_tables: Sequence[str | Path], model_dir
     if plot_path is not None:
         plot_importance(list(feature_labels or feature_names), res.importances_mean, res.importances_std,
                         own_importance=own_mean, title=f"{name}: variable ranking", path=plot_path)
-    write_json(result, json_path)
+    io.write_json(result, json_path)
     log.info("%s: permutation importance on %d events, top feature %s", name, len(idx),
              feature_names[int(np.argmax(res.importances_mean))])
     return result

@@ -1,4 +1,4 @@
-"""Out-of-fold scores back to ROOT: one friend tree per input file, entry-aligned with its tree.
+"""The writeback stage (``workflow/rules/writeback.smk``): out-of-fold scores back to ROOT, one friend tree per input file.
 
 For an input ``dir/file.root`` with tree ``Events`` of N entries, the friend file
 ``{directory}/{index}_file.root`` holds a tree (default name ``hepmva``) with N entries:
@@ -13,7 +13,6 @@ both trees with the same entry range. ``friends.json`` lists which friend belong
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -61,5 +60,5 @@ def write_friend_trees(files: Sequence[str], table: str | Path, scores: Mapping[
         written.append(out)
         index.append({"input": str(path), "friend": str(out), "tree": tree, "entries": n})
         log.info("%s: friend tree %s with %d entries (%d selected)", path, out, n, int(m.sum()))
-    (directory / "friends.json").write_text(json.dumps(index, indent=1) + "\n")
+    io.write_json(index, directory / "friends.json")
     return written

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from hepmva import io
-from hepmva.unsupervised.study import (
+from hepmva.stages.unsupervised import (
     anomaly_comparison,
     anomaly_study,
     clustering_study,

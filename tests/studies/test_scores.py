@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from hepmva import metrics
-from hepmva.evaluation import evaluate_train_test, summarize
+from hepmva.stages.evaluate import summarize
+from hepmva.studies.scores import evaluate_train_test
 from hepmva.plotting.evaluation import plot_cut_scan, plot_importance, plot_overtraining
 
 
@@ -58,7 +59,7 @@ def test_overtraining_is_detected():
 
 def test_summary_has_issue5_columns(tmp_path):
     m = {"classifier": "toy", "kind": "svm", "auc": 0.8, "auc_err": 0.01, "eff_s_at_eff_b": {"0.1": 0.5},
-         "fitted_mode": "nystroem", "n_train_used": 1000,
+         "fit_note": "nystroem on 1000",
          **evaluate_train_test(_scores(), name="toy", eff_b=[0.1])}
     (tmp_path / "toy.json").write_text(json.dumps(m))
     (tmp_path / "np.json").write_text(json.dumps({"available": False}))
@@ -92,8 +93,8 @@ def test_plots_return_figures(tmp_path):
 @pytest.mark.parametrize(("kind", "params"), [("decision_tree", {"max_depth": 4}), ("knn", {"n_neighbors": 20})])
 def test_permutation_importance_study_through_the_pipeline(tmp_path, kind, params):
     from hepmva import io
-    from hepmva.evaluation import permutation_importance_study
-    from hepmva.pipeline import train_fold
+    from hepmva.stages.evaluate import permutation_importance_study
+    from hepmva.stages.train import train_fold
 
     rng = np.random.default_rng(2)
     tables = []

@@ -11,8 +11,8 @@ from hepmva.unsupervised.anomaly import (
     RBMAnomaly,
     make_detector,
     rbm_free_energy,
-    run_anomaly,
 )
+from hepmva.studies.anomaly import run_anomaly
 
 FAST = {
     "gmm": {"n_components": 2},

@@ -1,0 +1,138 @@
+"""A classifier's scores judged (array and table in, numbers out): the evaluation layer's metrics bundle.
+
+- :func:`evaluate_scores`      AUC with bootstrap uncertainty, signal efficiency at fixed background efficiencies
+                               (exact, or from fine-binned score histograms: ``method``, :mod:`hepmva.binned_metrics`)
+- :func:`evaluate_scores_with_roc`  the same and the ROC curve
+- :func:`evaluate_train_test`  TMVA-grade train-vs-test numbers: separation, significance, KS/AD overtraining
+                               tests per fold model, Asimov cut scan (and their plots when paths are given)
+
+All numbers use the physics event weights (negative ones included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hepmva import binned_metrics, metrics
+from hepmva.config import schema_default
+from hepmva.plotting.evaluation import plot_cut_scan, plot_overtraining
+
+__all__ = ["evaluate_scores", "evaluate_scores_with_roc", "evaluate_train_test"]
+
+
+def evaluate_scores(y: np.ndarray, score: np.ndarray, weight: np.ndarray, *, eff_b: Sequence[float] = (0.01, 0.1, 0.3),
+                    n_bootstrap: int = 200, seed: int = 0, method: str = "exact",
+                    exact_max_events: int = schema_default("evaluation.exact_max_events"),
+                    score_bins: int = schema_default("evaluation.score_bins")) -> dict:
+    """AUC with bootstrap uncertainty and signal efficiencies at the given background efficiencies.
+
+    ``method`` (``evaluation.method``): ``exact`` sorts the scores (:mod:`hepmva.metrics`), ``binned``
+    uses a fine-binned score histogram (:mod:`hepmva.binned_metrics`; adds ``separation``,
+    ``auc_binning_bound`` and ``score_binning``), ``auto`` is exact up to ``exact_max_events`` events.
+    The method used is the result's ``evaluation_method``.
+    """
+    return _evaluate(y, score, weight, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, method=method,
+                     exact_max_events=exact_max_events, score_bins=score_bins, with_roc=False)[0]
+
+
+def evaluate_scores_with_roc(y: np.ndarray, score: np.ndarray, weight: np.ndarray, *, eff_b: Sequence[float],
+                             n_bootstrap: int, seed: int, method: str, exact_max_events: int,
+                             score_bins: int) -> tuple[dict, metrics.RocCurve]:
+    """:func:`evaluate_scores` and the ROC curve of the same method (binned: from the same histogram)."""
+    return _evaluate(y, score, weight, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, method=method,
+                     exact_max_events=exact_max_events, score_bins=score_bins, with_roc=True)
+
+
+def _evaluate(y, score, weight, *, eff_b, n_bootstrap, seed, method, exact_max_events, score_bins,
+              with_roc: bool) -> tuple[dict, metrics.RocCurve | None]:
+    method = binned_metrics.choose_method(method, len(y), exact_max_events)
+    roc = None
+    if method == "binned":
+        h = binned_metrics.score_histogram(y, score, weight, binning=binned_metrics.choose_binning(
+            np.min(score), np.max(score), bins=score_bins))
+        out = binned_metrics.evaluate_histogram(h, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed)
+        roc = binned_metrics.roc_curve(h) if with_roc else None
+    else:
+        auc, auc_err = metrics.auc_bootstrap(y, score, weight, n_bootstrap=n_bootstrap, random_state=seed)
+        effs = metrics.signal_efficiency_at(y, score, weight, eff_b=tuple(eff_b))
+        out = {"auc": auc, "auc_err": auc_err, "eff_s_at_eff_b": {f"{k:g}": v for k, v in effs.items()}}
+        roc = metrics.roc_curve(y, score, weight) if with_roc else None
+    return {
+        **out,
+        "evaluation_method": method,
+        "n_events": int(len(y)),
+        "n_signal": int(np.sum(y == 1)),
+        "n_background": int(np.sum(y == 0)),
+    }, roc
+
+
+def evaluate_train_test(scores: pd.DataFrame, *, name: str, eff_b: Sequence[float], luminosity_pb: float | None = None,
+                        overtraining_plot_path: str | Path | None = None,
+                        cut_scan_plot_path: str | Path | None = None) -> dict:
+    """TMVA-grade evaluation of one classifier's collected scores (train and test rows).
+
+    - signal efficiency at the given background efficiencies and AUC on the **train** rows (every
+      model's score of its own training events), to compare with the test numbers;
+    - separation <S^2> and discrimination significance on the test (out-of-fold) rows;
+    - overtraining: for every fold model, weighted KS and AD tests of its train against its test
+      score distribution, separately for signal and background; the summary keeps the smallest
+      p-value over the fold models; the plot shows fold model 0;
+    - cut scan on the out-of-fold score with the luminosity-normalised event weights: the cut
+      maximising the Asimov significance (among cuts keeping >= 10 background MC events).
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Columns label, weight, fold, role ("train"/"test"), score (from :func:`hepmva.stages.train.collect_scores`).
+
+    Returns
+    -------
+    dict (JSON-able)
+    """
+    test, train = scores[scores["role"] == "test"], scores[scores["role"] == "train"]
+    y, s, w = test["label"].to_numpy(), test["score"].to_numpy(), test["weight"].to_numpy()
+    out: dict = {
+        "separation": metrics.separation(y, s, w),
+        "significance": metrics.discrimination_significance(y, s, w),
+    }
+    if len(train) and len(np.unique(train["label"])) == 2:
+        y_tr, s_tr, w_tr = train["label"].to_numpy(), train["score"].to_numpy(), train["weight"].to_numpy()
+        out["auc_train"] = metrics.roc_auc(y_tr, s_tr, w_tr)
+        effs = metrics.signal_efficiency_at(y_tr, s_tr, w_tr, eff_b=tuple(eff_b))
+        out["eff_s_at_eff_b_train"] = {f"{k:g}": v for k, v in effs.items()}
+        per_fold: dict = {}
+        plotted = False
+        for fold in sorted(np.unique(scores["fold"])):
+            tr, te = train[train["fold"] == fold], test[test["fold"] == fold]
+            if len(np.unique(tr["label"])) < 2 or len(np.unique(te["label"])) < 2:
+                continue
+            tests = metrics.overtraining_tests(tr["label"].to_numpy(), tr["score"].to_numpy(), te["label"].to_numpy(),
+                                               te["score"].to_numpy(), tr["weight"].to_numpy(), te["weight"].to_numpy())
+            per_fold[f"fold{int(fold)}"] = {k: v._asdict() for k, v in tests.items()}
+            if overtraining_plot_path is not None and not plotted:
+                plotted = True
+                plot_overtraining(tr["score"].to_numpy(), tr["label"].to_numpy(), tr["weight"].to_numpy(),
+                                  te["score"].to_numpy(), te["label"].to_numpy(), te["weight"].to_numpy(),
+                                  tests=tests, xlabel=f"{name} score (fold model {int(fold)})",
+                                  luminosity_pb=luminosity_pb, path=overtraining_plot_path)
+        out["overtraining"] = per_fold
+        out["overtraining_min_p"] = {
+            f"{test_name}_p_{cls}": min(f[f"{test_name}_{cls}"]["pvalue"] for f in per_fold.values())
+            for test_name in ("ks", "ad") for cls in ("signal", "background")
+        } if per_fold else {}
+    else:
+        plotted = False
+    if overtraining_plot_path is not None and not plotted:  # no usable training scores: test only
+        plot_overtraining(s, y, w, s, y, w, xlabel=f"{name} score (no training scores)",
+                          luminosity_pb=luminosity_pb, path=overtraining_plot_path)
+    scan = metrics.cut_scan(y, s, w)
+    out["cut_scan_best"] = scan.best._asdict()
+    if cut_scan_plot_path is not None:
+        plot_cut_scan(scan.thresholds, scan.s, scan.b, scan.s_over_sqrt_s_plus_b, scan.z_asimov,
+                      best_threshold=scan.best.threshold, xlabel=f"Cut on the {name} score",
+                      luminosity_pb=luminosity_pb, path=cut_scan_plot_path)
+    return out

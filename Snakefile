@@ -4,7 +4,11 @@
 #   snakemake --cores all --configfile my-analysis.yaml   # your ntuples
 #   snakemake --report results/report.html                # browsable report of everything
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from hepmva.config import check_input_files, validate_config
+from hepmva.logs import exit_on_error
+from hepmva.models import check_classifiers
 
 min_version("9.0")
 
@@ -12,7 +16,11 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# hepmva's checker (workflow/schemas/config.schema.yaml + semantics) on the whole config before anything runs;
+# every classifier built once from its params; a problem is one line naming the key, and the run stops there
+config.update(exit_on_error(validate_config, config))
+exit_on_error(check_classifiers, config)
+exit_on_error(check_input_files, config)
 
 
 include: "workflow/rules/common.smk"
@@ -29,6 +37,19 @@ include: "workflow/rules/writeback.smk"
 include: "workflow/rules/training_methods.smk"
 include: "workflow/rules/optimizer_study.smk"
 include: "workflow/rules/unsupervised.smk"
+
+
+onstart:
+    claim_run()
+
+
+onsuccess:
+    release_run()
+
+
+onerror:
+    release_run()
+    report_errors()
 
 
 rule all:

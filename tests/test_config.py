@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from hepmva.config import ConfigError, load_config, validate_config
+from hepmva.models import check_classifiers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,3 +83,58 @@ def test_quick_config_validates_on_top_of_the_default(default):
     cfg = validate_config(_merge(default, quick))
     assert [c["name"] for c in cfg["classifiers"]] == ["xgboost", "mlp-adam", "fisher"]
     assert not cfg["optimizer_study"]["activate"]
+
+
+@pytest.mark.parametrize("mutate, line", [
+    (lambda c: c.update(folds="two"), "config key 'folds': 'two' is not an integer"),
+    (lambda c: c.update(samples=c["samples"][:1]),
+     "config key 'samples': has 1 item(s), needs at least 2; need one signal and one background sample"),
+    (lambda c: c.update(samples=c["samples"][1:]),
+     "config key 'samples': need at least one signal and one background sample, got only ['background']"),
+    (lambda c: c["samples"][0].update(xsec_pb=-2.0), "config key 'samples[0].xsec_pb': -2.0 must be > 0"),
+    (lambda c: c["samples"][0].update(xsec_pb=float("inf")),
+     "config key 'samples[0].xsec_pb': sample 'signal' has inf; it must be a finite number > 0"),
+    (lambda c: c["samples"][0].update(xsec_pb=float("nan")),
+     "config key 'samples[0].xsec_pb': sample 'signal' has nan; it must be a finite number > 0"),
+    (lambda c: c["samples"][0].update(sum_weights="all"),
+     "config key 'samples[0].sum_weights': 'all' is not a number > 0 or {tree: ..., branch: ...} or 'auto'"),
+    (lambda c: c["classifiers"].append({"name": "m", "kind": "mlp", "params": {"solver": "bfgz"}}),
+     "config key 'classifiers[18].params' (m): classifier kind 'mlp': solver='bfgz' is not one of"),
+    (lambda c: c["classifiers"].append({"name": "r", "kind": "random_forest", "params": {"n_trees": 3}}),
+     "config key 'classifiers[18].params' (r): classifier kind 'random_forest': unknown parameter(s) n_trees"),
+    (lambda c: c["classifiers"].append({"name": "r", "kind": "random_forest", "params": {"max_depth": -1}}),
+     "config key 'classifiers[18].params' (r): classifier kind 'random_forest': The 'max_depth' parameter"),
+    (lambda c: c["reading"].update(chunk=5), "config key 'reading': unknown key(s) chunk; known: step_size"),
+])
+def test_schema_and_semantic_errors_are_one_short_line(default, mutate, line):
+    assert len(default["classifiers"]) == 18
+    with pytest.raises(ConfigError) as err:  # the Snakefile runs both checks before anything else
+        check_classifiers(validate_config(_broken(default, mutate)))
+    assert str(err.value).startswith(line) and "\n" not in str(err.value) and len(str(err.value)) < 300
+
+
+def test_generated_sample_keys_do_not_leak_into_a_users_study(default, tmp_path):
+    """A user's --configfile replaces `samples`; nothing of the generated study's truth or selection stays."""
+    cfg = validate_config(default)
+    assert cfg["truth_llr"] == "llr" and cfg["selection"] is None
+    assert all(s["selection"] == "nlep >= 1" for s in cfg["samples"])
+    user = _merge(default, {"samples": [
+        {"name": "s", "label": "signal", "files": ["s.root"], "xsec_pb": 1.0, "sum_weights": 10.0},
+        {"name": "b", "label": "background", "files": ["b.root"], "xsec_pb": 1.0, "sum_weights": 10.0}]})
+    cfg = validate_config(user)
+    assert cfg["truth_llr"] is None and cfg["selection"] is None
+    assert all(s["selection"] is None for s in cfg["samples"])
+
+
+def test_input_files_are_checked_before_anything_runs(default, tmp_path):
+    from hepmva.config import check_input_files
+    from hepmva.errors import InputError
+
+    (tmp_path / "a.root").write_bytes(b"")
+    cfg = _merge(default, {"samples": [
+        {"name": "s", "label": "signal", "files": [str(tmp_path / "a.root")], "xsec_pb": 1.0, "sum_weights": 1.0},
+        {"name": "b", "label": "background", "files": [str(tmp_path / "b_*.root"), "root://host//x.root"],
+         "xsec_pb": 1.0, "sum_weights": 1.0}]})
+    with pytest.raises(InputError, match=r"sample 'b' \(config key 'samples\[1\]\.files'\): .*b_\*\.root: no file"):
+        check_input_files(validate_config(cfg))
+    check_input_files(validate_config(default))  # generated samples have no files

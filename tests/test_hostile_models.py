@@ -139,3 +139,16 @@ def test_every_function_like_node_is_refused(tmp_path):
         hostile._write_skops(path, schema)
         with pytest.raises(ModelFileError, match=f"{path}: refusing.*\\({loader}\\)"):
             load_estimator(d)
+
+
+@pytest.mark.parametrize("text, why", [
+    (hostile.pickle_bytes(__import__("pathlib").Path("/nonexistent/marker")), "not JSON"),
+    (b'{"fold": 0}', "no fold / scaler / kind"),
+])
+def test_a_bad_model_json_is_one_line_naming_it(tmp_path, text, why):
+    from hepmva.persistence import read_model_info
+
+    path = tmp_path / "model.json"
+    path.write_bytes(text)
+    with pytest.raises(ModelFileError, match=f"^{path}: is not a model.json .*{why}"):
+        read_model_info(path)

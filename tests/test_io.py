@@ -147,3 +147,53 @@ def test_every_compression_reads_the_same(tmp_path, compression, layout):
     got = ak.concatenate([c for _, c in chunks])
     np.testing.assert_array_equal(got["met"].to_numpy(), data["met"])
     assert got["jet_pt"].to_list() == data["jet_pt"].to_list()
+
+
+def test_missing_branch_suggests_close_matches(ntuple_factory):
+    path = ntuple_factory()
+    with pytest.raises(io.InputError, match=r"no branch 'mett' \(did you mean 'met'( or '[a-z_]+')?\?\); available:"):
+        list(io.iterate_tree(str(path), "Events", ["mett"]))
+    with pytest.raises(io.InputError) as info:
+        list(io.iterate_tree(str(path), "Events", ["xyzzy"]))
+    assert "did you mean" not in str(info.value)
+
+
+def test_a_histogram_is_named_for_what_it_is(tmp_path):
+    import hist
+
+    p = tmp_path / "other.root"
+    with uproot.recreate(p) as f:
+        f["h"] = hist.Hist.new.Reg(3, 0, 1).Double()
+    with pytest.raises(io.InputError, match=r"other\.root: 'h' is a TH1D, not a TTree or an RNTuple"):
+        io.open_tree(str(p), "h")
+
+
+def test_remove_stale_temporaries_removes_only_what_killed_jobs_leave(tmp_path):
+    root = tmp_path / "results"
+    (root / "features").mkdir(parents=True)
+    keep = [root / "features" / "signal.parquet", root / "features" / ".hidden", root / "x.tmp.txt"]
+    for p in keep:
+        p.write_text("kept")
+    stale = [root / "features" / ".signal.parquet.tmp4242", root / ".summary.csv.tmp7"]
+    for p in stale:
+        p.write_text("half written")
+    model_tmp = root / "models" / "mlp" / ".fold0.tmp99"
+    model_tmp.mkdir(parents=True)
+    (model_tmp / "estimator.npz").write_text("half")
+    removed = io.remove_stale_temporaries(root)
+    assert sorted(removed) == sorted([*stale, model_tmp])
+    assert all(p.exists() for p in keep) and not any(p.exists() for p in [*stale, model_tmp])
+    assert io.remove_stale_temporaries(tmp_path / "nothing") == []
+
+
+def test_process_alive_tells_a_dead_process_from_a_live_one():
+    import os
+    import subprocess
+    import sys
+
+    me = os.getpid()
+    assert io.process_alive(me, io.process_start_time(me))
+    assert not io.process_alive(me, "0")  # same PID, another start time: a reused PID
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert not io.process_alive(child.pid)

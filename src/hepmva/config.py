@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,15 @@ import jsonschema
 import yaml
 
 from hepmva.errors import ConfigError  # re-exported: ``hepmva.config.ConfigError`` stays importable
+from hepmva.errors import InputError
 from hepmva.features import compile_expression as _compile_plain
 from hepmva.features import make_definitions
 from hepmva.generate import PROCESSES
+from hepmva.io import expand_files, is_remote
 from hepmva.samples import BOOKKEEPING_COLUMNS
 
 __all__ = ["ConfigError", "load_config", "load_schema", "validate_config", "with_defaults", "schema_default",
-           "sample_by_name", "config_definitions"]
+           "check_input_files", "sample_by_name", "config_definitions"]
 
 
 
@@ -67,6 +70,54 @@ def _path(error: jsonschema.ValidationError) -> str:
     for p in parts:
         out += p if p.startswith("[") or not out else "." + p
     return out or "<top level>"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string", "object": "a mapping",
+               "array": "a list", "boolean": "true or false", "null": "null"}
+
+
+def _schema_message(err: jsonschema.ValidationError) -> str:
+    """One short line for a schema violation (jsonschema's own message repeats the whole offending value)."""
+    v, value, inst = err.validator, err.validator_value, err.instance
+    if v == "type":
+        types = value if isinstance(value, list) else [value]
+        return f"{_short(inst)} is not {' or '.join(_TYPE_NAMES.get(t, t) for t in types)}"
+    if v in ("minItems", "maxItems"):
+        bound = "at least" if v == "minItems" else "at most"
+        what = "; need one signal and one background sample" if _path(err) == "samples" else ""
+        return f"has {len(inst)} item(s), needs {bound} {value}{what}"
+    if v == "enum":
+        return f"{_short(inst)} is not one of {', '.join(map(str, value))}"
+    if v == "required":
+        missing = [k for k in value if isinstance(inst, dict) and k not in inst]
+        return f"missing required key(s) {', '.join(missing)}"
+    if v == "additionalProperties":
+        extra = sorted(set(inst) - set(err.schema.get("properties", {}))) if isinstance(inst, dict) else []
+        known = sorted(err.schema.get("properties", {}))
+        return f"unknown key(s) {', '.join(extra)}; known: {', '.join(known)}"
+    if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[v]
+        return f"{_short(inst)} must be {op} {value}"
+    if v in ("oneOf", "anyOf"):
+        return f"{_short(inst)} is not {' or '.join(_describe(sub) for sub in value)}"
+    return f"{_short(inst)}: {err.message.splitlines()[0][:120]}"
+
+
+def _describe(sub: dict) -> str:
+    """A few words for one alternative of a oneOf (a number > 0, {tree: ..., branch: ...}, 'auto')."""
+    if "const" in sub:
+        return repr(sub["const"])
+    if "$ref" in sub:
+        return "{tree: ..., branch: ...}" if sub["$ref"].endswith("metadata_ref") else sub["$ref"].split("/")[-1]
+    words = _TYPE_NAMES.get(sub.get("type"), str(sub.get("type", "a value")))
+    if "exclusiveMinimum" in sub:
+        words += f" > {sub['exclusiveMinimum']}"
+    return words
 
 
 def _fill_defaults(instance: Any, schema: dict, root: dict) -> None:
@@ -120,7 +171,7 @@ def validate_config(config: dict) -> dict:
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         err = jsonschema.exceptions.best_match(errors)
-        raise ConfigError(f"config key '{_path(err)}': {err.message}")
+        raise ConfigError(f"config key '{_path(err)}': {_schema_message(err)}")
     _fill_defaults(config, schema, schema)
     _check_semantics(config)
     return config
@@ -148,6 +199,8 @@ def _check_semantics(config: dict) -> None:
         raise ConfigError(
             f"config key 'samples': need at least one signal and one background sample, got only {sorted(labels)}"
         )
+    if config.get("truth_llr") == "auto":  # the generator's exact llr, only when every sample is generated
+        config["truth_llr"] = "llr" if all("generate" in s for s in config["samples"]) else None
     for i, s in enumerate(config["samples"]):
         key = f"samples[{i}]"
         if "files" not in s and "generate" not in s:
@@ -169,6 +222,12 @@ def _check_semantics(config: dict) -> None:
                         s["weight"] = "genWeight"
                 else:
                     raise ConfigError(f"config key '{key}.{sub}': missing for sample '{s['name']}'")
+            value = s[sub]
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+                    math.isfinite(value) and value > 0):
+                raise ConfigError(
+                    f"config key '{key}.{sub}': sample '{s['name']}' has {value!r}; it must be a finite number > 0"
+                )
         for sub in ("selection", "weight"):
             if s.get(sub):
                 _check_expr(s[sub], f"{key}.{sub}", compile_expression)
@@ -198,6 +257,26 @@ def _check_expr(text: str, key: str, compile_expression) -> None:
         compile_expression(text)
     except ValueError as exc:
         raise ConfigError(f"config key '{key}': {exc}") from None
+
+
+def check_input_files(config: dict) -> None:
+    """Check that every sample's ``files`` exist (plain paths) or match something (globs), before anything runs.
+
+    Remote files (``root://``, ``https://`` ...) are checked when they are read.
+
+    Raises
+    ------
+    InputError
+        One line naming the sample, its config key and the file or pattern.
+    """
+    for i, s in enumerate(config["samples"]):
+        for pattern in s.get("files", []):
+            if is_remote(pattern):
+                continue
+            try:
+                expand_files([pattern])
+            except InputError as exc:
+                raise InputError(f"sample '{s['name']}' (config key 'samples[{i}].files'): {exc}") from None
 
 
 def load_config(path: str | Path) -> dict:

@@ -19,6 +19,7 @@ import pandas as pd
 from hepmva import io
 from hepmva.checks import subsample_index
 from hepmva.config import with_defaults
+from hepmva.errors import InputError, TrainingError
 from hepmva.preprocessing import Scaler, fit_scaler
 from hepmva.samples import training_weights
 
@@ -37,7 +38,7 @@ def load_feature_tables(paths: Sequence[str | Path], feature_names: Sequence[str
     df = pd.concat(tables, ignore_index=True)
     missing = [f for f in feature_names if f not in df.columns]
     if missing:
-        raise ValueError(f"features table lacks column(s) {', '.join(missing)}: re-run the features stage")
+        raise InputError(f"features table lacks column(s) {', '.join(missing)}: re-run the features stage")
     return df
 
 
@@ -102,7 +103,7 @@ def study_split(feature_tables: Sequence[str | Path], feature_names: Sequence[st
                       for mask, n in ((~is_val, n_train), (is_val, n_val)))
     for name, idx in (("training", i_train), ("validation", i_val)):
         if np.unique(y_all[idx]).size < 2:
-            raise ValueError(f"{study}: the {name} events have only one class")
+            raise TrainingError(f"{study}: the {name} events have only one class")
     w_train = policy.weights(w_all[i_train], y_all[i_train])
     w_val = policy.weights(w_all[i_val], y_all[i_val])
     scaler = policy.fit_scaler(X_all[i_train], w_train)

@@ -56,7 +56,7 @@ class ModelFileError(HepmvaError, ValueError):
     """
 
 
-class TrainingError(HepmvaError, RuntimeError):
+class TrainingError(HepmvaError, ValueError):
     """Training cannot proceed (e.g. a fold with one class only, non-finite scores, refused weights)."""
 
 

@@ -14,12 +14,14 @@ Writers write to a temporary name and rename at the end, so a failure never leav
 from __future__ import annotations
 
 import contextlib
+import difflib
 import fnmatch
 import glob
 import json
 import logging
 import os
 import posixpath
+import re
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -41,6 +43,9 @@ __all__ = [
     "atomic_path",
     "atomic_directory",
     "write_json",
+    "remove_stale_temporaries",
+    "process_start_time",
+    "process_alive",
     "write_table",
     "ParquetChunkWriter",
     "read_table",
@@ -153,8 +158,20 @@ def open_tree(path: str, tree: str):
         raise InputError(f"{path}: no tree '{tree}'; the file holds: {', '.join(keys) or 'nothing'}") from None
     if not isinstance(obj, TREE_TYPES):
         f.close()
-        raise InputError(f"{path}: '{tree}' is a {type(obj).__name__}, not a TTree or an RNTuple")
+        what = getattr(obj, "classname", type(obj).__name__)
+        raise InputError(f"{path}: '{tree}' is a {what}, not a TTree or an RNTuple")
     return obj
+
+
+def _close_matches(missing: Sequence[str], available) -> str:
+    """``" (did you mean 'met'?)"`` for the missing names that have a close match, else ``""``."""
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, sorted(available), n=2, cutoff=0.6)
+        if close:
+            hints.append(f"{' or '.join(repr(c) for c in close)} for {name!r}" if len(missing) > 1
+                         else " or ".join(repr(c) for c in close))
+    return f" (did you mean {', '.join(hints)}?)" if hints else ""
 
 
 def _first_line(exc: BaseException) -> str:
@@ -184,10 +201,8 @@ def iterate_tree(
         available = set(t.keys(full_paths=False)) | set(t.keys())
         missing = sorted(set(branches) - available)
         if missing:
-            raise InputError(
-                f"{path}:{tree}: no branch {', '.join(repr(m) for m in missing)}; "
-                f"available: {', '.join(sorted(t.keys()))}"
-            )
+            raise InputError(f"{path}:{tree}: no branch {', '.join(repr(m) for m in missing)}"
+                             f"{_close_matches(missing, available)}; available: {', '.join(sorted(t.keys()))}")
         if t.num_entries == 0:
             return
         if isinstance(step_size, str) and is_remote(path) and isinstance(t, uproot.behaviors.TTree.TTree):
@@ -223,7 +238,8 @@ def _read_metadata_branch(path: str, tree: str, branch: str) -> np.ndarray:
     t = open_tree(path, tree)
     try:
         if branch not in t.keys():
-            raise InputError(f"{path}:{tree}: no branch '{branch}'; available: {', '.join(sorted(t.keys()))}")
+            raise InputError(f"{path}:{tree}: no branch '{branch}'{_close_matches([branch], t.keys())}; "
+                             f"available: {', '.join(sorted(t.keys()))}")
         values = t[branch].array(library="np")
     finally:
         t.file.close()
@@ -247,9 +263,64 @@ def read_metadata_value(paths: Sequence[str], tree: str, branch: str) -> float:
     return float(values.pop())
 
 
+#: names of the temporaries written by :func:`atomic_path` (``.<name>.tmp<PID>``) and the train stage
+#: (``.fold<k>.tmp<PID>`` directories)
+_TEMPORARY = re.compile(r"^\..+\.tmp\d*$")
+
+
+def remove_stale_temporaries(root: str | Path) -> list[Path]:
+    """Remove every temporary file or directory a killed job left under ``root``; return what was removed.
+
+    Call it only when no job is writing under ``root`` (the workflow does, at the start of a run, holding
+    Snakemake's lock): a temporary is renamed to its final name when its job succeeds and deleted when it
+    fails, so any one found then belongs to a job that was killed.
+    """
+    removed = []
+    root = Path(root)
+    if not root.is_dir():
+        return removed
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            if _TEMPORARY.match(name):
+                p = Path(dirpath) / name
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink(missing_ok=True)
+                removed.append(p)
+        dirnames[:] = [d for d in dirnames if not _TEMPORARY.match(d)]
+    return removed
+
+
+def process_start_time(pid: int) -> str | None:
+    """Start time of process ``pid`` (clock ticks since boot, Linux ``/proc``), or None where unknown.
+
+    With the PID it identifies a process even after the PID is reused.
+    """
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def process_alive(pid: int, start: str | None = None) -> bool:
+    """Whether process ``pid`` (started at ``start``, see :func:`process_start_time`) still runs on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return start is None or process_start_time(pid) in (None, start)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; rename it to ``path`` only if the block succeeds."""
+    """Yield a temporary sibling of ``path``; rename it to ``path`` only if the block succeeds.
+
+    A SIGKILL leaves the temporary (``.<name>.tmp<PID>``) behind; :func:`remove_stale_temporaries` removes it
+    at the start of the next run.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")

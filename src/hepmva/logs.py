@@ -1,24 +1,118 @@
-"""Logging set-up for command-line and workflow use (library code only calls ``logging.getLogger``)."""
+"""Logging and error reporting for command-line and workflow use (library code only calls ``logging.getLogger``).
+
+Every workflow script starts with ``log_to(snakemake.log[0])``. From then on:
+
+- every hepmva log record goes to the rule's log file; warnings and errors also go to the terminal
+  (``HEPMVA_TERMINAL_LOG=INFO`` shows the progress lines there too);
+- an uncaught :class:`~hepmva.errors.HepmvaError` (bad input, bad config, a refused model file, training
+  that cannot proceed) prints **one line** on the terminal, ``hepmva error: <message> (rule log: <path>)``,
+  and its traceback goes to the log file only; the process exits with status 1;
+- any other uncaught exception is a bug: the traceback goes to the log file *and* the terminal.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
 
-__all__ = ["log_to"]
+from hepmva.errors import HepmvaError
+
+__all__ = ["log_to", "one_line", "exit_on_error", "collected_errors", "ERROR_PREFIX"]
+
+#: What every one-line error starts with on the terminal (the Snakefile's ``onerror`` handler finds these).
+ERROR_PREFIX = "hepmva error: "
+
+T = TypeVar("T")
+
+
+def one_line(exc: BaseException) -> str:
+    """The user-facing line of ``exc``: its message with line breaks folded into ``; ``."""
+    text = "; ".join(part.strip() for part in str(exc).strip().splitlines() if part.strip())
+    return text or type(exc).__name__
+
+
+def exit_on_error(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Return ``func(*args, **kwargs)``; on a :class:`~hepmva.errors.HepmvaError` print its one line and exit 1.
+
+    For code that runs before any rule (the Snakefile's config check): the user sees one line, not
+    Snakemake's traceback block.
+    """
+    try:
+        return func(*args, **kwargs)
+    except HepmvaError as exc:
+        sys.stderr.write(f"{ERROR_PREFIX}{one_line(exc)}\n")
+        sys.stderr.flush()
+        raise SystemExit(1) from None
 
 
 def log_to(path: str | Path | None, level: int = logging.INFO) -> None:
-    """Send hepmva's log records (and warnings) to ``path`` and to stderr."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    """Send hepmva's log records (and warnings) to ``path``, and install the one-line error hook.
+
+    Parameters
+    ----------
+    path : str or Path or None
+        The rule's log file (created, truncated); None logs to the terminal only.
+    level : int
+        Level of the records kept in the log file (the terminal shows warnings and errors unless
+        ``HEPMVA_TERMINAL_LOG`` names another level).
+    """
+    fmt = logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s", "%H:%M:%S")
+    terminal = logging.StreamHandler(sys.stderr)
+    wanted = os.environ.get("HEPMVA_TERMINAL_LOG", "WARNING" if path else "INFO").upper()
+    terminal.setLevel(logging.getLevelNamesMapping().get(wanted, logging.WARNING))
+    handlers: list[logging.Handler] = [terminal]
+    logfile: logging.FileHandler | None = None
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(path, mode="w"))
-    fmt = logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s", "%H:%M:%S")
+        logfile = logging.FileHandler(path, mode="w")
+        handlers.append(logfile)
     for h in handlers:
         h.setFormatter(fmt)
     root = logging.getLogger()
     root.handlers[:] = handlers
     root.setLevel(level)
     logging.captureWarnings(True)
+    sys.excepthook = _make_excepthook(logfile, path)
+
+
+def _make_excepthook(logfile: logging.FileHandler | None, path: str | Path | None):
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        if logfile is not None:
+            logfile.stream.write(text)
+            if isinstance(exc, HepmvaError):
+                logfile.stream.write(f"{ERROR_PREFIX}{one_line(exc)}\n")
+            logfile.flush()
+        if isinstance(exc, HepmvaError):
+            where = f" (rule log: {path})" if path else ""
+            sys.stderr.write(f"{ERROR_PREFIX}{one_line(exc)}{where}\n")
+        else:
+            sys.stderr.write(text)
+        sys.stderr.flush()
+
+    return hook
+
+
+def collected_errors(log_dir: str | Path, since: float) -> list[str]:
+    """The one-line errors that rules wrote into their logs under ``log_dir`` since ``since`` (epoch seconds).
+
+    Each entry is ``hepmva error: <message> (rule log: <path>)``; used by the Snakefile's ``onerror`` handler
+    to end a failed run on the reason rather than on Snakemake's "At least one job did not complete".
+    """
+    out = []
+    for path in sorted(Path(log_dir).rglob("*.log")):
+        try:
+            if path.stat().st_mtime < since:
+                continue
+            lines = path.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        if lines and lines[-1].startswith(ERROR_PREFIX):
+            out.append(f"{lines[-1]} (rule log: {path})")
+    return out

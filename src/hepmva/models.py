@@ -41,9 +41,11 @@ from typing import Any
 import numpy as np
 
 from hepmva import persistence
+from hepmva.errors import ConfigError
 
-__all__ = ["Kind", "KINDS", "STAGE_READERS", "get_kind", "kind_of", "resolve_kind",
-           "make_classifier", "classifier_score", "save_estimator", "load_estimator", "kinds_table"]
+__all__ = ["Kind", "KINDS", "STAGE_READERS", "get_kind", "kind_of", "resolve_kind", "make_classifier",
+           "check_params", "check_classifiers", "classifier_score", "save_estimator", "load_estimator",
+           "kinds_table"]
 
 #: how training stages may be read for a learning curve (see :mod:`hepmva.learning_curves`)
 STAGE_READERS = ("iteration_range", "staged_predict_proba", "loss_curve")
@@ -177,6 +179,48 @@ def make_classifier(kind: str, params: dict[str, Any] | None = None, *, n_jobs: 
         return cls(**params)
     except TypeError as exc:
         raise ValueError(f"classifier kind '{kind}': {exc}") from None
+
+
+def check_params(kind: str, params: dict[str, Any] | None = None) -> None:
+    """Construct ``kind`` once from ``params`` and validate them as its ``fit`` would, without data.
+
+    Unknown parameter names fail in :func:`make_classifier`; values are checked by scikit-learn's declarative
+    ``_parameter_constraints`` where the class has them, and by the in-house ``_check_params``.
+
+    Raises
+    ------
+    ValueError
+        One line naming the parameter.
+    """
+    est = make_classifier(kind, params)
+    checks = [getattr(est, name, None) for name in ("_check_params",)]
+    if hasattr(est, "_parameter_constraints"):
+        checks.append(est._validate_params)
+    for check in checks:
+        if check is None:
+            continue
+        try:
+            check()
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"classifier kind '{kind}': {str(exc).strip().splitlines()[0]}") from None
+
+
+def check_classifiers(config: dict) -> None:
+    """Build every classifier of a validated study ``config`` once from its ``params`` (no data).
+
+    Run at config time (the Snakefile calls it right after :func:`hepmva.config.validate_config`), so an
+    unknown parameter or MLP solver stops the study before any training, not after the other trainings.
+
+    Raises
+    ------
+    ConfigError
+        One line naming ``classifiers[i].params`` and the classifier.
+    """
+    for i, c in enumerate(config["classifiers"]):
+        try:
+            check_params(c["kind"], c.get("params"))
+        except ValueError as exc:
+            raise ConfigError(f"config key 'classifiers[{i}].params' ({c['name']}): {exc}") from None
 
 
 def classifier_score(estimator, X: np.ndarray) -> np.ndarray:

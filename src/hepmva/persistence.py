@@ -54,6 +54,7 @@ __all__ = [
     "load_skops",
     "audit_skops",
     "skops_types",
+    "read_model_info",
 ]
 
 META_FILE = "estimator.json"
@@ -386,3 +387,16 @@ def load_estimator(directory: str | Path, resolve_kind: Callable[[str], type]) -
     if info.get("format", fmt.name) != fmt.name:
         raise ModelFileError(f"{path}: format '{info['format']}' is not how kind '{kind}' is stored ({fmt.name})")
     return fmt.load(resolve_kind(kind), directory, kind, info.get("meta", {}))
+
+
+def read_model_info(path: str | Path) -> dict:
+    """A fold model's ``model.json`` (scaler, bookkeeping, learning curve), or one line naming the file."""
+    try:
+        info = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file; retrain the classifier (delete its model directory)") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        raise ModelFileError(f"{path}: is not a model.json this version of hepmva wrote (not JSON)") from None
+    if not isinstance(info, dict) or not {"fold", "scaler", "kind"} <= set(info):
+        raise ModelFileError(f"{path}: is not a model.json this version of hepmva wrote (no fold / scaler / kind)")
+    return info

@@ -136,3 +136,25 @@ def test_one_class_in_training_is_a_clear_error(tmp_path, ntuple_factory):
         train_fold([sig], classifier={"name": "b", "kind": "xgboost", "params": {}}, fold=0,
                    feature_names=["met"], training={}, model_dir=tmp_path / "m", scores_path=tmp_path / "s.parquet")
     assert not (tmp_path / "m").exists()
+
+
+def test_sample_with_non_positive_total_weight_fails_at_the_features_stage(tmp_path, ntuple_factory):
+    path = ntuple_factory("neg.root", n=200, negative_fraction=1.0, seed=7)
+    with pytest.raises(io.InputError, match=r"sample 'neg': the weights of its \d+ selected events sum to -"):
+        build_features(_sample("neg", "background", sum_weights=100.0), [str(path)], features=FEATURES,
+                       luminosity_pb=1000.0, folds=2, output=tmp_path / "neg.parquet")
+    assert not (tmp_path / "neg.parquet").exists()
+
+
+def test_sum_weights_auto_on_an_empty_tree_names_the_cause(tmp_path, ntuple_factory, caplog):
+    empty = tmp_path / "empty.root"
+    with uproot.recreate(empty) as f:
+        io.write_ttree(f, "Events", {"met": np.zeros(0, dtype=np.float32), "genWeight": np.zeros(0, dtype=np.float32)})
+    with pytest.raises(io.InputError, match=r"sample 'e': sum_weights: auto, but the tree 'Events' has no entries"):
+        build_features(_sample("e", "background", sum_weights="auto"), [str(empty)], features=FEATURES[:1],
+                       luminosity_pb=1.0, folds=2, output=tmp_path / "e.parquet")
+    path = ntuple_factory("a.root", n=100, seed=3)
+    with caplog.at_level("INFO", logger="hepmva.stages.features"):
+        build_features(_sample("a", "background", sum_weights="auto"), [str(path)], features=FEATURES[:1],
+                       luminosity_pb=1.0, folds=2, output=tmp_path / "a.parquet")
+    assert "sum_weights: auto = 100 (the weights of the 100 events in the files" in caplog.text

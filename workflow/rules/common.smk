@@ -1,14 +1,22 @@
 # Helpers of the workflow: every input function and derived list lives here, named for what it returns.
 
 import glob
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
 
-from hepmva.config import ConfigError, validate_config
-from hepmva.io import is_remote
+from hepmva.io import is_remote, process_alive, process_start_time, remove_stale_temporaries
+from hepmva.logs import collected_errors
 
-try:
-    config.update(validate_config(config))
-except ConfigError as exc:
-    raise WorkflowError(str(exc)) from None
+WORKFLOW_START = time.time()
+#: who holds Snakemake's lock of this directory (written when a run starts, removed when it ends)
+RUN_OWNER = Path(".snakemake/hepmva-run.json")
+#: the --configfile(s) the results were made with (written when a run starts)
+CONFIGFILES_USED = Path(".snakemake/hepmva-configfiles.json")
 
 SAMPLES = [s["name"] for s in config["samples"]]
 CLASSIFIERS = [c["name"] for c in config["classifiers"]]
@@ -167,3 +175,76 @@ def get_final_output(wildcards=None):
     targets += get_optimizer_study_output()
     targets += get_unsupervised_output()
     return targets
+
+
+def report_errors():
+    """At the end of a failed run: repeat the one-line reason of every failed hepmva job, and how to go on."""
+    lines = collected_errors("results/logs", since=WORKFLOW_START - 1)
+    if lines:
+        sys.stderr.write("\n".join(lines) + "\nFix the above and run the same command again: finished jobs are kept.\n")
+
+
+def release_stale_lock():
+    """A killed run leaves Snakemake's lock behind: remove it when the run that held it is dead.
+
+    Only when this host's run that took the lock (RUN_OWNER) is no longer alive; a lock held by a live
+    run, by a run on another host, or by a run we know nothing about is left to Snakemake (LockException).
+    """
+    locks = Path(".snakemake/locks")
+    if not workflow.is_main_process or not RUN_OWNER.exists() or not any(locks.glob("*.lock")):
+        return
+    try:
+        owner = json.loads(RUN_OWNER.read_text())
+        pid, host, start = int(owner["pid"]), owner["host"], owner.get("start")
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if host != socket.gethostname() or process_alive(pid, start):
+        return
+    shutil.rmtree(locks, ignore_errors=True)
+    RUN_OWNER.unlink(missing_ok=True)
+    sys.stderr.write(f"hepmva: the previous run (PID {pid}) was interrupted; removed the lock it left\n")
+
+
+def _configfiles():
+    return [str(Path(p).resolve()) for p in workflow.overwrite_configfiles or []]
+
+
+def _as_options(files):
+    return " ".join(f"--configfile {os.path.relpath(p)}" for p in files) or "no --configfile (the default study)"
+
+
+def warn_other_config():
+    """Say so when this command's --configfile differs from the one the results were made with.
+
+    The usual case: `snakemake --report results/report.html` after a `--configfile my-analysis.yaml` run would
+    look for the default study's outputs.
+    """
+    if not workflow.is_main_process or not CONFIGFILES_USED.exists():
+        return
+    try:
+        used = json.loads(CONFIGFILES_USED.read_text())
+    except (OSError, ValueError):
+        return
+    if used != _configfiles():
+        sys.stderr.write(f"hepmva: the results here were made with {_as_options(used)}, this command has "
+                         f"{_as_options(_configfiles())}; give the same --configfile (e.g. to build the report)\n")
+
+
+def claim_run():
+    """At the start of a real run (Snakemake holds the lock): note who holds it, clear killed jobs' temporaries."""
+    RUN_OWNER.parent.mkdir(parents=True, exist_ok=True)
+    pid = os.getpid()
+    RUN_OWNER.write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "start": process_start_time(pid)}))
+    CONFIGFILES_USED.write_text(json.dumps(_configfiles()))
+    removed = remove_stale_temporaries("results")
+    if removed:
+        sys.stderr.write(f"hepmva: removed {len(removed)} temporary file(s) left by killed jobs\n")
+
+
+def release_run():
+    """At the end of a run, successful or not: the lock is released by Snakemake, forget its owner."""
+    RUN_OWNER.unlink(missing_ok=True)
+
+
+release_stale_lock()
+warn_other_config()

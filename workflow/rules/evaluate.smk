@@ -121,6 +121,7 @@ rule summary:
     output:
         md=report("results/summary.md", caption="../report/summary.rst", category="Comparison"),
         csv="results/summary.csv",
+        timings="results/timings.csv",
     log:
         "results/logs/summary.log",
     benchmark:

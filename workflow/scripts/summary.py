@@ -10,4 +10,5 @@ summarize(
     md_path=snakemake.output.md,
     csv_path=snakemake.output.csv,
     importance_paths=list(snakemake.input.importance),
+    timings_path=snakemake.output.timings,
 )

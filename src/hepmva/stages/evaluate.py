@@ -27,6 +27,7 @@ from hepmva.config import schema_default
 from hepmva.datasets import load_feature_tables
 from hepmva.learning_curves import LearningCurve
 from hepmva.models import classifier_score, load_estimator
+from hepmva.persistence import read_model_info
 from hepmva.plotting.evaluation import plot_importance, plot_learning_curve
 from hepmva.plotting.inputs import plot_distribution
 from hepmva.plotting.roc import plot_roc
@@ -61,7 +62,7 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
                                            exact_max_events=exact_max_events, score_bins=score_bins)
     result = {"classifier": name, **scores}
     binned_separation = result.pop("separation", None)  # the binned path's separation wins over the exact one below
-    infos = [json.loads(Path(p).read_text()) for p in model_infos]
+    infos = [read_model_info(p) for p in model_infos]
     result["kind"] = infos[0]["kind"]
     result["train_seconds"] = float(sum(i["train_seconds"] for i in infos))
     result["predict_seconds_per_1M"] = 1e6 * float(np.mean([i["predict_seconds_per_event"] for i in infos]))
@@ -116,12 +117,18 @@ def neyman_pearson_limit(feature_tables: Sequence[str | Path], *, eff_b: Sequenc
     return result
 
 
+#: columns that measure this run's machine, not the science: in ``timings.csv``, never in ``summary.csv``
+TIMING_COLUMNS = ("train_seconds", "predict_seconds_per_1M", "model_bytes")
+
+
 def summarize(metrics_paths: Sequence[str | Path], limit_path: str | Path, *, md_path: str | Path,
-              csv_path: str | Path, importance_paths: Sequence[str | Path] = ()) -> pd.DataFrame:
+              csv_path: str | Path, importance_paths: Sequence[str | Path] = (),
+              timings_path: str | Path | None = None) -> pd.DataFrame:
     """One row per classifier (sorted by AUC) plus the NP-limit row: markdown and CSV.
 
     ``importance_paths`` (JSON of :func:`permutation_importance_study`) add each classifier's
-    three most important features.
+    three most important features. ``summary.csv`` holds only reproducible numbers (two runs of the same
+    config compare equal); the costs (:data:`TIMING_COLUMNS`) go to ``timings_path`` and to the markdown.
     """
     top = {}
     for p in importance_paths:
@@ -139,7 +146,11 @@ def summarize(metrics_paths: Sequence[str | Path], limit_path: str | Path, *, md
     if limit.get("available"):
         table = pd.concat([pd.DataFrame([_row(limit)]), table], ignore_index=True)
     with io.atomic_path(csv_path) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
+        table.drop(columns=list(TIMING_COLUMNS)).to_csv(tmp, index=False, float_format="%.6g")
+    if timings_path is not None:
+        with io.atomic_path(timings_path) as tmp:
+            table[table["kind"] != "truth"][["classifier", "kind", *TIMING_COLUMNS]].to_csv(
+                tmp, index=False, float_format="%.6g")
     with io.atomic_path(md_path) as tmp:
         tmp.write_text(_markdown(table))
     return table
@@ -159,7 +170,7 @@ def _row(m: dict) -> dict:
     row["best_cut"], row["S_best"] = best.get("threshold", np.nan), best.get("s", np.nan)
     row["B_best"], row["Z_asimov_best"] = best.get("b", np.nan), best.get("z_asimov", np.nan)
     row["top_features"] = m.get("top_features", "")
-    for k in ("n_train", "train_seconds", "predict_seconds_per_1M", "model_bytes"):
+    for k in ("n_train", *TIMING_COLUMNS):
         row[k] = m.get(k, np.nan)
     row["training"] = m.get("fit_note", "")  # how the model was trained, when its kind says
     return row
@@ -248,7 +259,7 @@ def permutation_importance_study(feature_tables: Sequence[str | Path], model_dir
     y, w, fold = df["label"].to_numpy()[idx], df["weight"].to_numpy()[idx], df["fold"].to_numpy()[idx]
     models, own = {}, []
     for d in model_dirs:
-        info = json.loads((Path(d) / "model.json").read_text())
+        info = read_model_info(Path(d) / "model.json")
         est = load_estimator(d)
         models[int(info["fold"])] = (est, Scaler.from_dict(info["scaler"]))
         fi = getattr(est, "feature_importances_", None)

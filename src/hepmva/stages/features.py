@@ -98,7 +98,7 @@ def build_features(
              len(branches))
 
     if sumw is None:  # "auto": a first, cheap pass over the weight branches only
-        sumw = _sum_of_weights(files, tree, weight_expr, step_size)
+        sumw = _auto_sum_of_weights(name, files, tree, weight_expr, step_size)
     scale = physics_weights(np.ones(1), xsec, luminosity_pb, sumw)[0]
 
     n_read = n_selected = 0
@@ -150,24 +150,51 @@ def build_features(
             raise io.InputError(f"sample '{name}': the input tree '{tree}' has no entries in {', '.join(files)}")
         if n_selected == 0:
             raise io.InputError(f"sample '{name}': the selection leaves no events ({n_read} read)")
+        if not total_yield > 0:
+            raise io.InputError(
+                f"sample '{name}': the weights of its {n_selected} selected events sum to {total_yield:.6g} "
+                f"(in {', '.join(files)}); a sample needs a positive total weight: check its 'weight' "
+                f"({sample.get('weight') or 'none'}), 'xsec_pb' and 'sum_weights'"
+            )
     log.info("sample %s: %d of %d events selected, expected yield %.4g", name, n_selected, n_read, total_yield)
     return {"sample": name, "n_read": n_read, "n_selected": n_selected, "yield": total_yield,
             "xsec_pb": xsec, "sum_weights": sumw}
 
 
-def _sum_of_weights(files: Sequence[str], tree: str, weight_expr, step_size) -> float:
-    """Sum of the generator weights of every event in ``files`` (before any selection)."""
-    total = 0.0
+def _sum_of_weights(files: Sequence[str], tree: str, weight_expr, step_size) -> tuple[float, int]:
+    """Sum of the generator weights of every event in ``files`` (before any selection), and the event count."""
+    total, n = 0.0, 0
     for path in files:
         branches = sorted(weight_expr.branches) if weight_expr is not None else []
         if not branches:
             t = io.open_tree(path, tree)
             total += t.num_entries
+            n += t.num_entries
             t.file.close()
             continue
         for _, chunk in io.iterate_tree(path, tree, branches, step_size=step_size):
             total += float(np.sum(_evaluate(weight_expr, chunk, path, "weight")))
-    return total
+            n += len(chunk)
+    return total, n
+
+
+def _auto_sum_of_weights(name: str, files: Sequence[str], tree: str, weight_expr, step_size) -> float:
+    """``sum_weights: auto``: the sum of the weights of the events *in the files*, checked and logged."""
+    sumw, n = _sum_of_weights(files, tree, weight_expr, step_size)
+    where = ", ".join(files)
+    if n == 0:
+        raise io.InputError(
+            f"sample '{name}': sum_weights: auto, but the tree '{tree}' has no entries in {where}; "
+            "give sum_weights as a number or {tree: Runs, branch: genEventSumw}"
+        )
+    if not (np.isfinite(sumw) and sumw > 0):
+        raise io.InputError(
+            f"sample '{name}': sum_weights: auto sums the weights of the {n} events in {where} to {sumw:.6g}; "
+            "it must be > 0: give sum_weights as a number or a metadata reference"
+        )
+    log.info("sample %s: sum_weights: auto = %.8g (the weights of the %d events in the files; if the files hold "
+             "only selected events this is NOT the generated sum: give sum_weights explicitly)", name, sumw, n)
+    return sumw
 
 
 def _evaluate(expr, arrays, path: str, what: str, *, default=None, raw: bool = False, cache=None) -> np.ndarray:

@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 from hepmva import io
 from hepmva.checks import subsample_index
 from hepmva.datasets import TrainingPolicy, load_feature_tables
+from hepmva.errors import TrainingError
 from hepmva.learning_curves import learning_curve
 from hepmva.models import classifier_score, get_kind, make_classifier, save_estimator
 
@@ -60,7 +61,7 @@ def train_fold(
     train_idx = train_idx[subsample_index(len(train_idx), classifier.get("max_train_events"), rng)]
     y_train = y[train_idx]
     if len(np.unique(y_train)) < 2:
-        raise ValueError(
+        raise TrainingError(
             f"classifier '{classifier['name']}' fold {fold}: the training set has only one class; "
             "need signal and background events in every fold"
         )
@@ -73,13 +74,18 @@ def train_fold(
     log.info("classifier %s fold %d: training %s on %d events (%d features)", classifier["name"], fold,
              record.name, len(train_idx), X.shape[1])
     if not record.negative_weights and (w_train < 0).any():
-        raise ValueError(
+        raise TrainingError(
             f"classifier '{classifier['name']}': {record.name} refuses negative training weights; "
             "set training.negative_weights to abs or zero"
         )
     # every library's thread pools (OpenMP, BLAS) limited to the rule's threads: no oversubscription
     # when Snakemake runs several jobs side by side
-    with threadpool_limits(limits=max(int(threads), 1)):
+    # OpenMP pools (xgboost, HGB, forests) get the rule's threads: no oversubscription when Snakemake runs
+    # several jobs side by side, and their results do not depend on the thread count. BLAS gets ONE thread
+    # whatever --cores is: a multithreaded BLAS sums in a thread-count-dependent order, so the MLP and the
+    # SVM would differ in the last bits between --cores 1 and --cores 2 (README "Determinism").
+    with threadpool_limits(limits=max(int(threads), 1), user_api="openmp"), \
+            threadpool_limits(limits=1, user_api="blas"):
         t0 = time.perf_counter()
         est = _fit(est, Xs[train_idx], y_train, w_train, classifier, fold)
         train_seconds = time.perf_counter() - t0
@@ -87,7 +93,7 @@ def train_fold(
         score = classifier_score(est, Xs)
         predict_seconds = time.perf_counter() - t0
     if not np.all(np.isfinite(score)):
-        raise ValueError(f"classifier '{classifier['name']}' fold {fold}: non-finite scores (training diverged?)")
+        raise TrainingError(f"classifier '{classifier['name']}' fold {fold}: non-finite scores (training diverged?)")
     log.info("classifier %s fold %d: trained in %.1f s, scored %d events in %.2f s", classifier["name"], fold,
              train_seconds, len(score), predict_seconds)
 
@@ -151,7 +157,7 @@ def _fit(est, X: np.ndarray, y: np.ndarray, w: np.ndarray, classifier: dict, fol
         est.fit(X, y, sample_weight=w)
     except (ValueError, TypeError, ArithmeticError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(
+        raise TrainingError(
             f"classifier '{classifier['name']}' ({classifier['kind']}) fold {fold}: training failed: {first}"
         ) from exc
     return est
@@ -170,6 +176,6 @@ def collect_scores(score_tables: Sequence[str | Path], feature_tables: Sequence[
     df = scores.merge(feats[keep], on=["sample", "row"], how="left", validate="many_to_one")
     n_test = (df["role"] == "test").sum()
     if n_test != len(feats):
-        raise ValueError(f"scores cover {n_test} of {len(feats)} events: a fold's scores are missing or stale")
+        raise io.InputError(f"scores cover {n_test} of {len(feats)} events: a fold's scores are missing or stale")
     io.write_table(df, output)
     return df

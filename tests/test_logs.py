@@ -1,0 +1,90 @@
+"""The one-line error mechanism: a HepmvaError is one line on the terminal, its traceback is in the rule log."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from hepmva.errors import ConfigError, HepmvaError, InputError
+from hepmva.logs import ERROR_PREFIX, collected_errors, exit_on_error, one_line
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(tmp_path, body: str) -> subprocess.CompletedProcess:
+    """Run a script that starts like every workflow script (``log_to(<log>)``), in a fresh interpreter."""
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(f"""
+        import logging
+        from hepmva.logs import log_to
+        log_to({str(tmp_path / "logs" / "rule.log")!r})
+        logging.getLogger("hepmva.test").info("progress line")
+    """) + textwrap.dedent(body))
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env.pop("HEPMVA_TERMINAL_LOG", None)
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_user_error_is_one_line_on_the_terminal_and_a_traceback_in_the_log(tmp_path):
+    proc = _run(tmp_path, """
+        from hepmva.errors import InputError
+        def read():
+            raise InputError("data/x.root:Events: no branch 'mett' (did you mean 'met'?)")
+        read()
+    """)
+    assert proc.returncode == 1
+    log = tmp_path / "logs" / "rule.log"
+    assert proc.stderr.splitlines() == [
+        f"{ERROR_PREFIX}data/x.root:Events: no branch 'mett' (did you mean 'met'?) (rule log: {log})"]
+    text = log.read_text()
+    assert "progress line" in text and "Traceback (most recent call last)" in text and "in read" in text
+    assert text.splitlines()[-1] == f"{ERROR_PREFIX}data/x.root:Events: no branch 'mett' (did you mean 'met'?)"
+
+
+def test_unexpected_error_keeps_its_traceback_on_the_terminal(tmp_path):
+    proc = _run(tmp_path, """
+        def bug():
+            return {}["missing"]
+        bug()
+    """)
+    assert proc.returncode == 1
+    assert "Traceback (most recent call last)" in proc.stderr and "KeyError: 'missing'" in proc.stderr
+    assert ERROR_PREFIX not in proc.stderr
+    assert "KeyError: 'missing'" in (tmp_path / "logs" / "rule.log").read_text()
+
+
+def test_collected_errors_finds_the_failed_jobs_lines(tmp_path):
+    proc = _run(tmp_path, """
+        from hepmva.errors import TrainingError
+        raise TrainingError("classifier 'mlp' fold 0: the training set has only one class")
+    """)
+    assert proc.returncode == 1
+    (tmp_path / "logs" / "ok.log").write_text("all fine\n")
+    lines = collected_errors(tmp_path / "logs", since=0)
+    assert lines == [f"{ERROR_PREFIX}classifier 'mlp' fold 0: the training set has only one class "
+                     f"(rule log: {tmp_path / 'logs' / 'rule.log'})"]
+    assert collected_errors(tmp_path / "logs", since=(tmp_path / "logs" / "rule.log").stat().st_mtime + 10) == []
+
+
+def test_exit_on_error_prints_one_line_and_exits(capsys):
+    def check():
+        raise ConfigError("config key 'folds': 'two' is not an integer")
+
+    with pytest.raises(SystemExit) as info:
+        exit_on_error(check)
+    assert info.value.code == 1
+    assert capsys.readouterr().err == f"{ERROR_PREFIX}config key 'folds': 'two' is not an integer\n"
+    assert exit_on_error(lambda x: x + 1, 1) == 2
+
+
+def test_every_user_error_is_a_hepmva_error_and_folds_to_one_line():
+    from hepmva import config, io
+
+    assert config.ConfigError is ConfigError and io.InputError is InputError
+    assert issubclass(ConfigError, (HepmvaError, ValueError))
+    assert one_line(InputError("first\n  second\n")) == "first; second"

@@ -400,3 +400,87 @@ def test_permutation_importance_ranks_informative_feature():
     assert sub.importances_mean[0] > 0.2
     with pytest.raises(ValueError, match="feature_names"):
         m.permutation_importance(score_fn, X, y, feature_names=["a"])
+
+
+# ---------------------------------------------------------------- Asimov with a background uncertainty
+def test_asimov_with_sigma_b_hand_value():
+    # s = 5, b = 10, sigma_b = 20 % of b = 2 (sigma^2 = 4), worked by hand:
+    # 15 ln(15*14/(100+60)) = 4.079013, (100/4) ln(1 + 20/140) = 3.338285, Z = sqrt(2 * 0.740728)
+    assert m.asimov_significance(5.0, 10.0, 0.2) == pytest.approx(1.217145, abs=2e-6)
+
+
+def test_asimov_with_sigma_b_tends_to_sigma_b_zero_and_to_s_over_sqrt_b_plus_sigma2():
+    s, b = np.array([1.0, 5.0, 30.0]), np.array([10.0, 100.0, 40.0])
+    z0 = m.asimov_significance(s, b)
+    for rel in (1e-3, 1e-5):
+        np.testing.assert_allclose(m.asimov_significance(s, b, rel), z0, rtol=10 * rel)
+    assert np.all(m.asimov_significance(s, b, 0.1) < z0)  # an uncertainty only lowers Z
+    s, b, rel = 1.0, 1e5, 0.01  # s << b: Z -> s / sqrt(b + sigma^2)
+    assert m.asimov_significance(s, b, rel) == pytest.approx(s / np.sqrt(b + (rel * b) ** 2), rel=1e-4)
+    with pytest.raises(ValueError, match="rel_unc_b"):
+        m.asimov_significance(1.0, 1.0, -0.1)
+
+
+def test_asimov_with_sigma_b_equals_the_profile_likelihood_ratio_of_the_on_off_model():
+    """Independent oracle: n ~ Pois(mu s + b), m ~ Pois(tau b) with tau = b / sigma^2, Asimov data
+    n = s + b, m = tau b; q0 = -2 ln L(mu=0, profiled b) / L(mu=1, b), maximised by scipy."""
+    from scipy.optimize import minimize_scalar
+
+    for s, b, rel in ((5.0, 10.0, 0.2), (20.0, 200.0, 0.05), (3.0, 1.5, 0.5)):
+        sigma2 = (rel * b) ** 2
+        tau = b / sigma2
+        n, k = s + b, tau * b
+
+        def nll(mu, bb):
+            return -(n * np.log(mu * s + bb) - (mu * s + bb) + k * np.log(tau * bb) - tau * bb)
+
+        free = nll(1.0, b)  # the Asimov data are fitted exactly by mu = 1, b = b
+        null = minimize_scalar(lambda bb: nll(0.0, bb), bounds=(1e-9, 10 * (s + b)), method="bounded",
+                               options={"xatol": 1e-12}).fun
+        assert m.asimov_significance(s, b, rel) == pytest.approx(np.sqrt(2 * (null - free)), rel=1e-5)
+
+
+def test_cut_scan_quotes_the_optimum_with_sigma_b_beside_the_sigma_b_zero_one():
+    y, sc, w = _toy(4000, seed=3, negative=False)
+    w = w * 50
+    plain = m.cut_scan(y, sc, w, min_b_events=20)
+    scan = m.cut_scan(y, sc, w, min_b_events=20, rel_unc_b=0.2)
+    assert scan.best == plain.best._replace(z_asimov_sys=scan.best.z_asimov_sys)
+    np.testing.assert_allclose(scan.z_asimov_sys, m.asimov_significance(scan.s, scan.b, 0.2))
+    ok = (scan.n_b_events >= 20) & np.isfinite(scan.z_asimov_sys)
+    assert scan.best_sys.z_asimov_sys == pytest.approx(np.max(scan.z_asimov_sys[ok]))
+    assert scan.best_sys.z_asimov_sys <= scan.best.z_asimov + 1e-12
+    assert scan.best_sys.b <= scan.best.b  # a relative background uncertainty favours a tighter cut (higher S/B)
+
+
+def test_format_pvalue_clips_only_anderson_darling():
+    assert m.format_pvalue(0.3, "ad") == ">= 0.25" and m.format_pvalue(0.0005, "ad") == "<= 0.001"
+    assert m.format_pvalue(0.3, "ks") == "0.3" and m.format_pvalue(0.0123456, "ad") == "0.0123"
+    assert m.format_pvalue(float("nan")) == ""
+
+
+# ---------------------------------------------------------------- rejection curves for the ROC plots
+def test_rejection_curve_matches_the_roc_curve_and_stops_where_the_background_mc_runs_out():
+    y, sc, w = _toy(3000, seed=4, negative=False)
+    grid = np.linspace(0.05, 0.99, 50)  # (at exactly 1 np.interp takes the last of the tied points)
+    rc = m.rejection_curve(y, sc, w, eff_s=grid, min_b_events=25)
+    roc = m.roc_curve(y, sc, w)
+    ok = np.isfinite(rc.rejection)
+    np.testing.assert_allclose(1.0 / rc.rejection[ok], np.interp(grid[ok], roc.eff_s, roc.eff_b), rtol=1e-9)
+    # below eff_s_min fewer than 25 background events pass the cut reaching that efficiency
+    order = np.argsort(-sc, kind="stable")
+    n_b = np.cumsum(y[order] == 0)
+    eff = np.cumsum(np.where(y[order] == 1, w[order], 0)) / w[y == 1].sum()
+    assert rc.eff_s_min == pytest.approx(eff[np.argmax(n_b >= 25)])
+    assert np.all(np.isnan(rc.rejection[grid < rc.eff_s_min])) and np.all(ok[grid >= rc.eff_s_min])
+    assert rc.auc == pytest.approx(m.roc_auc(y, sc, w)) and rc.lo is None
+
+
+def test_rejection_curve_bootstrap_band_brackets_the_curve():
+    y, sc, w = _toy(4000, seed=5, negative=True)
+    rc = m.rejection_curve(y, sc, w, min_b_events=10, n_bootstrap=40, random_state=1)
+    ok = np.isfinite(rc.rejection) & (rc.eff_s > 0.2)
+    assert np.all(rc.lo[ok] <= rc.hi[ok])
+    inside = (rc.lo[ok] <= rc.rejection[ok] * 1.02) & (rc.rejection[ok] <= rc.hi[ok] * 1.02)
+    assert inside.mean() > 0.9
+    assert np.all(rc.hi[ok] > rc.lo[ok])  # a real band

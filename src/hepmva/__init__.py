@@ -4,7 +4,7 @@ Layers, bottom to top (nothing imports upward; ``tests/test_layers.py`` enforces
 
 - foundations:  :mod:`hepmva.errors` (every exception type), :mod:`hepmva.io` (ROOT in, parquet/ROOT/JSON
   out, atomic files and directories),
-  :mod:`hepmva.logs` (logging set-up for scripts, one-line errors), :mod:`hepmva.checks` (input checks, capped subsampling)
+  :mod:`hepmva.logs` (logging set-up for scripts, one-line errors, progress lines with rate and time left), :mod:`hepmva.checks` (input checks, capped subsampling)
 - data model:   :mod:`hepmva.config` (+ schema, the one source of defaults), :mod:`hepmva.features`
   (the safe expression language), :mod:`hepmva.samples` (weights, folds), :mod:`hepmva.generate`
   (toy generator with an exact likelihood ratio), :mod:`hepmva.preprocessing` (weighted transforms),
@@ -13,7 +13,8 @@ Layers, bottom to top (nothing imports upward; ``tests/test_layers.py`` enforces
   minimisers), :mod:`hepmva.linear` (normal equations, linear and Fisher discriminants),
   :mod:`hepmva.cuts` (CutsGA), :mod:`hepmva.peers` (BDTs, capped SVM, k-NN), :mod:`hepmva.models`
   (one record per classifier kind), :mod:`hepmva.persistence` (every model save and load, no pickle), :mod:`hepmva.unsupervised` (clustering, PCA, anomaly)
-- evaluation:   :mod:`hepmva.metrics`, :mod:`hepmva.learning_curves`, :mod:`hepmva.plotting`,
+- evaluation:   :mod:`hepmva.metrics`, :mod:`hepmva.learning_curves`, :mod:`hepmva.histograms` (weighted
+  hist histograms: sum w^2, flow bins, integer axes), :mod:`hepmva.plotting` (mplhep),
   :mod:`hepmva.studies` (optimizer study, training methods, a classifier's scores judged)
 - stages:       :mod:`hepmva.stages` (one module per ``workflow/rules/*.smk``; each workflow script
   calls one stage function)

@@ -7,7 +7,7 @@ the branches of a ROOT tree, for example::
       - {name: met,       expr: "met"}
       - {name: lead_jet,  expr: "jet_pt[0]", default: -1}
       - {name: n_central, expr: "count(abs(jet_eta) < 2.5)"}
-      - {name: mjj,       expr: "inv_mass(jet_pt, jet_eta, jet_phi)", default: 0}
+      - {name: mjj,       expr: "inv_mass(jet_pt, jet_eta, jet_phi)", default: -1}   # outside the physical range: events with < 2 jets are not a spike at 0
     selection: "(met > 20) & (count(jet_pt > 30) >= 2)"
 
 An expression is parsed once with :func:`ast.parse` (``mode="eval"``) and its

@@ -21,12 +21,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hepmva.checks import subsample_index
+from hepmva.logs import Progress
 
 __all__ = [
     "RocCurve",
     "roc_curve",
     "roc_auc",
     "auc_bootstrap",
+    "RejectionCurve",
+    "rejection_curve",
     "signal_efficiency_at",
     "separation",
     "discrimination_significance",
@@ -36,6 +39,7 @@ __all__ = [
     "anderson_2samp_weighted",
     "overtraining_tests",
     "asimov_significance",
+    "format_pvalue",
     "OptimalCut",
     "CutScan",
     "cut_scan",
@@ -275,6 +279,7 @@ def auc_bootstrap(
     w_bkg = g.w_sorted - w_sig
     no_ties = len(g.starts) == len(w)
     aucs = np.full(int(n_bootstrap), np.nan)
+    progress = Progress(logger, f"AUC bootstrap ({len(w)} events)", total=int(n_bootstrap), unit="replicas")
     for b in range(int(n_bootstrap)):
         counts = rng.poisson(1.0, size=len(w))
         S_g, B_g = w_sig * counts, w_bkg * counts
@@ -282,6 +287,8 @@ def auc_bootstrap(
             S_g, B_g = np.add.reduceat(S_g, g.starts), np.add.reduceat(B_g, g.starts)
         if S_g.sum() > 0 and B_g.sum() > 0:
             aucs[b] = _auc_from_sums(S_g, B_g)
+        progress.update(1)
+    progress.done()
     valid = aucs[np.isfinite(aucs)]
     if len(valid) < 2:
         raise ValueError(
@@ -289,6 +296,108 @@ def auc_bootstrap(
         )
     logger.debug("auc_bootstrap: %d/%d valid replicates", len(valid), n_bootstrap)
     return auc, float(np.std(valid, ddof=1))
+
+
+class RejectionCurve(NamedTuple):
+    """Background rejection ``1 / eff_B`` on a grid of signal efficiencies, as a ROC plot draws it.
+
+    Attributes
+    ----------
+    eff_s : ndarray of shape (n_grid,)
+        Signal efficiencies (the grid).
+    rejection : ndarray of shape (n_grid,)
+        ``1 / eff_B`` of the selection reaching ``eff_s``; NaN below ``eff_s_min``.
+    lo, hi : ndarray of shape (n_grid,) or None
+        16 % and 84 % quantiles of the rejection over Poisson-bootstrap replicates (None without).
+    eff_s_min : float
+        Smallest signal efficiency at which at least ``min_b_events`` background MC events pass:
+        the curve is not drawn below it (its rejection would rest on a handful of events).
+    auc : float
+        Weighted AUC (:func:`roc_auc`).
+    """
+
+    eff_s: NDArray[np.float64]
+    rejection: NDArray[np.float64]
+    lo: NDArray[np.float64] | None
+    hi: NDArray[np.float64] | None
+    eff_s_min: float
+    auc: float
+
+
+def _rejection_on_grid(S_g: NDArray, B_g: NDArray, grid: NDArray) -> NDArray[np.float64]:
+    """1 / eff_B interpolated at the signal efficiencies ``grid`` from per-group class weights."""
+    eff_s = np.concatenate(([0.0], np.maximum.accumulate(np.cumsum(S_g)) / S_g.sum()))
+    eff_b = np.concatenate(([0.0], np.cumsum(B_g) / B_g.sum()))
+    # the first point reaching each target efficiency and the one before it (as _first_crossing)
+    i = np.clip(np.searchsorted(eff_s, grid, side="left"), 1, len(eff_s) - 1)
+    x0, x1 = eff_s[i - 1], eff_s[i]
+    t = np.clip((grid - x0) / np.where(x1 > x0, x1 - x0, 1.0), 0.0, 1.0)
+    eff_b = eff_b[i - 1] + t * (eff_b[i] - eff_b[i - 1])
+    with np.errstate(divide="ignore"):
+        return np.where(eff_b > 0, 1.0 / np.where(eff_b > 0, eff_b, 1.0), np.inf)
+
+
+def rejection_curve(
+    y_true: ArrayLike,
+    score: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    *,
+    eff_s: ArrayLike | None = None,
+    min_b_events: int = 10,
+    n_bootstrap: int = 0,
+    random_state: int | np.random.Generator | None = 0,
+    label: str = "",
+) -> RejectionCurve:
+    """Background rejection against signal efficiency, cut where the background MC runs out, with
+    an optional Poisson-bootstrap band (as :func:`auc_bootstrap`: one sort, O(n) per replicate).
+
+    Parameters
+    ----------
+    y_true, score, sample_weight : array-like of shape (n_samples,)
+    eff_s : array-like, optional
+        Signal-efficiency grid (default 400 points in (0, 1]).
+    min_b_events : int, default 10
+        Below the signal efficiency where fewer background MC events than this pass, the rejection
+        is NaN (not drawn).
+    n_bootstrap : int, default 0
+        Replicates for the band (0: no band).
+    random_state : int, Generator or None
+    label : str
+        Name used in the progress log of a long bootstrap.
+
+    Returns
+    -------
+    RejectionCurve
+    """
+    y, s, w = _check_inputs(y_true, score, sample_weight)
+    grid = np.linspace(0.0025, 1.0, 400) if eff_s is None else np.asarray(eff_s, dtype=np.float64)
+    g = _sort_groups(y, s, w)
+    S_g, B_g = _class_sums(g.y_sorted, g.w_sorted, g.starts)
+    n_b = np.cumsum(np.add.reduceat((~g.y_sorted).astype(np.int64), g.starts))
+    enough = n_b >= min_b_events
+    cum_eff_s = np.maximum.accumulate(np.cumsum(S_g)) / S_g.sum()
+    eff_s_min = float(cum_eff_s[np.argmax(enough)]) if enough.any() else 1.0
+    rej = _rejection_on_grid(S_g, B_g, grid)
+    rej[grid < eff_s_min] = np.nan
+    lo = hi = None
+    if n_bootstrap >= 2:
+        rng = np.random.default_rng(random_state)
+        w_sig = np.where(g.y_sorted, g.w_sorted, 0.0)
+        w_bkg = g.w_sorted - w_sig
+        reps = np.full((int(n_bootstrap), len(grid)), np.nan)
+        progress = Progress(logger, f"ROC bootstrap {label}".strip(), total=int(n_bootstrap), unit="replicas")
+        for k in range(int(n_bootstrap)):
+            counts = rng.poisson(1.0, size=len(w))
+            Sk, Bk = np.add.reduceat(w_sig * counts, g.starts), np.add.reduceat(w_bkg * counts, g.starts)
+            if Sk.sum() > 0 and Bk.sum() > 0:
+                reps[k] = _rejection_on_grid(Sk, Bk, grid)
+            progress.update(1)
+        progress.done()
+        with warnings.catch_warnings():  # grid points where every replicate is empty: NaN, as intended
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, hi = np.nanquantile(np.where(np.isinf(reps), np.nan, reps), [0.16, 0.84], axis=0)
+        lo[grid < eff_s_min], hi[grid < eff_s_min] = np.nan, np.nan
+    return RejectionCurve(grid, rej, lo, hi, eff_s_min, _auc_from_sums(S_g, B_g))
 
 
 def _first_crossing(x: NDArray[np.float64], y: NDArray[np.float64], target: float) -> float:
@@ -648,30 +757,68 @@ def overtraining_tests(
 # --------------------------------------------------------------------------------------------
 # cut scan with luminosity-normalised yields
 # --------------------------------------------------------------------------------------------
-def asimov_significance(s: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
-    """Median discovery significance for a counting experiment (Asimov data set).
+def asimov_significance(s: ArrayLike, b: ArrayLike, rel_unc_b: float = 0.0) -> NDArray[np.float64]:
+    """Median discovery significance for a counting experiment (Asimov data set), optionally with a
+    relative background uncertainty.
+
+    Without uncertainty (``rel_unc_b = 0``)::
 
         Z = sqrt(2 ((s + b) ln(1 + s/b) - s)),
 
-    Cowan, Cranmer, Gross, Vitells, EPJC 71 (2011) 1554, eq. 97; tends to ``s/sqrt(b)`` for
-    ``s << b``. NaN where ``b <= 0`` or ``s + b <= 0``.
+    Cowan, Cranmer, Gross, Vitells, EPJC 71 (2011) 1554, eq. 97; tends to ``s/sqrt(b)`` for ``s << b``.
+    With an absolute background uncertainty ``sigma = rel_unc_b * b`` (the background constrained by an
+    auxiliary measurement; Cowan's "Discovery sensitivity for a counting experiment with background
+    uncertainty", as in the ATLAS note ATL-PHYS-PUB-2020-025 "Formulae for estimating significance")::
+
+        Z = sqrt(2 ((s + b) ln[(s + b)(b + sigma^2) / (b^2 + (s + b) sigma^2)]
+                    - (b^2 / sigma^2) ln[1 + sigma^2 s / (b (b + sigma^2))])),
+
+    which tends to the first formula as ``sigma -> 0`` and to ``s / sqrt(b + sigma^2)`` for ``s << b``.
+    NaN where ``b <= 0`` or ``s + b <= 0``.
 
     Parameters
     ----------
     s, b : array-like (broadcastable)
         Expected signal and background yields.
+    rel_unc_b : float, default 0
+        Relative uncertainty of the background yield (0.1 = 10 %).
 
     Returns
     -------
     ndarray
     """
+    if not (np.isfinite(rel_unc_b) and rel_unc_b >= 0):
+        raise ValueError(f"asimov_significance: rel_unc_b must be a finite number >= 0, got {rel_unc_b!r}")
     s_arr = np.asarray(s, dtype=np.float64)
     b_arr = np.asarray(b, dtype=np.float64)
     ok = (b_arr > 0) & (s_arr + b_arr > 0)
     b_safe = np.where(ok, b_arr, 1.0)
     s_safe = np.where(ok, s_arr, 0.0)
-    q = 2.0 * ((s_safe + b_safe) * np.log1p(s_safe / b_safe) - s_safe)
+    if rel_unc_b == 0:
+        q = 2.0 * ((s_safe + b_safe) * np.log1p(s_safe / b_safe) - s_safe)
+    else:
+        var = (rel_unc_b * b_safe) ** 2
+        # (s+b)(b+var) / (b^2 + (s+b) var) = 1 + s b / (b^2 + (s+b) var): log1p keeps small s exact
+        t1 = (s_safe + b_safe) * np.log1p(s_safe * b_safe / (b_safe**2 + (s_safe + b_safe) * var))
+        t2 = b_safe**2 / var * np.log1p(var * s_safe / (b_safe * (b_safe + var)))
+        q = 2.0 * (t1 - t2)
     return np.where(ok, np.sqrt(np.maximum(q, 0.0)), np.nan)
+
+
+def format_pvalue(p: float, test: str = "ks") -> str:
+    """A p-value as the summary and the plots print it.
+
+    The Anderson-Darling p-value (``test="ad"``) is interpolated in scipy's table and known only in
+    [0.001, 0.25]: outside, it is printed as ``">= 0.25"`` or ``"<= 0.001"``; every other p-value as
+    ``f"{p:.3g}"``. NaN gives ``""``.
+    """
+    if p is None or not np.isfinite(p):
+        return ""
+    if test == "ad" and p >= 0.25:
+        return ">= 0.25"
+    if test == "ad" and p <= 0.001:
+        return "<= 0.001"
+    return f"{p:.3g}"
 
 
 class OptimalCut(NamedTuple):
@@ -689,6 +836,9 @@ class OptimalCut(NamedTuple):
         ``s / sqrt(s + b)`` at the cut.
     eff_s, eff_b : float
         Signal and background efficiencies of the cut.
+    z_asimov_sys : float
+        Asimov significance at the cut with the scan's relative background uncertainty
+        (equal to ``z_asimov`` when that is 0).
     """
 
     threshold: float
@@ -698,6 +848,7 @@ class OptimalCut(NamedTuple):
     s_over_sqrt_s_plus_b: float
     eff_s: float
     eff_b: float
+    z_asimov_sys: float = float("nan")
 
 
 class CutScan(NamedTuple):
@@ -717,6 +868,12 @@ class CutScan(NamedTuple):
     best : OptimalCut
         Maximum of ``z_asimov`` among cuts with at least ``min_b_events`` background events
         (all fields NaN if no cut qualifies).
+    z_asimov_sys : ndarray of shape (n_cuts,)
+        Asimov significance with the relative background uncertainty ``rel_unc_b``.
+    best_sys : OptimalCut
+        Maximum of ``z_asimov_sys`` among the same cuts.
+    rel_unc_b : float
+        The relative background uncertainty used.
     """
 
     thresholds: NDArray[np.float64]
@@ -726,6 +883,9 @@ class CutScan(NamedTuple):
     s_over_sqrt_s_plus_b: NDArray[np.float64]
     z_asimov: NDArray[np.float64]
     best: OptimalCut
+    z_asimov_sys: NDArray[np.float64] | None = None
+    best_sys: OptimalCut | None = None
+    rel_unc_b: float = 0.0
 
 
 def cut_scan(
@@ -735,6 +895,7 @@ def cut_scan(
     *,
     thresholds: ArrayLike | None = None,
     min_b_events: int = 10,
+    rel_unc_b: float = 0.0,
 ) -> CutScan:
     """Scan a lower cut on the score with luminosity-normalised yields.
 
@@ -752,6 +913,9 @@ def cut_scan(
     min_b_events : int, default 10
         The optimum is searched only among cuts keeping at least this many background MC
         events, so that it is not an artefact of a statistically empty tail.
+    rel_unc_b : float, default 0
+        Relative background uncertainty for ``z_asimov_sys`` and ``best_sys``
+        (:func:`asimov_significance`).
 
     Returns
     -------
@@ -778,17 +942,20 @@ def cut_scan(
     with np.errstate(divide="ignore", invalid="ignore"):
         sb = np.where(S + B > 0, S / np.sqrt(np.where(S + B > 0, S + B, 1.0)), np.nan)
     z = asimov_significance(S, B)
-    eligible = (n_b >= min_b_events) & np.isfinite(z)
-    if eligible.any():
-        i = int(np.nanargmax(np.where(eligible, z, -np.inf)))
-        best = OptimalCut(
-            float(thr[i]), float(S[i]), float(B[i]), float(z[i]), float(sb[i]),
-            float(S[i] / cum_s[-1]), float(B[i] / cum_b[-1]),
-        )
-    else:
+    z_sys = asimov_significance(S, B, rel_unc_b) if rel_unc_b else z
+
+    def optimum(values: NDArray[np.float64]) -> OptimalCut:
+        eligible = (n_b >= min_b_events) & np.isfinite(values)
+        if not eligible.any():
+            return OptimalCut(*([np.nan] * 8))
+        i = int(np.nanargmax(np.where(eligible, values, -np.inf)))
+        return OptimalCut(float(thr[i]), float(S[i]), float(B[i]), float(z[i]), float(sb[i]),
+                          float(S[i] / cum_s[-1]), float(B[i] / cum_b[-1]), float(z_sys[i]))
+
+    best, best_sys = optimum(z), optimum(z_sys)
+    if not np.isfinite(best.threshold):
         logger.warning("cut_scan: no cut keeps >= %d background events", min_b_events)
-        best = OptimalCut(*([np.nan] * 7))
-    return CutScan(thr, S, B, np.asarray(n_b, np.int64), sb, z, best)
+    return CutScan(thr, S, B, np.asarray(n_b, np.int64), sb, z, best, z_sys, best_sys, float(rel_unc_b))
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,21 +31,27 @@ contract (fit, score, save, load, identical scores, negative weights as the reco
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io as _io
+import logging
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 
 from hepmva import persistence
 from hepmva.errors import ConfigError
+from hepmva.logs import Progress
 
 __all__ = ["Kind", "KINDS", "STAGE_READERS", "get_kind", "kind_of", "resolve_kind", "make_classifier",
            "check_params", "check_classifiers", "classifier_score", "save_estimator", "load_estimator",
-           "kinds_table"]
+           "kinds_table", "training_progress"]
 
 #: how training stages may be read for a learning curve (see :mod:`hepmva.learning_curves`)
 STAGE_READERS = ("iteration_range", "staged_predict_proba", "loss_curve")
@@ -62,6 +68,85 @@ def _capped_fit_note(estimator) -> str | None:
     return None if mode is None and n is None else f"{mode or ''} on {'?' if n is None else n}".strip()
 
 
+# ------------------------------------------------------------------ progress of long training
+_log = logging.getLogger("hepmva.training")
+
+
+def _xgboost_progress(est, progress: Progress) -> Iterator[dict]:
+    """A training callback counting boosting rounds (removed again before the model is saved)."""
+    import xgboost
+
+    class _Rounds(xgboost.callback.TrainingCallback):
+        def after_iteration(self, model, epoch, evals_log) -> bool:
+            progress.update(1)
+            return False  # never stop training
+
+    before = est.get_params().get("callbacks")
+    est.set_params(callbacks=[*(before or []), _Rounds()])
+    try:
+        yield {}
+    finally:
+        est.set_params(callbacks=before)
+
+
+def _monitor_progress(est, progress: Progress) -> Iterator[dict]:
+    """scikit-learn's ``GradientBoostingClassifier.fit(monitor=...)``, called after every stage."""
+
+    def monitor(i, _est, _locals) -> bool:
+        progress.update(1)
+        return False
+
+    yield {"monitor": monitor}
+
+
+def _round_callback_progress(est, progress: Progress) -> Iterator[dict]:
+    """:class:`hepmva.peers.AdaBoostBDT` calls ``_on_round`` after every boosting round."""
+    est._on_round = lambda i: progress.update(1)
+    try:
+        yield {}
+    finally:
+        del est._on_round
+
+
+class _LineCounter(_io.TextIOBase):
+    """A text stream that turns scikit-learn's verbose progress lines into :class:`Progress` counts
+    (the lines themselves go to the debug log)."""
+
+    def __init__(self, pattern: str, progress: Progress) -> None:
+        self.pattern, self.progress, self.buffer = re.compile(pattern), progress, ""
+
+    def write(self, text: str) -> int:
+        self.buffer += text
+        *lines, self.buffer = self.buffer.split("\n")
+        for line in lines:
+            if self.pattern.search(line):  # one line per tree / iteration, whichever worker printed it
+                self.progress.update(1)
+            elif line.strip():
+                _log.debug("%s", line.strip())
+        return len(text)
+
+
+def _verbose_progress(pattern: str, verbose: int):
+    """Switch the estimator's ``verbose`` on and count its per-tree / per-iteration lines on stdout.
+
+    joblib runs the workers as threads here (a worker process would print to the terminal, past
+    the redirection); the fitted trees do not depend on the backend."""
+
+    def hook(est, progress: Progress) -> Iterator[dict]:
+        before = est.verbose  # an attribute of every scikit-learn ensemble (a parameter of most)
+        est.verbose = verbose
+        stream = _LineCounter(pattern, progress)
+        try:  # joblib's summary goes to stderr: into the debug log too, not onto the terminal
+            with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream), \
+                    joblib.parallel_config(backend="threading"):
+                yield {}
+        finally:
+            est.verbose = before
+
+    return hook
+
+
+
 @dataclass(frozen=True)
 class Kind:
     """What the middle layer needs to know about one classifier kind (see the module docstring)."""
@@ -75,6 +160,9 @@ class Kind:
     strict_params: bool = True
     extra_outputs: Callable[..., None] | None = None
     fit_note: Callable[[Any], str | None] | None = None
+    #: progress of a long ``fit`` in the log: (parameter holding the number of steps, unit, hook); None for
+    #: kinds that train in one step or log their own epochs / generations (the in-house learners)
+    progress: tuple[str, str, Callable[..., Iterator[dict]]] | None = None
 
     def __post_init__(self) -> None:
         if self.name not in persistence.FORMAT_OF_KIND:
@@ -109,16 +197,20 @@ _BOOST = "staged_predict_proba after k boosting rounds"
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("xgboost", "xgboost:XGBClassifier", "gradient-boosted trees (xgboost)", negative_weights=False,
          stages="iteration_range", stages_note="xgboost predict_proba with the first k boosting rounds",
-         strict_params=False),
+         strict_params=False, progress=("n_estimators", "rounds", _xgboost_progress)),
     Kind("hgb", "sklearn.ensemble:HistGradientBoostingClassifier", "histogram gradient boosting",
-         stages="staged_predict_proba", stages_note=_BOOST),
+         stages="staged_predict_proba", stages_note=_BOOST,
+         progress=("max_iter", "iterations", _verbose_progress(r"^\[\d+/\d+\]", 2))),
     Kind("gbdt", "sklearn.ensemble:GradientBoostingClassifier", "gradient-boosted trees",
-         stages="staged_predict_proba", stages_note=_BOOST),
+         stages="staged_predict_proba", stages_note=_BOOST, progress=("n_estimators", "stages", _monitor_progress)),
     Kind("adaboost", "hepmva.peers:AdaBoostBDT", "TMVA-like BDT: AdaBoost on depth-3 trees", negative_weights=False,
-         stages="staged_predict_proba", stages_note=_BOOST),
+         stages="staged_predict_proba", stages_note=_BOOST,
+         progress=("n_estimators", "rounds", _round_callback_progress)),
     Kind("random_forest", "sklearn.ensemble:RandomForestClassifier", "random forest (weighted bootstrap)",
-         negative_weights=False),
-    Kind("bagging", "hepmva.peers:BaggedTrees", "bagged trees with a max_depth knob", negative_weights=False),
+         negative_weights=False,
+         progress=("n_estimators", "trees", _verbose_progress(r"building tree \d+ of \d+", 2))),
+    Kind("bagging", "hepmva.peers:BaggedTrees", "bagged trees with a max_depth knob", negative_weights=False,
+         progress=("n_estimators", "trees", _verbose_progress(r"Building estimator \d+ of \d+", 2))),
     Kind("decision_tree", "sklearn.tree:DecisionTreeClassifier", "one decision tree"),
     Kind("svm", "hepmva.peers:SVMClassifier", "RBF SVC on a capped subsample, or Nystroem + linear SVM",
          fit_note=_capped_fit_note),
@@ -223,8 +315,21 @@ def check_classifiers(config: dict) -> None:
             raise ConfigError(f"config key 'classifiers[{i}].params' ({c['name']}): {exc}") from None
 
 
-def classifier_score(estimator, X: np.ndarray) -> np.ndarray:
-    """One score per event, larger = more signal-like (class 1)."""
+def classifier_score(estimator, X: np.ndarray, *, progress: str | None = None, chunk: int = 50000) -> np.ndarray:
+    """One score per event, larger = more signal-like (class 1).
+
+    With ``progress`` (what to call the work in the log), the events are scored in chunks of
+    ``chunk`` with a progress line (events/s, time left) at least every 10 s: scoring a k-NN or an
+    SVM on a few 100 000 events can take minutes. The scores do not depend on the chunking.
+    """
+    if progress is not None and len(X) > chunk:
+        counter = Progress(_log, f"{progress}: scoring", total=len(X), unit="events")
+        out = np.empty(len(X), dtype=np.float64)
+        for start in range(0, len(X), chunk):
+            out[start:start + chunk] = classifier_score(estimator, X[start:start + chunk])
+            counter.update(len(out[start:start + chunk]))
+        counter.done()
+        return out
     if hasattr(estimator, "predict_proba"):
         proba = np.asarray(estimator.predict_proba(X))
         return proba[:, 1].astype(np.float64)
@@ -257,3 +362,26 @@ def kinds_table() -> str:
         lines.append(f"| `{k.name}` | `{k.target}` | {k.summary} | {k.persistence} | "
                      f"{'accepted' if k.negative_weights else 'refused'} | {k.stages or '-'} |")
     return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def training_progress(est, kind: str, *, what: str, n_events: int | None = None,
+                      interval: float | None = None) -> Iterator[dict]:
+    """Progress of ``est.fit`` in the log (steps done, steps/s, time left), for the kinds whose record has a
+    ``progress`` hook; yields the extra keyword arguments for ``fit``::
+
+        with training_progress(est, kind, what="classifier xgboost fold 0") as fit_kwargs:
+            est.fit(X, y, sample_weight=w, **fit_kwargs)
+
+    Other kinds yield ``{}`` and are left alone.
+    """
+    if get_kind(kind).progress is None:
+        yield {}
+        return
+    param, unit, hook = get_kind(kind).progress
+    total = est.get_params().get(param)
+    events = f" on {n_events} events" if n_events else ""
+    progress = Progress(_log, f"{what}: training{events}", total=total, unit=unit, interval=interval)
+    with contextlib.contextmanager(hook)(est, progress) as fit_kwargs:
+        yield fit_kwargs
+    progress.done()

@@ -97,6 +97,14 @@ class AdaBoostBDT(AdaBoostClassifier):
             max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf
         )
 
+    def _boost(self, iboost, *args, **kwargs):
+        """One boosting round (scikit-learn's), then the progress callback ``_on_round`` when the
+        training code set one (:func:`hepmva.models.training_progress`, from the kind's record)."""
+        out = super()._boost(iboost, *args, **kwargs)
+        if getattr(self, "_on_round", None) is not None:
+            self._on_round(iboost)
+        return out
+
 
 class BaggedTrees(BaggingClassifier):
     """Bagged decision trees (TMVA's ``BoostType=Bagging``) with a tree-depth knob.

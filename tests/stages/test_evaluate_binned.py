@@ -26,7 +26,8 @@ def test_evaluate_stage_binned_equals_exact(tmp_path, ntuple_factory):
         out[method] = evaluate_classifier(
             tmp_path / "all.parquet", [tmp_path / "m0/model.json", tmp_path / "m1/model.json"], name="bdt",
             eff_b=[0.1, 0.3], n_bootstrap=20, seed=0, luminosity_pb=1000.0, metrics_path=tmp_path / f"{method}.json",
-            roc_path=tmp_path / f"{method}_roc.png", score_plot_path=tmp_path / f"{method}_score.png", method=method)
+            roc_path=tmp_path / f"{method}_roc.png", score_plot_path=tmp_path / f"{method}_score.png",
+            evaluation={"method": method})
         assert json.loads((tmp_path / f"{method}.json").read_text())["evaluation_method"] == method
         assert (tmp_path / f"{method}_roc.png").stat().st_size > 1000
     exact, binned = out["exact"], out["binned"]
@@ -41,6 +42,6 @@ def test_neyman_pearson_limit_binned(tmp_path, study):
     table = tmp_path / "features.parquet"
     pd.DataFrame({"label": study["y"], "weight": study["w"], "truth_llr": study["llr"]}).to_parquet(table)
     limit = neyman_pearson_limit([table], eff_b=[0.01, 0.1], n_bootstrap=10, seed=0, output=tmp_path / "np.json",
-                                 method="auto", exact_max_events=1000)
+                                 evaluation={"method": "auto", "exact_max_events": 1000})
     assert limit["evaluation_method"] == "binned" and limit["n_events"] == len(study["y"])
     assert limit["auc"] == pytest.approx(metrics.roc_auc(study["y"], study["llr"], study["w"]), abs=1e-4)

@@ -123,3 +123,24 @@ def test_permutation_importance_study_through_the_pipeline(tmp_path, kind, param
     assert saved["features"] == names and (tmp_path / "imp.png").stat().st_size > 3000
     info = json.loads((tmp_path / "m0" / "model.json").read_text())
     assert info["kind"] == kind
+
+
+def test_summary_quotes_z_with_sigma_b_beside_sigma_b_zero_and_ad_pvalues_as_the_plot(tmp_path):
+    m = {"classifier": "toy", "kind": "xgboost", "auc": 0.8, "auc_err": 0.01, "eff_s_at_eff_b": {"0.1": 0.5},
+         **evaluate_train_test(_scores(), name="toy", eff_b=[0.1], rel_unc_b=0.1, min_b_events=5)}
+    m["overtraining_min_p"].update(ad_p_signal=0.25, ad_p_background=0.001, ks_p_signal=0.4321)
+    (tmp_path / "toy.json").write_text(json.dumps(m))
+    (tmp_path / "np.json").write_text(json.dumps({"available": False}))
+    table = summarize([tmp_path / "toy.json"], tmp_path / "np.json", md_path=tmp_path / "s.md",
+                      csv_path=tmp_path / "s.csv")
+    row = table.iloc[0]
+    assert row["sigma_b_rel"] == 0.1
+    assert row["Z_asimov_sys_best"] <= row["Z_asimov_best"] and row["Z_asimov_sys@best_cut"] <= row["Z_asimov_sys_best"]
+    y, s, w = (_scores()[lambda d: d.role == "test"][c].to_numpy() for c in ("label", "score", "weight"))
+    ref = metrics.cut_scan(y, s, w, rel_unc_b=0.1, min_b_events=5).best_sys
+    assert row["Z_asimov_sys_best"] == pytest.approx(ref.z_asimov_sys) and row["best_cut_sys"] == ref.threshold
+    md = (tmp_path / "s.md").read_text()
+    header = next(line for line in md.splitlines() if "Z_asimov_best" in line)
+    assert "Z_asimov_sys_best" in header and "sigma_b_rel" in header
+    ot = next(line for line in md.splitlines() if line.startswith("| toy") and ">= 0.25" in line)
+    assert "<= 0.001" in ot and "0.432" in ot  # the same words as the overtraining plot's legend

@@ -45,11 +45,10 @@ rule evaluate:
         name="{classifier}",
         eff_b=config["evaluation"]["eff_b"],
         n_bootstrap=config["evaluation"]["n_bootstrap"],
-        method=config["evaluation"]["method"],
-        exact_max_events=config["evaluation"]["exact_max_events"],
-        score_bins=config["evaluation"]["score_bins"],
         seed=config["seed"],
         luminosity_pb=config["luminosity_pb"],
+        evaluation=config["evaluation"],
+        plotting=config["plotting"],
     threads: 1
     resources:
         mem_mb=4000,
@@ -70,9 +69,7 @@ rule neyman_pearson:
     params:
         eff_b=config["evaluation"]["eff_b"],
         n_bootstrap=config["evaluation"]["n_bootstrap"],
-        method=config["evaluation"]["method"],
-        exact_max_events=config["evaluation"]["exact_max_events"],
-        score_bins=config["evaluation"]["score_bins"],
+        evaluation=config["evaluation"],
         seed=config["seed"],
     threads: 1
     resources:
@@ -149,6 +146,9 @@ rule roc_comparison:
         "results/benchmarks/roc_comparison.tsv"
     params:
         luminosity_pb=config["luminosity_pb"],
+        evaluation=config["evaluation"],
+        plotting=config["plotting"],
+        seed=config["seed"],
     threads: 1
     resources:
         mem_mb=4000,

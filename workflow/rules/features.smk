@@ -57,6 +57,7 @@ rule plot_inputs:
     params:
         features=config["features"],
         luminosity_pb=config["luminosity_pb"],
+        plotting=config["plotting"],
     threads: 1
     resources:
         mem_mb=4000,

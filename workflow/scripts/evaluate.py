@@ -13,9 +13,6 @@ evaluate_classifier(
     name=p.name,
     eff_b=p.eff_b,
     n_bootstrap=p.n_bootstrap,
-    method=p.method,
-    exact_max_events=p.exact_max_events,
-    score_bins=p.score_bins,
     seed=p.seed,
     luminosity_pb=p.luminosity_pb,
     metrics_path=snakemake.output.metrics,
@@ -24,4 +21,6 @@ evaluate_classifier(
     overtraining_plot_path=snakemake.output.overtraining,
     cut_scan_plot_path=snakemake.output.cut_scan,
     learning_curve_plot_path=snakemake.output.learning_curve,
+    evaluation=p.evaluation,
+    plotting=p.plotting,
 )

@@ -9,9 +9,7 @@ neyman_pearson_limit(
     list(snakemake.input.tables),
     eff_b=p.eff_b,
     n_bootstrap=p.n_bootstrap,
-    method=p.method,
-    exact_max_events=p.exact_max_events,
-    score_bins=p.score_bins,
+    evaluation=p.evaluation,
     seed=p.seed,
     output=snakemake.output.metrics,
 )

@@ -9,6 +9,7 @@ plot_inputs(
     snakemake.params.features,
     luminosity_pb=snakemake.params.luminosity_pb,
     directory=snakemake.output.plots,
+    plotting=snakemake.params.plotting,
     correlation_paths={
         "signal": snakemake.output.corr_signal,
         "background": snakemake.output.corr_background,

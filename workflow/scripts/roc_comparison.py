@@ -8,4 +8,7 @@ plot_roc_comparison(
     dict(snakemake.input.items()),
     luminosity_pb=snakemake.params.luminosity_pb,
     path=snakemake.output.roc,
+    evaluation=snakemake.params.evaluation,
+    plotting=snakemake.params.plotting,
+    seed=snakemake.params.seed,
 )

@@ -6,23 +6,16 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import mplhep
 import numpy as np
 from matplotlib.figure import Figure
 
+from hepmva.histograms import common_axis, unit_area, weighted_hist
+from hepmva.metrics import format_pvalue
+from hepmva.plotting.inputs import distribution_ylabel
 from hepmva.plotting.style import BACKGROUND, CLASSIFIER_COLOURS, SIGNAL, lumi_label, new_figure, save
 
 __all__ = ["plot_overtraining", "plot_cut_scan", "plot_importance", "plot_learning_curve"]
-
-
-def _weighted_hist(values, weights, edges, normalise: bool = True):
-    """Histogram, its per-bin uncertainty sqrt(sum w^2), optionally normalised to unit area."""
-    h, _ = np.histogram(values, edges, weights=weights)
-    h2, _ = np.histogram(values, edges, weights=np.asarray(weights) ** 2)
-    err = np.sqrt(h2)
-    if normalise and h.sum() != 0:
-        norm = h.sum() * np.diff(edges)
-        return h / norm, err / np.abs(norm)
-    return h, err
 
 
 def plot_overtraining(
@@ -53,7 +46,8 @@ def plot_overtraining(
         p-values are written in the legend.
     xlabel : str
     bins : int, default 40
-        Equal-width bins over the range of all scores (0.1-99.9 % quantiles).
+        Equal-width bins over the range of all scores (0.1-99.9 % quantiles); the events outside
+        are in the flow bins (marked by triangles at the axis ends), not folded into the edge bins.
     luminosity_pb : float, optional
     path : path, optional
 
@@ -61,12 +55,7 @@ def plot_overtraining(
     -------
     Figure
     """
-    s_all = np.concatenate((score_train, score_test))
-    lo, hi = np.quantile(s_all, [0.001, 0.999])
-    if not hi > lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, bins + 1)
-    centres = 0.5 * (edges[1:] + edges[:-1])
+    axis = common_axis((score_train, score_test), bins=bins, integer=False, quantiles=(0.001, 0.999), label=xlabel)
     fig, ax = new_figure()
 
     def pv(key: str) -> str:
@@ -74,24 +63,21 @@ def plot_overtraining(
             return ""
         r = tests[key]
         p = r["pvalue"] if isinstance(r, Mapping) else r.pvalue
-        if key.startswith("ad_") and p >= 0.25:  # AD p-values are tabulated in [0.001, 0.25] only
-            return "$\\geq$0.25"
-        if key.startswith("ad_") and p <= 0.001:
-            return "$\\leq$0.001"
-        return f"={p:.3g}"
+        text = format_pvalue(p, test=key.split("_")[0])
+        return text.replace(">= ", "$\\geq$").replace("<= ", "$\\leq$") if text[0] in "<>" else f"={text}"
 
     for cls, colour, name in ((1, SIGNAL, "S"), (0, BACKGROUND, "B")):
         m_te, m_tr = np.asarray(y_test) == cls, np.asarray(y_train) == cls
-        h_te, _ = _weighted_hist(np.clip(score_test[m_te], lo, hi), w_test[m_te], edges)
-        h_tr, e_tr = _weighted_hist(np.clip(score_train[m_tr], lo, hi), w_train[m_tr], edges)
-        ax.stairs(h_te, edges, color=colour, fill=True, alpha=0.3, label=f"{name} (test)")
-        ax.stairs(h_te, edges, color=colour, lw=1.2)
+        h_te = unit_area(weighted_hist(axis, score_test[m_te], w_test[m_te]))
+        h_tr = unit_area(weighted_hist(axis, score_train[m_tr], w_train[m_tr]))
+        mplhep.histplot(h_te, ax=ax, histtype="fill", color=colour, alpha=0.3, label=f"{name} (test)", flow="hint")
+        mplhep.histplot(h_te, ax=ax, histtype="step", color=colour, lw=1.2, flow=None)
         long = "signal" if cls == 1 else "background"
         extra = f": KS p{pv('ks_' + long)}, AD p{pv('ad_' + long)}" if tests else ""
-        ax.errorbar(centres, h_tr, yerr=e_tr, fmt="o", ms=3, color=colour, lw=0.8,
-                    label=f"{name} (train){extra}")
+        mplhep.histplot(h_tr, ax=ax, histtype="errorbar", yerr=True, color=colour, markersize=3, lw=0.8,
+                        label=f"{name} (train){extra}", flow=None)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("Normalised to unit area")
+    ax.set_ylabel(distribution_ylabel(xlabel, integer=False, normalise=True))
     ax.set_ylim(0, ax.get_ylim()[1] * 1.35)
     ax.legend(fontsize="small", frameon=False, loc="upper center", ncols=1)
     lumi_label(ax, luminosity_pb)
@@ -107,6 +93,9 @@ def plot_cut_scan(
     *,
     best_threshold: float | None = None,
     xlabel: str = "Cut on the classifier score",
+    z_asimov_sys: np.ndarray | None = None,
+    rel_unc_b: float = 0.0,
+    best_threshold_sys: float | None = None,
     max_points: int = 400,
     luminosity_pb: float | None = None,
     path: str | Path | None = None,
@@ -123,6 +112,11 @@ def plot_cut_scan(
     best_threshold : float, optional
         The optimal cut (vertical line).
     xlabel : str
+    z_asimov_sys : ndarray of shape (n_cuts,), optional
+        The Asimov significance with the relative background uncertainty ``rel_unc_b``.
+    rel_unc_b : float
+    best_threshold_sys : float, optional
+        The optimal cut with that uncertainty.
     max_points : int, default 400
         The curves are thinned to at most this many points, evenly spread in cut value.
     luminosity_pb : float, optional
@@ -138,15 +132,21 @@ def plot_cut_scan(
     finite = np.isfinite(thr)
     thr, s, b = thr[finite], np.asarray(s)[finite], np.asarray(b)[finite]
     sb, z = np.asarray(s_over_sqrt_s_plus_b)[finite], np.asarray(z_asimov)[finite]
+    zs = np.asarray(z_asimov_sys)[finite] if z_asimov_sys is not None else None
+    order = np.argsort(thr)
     if len(thr) > max_points:
-        order = np.argsort(thr)
-        grid = np.linspace(thr.min(), thr.max(), max_points)
-        pick = np.unique(order[np.clip(np.searchsorted(thr[order], grid), 0, len(thr) - 1)])
+        # evenly in cut value and evenly in rank (scores pile up near the edges, where the optimum sits),
+        # plus the optima themselves
+        grid = np.linspace(thr.min(), thr.max(), max_points // 2)
+        by_value = order[np.clip(np.searchsorted(thr[order], grid), 0, len(thr) - 1)]
+        by_rank = order[np.linspace(0, len(thr) - 1, max_points // 2).astype(int)]
+        optima = [int(np.nanargmax(np.where(np.isfinite(v), v, -np.inf))) for v in (z, zs) if v is not None]
+        pick = np.unique(np.concatenate([by_value, by_rank, optima]))
         pick = pick[np.argsort(thr[pick])]
-        thr, s, b, sb, z = thr[pick], s[pick], b[pick], sb[pick], z[pick]
     else:
-        o = np.argsort(thr)
-        thr, s, b, sb, z = thr[o], s[o], b[o], sb[o], z[o]
+        pick = order
+    thr, s, b, sb, z = thr[pick], s[pick], b[pick], sb[pick], z[pick]
+    zs = zs[pick] if zs is not None else None
     fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(6.0, 6.0), layout="constrained",
                                    height_ratios=(1, 1))
     for ax in (ax1, ax2):
@@ -158,12 +158,19 @@ def plot_cut_scan(
     ax1.set_ylabel("Expected events after cut")
     ax1.legend(frameon=False, fontsize="small")
     ax2.plot(thr, sb, color="#832db6", label=r"$S/\sqrt{S+B}$")
-    ax2.plot(thr, z, color="black", ls="--", label=r"Asimov $Z=\sqrt{2((S+B)\ln(1+S/B)-S)}$")
-    if best_threshold is not None and np.isfinite(best_threshold):
-        for ax in (ax1, ax2):
-            ax.axvline(best_threshold, color="grey", lw=0.8, ls=":")
-        ax2.annotate(f"best cut {best_threshold:.3g}", (best_threshold, 0.05), xycoords=("data", "axes fraction"),
-                     fontsize="small", color="grey", ha="right", rotation=90)
+    ax2.plot(thr, z, color="black", ls="--", label=r"Asimov $Z$, $\sigma_B = 0$")
+    if zs is not None:
+        ax2.plot(thr, zs, color="#e76300", ls="-.", label=f"Asimov $Z$, $\\sigma_B = {100 * rel_unc_b:g}\\,\\%$ of $B$")
+    for cut, colour, what in ((best_threshold, "grey", "best cut, $\\sigma_B = 0$"),
+                              (best_threshold_sys, "#e76300", "best cut with $\\sigma_B$")):
+        if cut is not None and np.isfinite(cut):
+            ax1.axvline(cut, color=colour, lw=0.8, ls=":")
+            ax2.axvline(cut, color=colour, lw=0.8, ls=":", label=f"{what}: {cut:.4g}")
+    if zs is not None:  # Z with sigma_B is often an order of magnitude below: a log scale shows both
+        ax2.set_yscale("log")
+        positive = np.concatenate([v[np.isfinite(v) & (v > 0)] for v in (z, zs, sb)])
+        if positive.size:
+            ax2.set_ylim(max(positive.min(), 1e-3 * positive.max()) / 1.5, positive.max() * 3)
     ax2.set_ylabel("Significance")
     ax2.set_xlabel(xlabel)
     ax2.legend(frameon=False, fontsize="small")
@@ -213,7 +220,7 @@ def plot_importance(
                 label="Model's own importance (rescaled)")
     ax.set_yticks(pos, [names[i] for i in order])
     ax.minorticks_off()
-    ax.set_xlabel("Decrease of the weighted AUC when the feature is shuffled")
+    ax.set_xlabel("Weighted AUC decrease\nwhen the feature is shuffled")
     ax.axvline(0, color="black", lw=0.6)
     ax.legend(frameon=False, fontsize="small", loc="lower right")
     if title:

@@ -3,14 +3,32 @@ weighted correlation matrices of the features per class."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import matplotlib.ticker
+import mplhep
 import numpy as np
 from matplotlib.figure import Figure
 
-from hepmva.plotting.style import BACKGROUND, SIGNAL, lumi_label, new_figure, save
+from hepmva.histograms import centred, feature_axis, flow_fractions, unit_area, weighted_hist
+from hepmva.plotting.style import BACKGROUND, SIGNAL, PlotLabel, lumi_label, new_figure, save
 
-__all__ = ["plot_distribution", "weighted_correlation", "plot_correlation"]
+__all__ = ["plot_distribution", "distribution_ylabel", "weighted_correlation", "plot_correlation"]
+
+
+def distribution_ylabel(xlabel: str, *, integer: bool, normalise: bool, width: float | None = None) -> str:
+    """The y label of a histogram of a quantity labelled ``xlabel``: a density carries the inverse of
+    the x unit (``[GeV]`` in the x label gives ``[1/GeV]``); an integer axis counts per value."""
+    m = re.search(r"\[([^\]]+)\]\s*$", xlabel)
+    unit = m.group(1) if m else None
+    if integer:
+        return "Fraction of events" if normalise else "Events"
+    if normalise:
+        return f"Normalised to unit area [1/{unit}]" if unit else "Normalised to unit area"
+    if width is not None:
+        return f"Events / {width:.3g} {unit}" if unit else f"Events / {width:.3g}"
+    return "Events / bin"
 
 
 def plot_distribution(
@@ -21,39 +39,75 @@ def plot_distribution(
     xlabel: str,
     bins: int = 40,
     normalise: bool = True,
-    luminosity_pb: float | None = None,
+    integer: bool | None = None,
+    missing: float | None = None,
+    luminosity_pb: PlotLabel | float | None = None,
     path: str | Path | None = None,
 ) -> Figure:
-    """Weighted histograms of ``values`` for signal (``y == 1``) and background (``y == 0``).
+    """Weighted histograms of ``values`` for signal (``y == 1``) and background (``y == 0``),
+    drawn with ``mplhep`` (errors sqrt(sum w^2); under/overflow marked at the axis ends and their
+    fractions stated in the legend).
 
     Parameters
     ----------
     values, y, weight : ndarray of shape (n_events,)
     xlabel : str
-        Axis label (with units).
+        Axis label (with units in brackets, e.g. ``"$m_{jj}$ [GeV]"``; the y label follows them).
     bins : int
-        Number of bins over the 0.5-99.5 % weighted range of both classes.
+        Number of bins over the union of the classes' 0.5-99.5 % weighted ranges (continuous quantities).
     normalise : bool
         Draw unit-area shapes (True) or luminosity-normalised yields (False).
+    integer : bool, optional
+        One bin per integer value (default: when every value is an integer, see
+        :func:`hepmva.histograms.is_integer_valued`).
+    missing : float, optional
+        The value standing for "not defined" (a feature's ``default``): events with exactly this
+        value are left out of the histogram and their weighted fraction is stated in the legend.
+    luminosity_pb : PlotLabel or float, optional
+        The label on top (:func:`hepmva.plotting.style.lumi_label`).
     """
     values = np.asarray(values, dtype=np.float64)
-    lo, hi = np.percentile(values, [0.5, 99.5])
-    if not hi > lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, bins + 1)
+    y, weight = np.asarray(y), np.asarray(weight, dtype=np.float64)
+    undefined = values == missing if missing is not None else np.zeros(len(values), dtype=bool)
+    defined = ~undefined
+    if not defined.any():
+        defined = np.ones(len(values), dtype=bool)  # nothing but the default: draw it as it is
+        undefined = ~defined
+    axis = feature_axis(values[defined], weight[defined], bins=bins, integer=integer, label=xlabel, groups=y[defined])
+    is_int = axis.traits.discrete
     fig, ax = new_figure()
+    any_notes = False
     for cls, colour, name in ((0, BACKGROUND, "Background"), (1, SIGNAL, "Signal")):
-        m = np.asarray(y) == cls
-        v = np.clip(values[m], lo, hi)
-        h, _ = np.histogram(v, edges, weights=weight[m])
-        h2, _ = np.histogram(v, edges, weights=np.asarray(weight[m]) ** 2)
-        norm = h.sum() * np.diff(edges) if normalise and h.sum() != 0 else np.ones_like(h)
-        ax.stairs(h / norm, edges, color=colour, label=name, lw=1.5, fill=(cls == 0), alpha=0.35 if cls == 0 else 1)
-        centres = 0.5 * (edges[1:] + edges[:-1])
-        ax.errorbar(centres, h / norm, yerr=np.sqrt(h2) / np.abs(norm), fmt="none", ecolor=colour, lw=0.8)
+        m = y == cls
+        if not m.any():
+            continue
+        h = weighted_hist(axis, values[m & defined], weight[m & defined])
+        notes = []
+        if undefined[m].any():
+            frac = weight[m & undefined].sum() / weight[m].sum()
+            notes.append(f"{100 * frac:.3g} % undefined (= {missing:g}), not shown")
+        under, over = flow_fractions(h)
+        if under > 5e-4:
+            notes.append(f"underflow {100 * under:.2g} %")
+        if over > 5e-4:
+            notes.append(f"overflow {100 * over:.2g} %")
+        label = name + (f"\n{'; '.join(notes)}" if notes else "")
+        any_notes = any_notes or bool(notes)
+        drawn = centred(unit_area(h) if normalise else h)
+        mplhep.histplot(drawn, ax=ax, yerr=True, histtype="fill" if cls == 0 else "step", color=colour,
+                        alpha=0.35 if cls == 0 else 1.0, label=label, flow="hint", lw=1.5)
+        if cls == 0:
+            mplhep.histplot(drawn, ax=ax, yerr=True, histtype="step", color=colour, flow=None, lw=1.2)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("Normalised to unit area" if normalise else "Events / bin")
-    ax.legend(frameon=False)
+    width = None if is_int else float(axis.widths[0])
+    ax.set_ylabel(distribution_ylabel(xlabel, integer=is_int, normalise=normalise, width=width))
+    if is_int:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_ylim(0, ax.get_ylim()[1] * (1.5 if any_notes else 1.3))  # room for the legend above the data
+    ax.legend(frameon=False, fontsize="small", loc="upper right")
     lumi_label(ax, luminosity_pb)
     return save(fig, path)
 

@@ -1,24 +1,65 @@
-"""HEP plotting conventions shared by every plot: colours, labels, the luminosity tag, saving."""
+"""HEP plotting conventions shared by every plot: colours and line styles, the experiment-neutral
+label (tag, luminosity and centre-of-mass energy from the config, via ``mplhep``), saving."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+import mplhep  # noqa: E402
 
-__all__ = ["SIGNAL", "BACKGROUND", "CLASSIFIER_COLOURS", "new_figure", "lumi_label", "save"]
+__all__ = ["SIGNAL", "BACKGROUND", "CLASSIFIER_COLOURS", "LINE_STYLES", "PlotLabel", "curve_style", "new_figure",
+           "lumi_label", "save"]
 
 SIGNAL = "#3f90da"      # blue (signal)
 BACKGROUND = "#e42536"  # red (background)
+#: Petroff's 10-colour palette (distinguishable, colour-blind safe), cycled together with the line styles
 CLASSIFIER_COLOURS = ["#3f90da", "#ffa90e", "#bd1f01", "#94a4a2", "#832db6", "#a96b59", "#e76300", "#b9ac70",
                       "#717581", "#92dadd"]
+LINE_STYLES = ["-", "--", "-.", ":"]
 
 
-def new_figure(figsize=(6.0, 4.5)) -> tuple[Figure, "matplotlib.axes.Axes"]:
+class PlotLabel(NamedTuple):
+    """What the label on top of a plot says: ``<experiment> <text>`` on the left, the luminosity and
+    the centre-of-mass energy on the right (each only when known: nothing is assumed).
+
+    Attributes
+    ----------
+    luminosity_pb : float or None
+        Integrated luminosity in pb^-1 (printed in fb^-1).
+    sqrt_s_tev : float or None
+        Centre-of-mass energy in TeV.
+    experiment : str
+        The bold tag (default "hepmva": no experiment's name is borrowed).
+    text : str
+        The italic text beside it (e.g. "Simulation", "Internal").
+    """
+
+    luminosity_pb: float | None = None
+    sqrt_s_tev: float | None = None
+    experiment: str = "hepmva"
+    text: str = "Simulation"
+
+    @classmethod
+    def from_config(cls, luminosity_pb: float | None, plotting: dict | None = None) -> PlotLabel:
+        """From the config's ``luminosity_pb`` and ``plotting`` block (keys ``sqrt_s_tev``,
+        ``experiment``, ``label_text``)."""
+        p = plotting or {}
+        return cls(luminosity_pb, p.get("sqrt_s_tev"), p.get("experiment", "hepmva"), p.get("label_text", "Simulation"))
+
+
+def curve_style(i: int) -> dict:
+    """Colour and line style of the ``i``-th curve: both cycle (10 colours, 4 styles), so neighbours
+    differ in both and no two of the first 20 curves look alike (nor in greyscale by style alone)."""
+    return {"color": CLASSIFIER_COLOURS[i % len(CLASSIFIER_COLOURS)], "ls": LINE_STYLES[i % len(LINE_STYLES)]}
+
+
+def new_figure(figsize=(6.0, 4.5)) -> tuple[Figure, matplotlib.axes.Axes]:
     """A figure with one axes, HEP-style ticks on all sides."""
     fig, ax = plt.subplots(figsize=figsize, layout="constrained")
     ax.tick_params(which="both", direction="in", top=True, right=True)
@@ -26,11 +67,23 @@ def new_figure(figsize=(6.0, 4.5)) -> tuple[Figure, "matplotlib.axes.Axes"]:
     return fig, ax
 
 
-def lumi_label(ax, luminosity_pb: float | None, text: str = "hepmva simulation") -> None:
-    """Write the experiment-style tag and the luminosity on top of ``ax``."""
-    ax.set_title(text, loc="left", fontsize="medium", fontstyle="italic")
-    if luminosity_pb:
-        ax.set_title(f"{luminosity_pb / 1000:g} fb$^{{-1}}$ (13 TeV)", loc="right", fontsize="medium")
+def lumi_label(ax, label: PlotLabel | float | None = None) -> None:
+    """Write the experiment-neutral tag, the luminosity and sqrt(s) on top of ``ax`` (``mplhep``).
+
+    ``label`` is a :class:`PlotLabel` or a bare luminosity in pb^-1 (then no energy is printed).
+    """
+    if not isinstance(label, PlotLabel):
+        label = PlotLabel(luminosity_pb=label)
+    lumi = f"{label.luminosity_pb / 1000:g}" if label.luminosity_pb else None
+    com = f"{label.sqrt_s_tev:g}" if label.sqrt_s_tev else None
+    if lumi is None and com is None:
+        rlabel = ""
+    elif lumi is None:
+        rlabel = f"({com} TeV)"
+    else:
+        rlabel = None  # mplhep's "<lumi> fb^-1 (<com> TeV)"
+    mplhep.label.exp_label(exp=label.experiment, llabel=label.text, lumi=lumi, com=com, rlabel=rlabel, loc=0,
+                           ax=ax, fontsize="medium")
 
 
 def save(fig: Figure, path: str | Path | None) -> Figure:

@@ -11,12 +11,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import mplhep
 import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
 from hepmva.checks import subsample_index
-from hepmva.plotting.style import BACKGROUND, CLASSIFIER_COLOURS, SIGNAL, lumi_label, new_figure, save
+from hepmva.histograms import feature_axis, unit_area, weighted_hist
+from hepmva.plotting.style import BACKGROUND, SIGNAL, curve_style, lumi_label, new_figure, save
 
 __all__ = [
     "plot_clusters_pca",
@@ -40,26 +42,23 @@ def _style_axes(ax) -> None:
 
 
 def _hist_sb(ax, x: np.ndarray, y: np.ndarray, w: np.ndarray, bins: int, xlabel: str, legend: bool = True) -> None:
-    """Unit-area weighted histograms of background and signal on ``ax``."""
+    """Unit-area weighted histograms of background and signal on ``ax`` (hepmva.histograms; the
+    0.1-99.9 % range, beyond it the flow bins, marked at the axis ends)."""
     finite = np.isfinite(x)
     x, y, w = x[finite], y[finite], w[finite]
     if len(x) == 0:
         ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center")
         return
-    lo, hi = np.quantile(x, [0.001, 0.999])
-    if not hi > lo:
-        lo, hi = x.min() - 0.5, x.max() + 0.5
-    edges = np.linspace(lo, hi, bins + 1)
-    xc = np.clip(x, lo, hi)  # under/overflow into the edge bins
+    axis = feature_axis(x, w, bins=bins, integer=False, quantiles=(0.001, 0.999), label=xlabel, groups=y)
     for cls, colour, label in ((0, BACKGROUND, "Background"), (1, SIGNAL, "Signal")):
         m = y == cls
         if not np.any(m) or not w[m].sum() > 0:
             continue
-        h, _ = np.histogram(xc[m], bins=edges, weights=w[m])
-        h = h / (w[m].sum() * np.diff(edges))
-        ax.stairs(h, edges, color=colour, label=label, lw=1.5, fill=cls == 0, alpha=0.35 if cls == 0 else 1.0)
+        h = unit_area(weighted_hist(axis, x[m], w[m]))
         if cls == 0:
-            ax.stairs(h, edges, color=colour, lw=1.5)
+            mplhep.histplot(h, ax=ax, histtype="fill", color=colour, alpha=0.35, label=label, flow="hint")
+        mplhep.histplot(h, ax=ax, histtype="step", color=colour, lw=1.5, label=None if cls == 0 else label,
+                        flow="hint" if cls == 1 else None)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Normalised to unit area")
     if legend:
@@ -360,8 +359,7 @@ def plot_anomaly_roc(
     for i, (name, (eff_s, eff_b, auc)) in enumerate(curves.items()):
         eff_s, eff_b = np.asarray(eff_s), np.asarray(eff_b)
         ok = eff_b > 0
-        ax.plot(eff_s[ok], 1.0 / eff_b[ok], color=CLASSIFIER_COLOURS[i % len(CLASSIFIER_COLOURS)],
-                lw=1.5, label=f"{name} (AUC {auc:.3f})")
+        ax.plot(eff_s[ok], 1.0 / eff_b[ok], **curve_style(i), lw=1.5, label=f"{name} (AUC {auc:.3f})")
     ax.set_yscale("log")
     ax.set_xlim(0, 1)
     ax.set_xlabel("Signal efficiency (anomalies found)")

@@ -31,8 +31,9 @@ from hepmva.persistence import read_model_info
 from hepmva.plotting.evaluation import plot_importance, plot_learning_curve
 from hepmva.plotting.inputs import plot_distribution
 from hepmva.plotting.roc import plot_roc
+from hepmva.plotting.style import PlotLabel
 from hepmva.preprocessing import Scaler
-from hepmva.studies.scores import evaluate_scores, evaluate_scores_with_roc, evaluate_train_test
+from hepmva.studies.scores import evaluate_scores, evaluate_train_test
 
 __all__ = ["evaluate_classifier", "neyman_pearson_limit", "summarize", "plot_roc_comparison",
            "permutation_importance_study"]
@@ -45,22 +46,25 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
                         overtraining_plot_path: str | Path | None = None,
                         cut_scan_plot_path: str | Path | None = None,
                         learning_curve_plot_path: str | Path | None = None,
-                        method: str = schema_default("evaluation.method"),
-                        exact_max_events: int = schema_default("evaluation.exact_max_events"),
-                        score_bins: int = schema_default("evaluation.score_bins")) -> dict:
+                        evaluation: dict | None = None, plotting: dict | None = None) -> dict:
     """Metrics JSON, ROC and score-distribution plots of one classifier from its collected scores.
 
     Also the TMVA-grade numbers of :func:`evaluate_train_test` (train vs test efficiencies,
     separation, significance, KS/AD overtraining tests, cut scan) and, when the paths are given,
     the overtraining and cut-scan plots, and the learning curves stored by the fold models
     (``learning_curve`` of their model.json; a figure saying so when the model has none).
+    ``evaluation`` and ``plotting`` are the config blocks (``min_b_events``,
+    ``background_uncertainty``, ``roc_bootstrap``, ``method`` / ``exact_max_events`` / ``score_bins``:
+    AUC, its uncertainty, the efficiencies and the separation exact or from fine-binned histograms;
+    the plot label and binning).
     """
+    ev, label = evaluation or {}, PlotLabel.from_config(luminosity_pb, plotting)
+
     df = io.read_table(scores_path)
     test = df[df["role"] == "test"]
     y, s, w = test["label"].to_numpy(), test["score"].to_numpy(), test["weight"].to_numpy()
-    scores, roc = evaluate_scores_with_roc(y, s, w, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, method=method,
-                                           exact_max_events=exact_max_events, score_bins=score_bins)
-    result = {"classifier": name, **scores}
+    result = {"classifier": name, **evaluate_scores(y, s, w, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed,
+                                                    **_method(ev))}
     binned_separation = result.pop("separation", None)  # the binned path's separation wins over the exact one below
     infos = [read_model_info(p) for p in model_infos]
     result["kind"] = infos[0]["kind"]
@@ -71,16 +75,19 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
     notes = list(dict.fromkeys(i["fit_note"] for i in infos if i.get("fit_note")))  # e.g. capped SVM / k-NN
     if notes:
         result["fit_note"] = "; ".join(notes)
-    result.update(evaluate_train_test(df, name=name, eff_b=eff_b, luminosity_pb=luminosity_pb,
+    result.update(evaluate_train_test(df, name=name, eff_b=eff_b, luminosity_pb=label,
                                       overtraining_plot_path=overtraining_plot_path,
-                                      cut_scan_plot_path=cut_scan_plot_path))
+                                      cut_scan_plot_path=cut_scan_plot_path,
+                                      min_b_events=ev.get("min_b_events", 10),
+                                      rel_unc_b=ev.get("background_uncertainty", 0.0)))
     if learning_curve_plot_path is not None:
         _plot_learning_curves(infos, name=name, path=learning_curve_plot_path)
     if binned_separation is not None:
         result["separation"] = binned_separation
-    limit = _limit_curve(test)
-    plot_roc({name: (roc.eff_s, roc.eff_b, result["auc"])}, limit=limit, luminosity_pb=luminosity_pb, path=roc_path)
-    plot_distribution(s, y, w, xlabel=f"{name} score", luminosity_pb=luminosity_pb, path=score_plot_path)
+    curve, limit = _rejection_curves(test, name, ev, seed)
+    plot_roc({name: curve}, limit=limit, min_b_events=ev.get("min_b_events", 10), luminosity_pb=label,
+             path=roc_path)
+    plot_distribution(s, y, w, xlabel=f"{name} score", integer=False, luminosity_pb=label, path=score_plot_path)
     io.write_json(result, metrics_path)
     log.info("%s: AUC %.4f +- %.4f", name, result["auc"], result["auc_err"])
     return result
@@ -92,27 +99,38 @@ def _plot_learning_curves(infos: Sequence[dict], *, name: str, path: str | Path)
     plot_learning_curve(curves, name=name, kind=infos[0]["kind"], path=path)
 
 
-def _limit_curve(test: pd.DataFrame):
-    if "truth_llr" not in test:
-        return None
-    y, s, w = test["label"].to_numpy(), test["truth_llr"].to_numpy(), test["weight"].to_numpy()
-    roc = metrics.roc_curve(y, s, w)
-    return roc.eff_s, roc.eff_b, metrics.roc_auc(y, s, w)
+def _rejection_curves(test: pd.DataFrame, name: str, evaluation: dict, seed: int, *, with_limit: bool = True):
+    """The classifier's rejection curve (with its bootstrap band) on the held-out rows, and the
+    Neyman-Pearson limit's (None without the truth column or ``with_limit``), both cut at ``min_b_events``."""
+    y, w = test["label"].to_numpy(), test["weight"].to_numpy()
+    min_b = int(evaluation.get("min_b_events", 10))
+    curve = metrics.rejection_curve(y, test["score"].to_numpy(), w, min_b_events=min_b,
+                                    n_bootstrap=int(evaluation.get("roc_bootstrap", 0)), random_state=seed,
+                                    label=name)
+    limit = None
+    if with_limit and "truth_llr" in test:
+        limit = metrics.rejection_curve(y, test["truth_llr"].to_numpy(), w, min_b_events=min_b)
+    return curve, limit
+
+
+def _method(evaluation: dict) -> dict:
+    """The ``evaluation.method`` switch (auto / exact / binned) and its knobs, schema defaults where not given."""
+    return {key: evaluation.get(key, schema_default(f"evaluation.{key}"))
+            for key in ("method", "exact_max_events", "score_bins")}
 
 
 def neyman_pearson_limit(feature_tables: Sequence[str | Path], *, eff_b: Sequence[float], n_bootstrap: int,
-                         seed: int, output: str | Path, method: str = schema_default("evaluation.method"),
-                         exact_max_events: int = schema_default("evaluation.exact_max_events"),
-                         score_bins: int = schema_default("evaluation.score_bins")) -> dict | None:
-    """Metrics of the exact likelihood ratio (``truth_llr`` column), or ``{"available": false}``."""
+                         seed: int, output: str | Path, evaluation: dict | None = None) -> dict | None:
+    """Metrics of the exact likelihood ratio (``truth_llr`` column), or ``{"available": false}``.
+
+    ``evaluation`` is the config block (``method``, ``exact_max_events``, ``score_bins``)."""
     df = io.read_tables(feature_tables)
     if "truth_llr" not in df:
         result = {"available": False}
     else:
         result = {"available": True, "classifier": "Neyman-Pearson limit", **evaluate_scores(
             df["label"].to_numpy(), df["truth_llr"].to_numpy(), df["weight"].to_numpy(),
-            eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, method=method, exact_max_events=exact_max_events,
-            score_bins=score_bins)}
+            eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, **_method(evaluation or {}))}
     io.write_json(result, output)
     return result
 
@@ -169,6 +187,12 @@ def _row(m: dict) -> dict:
     best = m.get("cut_scan_best", {})
     row["best_cut"], row["S_best"] = best.get("threshold", np.nan), best.get("s", np.nan)
     row["B_best"], row["Z_asimov_best"] = best.get("b", np.nan), best.get("z_asimov", np.nan)
+    sys_ = m.get("cut_scan_best_sys", {})
+    if sys_.get("rel_unc_b"):  # the optimum with the background uncertainty, beside the sigma_b = 0 one
+        row["Z_asimov_sys@best_cut"] = best.get("z_asimov_sys", np.nan)
+        row["best_cut_sys"], row["S_best_sys"] = sys_.get("threshold", np.nan), sys_.get("s", np.nan)
+        row["B_best_sys"], row["Z_asimov_sys_best"] = sys_.get("b", np.nan), sys_.get("z_asimov_sys", np.nan)
+        row["sigma_b_rel"] = sys_["rel_unc_b"]
     row["top_features"] = m.get("top_features", "")
     for k in ("n_train", *TIMING_COLUMNS):
         row[k] = m.get(k, np.nan)
@@ -183,8 +207,9 @@ _SECTIONS = (
     ("Performance on held-out events", ("auc", "eff_s@", "separation", "significance")),
     ("Overtraining: train efficiencies and train-vs-test KS / AD p-values (smallest over fold models)",
      ("eff_s@", "ks_p", "ad_p")),
-    ("Optimal cut on the score (Asimov significance, luminosity-normalised yields)",
-     ("best_cut", "S_best", "B_best", "Z_asimov")),
+    ("Optimal cut on the score (Asimov significance, luminosity-normalised yields; _sys: with the relative "
+     "background uncertainty sigma_b_rel, optimised again)",
+     ("best_cut", "S_best", "B_best", "Z_asimov", "sigma_b_rel")),
     ("Variable ranking and cost", ("top_features", "n_train", "training", "train_seconds", "predict_seconds",
                                    "model_bytes")),
 )
@@ -204,12 +229,14 @@ def _markdown(table: pd.DataFrame) -> str:
         cols = ["classifier"] + cols
         out += [f"## {title}", "", "| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
         for _, r in table.iterrows():
-            out.append("| " + " | ".join(_cell(r[c]) for c in cols) + " |")
+            out.append("| " + " | ".join(_cell(r[c], c) for c in cols) + " |")
         out.append("")
     return "\n".join(out)
 
 
-def _cell(v) -> str:
+def _cell(v, column: str = "") -> str:
+    if column.startswith(("ks_p", "ad_p")) and isinstance(v, float):
+        return metrics.format_pvalue(v, test=column[:2])  # AD: ">= 0.25" / "<= 0.001", as on the plot
     if isinstance(v, float):
         if np.isnan(v):
             return ""
@@ -219,19 +246,26 @@ def _cell(v) -> str:
     return "" if v is None else str(v)
 
 
-def plot_roc_comparison(scores_paths: dict[str, str | Path], *, luminosity_pb: float, path: str | Path) -> None:
-    """All classifiers' ROC curves together with the Neyman-Pearson limit."""
+def plot_roc_comparison(scores_paths: dict[str, str | Path], *, luminosity_pb: float, path: str | Path,
+                        evaluation: dict | None = None, plotting: dict | None = None, seed: int = 0) -> None:
+    """The classifiers' ROC curves together with the Neyman-Pearson limit: the best
+    ``plotting.roc_max_curves`` by AUC, each cut at ``evaluation.min_b_events`` background MC
+    events, with bootstrap bands (``evaluation.roc_bootstrap`` replicas) and the ratio to the limit."""
 
-    curves, limit = {}, None
-    for name, p in scores_paths.items():
+    ev, pl = evaluation or {}, plotting or {}
+    curves, limit, tests = {}, None, {}
+    for name, p in scores_paths.items():  # first without bands: the ranking by AUC
         test = io.read_table(p)
-        test = test[test["role"] == "test"]
-        y, s, w = test["label"].to_numpy(), test["score"].to_numpy(), test["weight"].to_numpy()
-        roc = metrics.roc_curve(y, s, w)
-        curves[name] = (roc.eff_s, roc.eff_b, metrics.roc_auc(y, s, w))
-        if limit is None:
-            limit = _limit_curve(test)
-    plot_roc(curves, limit=limit, luminosity_pb=luminosity_pb, path=path)
+        tests[name] = test[test["role"] == "test"]
+        curves[name], lim = _rejection_curves(tests[name], name, {**ev, "roc_bootstrap": 0}, seed,
+                                              with_limit=limit is None)
+        limit = limit if limit is not None else lim
+    if ev.get("roc_bootstrap"):  # bands only for the curves drawn
+        n_max = pl.get("roc_max_curves") or len(curves)
+        for name in sorted(curves, key=lambda n: -curves[n].auc)[: int(n_max)]:
+            curves[name] = _rejection_curves(tests[name], name, ev, seed, with_limit=False)[0]
+    plot_roc(curves, limit=limit, max_curves=pl.get("roc_max_curves"), min_b_events=ev.get("min_b_events", 10),
+             luminosity_pb=PlotLabel.from_config(luminosity_pb, pl), path=path)
 
 
 def permutation_importance_study(feature_tables: Sequence[str | Path], model_dirs: Sequence[str | Path], *,

@@ -19,7 +19,9 @@ import pandas as pd
 from hepmva import io
 from hepmva.config import schema_default
 from hepmva.features import compile_expression, evaluate_selection, make_definitions
+from hepmva.logs import Progress
 from hepmva.plotting.inputs import plot_correlation, plot_distribution
+from hepmva.plotting.style import PlotLabel
 from hepmva.samples import assign_folds, physics_weights
 
 __all__ = ["build_features", "plot_inputs"]
@@ -104,11 +106,13 @@ def build_features(
     n_read = n_selected = 0
     total_yield = 0.0
     t0 = time.perf_counter()
+    progress = Progress(log, f"sample {name}: features", total=_count_entries(files, tree), unit="events")
     with io.ParquetChunkWriter(output) as writer:
         for file_index, path in enumerate(files):
             for entry_start, chunk in io.iterate_tree(path, tree, branches, step_size=step_size):
                 n = len(chunk)
                 n_read += n
+                progress.update(n)  # a line every 10 s: events/s and time left
                 mask = np.ones(n, dtype=bool)
                 cache: dict = {}  # definitions computed once per chunk, shared by the expressions
                 for cut in cuts:
@@ -159,6 +163,18 @@ def build_features(
     log.info("sample %s: %d of %d events selected, expected yield %.4g", name, n_selected, n_read, total_yield)
     return {"sample": name, "n_read": n_read, "n_selected": n_selected, "yield": total_yield,
             "xsec_pb": xsec, "sum_weights": sumw}
+
+
+def _count_entries(files: Sequence[str], tree: str) -> int:
+    """Entries of ``tree`` in all ``files`` (read from the headers only), for the progress line."""
+    total = 0
+    for path in files:
+        t = io.open_tree(path, tree)
+        try:
+            total += int(t.num_entries)
+        finally:
+            t.file.close()
+    return total
 
 
 def _sum_of_weights(files: Sequence[str], tree: str, weight_expr, step_size) -> tuple[float, int]:
@@ -213,16 +229,23 @@ def _selection(expr, arrays, path: str, cache=None) -> np.ndarray:
 
 
 def plot_inputs(feature_tables: Sequence[str | Path], features: Sequence[dict], *, luminosity_pb: float,
-                directory: str | Path, correlation_paths: dict[str, str | Path] | None = None) -> None:
+                directory: str | Path, correlation_paths: dict[str, str | Path] | None = None,
+                plotting: dict | None = None) -> None:
     """One weighted signal-vs-background plot per feature, ``{directory}/{feature}.png``, and the
-    weighted correlation matrices of the features for signal and for background."""
+    weighted correlation matrices of the features for signal and for background.
+
+    A feature's ``default`` (its value where it is undefined, e.g. ``mjj`` with fewer than two jets)
+    is left out of its plot, with the fraction of such events stated; integer-valued features get one
+    bin per value; ``plotting`` is the config block (label, ``bins``).
+    """
+    label, bins = PlotLabel.from_config(luminosity_pb, plotting), int((plotting or {}).get("bins", 40))
     df = io.read_tables(feature_tables)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     y, w = df["label"].to_numpy(), df["weight"].to_numpy()
     for f in features:
-        plot_distribution(df[f["name"]].to_numpy(), y, w, xlabel=f.get("label", f["name"]),
-                          luminosity_pb=luminosity_pb, path=directory / f"{f['name']}.png")
+        plot_distribution(df[f["name"]].to_numpy(), y, w, xlabel=f.get("label", f["name"]), bins=bins,
+                          missing=f.get("default"), luminosity_pb=label, path=directory / f"{f['name']}.png")
     names = [f["name"] for f in features]
     for cls, label in ((1, "signal"), (0, "background")):
         if correlation_paths and label in correlation_paths:

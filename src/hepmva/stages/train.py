@@ -24,7 +24,7 @@ from hepmva.checks import subsample_index
 from hepmva.datasets import TrainingPolicy, load_feature_tables
 from hepmva.errors import TrainingError
 from hepmva.learning_curves import learning_curve
-from hepmva.models import classifier_score, get_kind, make_classifier, save_estimator
+from hepmva.models import classifier_score, get_kind, make_classifier, save_estimator, training_progress
 
 __all__ = ["train_fold", "collect_scores"]
 
@@ -90,7 +90,7 @@ def train_fold(
         est = _fit(est, Xs[train_idx], y_train, w_train, classifier, fold)
         train_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
-        score = classifier_score(est, Xs)
+        score = classifier_score(est, Xs, progress=f"classifier {classifier['name']} fold {fold}")
         predict_seconds = time.perf_counter() - t0
     if not np.all(np.isfinite(score)):
         raise TrainingError(f"classifier '{classifier['name']}' fold {fold}: non-finite scores (training diverged?)")
@@ -152,9 +152,11 @@ def _learning_curve(est, record, Xs: np.ndarray, y: np.ndarray, weight: np.ndarr
 
 
 def _fit(est, X: np.ndarray, y: np.ndarray, w: np.ndarray, classifier: dict, fold: int):
-    """``est.fit`` with a one-line error naming the classifier and fold."""
+    """``est.fit`` with a one-line error naming the classifier and fold, and its progress in the log."""
     try:
-        est.fit(X, y, sample_weight=w)
+        with training_progress(est, classifier["kind"], what=f"classifier {classifier['name']} fold {fold}",
+                               n_events=len(y)) as fit_kwargs:
+            est.fit(X, y, sample_weight=w, **fit_kwargs)
     except (ValueError, TypeError, ArithmeticError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrainingError(

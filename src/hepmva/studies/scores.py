@@ -2,7 +2,6 @@
 
 - :func:`evaluate_scores`      AUC with bootstrap uncertainty, signal efficiency at fixed background efficiencies
                                (exact, or from fine-binned score histograms: ``method``, :mod:`hepmva.binned_metrics`)
-- :func:`evaluate_scores_with_roc`  the same and the ROC curve
 - :func:`evaluate_train_test`  TMVA-grade train-vs-test numbers: separation, significance, KS/AD overtraining
                                tests per fold model, Asimov cut scan (and their plots when paths are given)
 
@@ -21,7 +20,7 @@ from hepmva import binned_metrics, metrics
 from hepmva.config import schema_default
 from hepmva.plotting.evaluation import plot_cut_scan, plot_overtraining
 
-__all__ = ["evaluate_scores", "evaluate_scores_with_roc", "evaluate_train_test"]
+__all__ = ["evaluate_scores", "evaluate_train_test"]
 
 
 def evaluate_scores(y: np.ndarray, score: np.ndarray, weight: np.ndarray, *, eff_b: Sequence[float] = (0.01, 0.1, 0.3),
@@ -35,44 +34,28 @@ def evaluate_scores(y: np.ndarray, score: np.ndarray, weight: np.ndarray, *, eff
     ``auc_binning_bound`` and ``score_binning``), ``auto`` is exact up to ``exact_max_events`` events.
     The method used is the result's ``evaluation_method``.
     """
-    return _evaluate(y, score, weight, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, method=method,
-                     exact_max_events=exact_max_events, score_bins=score_bins, with_roc=False)[0]
-
-
-def evaluate_scores_with_roc(y: np.ndarray, score: np.ndarray, weight: np.ndarray, *, eff_b: Sequence[float],
-                             n_bootstrap: int, seed: int, method: str, exact_max_events: int,
-                             score_bins: int) -> tuple[dict, metrics.RocCurve]:
-    """:func:`evaluate_scores` and the ROC curve of the same method (binned: from the same histogram)."""
-    return _evaluate(y, score, weight, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, method=method,
-                     exact_max_events=exact_max_events, score_bins=score_bins, with_roc=True)
-
-
-def _evaluate(y, score, weight, *, eff_b, n_bootstrap, seed, method, exact_max_events, score_bins,
-              with_roc: bool) -> tuple[dict, metrics.RocCurve | None]:
     method = binned_metrics.choose_method(method, len(y), exact_max_events)
-    roc = None
     if method == "binned":
         h = binned_metrics.score_histogram(y, score, weight, binning=binned_metrics.choose_binning(
             np.min(score), np.max(score), bins=score_bins))
         out = binned_metrics.evaluate_histogram(h, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed)
-        roc = binned_metrics.roc_curve(h) if with_roc else None
     else:
         auc, auc_err = metrics.auc_bootstrap(y, score, weight, n_bootstrap=n_bootstrap, random_state=seed)
         effs = metrics.signal_efficiency_at(y, score, weight, eff_b=tuple(eff_b))
         out = {"auc": auc, "auc_err": auc_err, "eff_s_at_eff_b": {f"{k:g}": v for k, v in effs.items()}}
-        roc = metrics.roc_curve(y, score, weight) if with_roc else None
     return {
         **out,
         "evaluation_method": method,
         "n_events": int(len(y)),
         "n_signal": int(np.sum(y == 1)),
         "n_background": int(np.sum(y == 0)),
-    }, roc
+    }
 
 
 def evaluate_train_test(scores: pd.DataFrame, *, name: str, eff_b: Sequence[float], luminosity_pb: float | None = None,
                         overtraining_plot_path: str | Path | None = None,
-                        cut_scan_plot_path: str | Path | None = None) -> dict:
+                        cut_scan_plot_path: str | Path | None = None, min_b_events: int = 10,
+                        rel_unc_b: float = 0.0) -> dict:
     """TMVA-grade evaluation of one classifier's collected scores (train and test rows).
 
     - signal efficiency at the given background efficiencies and AUC on the **train** rows (every
@@ -82,7 +65,8 @@ def evaluate_train_test(scores: pd.DataFrame, *, name: str, eff_b: Sequence[floa
       score distribution, separately for signal and background; the summary keeps the smallest
       p-value over the fold models; the plot shows fold model 0;
     - cut scan on the out-of-fold score with the luminosity-normalised event weights: the cut
-      maximising the Asimov significance (among cuts keeping >= 10 background MC events).
+      maximising the Asimov significance (among cuts keeping >= ``min_b_events`` background MC
+      events), without and with the relative background uncertainty ``rel_unc_b``.
 
     Parameters
     ----------
@@ -129,10 +113,13 @@ def evaluate_train_test(scores: pd.DataFrame, *, name: str, eff_b: Sequence[floa
     if overtraining_plot_path is not None and not plotted:  # no usable training scores: test only
         plot_overtraining(s, y, w, s, y, w, xlabel=f"{name} score (no training scores)",
                           luminosity_pb=luminosity_pb, path=overtraining_plot_path)
-    scan = metrics.cut_scan(y, s, w)
+    scan = metrics.cut_scan(y, s, w, min_b_events=min_b_events, rel_unc_b=rel_unc_b)
     out["cut_scan_best"] = scan.best._asdict()
+    out["cut_scan_best_sys"] = {**scan.best_sys._asdict(), "rel_unc_b": float(rel_unc_b)}
     if cut_scan_plot_path is not None:
         plot_cut_scan(scan.thresholds, scan.s, scan.b, scan.s_over_sqrt_s_plus_b, scan.z_asimov,
                       best_threshold=scan.best.threshold, xlabel=f"Cut on the {name} score",
+                      z_asimov_sys=scan.z_asimov_sys if rel_unc_b else None, rel_unc_b=rel_unc_b,
+                      best_threshold_sys=scan.best_sys.threshold if rel_unc_b else None,
                       luminosity_pb=luminosity_pb, path=cut_scan_plot_path)
     return out

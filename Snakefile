@@ -37,6 +37,7 @@ include: "workflow/rules/writeback.smk"
 include: "workflow/rules/training_methods.smk"
 include: "workflow/rules/optimizer_study.smk"
 include: "workflow/rules/unsupervised.smk"
+include: "workflow/rules/apply.smk"
 
 
 onstart:

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from hepmva import binned_metrics as bm
-from hepmva.evaluation import evaluate_scores
+from hepmva.studies.scores import evaluate_scores
 
 
 def _sample(n: int, rng: np.random.Generator):

@@ -17,16 +17,17 @@ from hepmva.io import write_ttree  # noqa: E402
 
 
 def write_ntuple(path: Path, n: int = 500, *, seed: int = 0, signal: bool = False, tree: str = "Events",
-                 first_id: int = 0, runs: bool = True, negative_fraction: float = 0.0) -> Path:
+                 first_id: int = 0, runs: bool = True, negative_fraction: float = 0.0, jet_scale: float = 1.0) -> Path:
     """Write a small ntuple: jagged jets (some events with none), scalar met, uint64 event id, genWeight.
 
-    Signal events have harder jets and more MET, so a classifier has something to learn.
+    Signal events have harder jets and more MET, so a classifier has something to learn. ``jet_scale``
+    multiplies every jet pT (the same events otherwise: a jet-energy-scale variation).
     """
     rng = np.random.default_rng(seed)
     njet = rng.poisson(3.0 if signal else 1.5, n)
     total = int(njet.sum())
     scale = 60.0 if signal else 35.0
-    jet_pt = np.sort(rng.exponential(scale, total) + 25.0)
+    jet_pt = np.sort(rng.exponential(scale, total) + 25.0) * jet_scale
     jets = ak.zip({
         "pt": ak.unflatten(rng.permutation(jet_pt).astype(np.float32), njet),
         "eta": ak.unflatten(rng.normal(0, 1.5, total).astype(np.float32), njet),
@@ -58,3 +59,11 @@ def ntuple_factory(tmp_path):
         return write_ntuple(tmp_path / name, **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def apply_study(tmp_path_factory):
+    """A small trained study (two samples, xgboost + in-house MLP, two folds) and its model bundle."""
+    from tests.apply_helpers import build_study
+
+    return build_study(tmp_path_factory.mktemp("apply_study"))

@@ -8,16 +8,19 @@ Layers, bottom to top (nothing imports upward; ``tests/test_layers.py`` enforces
 - data model:   :mod:`hepmva.config` (+ schema, the one source of defaults), :mod:`hepmva.features`
   (the safe expression language), :mod:`hepmva.samples` (weights, folds), :mod:`hepmva.generate`
   (toy generator with an exact likelihood ratio), :mod:`hepmva.preprocessing` (weighted transforms),
-  :mod:`hepmva.datasets` (features tables as arrays, the training-weight policy, the studies' split)
+  :mod:`hepmva.datasets` (features tables as arrays, the training-weight policy, the studies' split),
+  :mod:`hepmva.feature_table` (one chunk of events -> selected features, spectators, weights, event ids)
 - learners:     :mod:`hepmva.nn` (MLP, backpropagation), :mod:`hepmva.optim` (update rules, schedules,
   minimisers), :mod:`hepmva.linear` (normal equations, linear and Fisher discriminants),
   :mod:`hepmva.cuts` (CutsGA), :mod:`hepmva.peers` (BDTs, capped SVM, k-NN), :mod:`hepmva.models`
-  (one record per classifier kind), :mod:`hepmva.persistence` (every model save and load, no pickle), :mod:`hepmva.unsupervised` (clustering, PCA, anomaly)
+  (one record per classifier kind), :mod:`hepmva.persistence` (every model save and load, no pickle), :mod:`hepmva.unsupervised` (clustering, PCA, anomaly),
+  :mod:`hepmva.bundle` (self-describing model bundles: write, load checked, score arrays)
 - evaluation:   :mod:`hepmva.metrics`, :mod:`hepmva.learning_curves`, :mod:`hepmva.histograms` (weighted
   hist histograms: sum w^2, flow bins, integer axes), :mod:`hepmva.plotting` (mplhep),
   :mod:`hepmva.studies` (optimizer study, training methods, a classifier's scores judged)
 - stages:       :mod:`hepmva.stages` (one module per ``workflow/rules/*.smk``; each workflow script
-  calls one stage function)
+  calls one stage function); :mod:`hepmva.stages.apply` scores new ntuples with a bundle
+- entry points: :mod:`hepmva.cli` (the ``hepmva`` command: ``hepmva apply MODEL_DIR FILES... -o OUT``)
 """
 
 __version__ = "0.1.0"

@@ -238,6 +238,51 @@ def _check_semantics(config: dict) -> None:
     for i, name in enumerate(f["name"] for f in config["features"]):
         if name in BOOKKEEPING_COLUMNS:
             raise ConfigError(f"config key 'features[{i}].name': '{name}' is reserved for bookkeeping columns")
+    _check_spectators_and_apply(config, compile_expression, BOOKKEEPING_COLUMNS)
+
+
+def _check_spectators_and_apply(config: dict, compile_expression, reserved) -> None:
+    """Spectators: unique, not a feature or bookkeeping name. Apply samples: names, kinds, references."""
+    names = {f["name"] for f in config["features"]}
+    for i, sp in enumerate(config.get("spectators", [])):
+        key = f"spectators[{i}]"
+        if sp["name"] in names or sp["name"] in reserved:
+            raise ConfigError(f"config key '{key}.name': '{sp['name']}' is already a feature or a bookkeeping column")
+        names.add(sp["name"])
+        _check_expr(sp["expr"], f"{key}.expr", compile_expression)
+    block = config.get("apply", {})
+    classifiers = {c["name"] for c in config["classifiers"]}
+    for name in block.get("classifiers") or []:
+        if name not in classifiers:
+            raise ConfigError(f"config key 'apply.classifiers': no classifier named '{name}'; known: {', '.join(sorted(classifiers))}")
+    training = {s["name"] for s in config["samples"]}
+    _unique(block.get("samples", []), "apply.samples")
+    for i, s in enumerate(block.get("samples", [])):
+        key = f"apply.samples[{i}]"
+        if s["kind"] == "data":
+            for sub in ("weight", "xsec_pb", "trained_as"):
+                if s.get(sub) is not None:
+                    raise ConfigError(f"config key '{key}.{sub}': sample '{s['name']}' is data (kind: data has unit weights)")
+            if s.get("variations") or s.get("weight_variations"):
+                raise ConfigError(f"config key '{key}': data sample '{s['name']}' cannot have variations")
+        elif "xsec_pb" not in s:
+            raise ConfigError(f"config key '{key}.xsec_pb': missing for mc sample '{s['name']}'")
+        if s.get("trained_as") is not None:
+            if s["trained_as"] not in training:
+                raise ConfigError(f"config key '{key}.trained_as': no training sample '{s['trained_as']}'; "
+                                  f"known: {', '.join(sorted(training))}")
+            if s.get("fold_mode") == "mean":
+                raise ConfigError(f"config key '{key}.fold_mode': sample '{s['name']}' is a trained process "
+                                  "(trained_as): only fold mode 'fold' leaves every event to a model that did not train on it")
+        both = set(s.get("variations", {})) & set(s.get("weight_variations", {}))
+        if both or "nominal" in set(s.get("variations", {})) | set(s.get("weight_variations", {})):
+            raise ConfigError(f"config key '{key}': variation names must be unique and not 'nominal' "
+                              f"({', '.join(sorted(both)) or 'nominal'})")
+        for sub in ("selection", "weight"):
+            if s.get(sub):
+                _check_expr(s[sub], f"{key}.{sub}", compile_expression)
+        for var, text in s.get("weight_variations", {}).items():
+            _check_expr(text, f"{key}.weight_variations.{var}", compile_expression)
 
 
 def config_definitions(config: dict):

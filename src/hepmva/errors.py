@@ -22,6 +22,7 @@ exception                 raised when
 :class:`InputError`       input data is wrong: a file, tree, branch, sample, weight or selection
 :class:`ExpressionError`  a feature / selection / weight expression cannot be parsed or is not allowed
 :class:`ModelFileError`   a model file is not one this version of hepmva wrote, or would run code
+:class:`BundleError`      a model bundle is missing, inconsistent, changed, or does not fit the data
 :class:`TrainingError`    training cannot proceed (one class only, diverged, refused weights)
 :class:`DivergenceError`  an MLP's training diverged (learning rate too large); an ``ArithmeticError``
 ========================  ===============================================================================
@@ -29,8 +30,8 @@ exception                 raised when
 
 from __future__ import annotations
 
-__all__ = ["HepmvaError", "ConfigError", "InputError", "ExpressionError", "ModelFileError", "TrainingError",
-           "DivergenceError"]
+__all__ = ["HepmvaError", "ConfigError", "InputError", "ExpressionError", "ModelFileError", "BundleError",
+           "TrainingError", "DivergenceError"]
 
 
 class HepmvaError(Exception):
@@ -54,6 +55,11 @@ class ModelFileError(HepmvaError, ValueError):
 
     Loading never unpickles and never calls a function named in the file; the message names the file.
     """
+
+
+class BundleError(ModelFileError):
+    """A model bundle (``bundle.json`` + fold models) is missing, inconsistent or changed since it was written,
+    or does not fit the data it is asked to score (other feature definitions); the message names the file."""
 
 
 class TrainingError(HepmvaError, ValueError):

@@ -52,6 +52,7 @@ __all__ = [
     "read_tables",
     "write_ttree",
     "write_friend_tree",
+    "TreeChunkWriter",
 ]
 
 log = logging.getLogger(__name__)
@@ -426,3 +427,28 @@ def write_friend_tree(path: str | Path, tree: str, columns: dict[str, np.ndarray
     with atomic_path(path) as tmp:
         with uproot.recreate(tmp) as f:
             write_ttree(f, tree, columns)
+
+
+class TreeChunkWriter:
+    """Write a flat TTree chunk by chunk (memory bounded by the chunk), atomically: the file appears on success.
+
+    ``dtypes`` (branch name -> numpy dtype) fixes the branches; :meth:`write` appends one chunk
+    (name -> array, all of one length). A tree with no chunk written is written empty.
+    """
+
+    def __init__(self, path: str | Path, tree: str, dtypes: dict):
+        self.path, self.tree, self.dtypes = Path(path), tree, {k: np.dtype(v) for k, v in dtypes.items()}
+        self._atomic = atomic_path(self.path)
+
+    def __enter__(self) -> "TreeChunkWriter":
+        self._tmp = self._atomic.__enter__()
+        self._file = uproot.recreate(self._tmp)
+        self._ttree = self._file.mktree(self.tree, self.dtypes)
+        return self
+
+    def write(self, columns: dict) -> None:
+        self._ttree.extend({k: np.asarray(columns[k], dtype=dt) for k, dt in self.dtypes.items()})
+
+    def __exit__(self, *exc) -> bool:
+        self._file.close()
+        return bool(self._atomic.__exit__(*exc))

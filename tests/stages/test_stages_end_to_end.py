@@ -154,7 +154,7 @@ def test_sum_weights_auto_on_an_empty_tree_names_the_cause(tmp_path, ntuple_fact
         build_features(_sample("e", "background", sum_weights="auto"), [str(empty)], features=FEATURES[:1],
                        luminosity_pb=1.0, folds=2, output=tmp_path / "e.parquet")
     path = ntuple_factory("a.root", n=100, seed=3)
-    with caplog.at_level("INFO", logger="hepmva.stages.features"):
+    with caplog.at_level("INFO", logger="hepmva"):
         build_features(_sample("a", "background", sum_weights="auto"), [str(path)], features=FEATURES[:1],
                        luminosity_pb=1.0, folds=2, output=tmp_path / "a.parquet")
     assert "sum_weights: auto = 100 (the weights of the 100 events in the files" in caplog.text

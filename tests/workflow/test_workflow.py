@@ -1,8 +1,6 @@
 """Run the real Snakemake workflow on a small study in a temporary directory."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,18 +10,10 @@ import uproot
 import yaml
 
 from tests.conftest import write_ntuple
+from tests.workflow.snakemake_run import run_snakemake as _snakemake
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.workflow
-
-
-def _snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-    return proc
 
 
 def _small_config(tmp_path: Path) -> dict:
@@ -48,6 +38,7 @@ def _small_config(tmp_path: Path) -> dict:
         {"name": "jet1_pt", "expr": "jet_pt[0]", "default": 0},
         {"name": "mjj", "expr": "mass(jets[0], jets[1])", "default": 0},
     ]
+    cfg["spectators"] = [{"name": "ht", "expr": "sum(jet_pt)"}]  # the default's mt_w needs leptons too
     cfg["define"] = {"jets": "objects(pt=jet_pt, eta=jet_eta, phi=jet_phi)"}  # reaches the jobs as a param
     cfg["classifiers"] = [
         {"name": "bdt", "kind": "xgboost", "params": {"n_estimators": 20, "max_depth": 3}},
@@ -99,7 +90,7 @@ def test_workflow_end_to_end_and_report(tmp_path):
     friends = json.loads((res / "friends/user_bkg/friends.json").read_text())
     assert len(friends) == 2
     t = uproot.open(tmp_path / friends[1]["friend"])["hepmva"]
-    assert t.num_entries == 1500 and "score_bdt" in t.keys()
+    assert t.num_entries == 1500 and "score_bdt" in t.keys() and "ht" in t.keys()
     for rule in ("train", "features", "evaluate"):
         assert any((res / "logs" / rule).iterdir())
     # nothing to do on a second run

@@ -22,12 +22,14 @@ SAMPLES = [s["name"] for s in config["samples"]]
 CLASSIFIERS = [c["name"] for c in config["classifiers"]]
 FEATURES = [f["name"] for f in config["features"]]
 FOLDS = list(range(config["folds"]))
+APPLY_SAMPLES = [s["name"] for s in config["apply"]["samples"]] if config["apply"]["activate"] else []
 
 
 wildcard_constraints:
     sample="|".join(SAMPLES),
     classifier="|".join(CLASSIFIERS),
     fold=r"\d+",
+    apply_sample="|".join(APPLY_SAMPLES) or "(?!)",
 
 
 def get_sample(name):
@@ -159,6 +161,85 @@ def get_unsupervised_output(wildcards=None):
     return targets
 
 
+# ------------------------------------------------------------------ model bundle and apply (apply.smk)
+def get_bundle_study(wildcards=None):
+    """The study definition a model bundle carries (hepmva.bundle.study_block's arguments)."""
+    return {
+        "features": config["features"],
+        "spectators": config["spectators"],
+        "define": config["define"],
+        "aliases": config["aliases"],
+        "selection": config["selection"],
+        "samples": [{"name": s["name"], "label": s["label"], "selection": s.get("selection")} for s in config["samples"]],
+        "event_id": config["event_id"],
+        "folds": config["folds"],
+        "training": config["training"],
+        "luminosity_pb": config["luminosity_pb"],
+    }
+
+
+def get_spectator_names(wildcards=None):
+    return [s["name"] for s in config["spectators"]]
+
+
+def get_classifier_bundles(wildcards=None):
+    return expand("results/models/{classifier}/bundle.json", classifier=CLASSIFIERS)
+
+
+def get_apply_classifiers(wildcards=None):
+    """Classifiers the apply stage scores with (apply.classifiers, or all)."""
+    return config["apply"]["classifiers"] or CLASSIFIERS
+
+
+def get_apply_classifier_bundles(wildcards=None):
+    return expand("results/models/{classifier}/bundle.json", classifier=get_apply_classifiers())
+
+
+def get_apply_sample(name):
+    return next(s for s in config["apply"]["samples"] if s["name"] == name)
+
+
+def get_apply_sample_config(wildcards):
+    return get_apply_sample(wildcards.apply_sample)
+
+
+def _local_files(patterns):
+    """Local files of some patterns (globs expanded): Snakemake's file inputs (remote URLs are expanded by the job)."""
+    files = []
+    for pattern in patterns:
+        if is_remote(pattern):
+            continue
+        matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        files.extend(matched or [pattern])
+    return files
+
+
+def get_apply_files(wildcards):
+    """The local input files of an apply sample: nominal and tree variations (remote ones are read by the job)."""
+    sample = get_apply_sample(wildcards.apply_sample)
+    files = _local_files(sample["files"])
+    for spec in sample.get("variations", {}).values():
+        files += _local_files(spec["files"])
+    return files
+
+
+def get_apply_tables(wildcards=None):
+    return expand("results/apply/{apply_sample}/table.parquet", apply_sample=APPLY_SAMPLES)
+
+
+def get_apply_output(wildcards=None):
+    """The apply stage's targets: tables, friend trees, templates and plots (sculpting with spectators and a background)."""
+    if not APPLY_SAMPLES:
+        return []
+    targets = get_apply_tables() + expand("results/apply/{apply_sample}/friends", apply_sample=APPLY_SAMPLES)
+    targets += expand("results/apply/templates/{classifier}.root", classifier=get_apply_classifiers())
+    targets += expand("results/apply/plots/{classifier}_stack.png", classifier=get_apply_classifiers())
+    has_background = any(s["kind"] == "mc" and s["label"] == "background" for s in config["apply"]["samples"])
+    if config["spectators"] and has_background:
+        targets += expand("results/apply/plots/{classifier}_sculpting.png", classifier=get_apply_classifiers())
+    return targets
+
+
 def get_final_output(wildcards=None):
     """Everything the default target builds."""
     targets = [
@@ -174,6 +255,7 @@ def get_final_output(wildcards=None):
     targets += get_training_methods_output()
     targets += get_optimizer_study_output()
     targets += get_unsupervised_output()
+    targets += ["results/models/bundle.json"] + get_apply_output()
     return targets
 
 

@@ -21,6 +21,7 @@ rule features:
         event_id=config["event_id"],
         selection=config["selection"],
         truth_llr=config["truth_llr"],
+        spectators=config["spectators"],
         step_size=config["reading"]["step_size"],
     threads: 1
     resources:

@@ -17,6 +17,7 @@ rule writeback:
         files=get_sample_files,
         classifiers=CLASSIFIERS,
         tree=config["writeback"]["tree"],
+        spectators=get_spectator_names(),
     threads: 1
     resources:
         mem_mb=4000,

@@ -14,6 +14,7 @@ build_features(
     event_id=p.event_id,
     selection=p.selection,
     truth_llr=p.truth_llr,
+    spectators=p.spectators,
     step_size=p.step_size,
     define=p.define,
     aliases=p.aliases,

@@ -12,4 +12,5 @@ write_friend_trees(
     sample=p.sample,
     tree=p.tree,
     directory=snakemake.output.friends,
+    spectators=p.spectators,
 )

@@ -15,6 +15,10 @@ rule file              module                                 functions (one per
 ``unsupervised.smk``   :mod:`hepmva.stages.unsupervised`      ``clustering_study``, ``decomposition_study``,
                                                               ``anomaly_study``, ``anomaly_comparison``,
                                                               ``summarize_unsupervised``
+``apply.smk``          :mod:`hepmva.stages.apply`             ``write_bundles``, ``write_study_bundle``,
+                                                              ``apply_sample``, ``make_templates``,
+                                                              ``plot_sculpting`` (and ``apply_files``,
+                                                              ``score_files`` for the CLI and notebooks)
 =====================  =====================================  ==========================================
 
 Every workflow script calls exactly one of these functions. Array-in computation lives in the layers

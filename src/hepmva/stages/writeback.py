@@ -5,7 +5,8 @@ For an input ``dir/file.root`` with tree ``Events`` of N entries, the friend fil
 
 - ``selected`` (bool): the event passed the selections,
 - ``fold`` (int8, -1 when not selected): the fold the event belongs to,
-- ``score_{classifier}`` (float64, NaN when not selected): the out-of-fold score.
+- ``score_{classifier}`` (float64, NaN when not selected): the out-of-fold score,
+- the spectators (float64, NaN when not selected), when the study has some.
 
 In ROOT: ``events->AddFriend("hepmva", "results/friends/signal/0_file.root")``; in uproot, read
 both trees with the same entry range. ``friends.json`` lists which friend belongs to which input.
@@ -27,9 +28,9 @@ log = logging.getLogger(__name__)
 
 
 def write_friend_trees(files: Sequence[str], table: str | Path, scores: Mapping[str, str | Path], *, sample: dict,
-                       tree: str, directory: str | Path) -> list[Path]:
+                       tree: str, directory: str | Path, spectators: Sequence[str] = ()) -> list[Path]:
     """Write one friend tree per input file of ``sample``; returns the written paths."""
-    feats = io.read_table(table, columns=["file_index", "entry", "fold"])
+    feats = io.read_table(table, columns=["file_index", "entry", "fold", *spectators])
     name = sample["name"]
     per_clf = {}
     for clf, path in scores.items():
@@ -55,6 +56,10 @@ def write_friend_trees(files: Sequence[str], table: str | Path, scores: Mapping[
             col = np.full(n, np.nan)
             col[entries] = s[m]
             cols[f"score_{clf}"] = col
+        for name in spectators:
+            col = np.full(n, np.nan)
+            col[entries] = feats[name].to_numpy()[m]
+            cols[name] = col
         out = directory / f"{i}_{Path(path).name}"
         io.write_friend_tree(out, tree, cols)
         written.append(out)

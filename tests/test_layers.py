@@ -29,7 +29,8 @@ LAYER_OF = {
     "hepmva.nn.": 2, "hepmva.optim.": 2, "hepmva.linear": 2, "hepmva.cuts": 2, "hepmva.peers": 2,
     "hepmva.models": 2, "hepmva.persistence": 2, "hepmva.unsupervised.": 2, "hepmva.bundle": 2,
     # evaluation
-    "hepmva.metrics": 3, "hepmva.learning_curves": 3, "hepmva.histograms": 3, "hepmva.plotting.": 3, "hepmva.studies.": 3,
+    "hepmva.metrics": 3, "hepmva.binned_metrics": 3, "hepmva.learning_curves": 3, "hepmva.histograms": 3,
+    "hepmva.plotting.": 3, "hepmva.studies.": 3,
     # stages
     "hepmva.stages.": 4,
     # entry points (command line)

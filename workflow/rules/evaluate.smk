@@ -69,6 +69,7 @@ rule neyman_pearson:
     params:
         eff_b=config["evaluation"]["eff_b"],
         n_bootstrap=config["evaluation"]["n_bootstrap"],
+        evaluation=config["evaluation"],
         seed=config["seed"],
     threads: 1
     resources:

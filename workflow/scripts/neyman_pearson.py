@@ -9,6 +9,7 @@ neyman_pearson_limit(
     list(snakemake.input.tables),
     eff_b=p.eff_b,
     n_bootstrap=p.n_bootstrap,
+    evaluation=p.evaluation,
     seed=p.seed,
     output=snakemake.output.metrics,
 )

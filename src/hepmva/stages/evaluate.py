@@ -40,7 +40,6 @@ __all__ = ["evaluate_classifier", "neyman_pearson_limit", "summarize", "plot_roc
 
 log = logging.getLogger(__name__)
 
-
 def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Path], *, name: str,
                         eff_b: Sequence[float], n_bootstrap: int, seed: int, luminosity_pb: float,
                         metrics_path: str | Path, roc_path: str | Path, score_plot_path: str | Path,
@@ -55,14 +54,18 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
     the overtraining and cut-scan plots, and the learning curves stored by the fold models
     (``learning_curve`` of their model.json; a figure saying so when the model has none).
     ``evaluation`` and ``plotting`` are the config blocks (``min_b_events``,
-    ``background_uncertainty``, ``roc_bootstrap``; the plot label and binning).
+    ``background_uncertainty``, ``roc_bootstrap``, ``method`` / ``exact_max_events`` / ``score_bins``:
+    AUC, its uncertainty, the efficiencies and the separation exact or from fine-binned histograms;
+    the plot label and binning).
     """
     ev, label = evaluation or {}, PlotLabel.from_config(luminosity_pb, plotting)
 
     df = io.read_table(scores_path)
     test = df[df["role"] == "test"]
     y, s, w = test["label"].to_numpy(), test["score"].to_numpy(), test["weight"].to_numpy()
-    result = {"classifier": name, **evaluate_scores(y, s, w, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed)}
+    result = {"classifier": name, **evaluate_scores(y, s, w, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed,
+                                                    **_method(ev))}
+    binned_separation = result.pop("separation", None)  # the binned path's separation wins over the exact one below
     infos = [read_model_info(p) for p in model_infos]
     result["kind"] = infos[0]["kind"]
     result["train_seconds"] = float(sum(i["train_seconds"] for i in infos))
@@ -79,6 +82,8 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
                                       rel_unc_b=ev.get("background_uncertainty", 0.0)))
     if learning_curve_plot_path is not None:
         _plot_learning_curves(infos, name=name, path=learning_curve_plot_path)
+    if binned_separation is not None:
+        result["separation"] = binned_separation
     curve, limit = _rejection_curves(test, name, ev, seed)
     plot_roc({name: curve}, limit=limit, min_b_events=ev.get("min_b_events", 10), luminosity_pb=label,
              path=roc_path)
@@ -108,16 +113,24 @@ def _rejection_curves(test: pd.DataFrame, name: str, evaluation: dict, seed: int
     return curve, limit
 
 
+def _method(evaluation: dict) -> dict:
+    """The ``evaluation.method`` switch (auto / exact / binned) and its knobs, schema defaults where not given."""
+    return {key: evaluation.get(key, schema_default(f"evaluation.{key}"))
+            for key in ("method", "exact_max_events", "score_bins")}
+
+
 def neyman_pearson_limit(feature_tables: Sequence[str | Path], *, eff_b: Sequence[float], n_bootstrap: int,
-                         seed: int, output: str | Path) -> dict | None:
-    """Metrics of the exact likelihood ratio (``truth_llr`` column), or ``{"available": false}``."""
+                         seed: int, output: str | Path, evaluation: dict | None = None) -> dict | None:
+    """Metrics of the exact likelihood ratio (``truth_llr`` column), or ``{"available": false}``.
+
+    ``evaluation`` is the config block (``method``, ``exact_max_events``, ``score_bins``)."""
     df = io.read_tables(feature_tables)
     if "truth_llr" not in df:
         result = {"available": False}
     else:
         result = {"available": True, "classifier": "Neyman-Pearson limit", **evaluate_scores(
             df["label"].to_numpy(), df["truth_llr"].to_numpy(), df["weight"].to_numpy(),
-            eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed)}
+            eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, **_method(evaluation or {}))}
     io.write_json(result, output)
     return result
 

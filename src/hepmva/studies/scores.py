@@ -1,6 +1,7 @@
 """A classifier's scores judged (array and table in, numbers out): the evaluation layer's metrics bundle.
 
 - :func:`evaluate_scores`      AUC with bootstrap uncertainty, signal efficiency at fixed background efficiencies
+                               (exact, or from fine-binned score histograms: ``method``, :mod:`hepmva.binned_metrics`)
 - :func:`evaluate_train_test`  TMVA-grade train-vs-test numbers: separation, significance, KS/AD overtraining
                                tests per fold model, Asimov cut scan (and their plots when paths are given)
 
@@ -15,21 +16,36 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hepmva import metrics
+from hepmva import binned_metrics, metrics
+from hepmva.config import schema_default
 from hepmva.plotting.evaluation import plot_cut_scan, plot_overtraining
 
 __all__ = ["evaluate_scores", "evaluate_train_test"]
 
 
 def evaluate_scores(y: np.ndarray, score: np.ndarray, weight: np.ndarray, *, eff_b: Sequence[float] = (0.01, 0.1, 0.3),
-                    n_bootstrap: int = 200, seed: int = 0) -> dict:
-    """AUC with bootstrap uncertainty and signal efficiencies at the given background efficiencies."""
-    auc, auc_err = metrics.auc_bootstrap(y, score, weight, n_bootstrap=n_bootstrap, random_state=seed)
-    effs = metrics.signal_efficiency_at(y, score, weight, eff_b=tuple(eff_b))
+                    n_bootstrap: int = 200, seed: int = 0, method: str = "exact",
+                    exact_max_events: int = schema_default("evaluation.exact_max_events"),
+                    score_bins: int = schema_default("evaluation.score_bins")) -> dict:
+    """AUC with bootstrap uncertainty and signal efficiencies at the given background efficiencies.
+
+    ``method`` (``evaluation.method``): ``exact`` sorts the scores (:mod:`hepmva.metrics`), ``binned``
+    uses a fine-binned score histogram (:mod:`hepmva.binned_metrics`; adds ``separation``,
+    ``auc_binning_bound`` and ``score_binning``), ``auto`` is exact up to ``exact_max_events`` events.
+    The method used is the result's ``evaluation_method``.
+    """
+    method = binned_metrics.choose_method(method, len(y), exact_max_events)
+    if method == "binned":
+        h = binned_metrics.score_histogram(y, score, weight, binning=binned_metrics.choose_binning(
+            np.min(score), np.max(score), bins=score_bins))
+        out = binned_metrics.evaluate_histogram(h, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed)
+    else:
+        auc, auc_err = metrics.auc_bootstrap(y, score, weight, n_bootstrap=n_bootstrap, random_state=seed)
+        effs = metrics.signal_efficiency_at(y, score, weight, eff_b=tuple(eff_b))
+        out = {"auc": auc, "auc_err": auc_err, "eff_s_at_eff_b": {f"{k:g}": v for k, v in effs.items()}}
     return {
-        "auc": auc,
-        "auc_err": auc_err,
-        "eff_s_at_eff_b": {f"{k:g}": v for k, v in effs.items()},
+        **out,
+        "evaluation_method": method,
         "n_events": int(len(y)),
         "n_signal": int(np.sum(y == 1)),
         "n_background": int(np.sum(y == 0)),

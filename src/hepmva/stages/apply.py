@@ -36,6 +36,7 @@ from hepmva import bundle as bundles
 from hepmva import io
 from hepmva.bundle import ModelBundle, load_bundle, study_block, write_classifier_bundle
 from hepmva.feature_table import check_branches, evaluate_chunk, sample_scale
+from hepmva.logs import Progress
 from hepmva.plotting.apply import plot_spectator_sculpting, plot_stack
 
 __all__ = ["apply_files", "score_files", "apply_sample", "process_name", "template_name", "make_templates", "plot_sculpting",
@@ -87,8 +88,9 @@ def apply_files(bundle: ModelBundle | str | Path, files: Sequence[str], output_d
     records = []
     for index, path in enumerate(files):
         out = output_dir / f"{index}_{Path(path).name}"
-        t0 = last = time.perf_counter()
+        t0 = time.perf_counter()
         n_entries = n_selected = 0
+        progress = Progress(log, f"apply: {path}", unit="entries")  # a line every 10 s on long files
         with io.TreeChunkWriter(out, friend_tree, dtypes) as writer:
             for friend, rows, entries in _friend_chunks(bundle, program, names, fold_mode, path, tree, scale,
                                                         step_size):
@@ -97,10 +99,7 @@ def apply_files(bundle: ModelBundle | str | Path, files: Sequence[str], output_d
                 writer.write(friend)
                 n_entries += len(friend["event"])
                 n_selected += len(rows)
-                if time.perf_counter() - last > 30:  # progress on long files
-                    last = time.perf_counter()
-                    log.info("apply: %s: %d entries so far, %.0f events/s", path, n_entries,
-                             n_entries / (last - t0))
+                progress.update(len(friend["event"]))
         seconds = time.perf_counter() - t0
         log.info("apply: %s -> %s: %d entries (%d selected) in %.1f s, %.0f events/s", path, out, n_entries,
                  n_selected, seconds, n_entries / max(seconds, 1e-9))

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -23,7 +23,10 @@ from hepmva.errors import InputError, TrainingError
 from hepmva.preprocessing import Scaler, fit_scaler
 from hepmva.samples import training_weights
 
-__all__ = ["load_feature_tables", "TrainingPolicy", "StudySplit", "study_split"]
+__all__ = ["load_feature_tables", "iter_feature_parts", "TrainingPolicy", "StudySplit", "study_split"]
+
+#: columns every part carries whatever ``columns`` asks for
+_BOOKKEEPING = ("sample", "label", "weight", "fold")
 
 
 def load_feature_tables(paths: Sequence[str | Path], feature_names: Sequence[str] = ()) -> pd.DataFrame:
@@ -40,6 +43,37 @@ def load_feature_tables(paths: Sequence[str | Path], feature_names: Sequence[str
     if missing:
         raise InputError(f"features table lacks column(s) {', '.join(missing)}: re-run the features stage")
     return df
+
+
+def iter_feature_parts(paths: Sequence[str | Path], columns: Sequence[str] | None = None,
+                       dtype=None) -> Iterator[tuple[str, int, pd.DataFrame]]:
+    """The features one part at a time: ``(sample, part, frame)``, memory bounded by a part.
+
+    On today's single-file tables a part is one parquet row group (one chunk of the features build).
+    ``frame`` holds ``columns`` (all when None) plus the bookkeeping (sample, label, weight, fold) and
+    ``row``, the event's position in its sample (the part's row offset + position). Feature columns
+    are cast to ``dtype`` when given.
+    """
+    import pyarrow.parquet as pq
+
+    for path in paths:
+        f = pq.ParquetFile(path)
+        names = f.schema_arrow.names
+        wanted = None if columns is None else list(dict.fromkeys([*columns, *(c for c in _BOOKKEEPING if c in names)]))
+        missing = [c for c in wanted or () if c not in names]
+        if missing:
+            raise InputError(f"{path}: features table lacks column(s) {', '.join(missing)}: re-run the features stage")
+        offset = 0
+        for part in range(f.metadata.num_row_groups):
+            frame = f.read_row_group(part, columns=wanted).to_pandas()
+            frame["row"] = np.arange(offset, offset + len(frame), dtype=np.int64)
+            offset += len(frame)
+            if dtype is not None and columns is not None:
+                for c in columns:
+                    if c not in _BOOKKEEPING and c in frame and frame[c].dtype.kind == "f":
+                        frame[c] = frame[c].astype(dtype)
+            sample = str(frame["sample"].iloc[0]) if len(frame) else Path(path).stem
+            yield sample, part, frame
 
 
 @dataclass(frozen=True)

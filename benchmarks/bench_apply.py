@@ -34,7 +34,7 @@ from hepmva.feature_table import evaluate_chunk  # noqa: E402
 from hepmva.generate import write_sample  # noqa: E402
 from hepmva.io import iterate_tree  # noqa: E402
 from hepmva.stages.features import build_features
-from hepmva.stages.train import collect_scores, train_fold  # noqa: E402
+from hepmva.stages.train import train_fold  # noqa: E402
 from hepmva.stages.apply import apply_files, write_bundles, write_study_bundle  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,8 +68,7 @@ def _study(work: Path, n_train: int) -> Path:
             train_fold(tables, classifier=c, fold=k, feature_names=[f["name"] for f in cfg["features"]],
                        training=cfg["training"], seed=cfg["seed"], threads=1, model_dir=models / c["name"] / f"fold{k}",
                        scores_path=models / c["name"] / f"scores_fold{k}.parquet")
-        scores = work / "scores" / f"{c['name']}.parquet"
-        collect_scores([models / c["name"] / f"scores_fold{k}.parquet" for k in folds], tables, scores)
+        scores = [models / c["name"] / f"scores_fold{k}.parquet" for k in folds]
         bundles.append(models / c["name"] / "bundle.json")
         write_bundles([models / c["name"] / f"fold{k}" for k in folds], scores, classifier=c, study=study,
                       output=bundles[-1])

@@ -10,7 +10,7 @@ import uproot
 
 from hepmva.io import write_ttree
 from hepmva.stages.features import build_features
-from hepmva.stages.train import collect_scores, train_fold
+from hepmva.stages.train import train_fold
 from hepmva.stages.apply import write_bundles, write_study_bundle
 from tests.conftest import write_ntuple
 
@@ -86,8 +86,7 @@ def build_study(root: Path) -> dict:
             train_fold(tables, classifier=c, fold=k, feature_names=[f["name"] for f in FEATURES], training=TRAINING,
                        seed=3, model_dir=models / c["name"] / f"fold{k}",
                        scores_path=models / c["name"] / f"scores_fold{k}.parquet")
-        scores = root / "results" / "scores" / f"{c['name']}.parquet"
-        collect_scores([models / c["name"] / f"scores_fold{k}.parquet" for k in range(FOLDS)], tables, scores)
+        scores = [models / c["name"] / f"scores_fold{k}.parquet" for k in range(FOLDS)]
         out = models / c["name"] / "bundle.json"
         write_bundles([models / c["name"] / f"fold{k}" for k in range(FOLDS)], scores, classifier=c,
                       study=study_definition(root), output=out)

@@ -24,7 +24,7 @@ LAYER_OF = {
     "hepmva": 0, "hepmva.errors": 0, "hepmva.logs": 0, "hepmva.io": 0, "hepmva.checks": 0,
     # data model
     "hepmva.config": 1, "hepmva.features": 1, "hepmva.samples": 1, "hepmva.generate": 1,
-    "hepmva.preprocessing": 1, "hepmva.datasets": 1, "hepmva.feature_table": 1,
+    "hepmva.preprocessing": 1, "hepmva.datasets": 1, "hepmva.feature_table": 1, "hepmva.score_parts": 1,
     # learners
     "hepmva.nn.": 2, "hepmva.optim.": 2, "hepmva.linear": 2, "hepmva.cuts": 2, "hepmva.peers": 2,
     "hepmva.models": 2, "hepmva.persistence": 2, "hepmva.unsupervised.": 2, "hepmva.bundle": 2,

@@ -131,7 +131,7 @@ def test_train_fold_stores_curve_and_evaluate_plots_it(tmp_path, kind, params, h
 
     from hepmva import io
     from hepmva.stages.evaluate import evaluate_classifier
-    from hepmva.stages.train import collect_scores, train_fold
+    from hepmva.stages.train import train_fold
 
     rng = np.random.default_rng(3)
     tables = []
@@ -152,9 +152,8 @@ def test_train_fold_stores_curve_and_evaluate_plots_it(tmp_path, kind, params, h
             curve = LearningCurve.from_dict(saved["learning_curve"])
             assert curve.x[-1] == 15 and curve.test_loss[-1] < curve.test_loss[0]
             assert info["learning_curve"] == saved["learning_curve"]
-    collect_scores([tmp_path / "s0.parquet", tmp_path / "s1.parquet"], tables, tmp_path / "all.parquet")
     out = {k: tmp_path / f"{k}.png" for k in ("roc", "score", "lc")}
-    evaluate_classifier(tmp_path / "all.parquet", [tmp_path / "m0/model.json", tmp_path / "m1/model.json"], name="c",
+    evaluate_classifier([tmp_path / "s0.parquet", tmp_path / "s1.parquet"], [tmp_path / "m0/model.json", tmp_path / "m1/model.json"], name="c",
                         eff_b=[0.1], n_bootstrap=5, seed=0, luminosity_pb=1.0, metrics_path=tmp_path / "m.json",
                         roc_path=out["roc"], score_plot_path=out["score"], learning_curve_plot_path=out["lc"])
     assert out["lc"].stat().st_size > 0

@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import logging
 import operator
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -59,6 +60,11 @@ __all__ = [
     "signal_efficiency_at",
     "separation",
     "evaluate_histogram",
+    "ScoreHistograms",
+    "significance",
+    "cut_scan",
+    "rejection_curve",
+    "overtraining_tests",
 ]
 
 log = logging.getLogger(__name__)
@@ -245,8 +251,9 @@ def signal_efficiency_at(h: hist.Hist, eff_b: float | Sequence[float] = (0.01, 0
     return {float(t): metrics._first_crossing(roc.eff_b, roc.eff_s, float(t)) for t in targets}
 
 
-def separation(h: hist.Hist, *, bins: int = 40) -> float:
-    """TMVA's separation <S^2> on ``bins`` equal-width bins over the score range of the binning.
+def separation(h: hist.Hist, *, bins: int = 40, score_range: tuple[float, float] | None = None) -> float:
+    """TMVA's separation <S^2> on ``bins`` equal-width bins over ``score_range`` (default: the score range
+    the binning was chosen for).
 
     Each fine bin goes to the coarse bin holding its centre, so the result differs from
     :func:`hepmva.metrics.separation` only by the fine bins that straddle a coarse edge.
@@ -254,11 +261,12 @@ def separation(h: hist.Hist, *, bins: int = 40) -> float:
     b = _binning(h)
     S_g, B_g = _class_sums(h)
     _check_totals(S_g, B_g)
-    if b.score_max <= b.score_min:
+    lo, hi = (b.score_min, b.score_max) if score_range is None else map(float, score_range)
+    if hi <= lo:
         return 0.0
     t_edges = h.axes["t"].edges
     centres = b.inverse(np.concatenate(([t_edges[0]], 0.5 * (t_edges[1:] + t_edges[:-1]), [t_edges[-1]])))[::-1]
-    coarse = np.clip(((centres - b.score_min) / (b.score_max - b.score_min) * bins).astype(np.int64), 0, bins - 1)
+    coarse = np.clip(((centres - lo) / (hi - lo) * bins).astype(np.int64), 0, bins - 1)
     p_s = np.bincount(coarse, weights=S_g, minlength=bins) / S_g.sum()
     p_b = np.bincount(coarse, weights=B_g, minlength=bins) / B_g.sum()
     tot = p_s + p_b
@@ -318,3 +326,151 @@ def evaluate_histogram(h: hist.Hist, *, eff_b: Sequence[float] = (0.01, 0.1, 0.3
         "auc_binning_bound": auc_binning_bound(h),
         "score_binning": {"transform": _binning(h).transform, "bins": _binning(h).bins},
     }
+
+
+# ----------------------------------------------------------------------------- one set of events, all numbers
+@dataclass
+class ScoreHistograms:
+    """Everything the evaluation needs of a set of scored events, mergeable exactly with ``+``.
+
+    Attributes
+    ----------
+    weighted : hist.Hist
+        (label x t) with Weight storage (sum w, sum w^2): :func:`score_histogram`.
+    counts : hist.Hist
+        The same axes, Int64 storage: MC events per bin (the ``min_b_events`` rule of the cut scan and
+        the ROC curves counts events, not weights).
+    moments : ndarray of shape (2, 3)
+        Per label (0 background, 1 signal): sum w, sum w s, sum w s^2 (TMVA's discrimination significance).
+    score_min, score_max : float
+        Range of the filled scores (TMVA's separation bins it).
+    """
+
+    weighted: hist.Hist
+    counts: hist.Hist
+    moments: NDArray[np.float64]
+    score_min: float
+    score_max: float
+
+    @classmethod
+    def from_scores(cls, y_true: ArrayLike, score: ArrayLike, sample_weight: ArrayLike | None = None, *,
+                    binning: ScoreBinning) -> ScoreHistograms:
+        """The histograms of one file, part or chunk (arguments as :func:`score_histogram`)."""
+        y = np.asarray(y_true).ravel()
+        s = np.asarray(score, dtype=np.float64).ravel()
+        w = np.ones_like(s) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).ravel()
+        weighted = score_histogram(y, s, w, binning=binning)
+        counts = hist.Hist(*weighted.axes, storage=hist.storage.Int64())
+        moments = np.zeros((2, 3))
+        for start in range(0, len(s), _FILL_CHUNK):
+            part = slice(start, start + _FILL_CHUNK)
+            counts.fill(label=y[part].astype(np.int64), t=binning.forward(s[part]))
+        for label in (0, 1):
+            m = y == label
+            ws = w[m] * s[m]
+            moments[label] = (w[m].sum(), ws.sum(), np.dot(ws, s[m]))
+        lo, hi = (float(s.min()), float(s.max())) if len(s) else (np.inf, -np.inf)
+        return cls(weighted, counts, moments, lo, hi)
+
+    def __add__(self, other: ScoreHistograms) -> ScoreHistograms:
+        if not isinstance(other, ScoreHistograms):
+            return NotImplemented
+        if _binning(self.weighted) != _binning(other.weighted):
+            raise ValueError("cannot merge score histograms of different binnings")
+        return ScoreHistograms(self.weighted + other.weighted, self.counts + other.counts,
+                               self.moments + other.moments, min(self.score_min, other.score_min),
+                               max(self.score_max, other.score_max))
+
+    def __radd__(self, other):  # sum(parts) starts from 0
+        return self if other == 0 else self.__add__(other)
+
+    @property
+    def binning(self) -> ScoreBinning:
+        return _binning(self.weighted)
+
+    def n_events(self, label: int) -> int:
+        """MC events of class ``label`` (0 background, 1 signal)."""
+        return int(self.counts.view(flow=True)[label].sum())
+
+    def groups(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
+        """Per non-empty bin, in DEcreasing score order: signal and background weight, background MC
+        events, and the bin's threshold (its lower edge in score units: ``score >= threshold`` selects it
+        and every bin above)."""
+        S_g, B_g = _class_sums(self.weighted)
+        counts = self.counts.view(flow=True)
+        N_g, n_all = counts[0][::-1].astype(np.int64), (counts[0] + counts[1])[::-1]
+        b = self.binning
+        lower = b.inverse(self.weighted.axes["t"].edges[:-1])[::-1]
+        thr = np.concatenate(([b.inverse(np.float64(b.high))], lower, [min(self.score_min, float(lower[-1]))]))
+        keep = n_all > 0
+        return S_g[keep], B_g[keep], N_g[keep], thr[keep]
+
+
+def significance(H: ScoreHistograms) -> float:
+    """TMVA's discrimination significance ``|<s>_S - <s>_B| / sqrt(rms_S^2 + rms_B^2)`` from the moments:
+    exactly :func:`hepmva.metrics.discrimination_significance` (up to the rounding of the sums)."""
+    (wb, sb, qb), (ws, ss, qs) = H.moments
+    if not (ws > 0 and wb > 0):
+        raise ValueError(f"need positive total signal and background weight, got {ws:g} and {wb:g}")
+    mean_s, mean_b = ss / ws, sb / wb
+    var = max(qs / ws - mean_s**2, 0.0) + max(qb / wb - mean_b**2, 0.0)
+    return float(abs(mean_s - mean_b) / np.sqrt(var)) if var > 0 else 0.0
+
+
+def cut_scan(H: ScoreHistograms, *, min_b_events: int = 10, rel_unc_b: float = 0.0) -> metrics.CutScan:
+    """:func:`hepmva.metrics.cut_scan` at the bins' lower edges (``score >= edge``): the optimum among the
+    cuts keeping at least ``min_b_events`` background MC events (the ``counts`` histogram)."""
+    S_g, B_g, N_g, thr = H.groups()
+    _check_totals(S_g, B_g)
+    return metrics._scan(thr, np.cumsum(S_g), np.cumsum(B_g), np.cumsum(N_g), S_g.sum(), B_g.sum(),
+                         min_b_events=min_b_events, rel_unc_b=rel_unc_b)
+
+
+def rejection_curve(H: ScoreHistograms, *, eff_s: ArrayLike | None = None, min_b_events: int = 10,
+                    n_bootstrap: int = 0, random_state: int | np.random.Generator | None = 0,
+                    label: str = "") -> metrics.RejectionCurve:
+    """:func:`hepmva.metrics.rejection_curve` from the histograms; the band resamples the binned counts
+    (as :func:`auc_bootstrap`: O(bins) per replica)."""
+    S_g, B_g, N_g, _ = H.groups()
+    _check_totals(S_g, B_g)
+    grid = np.linspace(0.0025, 1.0, 400) if eff_s is None else np.asarray(eff_s, dtype=np.float64)
+    rej, eff_s_min = metrics._rejection_from_groups(S_g, B_g, N_g, grid, min_b_events)
+    lo = hi = None
+    if n_bootstrap >= 2:
+        S_v, B_v = (v[(H.counts.view(flow=True)[0] + H.counts.view(flow=True)[1])[::-1] > 0]
+                    for v in _class_sums(H.weighted, "variance"))
+        rng = np.random.default_rng(random_state)
+        reps = np.full((int(n_bootstrap), len(grid)), np.nan)
+        for k in range(int(n_bootstrap)):
+            S_r, B_r = _resample(S_g, S_v, rng), _resample(B_g, B_v, rng)
+            if S_r.sum() > 0 and B_r.sum() > 0:
+                reps[k] = metrics._rejection_on_grid(S_r, B_r, grid)
+        with warnings.catch_warnings():  # grid points where every replica is empty: NaN, as intended
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, hi = np.nanquantile(np.where(np.isinf(reps), np.nan, reps), [0.16, 0.84], axis=0)
+        lo[grid < eff_s_min], hi[grid < eff_s_min] = np.nan, np.nan
+        log.debug("rejection_curve %s: %d binned bootstrap replicas", label, n_bootstrap)
+    return metrics.RejectionCurve(grid, rej, lo, hi, eff_s_min, metrics._auc_from_sums(S_g, B_g))
+
+
+def overtraining_tests(train: ScoreHistograms, test: ScoreHistograms) -> dict[str, metrics.TwoSampleTest]:
+    """:func:`hepmva.metrics.overtraining_tests` (KS and AD, signal and background) from the train and test
+    histograms of one fold model: each bin is a group of tied scores; the Kish sizes come from the
+    bins' sum w and sum w^2. The KS p-value is the asymptotic one (the exact path's, except that for
+    equal weights it asks scipy, which is exact below 10 000 events per sample)."""
+    if train.binning != test.binning:
+        raise ValueError("overtraining_tests: train and test histograms of different binnings")
+    out: dict[str, metrics.TwoSampleTest] = {}
+    for name, label in (("signal", 1), ("background", 0)):
+        W1, W2 = train.weighted.view(flow=True)["value"][label], test.weighted.view(flow=True)["value"][label]
+        V1, V2 = train.weighted.view(flow=True)["variance"][label], test.weighted.view(flow=True)["variance"][label]
+        for W, what in ((W1, "train"), (W2, "test")):
+            if not W.sum() > 0:
+                raise ValueError(f"total weight of the {what} {name} must be positive, got {W.sum():g}")
+        filled = (train.counts.view(flow=True)[label] + test.counts.view(flow=True)[label]) > 0
+        at_1, at_2 = W1[filled] / W1.sum(), W2[filled] / W2.sum()
+        n1, n2 = W1.sum() ** 2 / V1.sum(), W2.sum() ** 2 / V2.sum()
+        fractions = (np.cumsum(at_1) - at_1, at_1, np.cumsum(at_2) - at_2, at_2)
+        out[f"ks_{name}"] = metrics._ks_from_fractions(*fractions, n1, n2)
+        out[f"ad_{name}"] = metrics._ad_from_fractions(np.array([n1, n2]), *fractions)
+    return out

@@ -337,6 +337,18 @@ def _rejection_on_grid(S_g: NDArray, B_g: NDArray, grid: NDArray) -> NDArray[np.
         return np.where(eff_b > 0, 1.0 / np.where(eff_b > 0, eff_b, 1.0), np.inf)
 
 
+def _rejection_from_groups(S_g: NDArray, B_g: NDArray, N_g: NDArray, grid: NDArray,
+                           min_b_events: int) -> tuple[NDArray[np.float64], float]:
+    """Rejection on ``grid`` (NaN below ``eff_s_min``) and ``eff_s_min`` from per-group class weights and
+    background MC events ``N_g`` (groups in decreasing score order: tie groups, or histogram bins)."""
+    enough = np.cumsum(N_g) >= min_b_events
+    cum_eff_s = np.maximum.accumulate(np.cumsum(S_g)) / S_g.sum()
+    eff_s_min = float(cum_eff_s[np.argmax(enough)]) if enough.any() else 1.0
+    rej = _rejection_on_grid(S_g, B_g, grid)
+    rej[grid < eff_s_min] = np.nan
+    return rej, eff_s_min
+
+
 def rejection_curve(
     y_true: ArrayLike,
     score: ArrayLike,
@@ -373,12 +385,8 @@ def rejection_curve(
     grid = np.linspace(0.0025, 1.0, 400) if eff_s is None else np.asarray(eff_s, dtype=np.float64)
     g = _sort_groups(y, s, w)
     S_g, B_g = _class_sums(g.y_sorted, g.w_sorted, g.starts)
-    n_b = np.cumsum(np.add.reduceat((~g.y_sorted).astype(np.int64), g.starts))
-    enough = n_b >= min_b_events
-    cum_eff_s = np.maximum.accumulate(np.cumsum(S_g)) / S_g.sum()
-    eff_s_min = float(cum_eff_s[np.argmax(enough)]) if enough.any() else 1.0
-    rej = _rejection_on_grid(S_g, B_g, grid)
-    rej[grid < eff_s_min] = np.nan
+    rej, eff_s_min = _rejection_from_groups(S_g, B_g, np.add.reduceat((~g.y_sorted).astype(np.int64), g.starts),
+                                            grid, min_b_events)
     lo = hi = None
     if n_bootstrap >= 2:
         rng = np.random.default_rng(random_state)
@@ -629,15 +637,25 @@ def ks_2samp_weighted(
     x1, w1 = _check_sample("x1", x1, w1)
     x2, w2 = _check_sample("x2", x2, w2)
     n1, n2 = effective_sample_size(w1), effective_sample_size(w2)
-    below_1, at_1, below_2, at_2 = _pooled_fractions(x1, w1, x2, w2)
-    d = float(np.max(np.abs((below_1 + at_1) - (below_2 + at_2))))
+    fractions = _pooled_fractions(x1, w1, x2, w2)
     if _uniform(w1) and _uniform(w2):
+        below_1, at_1, below_2, at_2 = fractions
         with warnings.catch_warnings():  # scipy warns when it falls back from exact to asymp
             warnings.simplefilter("ignore", RuntimeWarning)
             p = float(stats.ks_2samp(x1, x2).pvalue)
-    else:
-        en = n1 * n2 / (n1 + n2)
-        p = float(np.clip(stats.kstwo.sf(d, max(np.round(en), 1)), 0.0, 1.0))
+        return TwoSampleTest(float(np.max(np.abs((below_1 + at_1) - (below_2 + at_2)))), p, n1, n2)
+    return _ks_from_fractions(*fractions, n1, n2)
+
+
+def _ks_from_fractions(below_1: NDArray, at_1: NDArray, below_2: NDArray, at_2: NDArray, n1: float,
+                       n2: float) -> TwoSampleTest:
+    """The KS test from each sample's weighted fractions below / at the distinct pooled values (or
+    histogram bins), with the asymptotic p-value at the Kish sizes ``n1``, ``n2``."""
+    from scipy import stats
+
+    d = float(np.max(np.abs((below_1 + at_1) - (below_2 + at_2))))
+    en = n1 * n2 / (n1 + n2)
+    p = float(np.clip(stats.kstwo.sf(d, max(np.round(en), 1)), 0.0, 1.0))
     return TwoSampleTest(d, p, n1, n2)
 
 
@@ -683,7 +701,13 @@ def anderson_2samp_weighted(
     x1, w1 = _check_sample("x1", x1, w1)
     x2, w2 = _check_sample("x2", x2, w2)
     n = np.array([effective_sample_size(w1), effective_sample_size(w2)])
-    below_1, at_1, below_2, at_2 = _pooled_fractions(x1, w1, x2, w2)
+    return _ad_from_fractions(n, *_pooled_fractions(x1, w1, x2, w2))
+
+
+def _ad_from_fractions(n: NDArray, below_1: NDArray, at_1: NDArray, below_2: NDArray,
+                       at_2: NDArray) -> TwoSampleTest:
+    """The AD test of :func:`anderson_2samp_weighted` from the samples' Kish sizes ``n`` (shape (2,)) and
+    weighted fractions below / at the distinct pooled values (or histogram bins, each a tie group)."""
     N = float(n.sum())
     N_int = int(np.round(N))
     if N_int < 4:
@@ -938,7 +962,14 @@ def cut_scan(
         S = np.concatenate(([0.0], cum_s))[n_pass]
         B = np.concatenate(([0.0], cum_b))[n_pass]
         n_b = np.concatenate(([0], cum_n))[n_pass]
-    S, B = np.asarray(S, np.float64), np.asarray(B, np.float64)
+    return _scan(np.asarray(thr, np.float64), np.asarray(S, np.float64), np.asarray(B, np.float64),
+                 np.asarray(n_b, np.int64), cum_s[-1], cum_b[-1], min_b_events=min_b_events, rel_unc_b=rel_unc_b)
+
+
+def _scan(thr: NDArray, S: NDArray, B: NDArray, n_b: NDArray, S_tot: float, B_tot: float, *, min_b_events: int,
+          rel_unc_b: float) -> CutScan:
+    """The cut scan from the yields ``S``, ``B`` and background MC events ``n_b`` passing each threshold
+    ``thr`` (decreasing), and the total yields (for the efficiencies)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         sb = np.where(S + B > 0, S / np.sqrt(np.where(S + B > 0, S + B, 1.0)), np.nan)
     z = asimov_significance(S, B)
@@ -950,7 +981,7 @@ def cut_scan(
             return OptimalCut(*([np.nan] * 8))
         i = int(np.nanargmax(np.where(eligible, values, -np.inf)))
         return OptimalCut(float(thr[i]), float(S[i]), float(B[i]), float(z[i]), float(sb[i]),
-                          float(S[i] / cum_s[-1]), float(B[i] / cum_b[-1]), float(z_sys[i]))
+                          float(S[i] / S_tot), float(B[i] / B_tot), float(z_sys[i]))
 
     best, best_sys = optimum(z), optimum(z_sys)
     if not np.isfinite(best.threshold):

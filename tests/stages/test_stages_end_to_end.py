@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import uproot
 
-from hepmva import io
+from hepmva import io, score_parts
 from hepmva.stages.evaluate import neyman_pearson_limit, summarize
 from hepmva.models import classifier_score, load_estimator
 from hepmva.stages.features import build_features
-from hepmva.stages.train import collect_scores, train_fold
+from hepmva.stages.train import train_fold
 from hepmva.preprocessing import Scaler
 from hepmva.stages.writeback import write_friend_trees
 
@@ -81,7 +81,7 @@ def test_missing_default_nan_and_empty_selection_are_clear_errors(tmp_path, ntup
     assert not (tmp_path / "x.parquet").exists()
 
 
-def test_train_collect_evaluate_writeback(tmp_path, ntuple_factory):
+def test_train_evaluate_writeback(tmp_path, ntuple_factory):
     sig_root, sig, _ = _build(tmp_path, ntuple_factory, "sig", "signal", n=1500, seed=1)
     bkg_root, bkg, _ = _build(tmp_path, ntuple_factory, "bkg", "background", n=1500, seed=2, first_id=10**6)
     clf = {"name": "bdt", "kind": "xgboost", "params": {"n_estimators": 30, "max_depth": 3}}
@@ -100,13 +100,19 @@ def test_train_collect_evaluate_writeback(tmp_path, ntuple_factory):
     assert len(t0) == (feats.fold == 0).sum()
     np.testing.assert_allclose(classifier_score(est, Xs)[(feats.fold == 0).to_numpy()], t0.score, rtol=1e-6)
 
-    scores = collect_scores([tmp_path / "s0.parquet", tmp_path / "s1.parquet"], [sig, bkg], tmp_path / "all.parquet")
+    fold_scores = [tmp_path / "s0.parquet", tmp_path / "s1.parquet"]
+    scores = score_parts.read_scores(fold_scores)
     test = scores[scores.role == "test"]
     assert len(test) == len(feats) and (scores.role == "train").sum() == len(feats)
+    # label and physics weight travel with the scores: no join with the features needed
+    keyed = feats.assign(row=feats.groupby("sample").cumcount()).merge(test, on=["sample", "row"],
+                                                                        suffixes=("", "_s"))
+    np.testing.assert_array_equal(keyed["label"], keyed["label_s"])
+    np.testing.assert_array_equal(keyed["weight"], keyed["weight_s"])
 
     from hepmva.stages.evaluate import evaluate_classifier
 
-    m = evaluate_classifier(tmp_path / "all.parquet", [tmp_path / "m0/model.json", tmp_path / "m1/model.json"],
+    m = evaluate_classifier(fold_scores, [tmp_path / "m0/model.json", tmp_path / "m1/model.json"],
                             name="bdt", eff_b=[0.1], n_bootstrap=20, seed=0, luminosity_pb=1000.0,
                             metrics_path=tmp_path / "bdt.json", roc_path=tmp_path / "roc.png",
                             score_plot_path=tmp_path / "score.png")
@@ -119,7 +125,7 @@ def test_train_collect_evaluate_writeback(tmp_path, ntuple_factory):
     md = (tmp_path / "s.md").read_text()
     assert "| bdt |" in md and "## Performance on held-out events" in md
 
-    written = write_friend_trees([str(sig_root)], sig, {"bdt": tmp_path / "all.parquet"},
+    written = write_friend_trees([str(sig_root)], sig, {"bdt": fold_scores},
                                  sample=_sample("sig", "signal"), tree="hepmva", directory=tmp_path / "friends")
     friend = uproot.open(written[0])["hepmva"].arrays(library="np")
     parent = uproot.open(sig_root)["Events"]

@@ -61,7 +61,8 @@ def _run(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedP
 
 
 def _scores(workdir: Path) -> dict[str, pd.DataFrame]:
-    return {p.stem: pd.read_parquet(p) for p in sorted((workdir / "results/scores").glob("*.parquet"))}
+    return {f"{p.parent.name}/{p.stem}": pd.read_parquet(p)
+            for p in sorted((workdir / "results/models").glob("*/scores_fold*.parquet"))}
 
 
 def test_killed_run_resumes_and_matches_an_uninterrupted_run(tmp_path):

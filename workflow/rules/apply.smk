@@ -5,7 +5,7 @@
 rule bundle_classifier:
     input:
         models=get_fold_models,
-        scores="results/scores/{classifier}.parquet",
+        scores=get_fold_scores,
     output:
         bundle="results/models/{classifier}/bundle.json",
     log:

@@ -53,7 +53,12 @@ def get_fold(wildcards):
 
 
 def get_classifier_scores_by_name(wildcards=None):
-    return {name: f"results/scores/{name}.parquet" for name in CLASSIFIERS}
+    """Every classifier's fold score tables, keyed by classifier (a list per name)."""
+    return {name: classifier_fold_scores(name) for name in CLASSIFIERS}
+
+
+def classifier_fold_scores(name):
+    return expand("results/models/{classifier}/scores_fold{fold}.parquet", classifier=name, fold=FOLDS)
 
 
 def get_feature_labels(wildcards=None):
@@ -91,7 +96,7 @@ def get_feature_tables(wildcards=None):
 
 
 def get_fold_scores(wildcards):
-    return expand("results/models/{classifier}/scores_fold{fold}.parquet", classifier=wildcards.classifier, fold=FOLDS)
+    return classifier_fold_scores(wildcards.classifier)
 
 
 def get_fold_models(wildcards):
@@ -100,10 +105,6 @@ def get_fold_models(wildcards):
 
 def get_classifier_metrics(wildcards=None):
     return expand("results/metrics/{classifier}.json", classifier=CLASSIFIERS)
-
-
-def get_classifier_scores(wildcards=None):
-    return expand("results/scores/{classifier}.parquet", classifier=CLASSIFIERS)
 
 
 def get_friend_trees(wildcards=None):
@@ -131,6 +132,10 @@ def get_optimizer_study_output(wildcards=None):
 def get_unsupervised_comparison_input(wildcards=None):
     """Anomaly scores and every classifier's out-of-fold scores, keyed for the comparison script."""
     return {"anomaly": "results/unsupervised/anomaly_scores.parquet", **get_classifier_scores_by_name()}
+
+
+def get_limit_curve(wildcards=None):
+    return "results/metrics/neyman_pearson_roc.json"
 
 
 def get_unsupervised_summary_input(wildcards=None):

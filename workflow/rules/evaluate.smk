@@ -3,8 +3,9 @@
 
 rule evaluate:
     input:
-        scores="results/scores/{classifier}.parquet",
+        scores=get_fold_scores,
         models=get_fold_models,
+        limit=get_limit_curve,
     output:
         metrics="results/metrics/{classifier}.json",
         roc=report(
@@ -62,6 +63,7 @@ rule neyman_pearson:
         tables=get_feature_tables,
     output:
         metrics="results/metrics/neyman_pearson.json",
+        curve="results/metrics/neyman_pearson_roc.json",
     log:
         "results/logs/neyman_pearson.log",
     benchmark:
@@ -134,6 +136,7 @@ rule summary:
 rule roc_comparison:
     input:
         unpack(get_classifier_scores_by_name),
+        limit=get_limit_curve,
     output:
         roc=report(
             "results/plots/roc_comparison.png",
@@ -145,6 +148,7 @@ rule roc_comparison:
     benchmark:
         "results/benchmarks/roc_comparison.tsv"
     params:
+        classifiers=CLASSIFIERS,
         luminosity_pb=config["luminosity_pb"],
         evaluation=config["evaluation"],
         plotting=config["plotting"],

@@ -1,4 +1,5 @@
-# One job per (classifier, fold): train on the other folds, score the held-out one.
+# One job per (classifier, fold): train on the other folds, then score the held-out fold (and the training
+# events) part by part into the fold's score table, which the evaluation, write-back and bundles read.
 
 
 rule train:
@@ -24,20 +25,3 @@ rule train:
     script:
         "../scripts/train.py"
 
-
-rule collect_scores:
-    input:
-        scores=get_fold_scores,
-        tables=get_feature_tables,
-    output:
-        scores="results/scores/{classifier}.parquet",
-    log:
-        "results/logs/collect_scores/{classifier}.log",
-    benchmark:
-        "results/benchmarks/collect_scores/{classifier}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=20,
-    script:
-        "../scripts/collect_scores.py"

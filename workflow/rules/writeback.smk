@@ -5,7 +5,7 @@ rule writeback:
     input:
         files=get_local_sample_files,
         table="results/features/{sample}.parquet",
-        scores=get_classifier_scores,
+        unpack(get_classifier_scores_by_name),
     output:
         friends=directory("results/friends/{sample}"),
     log:

@@ -8,7 +8,7 @@ from hepmva.logs import log_to
 log_to(snakemake.log[0])
 p = snakemake.params
 evaluate_classifier(
-    snakemake.input.scores,
+    list(snakemake.input.scores),
     [Path(m) / "model.json" for m in snakemake.input.models],
     name=p.name,
     eff_b=p.eff_b,
@@ -21,6 +21,7 @@ evaluate_classifier(
     overtraining_plot_path=snakemake.output.overtraining,
     cut_scan_plot_path=snakemake.output.cut_scan,
     learning_curve_plot_path=snakemake.output.learning_curve,
+    limit_path=snakemake.input.limit,
     evaluation=p.evaluation,
     plotting=p.plotting,
 )

@@ -12,4 +12,5 @@ neyman_pearson_limit(
     evaluation=p.evaluation,
     seed=p.seed,
     output=snakemake.output.metrics,
+    curve_path=snakemake.output.curve,
 )

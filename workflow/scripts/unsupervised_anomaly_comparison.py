@@ -6,7 +6,7 @@ from hepmva.stages.unsupervised import anomaly_comparison
 log_to(snakemake.log[0])
 anomaly_comparison(
     snakemake.input.anomaly,
-    {name: snakemake.input[name] for name in snakemake.params.classifiers},
+    {name: list(snakemake.input[name]) for name in snakemake.params.classifiers},
     n_bootstrap=snakemake.params.n_bootstrap,
     seed=snakemake.params.seed,
     json_path=snakemake.output.table,

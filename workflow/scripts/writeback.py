@@ -8,7 +8,7 @@ p = snakemake.params
 write_friend_trees(
     list(p.files),
     snakemake.input.table,
-    dict(zip(p.classifiers, snakemake.input.scores)),
+    {name: list(snakemake.input[name]) for name in p.classifiers},
     sample=p.sample,
     tree=p.tree,
     directory=snakemake.output.friends,

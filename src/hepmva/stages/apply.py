@@ -33,7 +33,7 @@ import pandas as pd
 import uproot
 
 from hepmva import bundle as bundles
-from hepmva import io
+from hepmva import io, score_parts
 from hepmva.bundle import ModelBundle, load_bundle, study_block, write_classifier_bundle
 from hepmva.feature_table import check_branches, evaluate_chunk, sample_scale
 from hepmva.logs import Progress
@@ -359,17 +359,18 @@ def plot_sculpting(tables: Sequence[str | Path], *, classifier: str, spectators:
 
 
 # ------------------------------------------------------------------------------------------ bundles
-def write_bundles(fold_dirs: Sequence[str | Path], scores: str | Path, *, classifier: Mapping, study: Mapping,
-                  output: str | Path) -> dict:
+def write_bundles(fold_dirs: Sequence[str | Path], scores: Sequence[str | Path], *, classifier: Mapping,
+                  study: Mapping, output: str | Path) -> dict:
     """Write ``results/models/{clf}/bundle.json`` for one classifier's fold models.
 
     ``study`` holds the config pieces of :func:`hepmva.bundle.study_block`; the score range of the
-    templates is the range of the classifier's out-of-fold scores (``scores``).
+    templates is the range of the classifier's out-of-fold scores (``scores``: the fold models' score
+    tables, whose metadata holds it).
     """
-    s = io.read_table(scores, columns=["role", "score"])
-    s = s.loc[s["role"] == "test", "score"].to_numpy()
+    summary = score_parts.score_summary([scores] if isinstance(scores, (str, Path)) else list(scores))
     bundle = write_classifier_bundle(fold_dirs, classifier=classifier, study=study_block(**study),
-                                     score_range=(float(s.min()), float(s.max())), output=output)
+                                     score_range=(summary.score_min["test"], summary.score_max["test"]),
+                                     output=output)
     log.info("bundle %s: %s (%s), %d folds, features sha256 %s", output, classifier["name"], classifier["kind"],
              len(bundle["folds"]), bundle["features_sha256"][:12])
     return bundle

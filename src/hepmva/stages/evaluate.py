@@ -17,15 +17,17 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from hepmva import io, metrics
+from hepmva import binned_metrics, io, metrics, score_parts
 from hepmva.checks import subsample_index
 from hepmva.config import schema_default
-from hepmva.datasets import load_feature_tables
+from hepmva.datasets import iter_feature_parts, load_feature_tables
 from hepmva.learning_curves import LearningCurve
+from hepmva.logs import Progress
 from hepmva.models import classifier_score, load_estimator
 from hepmva.persistence import read_model_info
 from hepmva.plotting.evaluation import plot_importance, plot_learning_curve
@@ -33,39 +35,56 @@ from hepmva.plotting.inputs import plot_distribution
 from hepmva.plotting.roc import plot_roc
 from hepmva.plotting.style import PlotLabel
 from hepmva.preprocessing import Scaler
-from hepmva.studies.scores import evaluate_scores, evaluate_train_test
+from hepmva.studies.scores import evaluate_histograms, evaluate_scores, evaluate_train_test
 
-__all__ = ["evaluate_classifier", "neyman_pearson_limit", "summarize", "plot_roc_comparison",
-           "permutation_importance_study"]
+__all__ = ["evaluate_classifier", "neyman_pearson_limit", "read_limit_curve", "summarize", "plot_roc_comparison",
+           "permutation_importance_study", "PLOT_EVENTS"]
 
 log = logging.getLogger(__name__)
 
-def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Path], *, name: str,
-                        eff_b: Sequence[float], n_bootstrap: int, seed: int, luminosity_pb: float,
+def evaluate_classifier(score_paths: Sequence[str | Path] | str | Path, model_infos: Sequence[str | Path], *,
+                        name: str, eff_b: Sequence[float], n_bootstrap: int, seed: int, luminosity_pb: float,
                         metrics_path: str | Path, roc_path: str | Path, score_plot_path: str | Path,
                         overtraining_plot_path: str | Path | None = None,
                         cut_scan_plot_path: str | Path | None = None,
                         learning_curve_plot_path: str | Path | None = None,
+                        limit_path: str | Path | None = None,
                         evaluation: dict | None = None, plotting: dict | None = None) -> dict:
-    """Metrics JSON, ROC and score-distribution plots of one classifier from its collected scores.
+    """Metrics JSON, ROC and score-distribution plots of one classifier from its fold models' score tables.
 
-    Also the TMVA-grade numbers of :func:`evaluate_train_test` (train vs test efficiencies,
-    separation, significance, KS/AD overtraining tests, cut scan) and, when the paths are given,
-    the overtraining and cut-scan plots, and the learning curves stored by the fold models
-    (``learning_curve`` of their model.json; a figure saying so when the model has none).
-    ``evaluation`` and ``plotting`` are the config blocks (``min_b_events``,
-    ``background_uncertainty``, ``roc_bootstrap``, ``method`` / ``exact_max_events`` / ``score_bins``:
-    AUC, its uncertainty, the efficiencies and the separation exact or from fine-binned histograms;
-    the plot label and binning).
+    ``score_paths`` are the fold models' score tables (:mod:`hepmva.score_parts`). With
+    ``evaluation.method`` exact (auto: at most ``exact_max_events`` held-out events) the rows are read
+    and judged exactly (:func:`evaluate_scores`, :func:`evaluate_train_test`); binned, every file part
+    becomes histograms per fold model and role (:class:`hepmva.binned_metrics.ScoreHistograms`), which
+    are summed, and every number comes from them (:func:`evaluate_histograms`): memory bounded by a part.
+    The numbers: AUC and its bootstrap uncertainty, efficiencies, train-vs-test efficiencies,
+    separation, significance, KS/AD overtraining tests, cut scan; with the paths, the overtraining,
+    cut-scan and learning-curve plots (the stored ``learning_curve`` of the models' model.json).
+    ``limit_path`` is the Neyman-Pearson ROC curve of :func:`neyman_pearson_limit`, drawn beside.
+    ``evaluation`` and ``plotting`` are the config blocks (``min_b_events``, ``background_uncertainty``,
+    ``roc_bootstrap``, ``method`` / ``exact_max_events`` / ``score_bins``; the plot label and binning).
     """
     ev, label = evaluation or {}, PlotLabel.from_config(luminosity_pb, plotting)
-
-    df = io.read_table(scores_path)
-    test = df[df["role"] == "test"]
-    y, s, w = test["label"].to_numpy(), test["score"].to_numpy(), test["weight"].to_numpy()
-    result = {"classifier": name, **evaluate_scores(y, s, w, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed,
-                                                    **_method(ev))}
-    binned_separation = result.pop("separation", None)  # the binned path's separation wins over the exact one below
+    paths = [score_paths] if isinstance(score_paths, (str, Path)) else list(score_paths)
+    min_b, rel_unc_b = ev.get("min_b_events", 10), ev.get("background_uncertainty", 0.0)
+    judged = _judge(paths, name, ev, seed)
+    if judged.method == "exact":
+        df = judged.rows
+        test = df[df["role"] == "test"]
+        y, s, w = test["label"].to_numpy(), test["score"].to_numpy(), test["weight"].to_numpy()
+        result = {"classifier": name, **evaluate_scores(y, s, w, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed,
+                                                        method="exact")}
+        result.update(evaluate_train_test(df, name=name, eff_b=eff_b, luminosity_pb=label,
+                                          overtraining_plot_path=overtraining_plot_path,
+                                          cut_scan_plot_path=cut_scan_plot_path, min_b_events=min_b,
+                                          rel_unc_b=rel_unc_b))
+    else:
+        result = {"classifier": name, **evaluate_histograms(
+            judged.test, judged.train, name=name, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed,
+            luminosity_pb=label, plot_events=judged.rows, overtraining_plot_path=overtraining_plot_path,
+            cut_scan_plot_path=cut_scan_plot_path, min_b_events=min_b, rel_unc_b=rel_unc_b)}
+        test = judged.rows[judged.rows["role"] == "test"]
+        y, s, w = test["label"].to_numpy(), test["score"].to_numpy(), test["weight"].to_numpy()
     infos = [read_model_info(p) for p in model_infos]
     result["kind"] = infos[0]["kind"]
     result["train_seconds"] = float(sum(i["train_seconds"] for i in infos))
@@ -75,42 +94,85 @@ def evaluate_classifier(scores_path: str | Path, model_infos: Sequence[str | Pat
     notes = list(dict.fromkeys(i["fit_note"] for i in infos if i.get("fit_note")))  # e.g. capped SVM / k-NN
     if notes:
         result["fit_note"] = "; ".join(notes)
-    result.update(evaluate_train_test(df, name=name, eff_b=eff_b, luminosity_pb=label,
-                                      overtraining_plot_path=overtraining_plot_path,
-                                      cut_scan_plot_path=cut_scan_plot_path,
-                                      min_b_events=ev.get("min_b_events", 10),
-                                      rel_unc_b=ev.get("background_uncertainty", 0.0)))
     if learning_curve_plot_path is not None:
         _plot_learning_curves(infos, name=name, path=learning_curve_plot_path)
-    if binned_separation is not None:
-        result["separation"] = binned_separation
-    curve, limit = _rejection_curves(test, name, ev, seed)
-    plot_roc({name: curve}, limit=limit, min_b_events=ev.get("min_b_events", 10), luminosity_pb=label,
-             path=roc_path)
+    plot_roc({name: judged.curve(ev, seed)}, limit=read_limit_curve(limit_path), min_b_events=min_b,
+             luminosity_pb=label, path=roc_path)
     plot_distribution(s, y, w, xlabel=f"{name} score", integer=False, luminosity_pb=label, path=score_plot_path)
     io.write_json(result, metrics_path)
-    log.info("%s: AUC %.4f +- %.4f", name, result["auc"], result["auc_err"])
+    log.info("%s: AUC %.4f +- %.4f (%s, %d held-out events)", name, result["auc"], result["auc_err"],
+             judged.method, result["n_events"])
     return result
+
+
+#: events the binned path keeps (a random subsample, weights scaled up) for the plots that draw events
+PLOT_EVENTS = 500_000
+
+
+class _Judged(NamedTuple):
+    """One classifier's score tables read for the evaluation: exactly (``rows``: every row) or binned
+    (per-fold histograms of the held-out and training rows; ``rows``: a subsample for the plots)."""
+
+    method: str
+    rows: pd.DataFrame
+    test: dict
+    train: dict
+    name: str
+
+    def curve(self, evaluation: dict, seed: int, *, n_bootstrap: int | None = None) -> metrics.RejectionCurve:
+        """The rejection curve of the held-out rows, with its bootstrap band (``roc_bootstrap`` replicas)."""
+        min_b = int(evaluation.get("min_b_events", 10))
+        n_boot = int(evaluation.get("roc_bootstrap", 0) if n_bootstrap is None else n_bootstrap)
+        if self.method == "exact":
+            test = self.rows[self.rows["role"] == "test"]
+            return metrics.rejection_curve(test["label"].to_numpy(), test["score"].to_numpy(),
+                                           test["weight"].to_numpy(), min_b_events=min_b, n_bootstrap=n_boot,
+                                           random_state=seed, label=self.name)
+        return binned_metrics.rejection_curve(sum(self.test.values()), min_b_events=min_b, n_bootstrap=n_boot,
+                                              random_state=seed, label=self.name)
+
+
+def _judge(paths: Sequence[str | Path], name: str, evaluation: dict, seed: int, *,
+           roles: Sequence[str] = score_parts.ROLES) -> _Judged:
+    """Read a classifier's score tables the way ``evaluation.method`` says (see :class:`_Judged`)."""
+    opts = _method(evaluation)
+    summary = score_parts.score_summary(paths)
+    if not summary.n["test"]:
+        raise io.InputError(f"{name}: the score tables {', '.join(map(str, paths))} hold no held-out events: "
+                            "re-run its train jobs")
+    method = binned_metrics.choose_method(opts["method"], summary.n["test"], opts["exact_max_events"])
+    columns = ["role", "fold", "label", "weight", "score"]
+    if method == "exact":
+        rows = pd.concat([score_parts.read_scores(paths, role=r, columns=columns) for r in roles], ignore_index=True)
+        return _Judged(method, rows, {}, {}, name)
+    key = "all" if "train" in roles else "test"
+    binning = binned_metrics.choose_binning(summary.score_min[key], summary.score_max[key], bins=opts["score_bins"])
+    hists: dict = {r: {} for r in score_parts.ROLES}
+    n_rows = sum(summary.n[r] for r in roles)
+    keep_p = min(1.0, PLOT_EVENTS / max(n_rows, 1))
+    rng = np.random.default_rng([int(seed), 11])
+    sample, n_done = [], 0
+    progress = Progress(log, f"{name}: score histograms", total=n_rows, unit="events")
+    for role in roles:
+        for part in score_parts.iter_score_parts(paths, role=role, columns=columns):
+            for fold, rows in part.groupby("fold"):
+                H = binned_metrics.ScoreHistograms.from_scores(rows["label"].to_numpy(), rows["score"].to_numpy(),
+                                                               rows["weight"].to_numpy(), binning=binning)
+                hists[role][int(fold)] = hists[role][int(fold)] + H if int(fold) in hists[role] else H
+            picked = part[rng.random(len(part)) < keep_p] if keep_p < 1 else part
+            sample.append(picked.assign(weight=picked["weight"] / keep_p))
+            n_done += len(part)
+            progress.update(len(part))
+    progress.done()
+    log.info("%s: %d rows in %d-bin %s histograms (%d kept for the plots)", name, n_done, binning.bins,
+             binning.transform, sum(len(x) for x in sample))
+    return _Judged(method, pd.concat(sample, ignore_index=True), hists["test"], hists["train"], name)
 
 
 def _plot_learning_curves(infos: Sequence[dict], *, name: str, path: str | Path) -> None:
 
     curves = {int(i["fold"]): LearningCurve.from_dict(i["learning_curve"]) for i in infos if i.get("learning_curve")}
     plot_learning_curve(curves, name=name, kind=infos[0]["kind"], path=path)
-
-
-def _rejection_curves(test: pd.DataFrame, name: str, evaluation: dict, seed: int, *, with_limit: bool = True):
-    """The classifier's rejection curve (with its bootstrap band) on the held-out rows, and the
-    Neyman-Pearson limit's (None without the truth column or ``with_limit``), both cut at ``min_b_events``."""
-    y, w = test["label"].to_numpy(), test["weight"].to_numpy()
-    min_b = int(evaluation.get("min_b_events", 10))
-    curve = metrics.rejection_curve(y, test["score"].to_numpy(), w, min_b_events=min_b,
-                                    n_bootstrap=int(evaluation.get("roc_bootstrap", 0)), random_state=seed,
-                                    label=name)
-    limit = None
-    if with_limit and "truth_llr" in test:
-        limit = metrics.rejection_curve(y, test["truth_llr"].to_numpy(), w, min_b_events=min_b)
-    return curve, limit
 
 
 def _method(evaluation: dict) -> dict:
@@ -120,19 +182,60 @@ def _method(evaluation: dict) -> dict:
 
 
 def neyman_pearson_limit(feature_tables: Sequence[str | Path], *, eff_b: Sequence[float], n_bootstrap: int,
-                         seed: int, output: str | Path, evaluation: dict | None = None) -> dict | None:
+                         seed: int, output: str | Path, curve_path: str | Path | None = None,
+                         evaluation: dict | None = None) -> dict | None:
     """Metrics of the exact likelihood ratio (``truth_llr`` column), or ``{"available": false}``.
 
-    ``evaluation`` is the config block (``method``, ``exact_max_events``, ``score_bins``)."""
-    df = io.read_tables(feature_tables)
-    if "truth_llr" not in df:
-        result = {"available": False}
-    else:
-        result = {"available": True, "classifier": "Neyman-Pearson limit", **evaluate_scores(
-            df["label"].to_numpy(), df["truth_llr"].to_numpy(), df["weight"].to_numpy(),
-            eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, **_method(evaluation or {}))}
+    Reads the features part by part (label, weight, truth_llr only). ``evaluation`` is the config block
+    (``method``, ``exact_max_events``, ``score_bins``, ``min_b_events``): exact for small samples, else from
+    the per-part histograms of the llr, summed. ``curve_path`` receives the limit's rejection curve
+    (:func:`read_limit_curve`), which every ROC plot draws.
+    """
+    ev = evaluation or {}
+    opts = _method(ev)
+    first = next(iter_feature_parts(feature_tables), None)  # one part of all columns: is the llr there?
+    available = first is not None and "truth_llr" in first[2]
+    n, lo, hi = 0, np.inf, -np.inf
+    for _, _, part in iter_feature_parts(feature_tables, columns=["truth_llr"]) if available else ():
+        if not len(part):
+            continue
+        n += len(part)
+        lo, hi = min(lo, float(part["truth_llr"].min())), max(hi, float(part["truth_llr"].max()))
+    result, curve = {"available": False}, None
+    if available and n:
+        min_b = int(ev.get("min_b_events", 10))
+        method = binned_metrics.choose_method(opts["method"], n, opts["exact_max_events"])
+        parts = (p for _, _, p in iter_feature_parts(feature_tables, columns=["label", "weight", "truth_llr"]))
+        if method == "exact":
+            df = pd.concat(list(parts), ignore_index=True)
+            y, llr, w = df["label"].to_numpy(), df["truth_llr"].to_numpy(), df["weight"].to_numpy()
+            numbers = evaluate_scores(y, llr, w, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, method="exact")
+            curve = metrics.rejection_curve(y, llr, w, min_b_events=min_b)
+        else:
+            binning = binned_metrics.choose_binning(lo, hi, bins=opts["score_bins"])
+            H = sum(binned_metrics.ScoreHistograms.from_scores(p["label"].to_numpy(), p["truth_llr"].to_numpy(),
+                                                               p["weight"].to_numpy(), binning=binning) for p in parts)
+            numbers = binned_metrics.evaluate_histogram(H.weighted, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed)
+            numbers.update(evaluation_method="binned", n_events=H.n_events(0) + H.n_events(1),
+                           n_signal=H.n_events(1), n_background=H.n_events(0))
+            curve = binned_metrics.rejection_curve(H, min_b_events=min_b)
+        result = {"available": True, "classifier": "Neyman-Pearson limit", **numbers}
     io.write_json(result, output)
+    if curve_path is not None:
+        io.write_json({"available": curve is not None, **(curve._asdict() if curve is not None else {})}, curve_path)
     return result
+
+
+def read_limit_curve(path: str | Path | None) -> metrics.RejectionCurve | None:
+    """The Neyman-Pearson rejection curve written by :func:`neyman_pearson_limit` (None without a path,
+    or when the samples carry no exact likelihood ratio)."""
+    if path is None:
+        return None
+    d = json.loads(Path(path).read_text())
+    if not d.pop("available", False):
+        return None
+    return metrics.RejectionCurve(**{k: (np.asarray(v, dtype=np.float64) if isinstance(v, list) else v)
+                                     for k, v in d.items()})
 
 
 #: columns that measure this run's machine, not the science: in ``timings.csv``, never in ``summary.csv``
@@ -246,26 +349,28 @@ def _cell(v, column: str = "") -> str:
     return "" if v is None else str(v)
 
 
-def plot_roc_comparison(scores_paths: dict[str, str | Path], *, luminosity_pb: float, path: str | Path,
-                        evaluation: dict | None = None, plotting: dict | None = None, seed: int = 0) -> None:
+def plot_roc_comparison(scores_paths: dict[str, Sequence[str | Path]], *, luminosity_pb: float, path: str | Path,
+                        limit_path: str | Path | None = None, evaluation: dict | None = None,
+                        plotting: dict | None = None, seed: int = 0) -> None:
     """The classifiers' ROC curves together with the Neyman-Pearson limit: the best
     ``plotting.roc_max_curves`` by AUC, each cut at ``evaluation.min_b_events`` background MC
-    events, with bootstrap bands (``evaluation.roc_bootstrap`` replicas) and the ratio to the limit."""
+    events, with bootstrap bands (``evaluation.roc_bootstrap`` replicas) and the ratio to the limit.
+
+    ``scores_paths``: classifier -> its fold models' score tables; each classifier is read exactly or
+    binned as ``evaluation.method`` says, one at a time (held-out rows only)."""
 
     ev, pl = evaluation or {}, plotting or {}
-    curves, limit, tests = {}, None, {}
-    for name, p in scores_paths.items():  # first without bands: the ranking by AUC
-        test = io.read_table(p)
-        tests[name] = test[test["role"] == "test"]
-        curves[name], lim = _rejection_curves(tests[name], name, {**ev, "roc_bootstrap": 0}, seed,
-                                              with_limit=limit is None)
-        limit = limit if limit is not None else lim
+    paths = {name: [p] if isinstance(p, (str, Path)) else list(p) for name, p in scores_paths.items()}
+    curves = {}
+    for name, p in paths.items():  # first without bands: the ranking by AUC
+        curves[name] = _judge(p, name, ev, seed, roles=("test",)).curve(ev, seed, n_bootstrap=0)
     if ev.get("roc_bootstrap"):  # bands only for the curves drawn
         n_max = pl.get("roc_max_curves") or len(curves)
         for name in sorted(curves, key=lambda n: -curves[n].auc)[: int(n_max)]:
-            curves[name] = _rejection_curves(tests[name], name, ev, seed, with_limit=False)[0]
-    plot_roc(curves, limit=limit, max_curves=pl.get("roc_max_curves"), min_b_events=ev.get("min_b_events", 10),
-             luminosity_pb=PlotLabel.from_config(luminosity_pb, pl), path=path)
+            curves[name] = _judge(paths[name], name, ev, seed, roles=("test",)).curve(ev, seed)
+    plot_roc(curves, limit=read_limit_curve(limit_path), max_curves=pl.get("roc_max_curves"),
+             min_b_events=ev.get("min_b_events", 10), luminosity_pb=PlotLabel.from_config(luminosity_pb, pl),
+             path=path)
 
 
 def permutation_importance_study(feature_tables: Sequence[str | Path], model_dirs: Sequence[str | Path], *,

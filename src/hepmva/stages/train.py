@@ -1,8 +1,12 @@
 """The train stage (``workflow/rules/train.smk``): one model per (classifier, fold), then the scores collected.
 
-- :func:`train_fold`      train a classifier on every fold but one, score the held-out fold (and the
-                          training events) -> ``results/models/{clf}/fold{k}/`` + ``scores_fold{k}.parquet``
-- :func:`collect_scores`  join the fold models' scores with labels and weights -> ``results/scores/{clf}.parquet``
+- :func:`train_fold`        train a classifier on every fold but one -> ``results/models/{clf}/fold{k}/``, then
+                            :func:`score_fold_parts`
+- :func:`score_fold_parts`  after the fit: score the held-out fold (and the training events) part by part
+                            -> ``results/models/{clf}/scores_fold{k}.parquet`` (:mod:`hepmva.score_parts`)
+
+The fold models' score tables are what the evaluation, the friend trees, the bundles and the
+unsupervised comparison read (through :mod:`hepmva.score_parts`): there is no per-classifier join.
 
 What is special about a classifier kind (negative weights, extra outputs, fit note, learning-curve
 stages) comes from its record in :data:`hepmva.models.KINDS`; this module never names a kind.
@@ -12,21 +16,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from hepmva import io
+from hepmva import io, score_parts
 from hepmva.checks import subsample_index
-from hepmva.datasets import TrainingPolicy, load_feature_tables
+from hepmva.datasets import TrainingPolicy, iter_feature_parts, load_feature_tables
 from hepmva.errors import TrainingError
 from hepmva.learning_curves import learning_curve
+from hepmva.logs import Progress
 from hepmva.models import classifier_score, get_kind, make_classifier, save_estimator, training_progress
+from hepmva.preprocessing import Scaler
 
-__all__ = ["train_fold", "collect_scores"]
+__all__ = ["train_fold", "score_fold_parts", "train_rows", "Scoring"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +53,7 @@ def train_fold(
     """Train ``classifier`` on every fold but ``fold``; score the held-out fold (and the training events).
 
     Writes ``model_dir`` (``model.json`` with the scaler and bookkeeping, plus the estimator files) and
-    ``scores_path`` (parquet: sample, row, role ("test"/"train"), score).
+    ``scores_path`` (:func:`score_fold_parts`: the score table of the held-out and training events).
 
     Returns
     -------
@@ -89,26 +96,17 @@ def train_fold(
         t0 = time.perf_counter()
         est = _fit(est, Xs[train_idx], y_train, w_train, classifier, fold)
         train_seconds = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        score = classifier_score(est, Xs, progress=f"classifier {classifier['name']} fold {fold}")
-        predict_seconds = time.perf_counter() - t0
-    if not np.all(np.isfinite(score)):
-        raise TrainingError(f"classifier '{classifier['name']}' fold {fold}: non-finite scores (training diverged?)")
+        scoring = score_fold_parts(est, scaler, feature_tables, feature_names=feature_names, fold=fold,
+                                   train_rows=train_rows(df, train_idx), output=scores_path,
+                                   what=f"classifier {classifier['name']} fold {fold}")
     log.info("classifier %s fold %d: trained in %.1f s, scored %d events in %.2f s", classifier["name"], fold,
-             train_seconds, len(score), predict_seconds)
+             train_seconds, scoring.n_scored, scoring.seconds)
 
-    role = np.where(is_test, "test", "").astype("<U5")
-    role[train_idx] = "train"
-    keep = role != ""
-    scores = pd.DataFrame({
-        "sample": df["sample"].to_numpy()[keep], "row": df["row"].to_numpy()[keep],
-        "role": role[keep], "fold": np.full(int(keep.sum()), fold, dtype=np.int8), "score": score[keep],
-    })
     info = {
         "classifier": classifier["name"], "kind": classifier["kind"], "params": classifier.get("params", {}),
         "fold": fold, "features": list(feature_names), "scaler": scaler.to_dict(),
         "n_train": int(len(train_idx)), "n_test": int(is_test.sum()),
-        "train_seconds": train_seconds, "predict_seconds_per_event": predict_seconds / max(len(score), 1),
+        "train_seconds": train_seconds, "predict_seconds_per_event": scoring.seconds / max(scoring.n_scored, 1),
         # how the model was actually trained, when its kind says (capped SVM / k-NN: "nystroem on 20000")
         "fit_note": record.fit_note(est) if record.fit_note else None,
         "learning_curve": _learning_curve(est, record, Xs, y, df["weight"].to_numpy(), train_idx, w_train,
@@ -122,7 +120,6 @@ def train_fold(
         io.write_json(info, tmp_dir / "model.json")
         info["model_bytes"] = sum(p.stat().st_size for p in tmp_dir.iterdir())
         io.write_json(info, tmp_dir / "model.json")
-    io.write_table(scores, scores_path)
     return info
 
 
@@ -165,19 +162,74 @@ def _fit(est, X: np.ndarray, y: np.ndarray, w: np.ndarray, classifier: dict, fol
     return est
 
 
-def collect_scores(score_tables: Sequence[str | Path], feature_tables: Sequence[str | Path],
-                   output: str | Path) -> pd.DataFrame:
-    """Join the fold models' scores with labels and weights.
+# --------------------------------------------------------------------------------------- scoring
+class Scoring(NamedTuple):
+    """What :func:`score_fold_parts` did: events scored per role, parts walked, seconds spent scoring."""
 
-    Output columns: sample, row, label, weight, fold, role, score (+ truth_llr when present). Each
-    event has exactly one ``test`` row (its out-of-fold score) and k-1 ``train`` rows.
+    n_test: int
+    n_train: int
+    n_parts: int
+    seconds: float
+
+    @property
+    def n_scored(self) -> int:
+        return self.n_test + self.n_train
+
+
+def train_rows(df: pd.DataFrame, index: np.ndarray) -> dict[str, np.ndarray]:
+    """The training events ``df.iloc[index]`` as ``{sample: sorted rows}`` (the keys :func:`score_fold_parts` takes)."""
+    keys = pd.DataFrame({"sample": df["sample"].to_numpy()[index], "row": df["row"].to_numpy()[index]})
+    return {str(name): np.sort(g["row"].to_numpy(dtype=np.int64)) for name, g in keys.groupby("sample")}
+
+
+def score_fold_parts(est, scaler: Scaler, feature_tables: Sequence[str | Path], *, feature_names: Sequence[str],
+                     fold: int, train_rows: Mapping[str, np.ndarray], output: str | Path, what: str) -> Scoring:
+    """Score a fitted fold model part by part: its held-out fold and its training events.
+
+    Walks the features one part at a time (:func:`hepmva.datasets.iter_feature_parts`, memory bounded
+    by a part), scores the part's events of fold ``fold`` (role ``test``, the out-of-fold scores) and
+    its events in ``train_rows`` (``{sample: rows}``, role ``train``: the overtraining checks), and
+    writes them to ``output`` as a score table (:mod:`hepmva.score_parts`: one row group per part
+    and role, with label and physics weight, so that the evaluation needs no join).
+
+    Raises
+    ------
+    TrainingError
+        On a non-finite score, naming the sample and part.
     """
-    feats = load_feature_tables(feature_tables)
-    keep = ["sample", "row", "label", "weight"] + (["truth_llr"] if "truth_llr" in feats else [])
-    scores = io.read_tables(score_tables)
-    df = scores.merge(feats[keep], on=["sample", "row"], how="left", validate="many_to_one")
-    n_test = (df["role"] == "test").sum()
-    if n_test != len(feats):
-        raise io.InputError(f"scores cover {n_test} of {len(feats)} events: a fold's scores are missing or stale")
-    io.write_table(df, output)
-    return df
+    columns = [*feature_names, "label", "weight", "fold"]
+    seconds, n_parts = 0.0, 0
+    progress = Progress(log, f"{what}: scoring", unit="events")
+    with score_parts.ScorePartWriter(output) as writer:
+        for sample, part, frame in iter_feature_parts(feature_tables, columns=columns):
+            n_parts += 1
+            rows = frame["row"].to_numpy(dtype=np.int64)
+            is_test = frame["fold"].to_numpy() == fold
+            trained = train_rows.get(sample)
+            is_train = ~is_test & (_isin_sorted(rows, trained) if trained is not None else False)
+            keep = is_test | is_train
+            if not keep.any():
+                continue
+            t0 = time.perf_counter()
+            X = frame[list(feature_names)].to_numpy(dtype=np.float64)[keep]
+            score = classifier_score(est, scaler.transform(X))
+            seconds += time.perf_counter() - t0
+            if not np.all(np.isfinite(score)):
+                raise TrainingError(f"{what}: non-finite scores in sample '{sample}' part {part} "
+                                    "(training diverged?)")
+            role = is_test[keep]
+            label, weight = frame["label"].to_numpy()[keep], frame["weight"].to_numpy()[keep]
+            for name, m in (("test", role), ("train", ~role)):
+                writer.write(sample=sample, part=part, role=name, fold=fold, row=rows[keep][m], label=label[m],
+                             weight=weight[m], score=score[m])
+            progress.update(int(keep.sum()))
+    progress.done()
+    return Scoring(writer.counts["test"], writer.counts["train"], n_parts, seconds)
+
+
+def _isin_sorted(values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_keys)`` for sorted keys, by binary search (no sort of the keys)."""
+    if not len(sorted_keys):
+        return np.zeros(len(values), dtype=bool)
+    i = np.minimum(np.searchsorted(sorted_keys, values), len(sorted_keys) - 1)
+    return sorted_keys[i] == values

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from hepmva import io, metrics
+from hepmva import io, metrics, score_parts
 from hepmva.config import schema_default
 from hepmva.datasets import TrainingPolicy, load_feature_tables
 from hepmva.linear import FisherDiscriminant
@@ -366,8 +366,9 @@ def anomaly_comparison(
     anomaly_scores : path
         Table written by :func:`anomaly_study`.
     classifier_scores : mapping classifier -> path
-        ``results/scores/{classifier}.parquet`` of the spine; their out-of-fold (``role ==
-        "test"``) scores are taken on the anomaly evaluation events.
+        The fold models' score tables of each classifier (``results/models/{classifier}/scores_fold{k}.parquet``,
+        :mod:`hepmva.score_parts`); their out-of-fold (``role == "test"``) scores are taken on the anomaly
+        evaluation events.
     n_bootstrap : int
     seed : int
     json_path, roc_plot : path
@@ -394,11 +395,13 @@ def anomaly_comparison(
     for name in [c for c in anom.columns if c not in ("sample", "row", "label", "weight")]:
         add(name, "anomaly", y, anom[name].to_numpy(), w)
     events = anom[["sample", "row"]]
-    for name, path in classifier_scores.items():
-        df = io.read_table(path, columns=["sample", "row", "role", "label", "weight", "score"])
-        df = events.merge(df[df["role"] == "test"], on=["sample", "row"], how="inner", validate="one_to_one")
+    for name, paths in classifier_scores.items():
+        paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+        df = score_parts.read_scores(paths, role="test", columns=["sample", "row", "label", "weight", "score"])
+        df = events.merge(df, on=["sample", "row"], how="inner", validate="one_to_one")
         if len(df) != len(events):
-            raise ValueError(f"{path}: out-of-fold scores cover {len(df)} of {len(events)} anomaly evaluation events")
+            raise ValueError(f"{', '.join(map(str, paths))}: out-of-fold scores cover {len(df)} of {len(events)} "
+                             "anomaly evaluation events")
         add(name, "supervised", df["label"].to_numpy(), df["score"].to_numpy(), df["weight"].to_numpy())
     plot_anomaly_roc(curves, path=roc_plot)
     out = {"rows": rows}

@@ -19,25 +19,35 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from hepmva import io
+from hepmva import io, score_parts
+from hepmva.datasets import iter_feature_parts
 
 __all__ = ["write_friend_trees"]
 
 log = logging.getLogger(__name__)
 
 
-def write_friend_trees(files: Sequence[str], table: str | Path, scores: Mapping[str, str | Path], *, sample: dict,
-                       tree: str, directory: str | Path, spectators: Sequence[str] = ()) -> list[Path]:
-    """Write one friend tree per input file of ``sample``; returns the written paths."""
-    feats = io.read_table(table, columns=["file_index", "entry", "fold", *spectators])
+def write_friend_trees(files: Sequence[str], table: str | Path | Sequence[str | Path],
+                       scores: Mapping[str, Sequence[str | Path]], *, sample: dict, tree: str, directory: str | Path,
+                       spectators: Sequence[str] = ()) -> list[Path]:
+    """Write one friend tree per input file of ``sample``; returns the written paths.
+
+    ``table`` is the sample's features (read part by part); ``scores`` maps each classifier to its
+    fold models' score tables (:mod:`hepmva.score_parts`), of which the sample's held-out rows are read.
+    """
+    tables = [table] if isinstance(table, (str, Path)) else list(table)
+    parts = [frame for _, _, frame in iter_feature_parts(tables, columns=["file_index", "entry", *spectators])]
+    feats = pd.concat(parts, ignore_index=True).sort_values("row", kind="stable")
     name = sample["name"]
     per_clf = {}
-    for clf, path in scores.items():
-        df = io.read_table(path, columns=["sample", "row", "role", "score"])
-        df = df[(df["sample"] == name) & (df["role"] == "test")].sort_values("row")
-        if len(df) != len(feats):
-            raise ValueError(f"{path}: has {len(df)} scores for sample '{name}', expected {len(feats)}")
+    for clf, paths in scores.items():
+        paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+        df = score_parts.read_scores(paths, role="test", sample=name, columns=["row", "score"]).sort_values("row")
+        if len(df) != len(feats) or not np.array_equal(df["row"].to_numpy(), feats["row"].to_numpy()):
+            raise io.InputError(f"{', '.join(map(str, paths))}: {len(df)} held-out scores for sample '{name}', "
+                                f"expected one for each of its {len(feats)} events: re-run the train jobs of {clf}")
         per_clf[clf] = df["score"].to_numpy()
     fold = feats["fold"].to_numpy()
     directory = Path(directory)

@@ -4,13 +4,15 @@
                                (exact, or from fine-binned score histograms: ``method``, :mod:`hepmva.binned_metrics`)
 - :func:`evaluate_train_test`  TMVA-grade train-vs-test numbers: separation, significance, KS/AD overtraining
                                tests per fold model, Asimov cut scan (and their plots when paths are given)
+- :func:`evaluate_histograms`  every number of the two above from per-fold, per-role score histograms
+                               (:class:`hepmva.binned_metrics.ScoreHistograms`, summed over file parts)
 
 All numbers use the physics event weights (negative ones included).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ from hepmva import binned_metrics, metrics
 from hepmva.config import schema_default
 from hepmva.plotting.evaluation import plot_cut_scan, plot_overtraining
 
-__all__ = ["evaluate_scores", "evaluate_train_test"]
+__all__ = ["evaluate_scores", "evaluate_train_test", "evaluate_histograms"]
 
 
 def evaluate_scores(y: np.ndarray, score: np.ndarray, weight: np.ndarray, *, eff_b: Sequence[float] = (0.01, 0.1, 0.3),
@@ -103,23 +105,93 @@ def evaluate_train_test(scores: pd.DataFrame, *, name: str, eff_b: Sequence[floa
                                   te["score"].to_numpy(), te["label"].to_numpy(), te["weight"].to_numpy(),
                                   tests=tests, xlabel=f"{name} score (fold model {int(fold)})",
                                   luminosity_pb=luminosity_pb, path=overtraining_plot_path)
-        out["overtraining"] = per_fold
-        out["overtraining_min_p"] = {
-            f"{test_name}_p_{cls}": min(f[f"{test_name}_{cls}"]["pvalue"] for f in per_fold.values())
-            for test_name in ("ks", "ad") for cls in ("signal", "background")
-        } if per_fold else {}
+        out.update(_overtraining_summary(per_fold))
     else:
         plotted = False
     if overtraining_plot_path is not None and not plotted:  # no usable training scores: test only
         plot_overtraining(s, y, w, s, y, w, xlabel=f"{name} score (no training scores)",
                           luminosity_pb=luminosity_pb, path=overtraining_plot_path)
     scan = metrics.cut_scan(y, s, w, min_b_events=min_b_events, rel_unc_b=rel_unc_b)
-    out["cut_scan_best"] = scan.best._asdict()
-    out["cut_scan_best_sys"] = {**scan.best_sys._asdict(), "rel_unc_b": float(rel_unc_b)}
-    if cut_scan_plot_path is not None:
+    out.update(_cut_scan_summary(scan, name=name, rel_unc_b=rel_unc_b, luminosity_pb=luminosity_pb,
+                                 path=cut_scan_plot_path))
+    return out
+
+
+def _overtraining_summary(per_fold: dict) -> dict:
+    """``overtraining`` (per fold model) and ``overtraining_min_p`` (the smallest p-value of each test and class)."""
+    return {"overtraining": per_fold, "overtraining_min_p": {
+        f"{test_name}_p_{cls}": min(f[f"{test_name}_{cls}"]["pvalue"] for f in per_fold.values())
+        for test_name in ("ks", "ad") for cls in ("signal", "background")
+    } if per_fold else {}}
+
+
+def _cut_scan_summary(scan: metrics.CutScan, *, name: str, rel_unc_b: float, luminosity_pb, path) -> dict:
+    """The scan's optima as JSON, and its plot when ``path`` is given."""
+    if path is not None:
         plot_cut_scan(scan.thresholds, scan.s, scan.b, scan.s_over_sqrt_s_plus_b, scan.z_asimov,
                       best_threshold=scan.best.threshold, xlabel=f"Cut on the {name} score",
                       z_asimov_sys=scan.z_asimov_sys if rel_unc_b else None, rel_unc_b=rel_unc_b,
                       best_threshold_sys=scan.best_sys.threshold if rel_unc_b else None,
-                      luminosity_pb=luminosity_pb, path=cut_scan_plot_path)
+                      luminosity_pb=luminosity_pb, path=path)
+    return {"cut_scan_best": scan.best._asdict(),
+            "cut_scan_best_sys": {**scan.best_sys._asdict(), "rel_unc_b": float(rel_unc_b)}}
+
+
+def evaluate_histograms(test: Mapping[int, binned_metrics.ScoreHistograms],
+                        train: Mapping[int, binned_metrics.ScoreHistograms], *, name: str, eff_b: Sequence[float],
+                        n_bootstrap: int = 200, seed: int = 0, luminosity_pb: float | None = None,
+                        plot_events: pd.DataFrame | None = None, overtraining_plot_path: str | Path | None = None,
+                        cut_scan_plot_path: str | Path | None = None, min_b_events: int = 10,
+                        rel_unc_b: float = 0.0) -> dict:
+    """The numbers of :func:`evaluate_scores` and :func:`evaluate_train_test` from score histograms.
+
+    Parameters
+    ----------
+    test, train : mapping fold -> ScoreHistograms
+        Each fold model's held-out and training events, every file part's histograms summed; one
+        binning for all (the test numbers use the sum over the folds).
+    plot_events : DataFrame, optional
+        A random subsample of the rows (columns role, fold, label, weight, score; weights divided by
+        the sampling probability) for the overtraining plot, which draws events.
+
+    Returns
+    -------
+    dict (JSON-able), the keys of the exact path plus ``auc_binning_bound`` and ``score_binning``.
+    """
+    H = sum(test.values())
+    y_counts = (H.n_events(1), H.n_events(0))
+    out = binned_metrics.evaluate_histogram(H.weighted, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed)
+    out["separation"] = binned_metrics.separation(H.weighted, score_range=(H.score_min, H.score_max))
+    out.update({"evaluation_method": "binned", "n_events": int(sum(y_counts)), "n_signal": y_counts[0],
+                "n_background": y_counts[1], "significance": binned_metrics.significance(H)})
+    per_fold, plotted = {}, False
+    if train:
+        H_train = sum(train.values())
+        if H_train.n_events(0) and H_train.n_events(1):
+            out["auc_train"] = binned_metrics.roc_auc(H_train.weighted)
+            effs = binned_metrics.signal_efficiency_at(H_train.weighted, eff_b=tuple(eff_b))
+            out["eff_s_at_eff_b_train"] = {f"{k:g}": v for k, v in effs.items()}
+        for fold in sorted(set(train) & set(test)):
+            tr, te = train[fold], test[fold]
+            if min(tr.n_events(0), tr.n_events(1), te.n_events(0), te.n_events(1)) < 2:
+                continue
+            tests = binned_metrics.overtraining_tests(tr, te)
+            per_fold[f"fold{int(fold)}"] = {k: v._asdict() for k, v in tests.items()}
+            if overtraining_plot_path is not None and not plotted and plot_events is not None:
+                plotted = True
+                ev = plot_events[plot_events["fold"] == fold]
+                tr_ev, te_ev = ev[ev["role"] == "train"], ev[ev["role"] == "test"]
+                plot_overtraining(tr_ev["score"].to_numpy(), tr_ev["label"].to_numpy(), tr_ev["weight"].to_numpy(),
+                                  te_ev["score"].to_numpy(), te_ev["label"].to_numpy(), te_ev["weight"].to_numpy(),
+                                  tests=tests, xlabel=f"{name} score (fold model {int(fold)})",
+                                  luminosity_pb=luminosity_pb, path=overtraining_plot_path)
+        out.update(_overtraining_summary(per_fold))
+    if overtraining_plot_path is not None and not plotted and plot_events is not None:
+        te_ev = plot_events[plot_events["role"] == "test"]
+        s, y, w = te_ev["score"].to_numpy(), te_ev["label"].to_numpy(), te_ev["weight"].to_numpy()
+        plot_overtraining(s, y, w, s, y, w, xlabel=f"{name} score (no training scores)",
+                          luminosity_pb=luminosity_pb, path=overtraining_plot_path)
+    scan = binned_metrics.cut_scan(H, min_b_events=min_b_events, rel_unc_b=rel_unc_b)
+    out.update(_cut_scan_summary(scan, name=name, rel_unc_b=rel_unc_b, luminosity_pb=luminosity_pb,
+                                 path=cut_scan_plot_path))
     return out

@@ -1,0 +1,204 @@
+"""Score tables written part by part: what a train job writes after its fit, and how every consumer reads it.
+
+A fold model's scores are one parquet file, ``results/models/{classifier}/scores_fold{k}.parquet``, written
+while the job walks the features part by part (:func:`hepmva.datasets.iter_feature_parts`): for every
+feature part, one row group of its held-out (``role == "test"``) events and one of its training
+(``role == "train"``) events. Columns (:data:`SCORE_COLUMNS`):
+
+    sample (str), part (int32), row (int64), role ("test"/"train"), fold (int8), label (int8),
+    weight (float64, physics weight), score (float64)
+
+``(sample, row)`` is the event's key (the same as the features'). A row group holds one role, so the
+readers skip the other role's row groups from the parquet statistics alone, and the score range of a
+role is known from the statistics without reading a score.
+
+- :class:`ScorePartWriter`: the writer (atomic; the file appears when the job succeeds);
+- :func:`iter_score_parts`: one row group at a time (memory bounded by a part), filtered by role / sample;
+- :func:`read_scores`: the rows of several files as one table, for the consumers that need events
+  (friend trees, the exact evaluation of a small sample, the anomaly comparison);
+- :func:`score_summary`: events per role and score ranges, from the file metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from hepmva import io
+from hepmva.errors import InputError
+
+__all__ = ["SCORE_COLUMNS", "ROLES", "ScorePartWriter", "iter_score_parts", "read_scores", "ScoreSummary",
+           "score_summary"]
+
+SCORE_COLUMNS = ("sample", "part", "row", "role", "fold", "label", "weight", "score")
+ROLES = ("test", "train")
+
+
+class ScorePartWriter:
+    """Write a fold model's scores one feature part at a time (context manager, atomic).
+
+    :meth:`write` takes one part's events of one role; the file holds one row group per call.
+    """
+
+    def __init__(self, path: str | Path):
+        self._writer = io.ParquetChunkWriter(path)
+        self.counts = dict.fromkeys(ROLES, 0)
+
+    def __enter__(self) -> ScorePartWriter:
+        self._writer.__enter__()
+        return self
+
+    def write(self, *, sample: str, part: int, role: str, fold: int, row: np.ndarray, label: np.ndarray,
+              weight: np.ndarray, score: np.ndarray) -> None:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+        n = len(row)
+        if not n:
+            return
+        self._writer.write(pd.DataFrame({
+            "sample": np.full(n, sample), "part": np.full(n, part, dtype=np.int32),
+            "row": np.asarray(row, dtype=np.int64), "role": np.full(n, role), "fold": np.full(n, fold, dtype=np.int8),
+            "label": np.asarray(label, dtype=np.int8), "weight": np.asarray(weight, dtype=np.float64),
+            "score": np.asarray(score, dtype=np.float64),
+        }))
+        self.counts[role] += n
+
+    def __exit__(self, *exc) -> bool:
+        if exc[0] is None and not any(self.counts.values()):  # a file with no part at all: keep the schema
+            self._writer.write(pd.DataFrame({c: pd.Series(dtype=t) for c, t in _DTYPES.items()}))
+        return self._writer.__exit__(*exc)
+
+
+_DTYPES = {"sample": object, "part": np.int32, "row": np.int64, "role": object, "fold": np.int8, "label": np.int8,
+           "weight": np.float64, "score": np.float64}
+
+
+class _RowGroup(NamedTuple):
+    path: str
+    index: int
+    role: str | None  # None when the statistics do not say
+    sample: str | None
+    n: int
+    score_min: float
+    score_max: float
+
+
+def _row_groups(path: str | Path) -> list[_RowGroup]:
+    """Role, sample, size and score range of every row group, from the parquet metadata."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
+        raise InputError(f"{path}: not a score table ({str(exc).splitlines()[0]}): re-run its train job") from None
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    missing = [c for c in SCORE_COLUMNS if c not in names]
+    if missing:
+        raise InputError(f"{path}: score table lacks column(s) {', '.join(missing)}: re-run its train job")
+    col = {c: names.index(c) for c in ("role", "sample", "score")}
+    out = []
+    for i in range(meta.num_row_groups):
+        rg = meta.row_group(i)
+
+        def same(name):
+            st = rg.column(col[name]).statistics
+            if st is None or not st.has_min_max or st.min != st.max:
+                return None
+            v = st.min
+            return v.decode() if isinstance(v, bytes) else v
+
+        st = rg.column(col["score"]).statistics
+        lo, hi = (float(st.min), float(st.max)) if st is not None and st.has_min_max else (np.nan, np.nan)
+        out.append(_RowGroup(str(path), i, same("role"), same("sample"), rg.num_rows, lo, hi))
+    return out
+
+
+def iter_score_parts(paths: Sequence[str | Path], *, role: str | None = None, columns: Sequence[str] | None = None,
+                     sample: str | None = None) -> Iterator[pd.DataFrame]:
+    """The score tables' rows one row group (a feature part of one role) at a time.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        Score tables (e.g. the k fold models' of one classifier).
+    role : {"test", "train"}, optional
+        Only these rows (default both).
+    columns : sequence of str, optional
+        Columns to read (default all); ``role`` and ``sample`` are added when filtering on them.
+    sample : str, optional
+        Only this sample's rows.
+    """
+    import pyarrow.parquet as pq
+
+    if role is not None and role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    want = None if columns is None else list(dict.fromkeys([*columns, *(["role"] if role else []),
+                                                            *(["sample"] if sample else [])]))
+    for path in paths:
+        groups = _row_groups(path)
+        f = pq.ParquetFile(path)
+        for g in groups:
+            if g.n == 0 or (role is not None and g.role not in (None, role)) or \
+                    (sample is not None and g.sample not in (None, sample)):
+                continue
+            df = f.read_row_group(g.index, columns=want).to_pandas()
+            if role is not None and g.role is None:
+                df = df[df["role"] == role]
+            if sample is not None and g.sample is None:
+                df = df[df["sample"] == sample]
+            if len(df):
+                yield df[list(columns)] if columns is not None else df
+
+
+def read_scores(paths: Sequence[str | Path], *, role: str | None = None, columns: Sequence[str] | None = None,
+                sample: str | None = None) -> pd.DataFrame:
+    """The rows of :func:`iter_score_parts` as one table (for consumers that need every event)."""
+    parts = list(iter_score_parts(paths, role=role, columns=columns, sample=sample))
+    if parts:
+        return pd.concat(parts, ignore_index=True)
+    cols = list(columns) if columns is not None else list(SCORE_COLUMNS)
+    return pd.DataFrame({c: pd.Series(dtype=_DTYPES.get(c, np.float64)) for c in cols})
+
+
+class ScoreSummary(NamedTuple):
+    """Events per role and score ranges of some score tables (from their metadata).
+
+    Attributes
+    ----------
+    n : dict
+        Rows per role ``{"test": ..., "train": ...}``.
+    score_min, score_max : dict
+        Smallest and largest score per role (NaN without rows); the key ``"all"`` covers both.
+    """
+
+    n: dict
+    score_min: dict
+    score_max: dict
+
+
+def score_summary(paths: Sequence[str | Path]) -> ScoreSummary:
+    """Rows and score ranges per role, read from the parquet statistics (the scores themselves only
+    for row groups whose statistics do not say)."""
+    n = dict.fromkeys(ROLES, 0)
+    lo = dict.fromkeys((*ROLES, "all"), np.inf)
+    hi = dict.fromkeys((*ROLES, "all"), -np.inf)
+    for path in paths:
+        groups = [g for g in _row_groups(path) if g.n]
+        if all(g.role is not None and np.isfinite([g.score_min, g.score_max]).all() for g in groups):
+            rows = ((g.role, g.n, g.score_min, g.score_max) for g in groups)
+        else:  # statistics missing: read this file's roles and scores
+            df = read_scores([path], columns=["role", "score"])
+            rows = ((r, len(d), d["score"].min(), d["score"].max()) for r, d in df.groupby("role"))
+        for r, k, s_min, s_max in rows:
+            n[r] += k
+            lo[r], hi[r] = min(lo[r], s_min), max(hi[r], s_max)
+    for r in ROLES:
+        if n[r]:
+            lo["all"], hi["all"] = min(lo["all"], lo[r]), max(hi["all"], hi[r])
+    nan = float("nan")
+    return ScoreSummary(n, {k: float(v) if np.isfinite(v) else nan for k, v in lo.items()},
+                        {k: float(v) if np.isfinite(v) else nan for k, v in hi.items()})

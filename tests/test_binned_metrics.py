@@ -141,3 +141,82 @@ def test_bad_input_is_a_clear_error():
     with pytest.raises(ValueError, match="positive total"):
         bm.roc_auc(bm.score_histogram([1, 1], [0.2, 0.7]))
 
+
+
+# --------------------------------------------------------------- the rest of what evaluate reports, binned
+def _histograms(y, s, w, binning=None):
+    return bm.ScoreHistograms.from_scores(y, s, w, binning=binning or bm.choose_binning(s.min(), s.max()))
+
+
+def test_merged_part_histograms_equal_one_histogram_exactly(study):
+    """Counts, weights and moments of per-part ScoreHistograms add up to those of all events at once."""
+    y, s = study["y"], study["s"]
+    w = np.round(study["w"] * 2**20) / 2**20
+    binning = bm.choose_binning(s.min(), s.max())
+    parts = [_histograms(y[i], s[i], w[i], binning) for i in np.array_split(np.arange(len(y)), 9)]
+    merged, whole = sum(parts), _histograms(y, s, w, binning)
+    for field in ("value", "variance"):
+        np.testing.assert_array_equal(merged.weighted.view(flow=True)[field], whole.weighted.view(flow=True)[field])
+    np.testing.assert_array_equal(merged.counts.view(flow=True), whole.counts.view(flow=True))
+    np.testing.assert_allclose(merged.moments, whole.moments, rtol=1e-12)
+    assert (merged.score_min, merged.score_max) == (s.min(), s.max())
+    assert merged.n_events(1) == int((y == 1).sum()) and merged.n_events(0) == int((y == 0).sum())
+    assert bm.cut_scan(merged).best == bm.cut_scan(whole).best
+    with pytest.raises(ValueError, match="different binnings"):
+        merged + _histograms(y, s, w, bm.choose_binning(s.min(), s.max(), bins=1000))
+
+
+@pytest.mark.parametrize("column", ["s", "llr"])
+def test_binned_significance_separation_cut_scan_and_rejection_agree_with_exact(study, column):
+    y, s, w = study["y"], study[column], study["w"]
+    H = _histograms(y, s, w)
+    assert bm.significance(H) == pytest.approx(metrics.discrimination_significance(y, s, w), rel=1e-9)
+    assert bm.separation(H.weighted, score_range=(s.min(), s.max())) == pytest.approx(
+        metrics.separation(y, s, w), abs=2e-3)
+    for rel_unc_b in (0.0, 0.1):
+        exact = metrics.cut_scan(y, s, w, min_b_events=10, rel_unc_b=rel_unc_b)
+        binned = bm.cut_scan(H, min_b_events=10, rel_unc_b=rel_unc_b)
+        for best_e, best_b in ((exact.best, binned.best), (exact.best_sys, binned.best_sys)):
+            assert best_b.z_asimov == pytest.approx(best_e.z_asimov, rel=1e-3)
+            assert best_b.z_asimov_sys == pytest.approx(best_e.z_asimov_sys, rel=1e-3)
+            assert best_b.eff_s == pytest.approx(best_e.eff_s, abs=1e-3)
+            assert best_b.eff_b == pytest.approx(best_e.eff_b, abs=1e-3)
+            t_e, t_b = (H.binning.forward(np.float64(best.threshold)) for best in (best_e, best_b))
+            assert abs(t_b - t_e) <= 2 * (H.binning.high - H.binning.low) / H.binning.bins  # within a bin or so
+        # the scan itself: at each binned threshold the yields passing equal the exact ones of that cut
+        # (the bin edge in score units is exact to rounding: the cut is lowered by 1e-12 relative)
+        i = np.linspace(0, len(binned.thresholds) - 1, 50).astype(int)
+        at = metrics.cut_scan(y, s, w, thresholds=binned.thresholds[i] - 1e-12 * np.abs(binned.thresholds[i]))
+        np.testing.assert_allclose(binned.s[i], at.s[np.argsort(-binned.thresholds[i], kind="stable")], rtol=1e-9,
+                                   atol=1e-12)
+        np.testing.assert_array_equal(binned.n_b_events[i], at.n_b_events)
+    exact_roc = metrics.rejection_curve(y, s, w, min_b_events=10)
+    binned_roc = bm.rejection_curve(H, min_b_events=10)
+    assert binned_roc.auc == pytest.approx(exact_roc.auc, abs=1e-4)
+    assert binned_roc.eff_s_min == pytest.approx(exact_roc.eff_s_min, abs=1e-3)
+    ok = np.isfinite(exact_roc.rejection) & np.isfinite(binned_roc.rejection)
+    assert ok.sum() > 300
+    np.testing.assert_allclose(1 / binned_roc.rejection[ok], 1 / exact_roc.rejection[ok], atol=1e-3)
+    band = bm.rejection_curve(H, min_b_events=10, n_bootstrap=30, random_state=2)
+    ref = metrics.rejection_curve(y, s, w, min_b_events=10, n_bootstrap=30, random_state=2)
+    width = lambda c: np.nanmedian((c.hi - c.lo) / c.rejection)  # noqa: E731
+    assert width(band) == pytest.approx(width(ref), rel=0.35)
+
+
+def test_binned_overtraining_tests_agree_with_exact(study):
+    """KS and AD (statistics and p-values) of train vs test from the histograms equal the unbinned tests."""
+    y, s, w = study["y"], study["s"], study["w"]
+    rng = np.random.default_rng(9)
+    a = rng.random(len(y)) < 0.4
+    for shift in (1.0, 1.03):  # the same distribution, and a slightly different one (small p-values)
+        s_train = np.clip(s[a] ** shift, 0, 1)
+        binning = bm.choose_binning(0.0, 1.0)
+        exact = metrics.overtraining_tests(y[a], s_train, y[~a], s[~a], w[a], w[~a])
+        binned = bm.overtraining_tests(_histograms(y[a], s_train, w[a], binning), _histograms(y[~a], s[~a], w[~a], binning))
+        assert set(binned) == set(exact)
+        for k in exact:
+            assert binned[k].n_eff_1 == pytest.approx(exact[k].n_eff_1, rel=1e-9)
+            assert binned[k].statistic == pytest.approx(exact[k].statistic, abs=2e-3 if k.startswith("ks") else 2e-2), k
+            assert binned[k].pvalue == pytest.approx(exact[k].pvalue, abs=0.02, rel=0.05), k
+        if shift > 1:
+            assert min(t.pvalue for t in binned.values()) < 0.01

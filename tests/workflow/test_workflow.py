@@ -44,7 +44,7 @@ def _small_config(tmp_path: Path) -> dict:
         {"name": "bdt", "kind": "xgboost", "params": {"n_estimators": 20, "max_depth": 3}},
         {"name": "mlp", "kind": "mlp", "params": {"hidden_layer_sizes": [8], "max_iter": 3}},
     ]
-    cfg["evaluation"] = {"n_bootstrap": 10}
+    cfg["evaluation"] = {"n_bootstrap": 10, "method": "binned"}  # the histograms of the score parts (auto: exact here)
     # every stage runs, on a budget fit for a test
     cfg["training_methods"].update(budget=20, n_train=1000, n_val=1000, ga_pop_size=10)
     cfg["optimizer_study"].update(epochs=2, n_events=2000, n_val=1000, learning_rates=[1e-3, 1.0, 100.0],
@@ -82,6 +82,21 @@ def test_workflow_end_to_end_and_report(tmp_path):
     np.testing.assert_allclose(user["mjj"], expected, rtol=1e-6)
     metrics = json.loads((res / "metrics/bdt.json").read_text())
     assert 0.5 < metrics["auc"] <= 1.0
+    # scored per feature part by the train jobs, evaluated from per-part histograms; no per-classifier join
+    assert not (res / "scores").exists()
+    assert metrics["evaluation_method"] == "binned" and metrics["n_events"] == sum(
+        len(pd.read_parquet(res / "features" / f"{s}.parquet")) for s in ("signal", "ttbar", "user_bkg"))
+    from hepmva.stages.evaluate import evaluate_classifier
+
+    exact = evaluate_classifier(
+        [res / f"models/bdt/scores_fold{k}.parquet" for k in range(cfg["folds"])],
+        [res / f"models/bdt/fold{k}/model.json" for k in range(cfg["folds"])], name="bdt", eff_b=[0.1, 0.3],
+        n_bootstrap=0, seed=0, luminosity_pb=cfg["luminosity_pb"], metrics_path=tmp_path / "exact.json",
+        roc_path=tmp_path / "roc.png", score_plot_path=tmp_path / "score.png", evaluation={"method": "exact"})
+    assert metrics["auc"] == pytest.approx(exact["auc"], abs=1e-4)
+    for k in ("0.1", "0.3"):
+        assert metrics["eff_s_at_eff_b"][k] == pytest.approx(exact["eff_s_at_eff_b"][k], abs=1e-3)
+    assert json.loads((res / "metrics/neyman_pearson_roc.json").read_text()) == {"available": False}
     summary = pd.read_csv(res / "summary.csv")
     assert set(summary.classifier) == {"bdt", "mlp"}
     assert (res / "plots/roc_comparison.png").exists()

@@ -3,9 +3,9 @@
 
 rule writeback:
     input:
+        unpack(get_classifier_scores_by_name),
         files=get_local_sample_files,
         table="results/features/{sample}.parquet",
-        unpack(get_classifier_scores_by_name),
     output:
         friends=directory("results/friends/{sample}"),
     log:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hepmva import io
+from hepmva import io, score_parts
 from hepmva.stages.unsupervised import (
     anomaly_comparison,
     anomaly_study,
@@ -44,14 +44,13 @@ def tables(tmp_path_factory):
 
 
 def _classifier_scores(tables, path):
-    """A fake supervised classifier table: out-of-fold score = a + b."""
-    rows = []
-    for p in tables:
-        df = io.read_table(p)
-        rows.append(pd.DataFrame({"sample": df["sample"], "row": np.arange(len(df)), "label": df["label"],
-                                  "weight": df["weight"], "fold": df["fold"], "role": "test",
-                                  "score": df["a"] + df["b"]}))
-    io.write_table(pd.concat(rows, ignore_index=True), path)
+    """A fake supervised classifier's score table (hepmva.score_parts): out-of-fold score = a + b."""
+    with score_parts.ScorePartWriter(path) as writer:
+        for p in tables:
+            df = io.read_table(p)
+            for fold, g in df.assign(row=np.arange(len(df))).groupby("fold"):
+                writer.write(sample=str(g["sample"].iloc[0]), part=0, role="test", fold=int(fold), row=g["row"],
+                             label=g["label"], weight=g["weight"], score=g["a"] + g["b"])
 
 
 def test_full_stage(tables, tmp_path):

@@ -25,7 +25,7 @@ import pandas as pd
 from hepmva import binned_metrics, io, metrics, score_parts
 from hepmva.checks import subsample_index
 from hepmva.config import schema_default
-from hepmva.datasets import iter_feature_parts, load_feature_tables
+from hepmva.datasets import feature_columns, iter_feature_parts, load_feature_tables
 from hepmva.learning_curves import LearningCurve
 from hepmva.logs import Progress
 from hepmva.models import classifier_score, load_estimator
@@ -151,10 +151,11 @@ def _judge(paths: Sequence[str | Path], name: str, evaluation: dict, seed: int, 
     n_rows = sum(summary.n[r] for r in roles)
     keep_p = min(1.0, PLOT_EVENTS / max(n_rows, 1))
     rng = np.random.default_rng([int(seed), 11])
-    sample, n_done = [], 0
+    sample, n_done, n_parts = [], 0, 0
     progress = Progress(log, f"{name}: score histograms", total=n_rows, unit="events")
     for role in roles:
         for part in score_parts.iter_score_parts(paths, role=role, columns=columns):
+            n_parts += 1
             for fold, rows in part.groupby("fold"):
                 H = binned_metrics.ScoreHistograms.from_scores(rows["label"].to_numpy(), rows["score"].to_numpy(),
                                                                rows["weight"].to_numpy(), binning=binning)
@@ -164,8 +165,8 @@ def _judge(paths: Sequence[str | Path], name: str, evaluation: dict, seed: int, 
             n_done += len(part)
             progress.update(len(part))
     progress.done()
-    log.info("%s: %d rows in %d-bin %s histograms (%d kept for the plots)", name, n_done, binning.bins,
-             binning.transform, sum(len(x) for x in sample))
+    log.info("%s: %d rows of %d parts in %d-bin %s histograms (%d kept for the plots)", name, n_done, n_parts,
+             binning.bins, binning.transform, sum(len(x) for x in sample))
     return _Judged(method, pd.concat(sample, ignore_index=True), hists["test"], hists["train"], name)
 
 
@@ -193,8 +194,7 @@ def neyman_pearson_limit(feature_tables: Sequence[str | Path], *, eff_b: Sequenc
     """
     ev = evaluation or {}
     opts = _method(ev)
-    first = next(iter_feature_parts(feature_tables), None)  # one part of all columns: is the llr there?
-    available = first is not None and "truth_llr" in first[2]
+    available = "truth_llr" in feature_columns(feature_tables)
     n, lo, hi = 0, np.inf, -np.inf
     for _, _, part in iter_feature_parts(feature_tables, columns=["truth_llr"]) if available else ():
         if not len(part):
@@ -391,7 +391,7 @@ def permutation_importance_study(feature_tables: Sequence[str | Path], model_dir
     -------
     dict : classifier, features, importances_mean/std, baseline_auc, own_importance (or None), n_events.
     """
-    df = load_feature_tables(feature_tables, feature_names)
+    df = load_feature_tables(feature_tables, feature_names, columns=())
     rng = np.random.default_rng([seed, 5])
     idx = subsample_index(len(df), n_events, rng)
     X = df[list(feature_names)].to_numpy(dtype=np.float64)[idx]

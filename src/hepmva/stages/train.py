@@ -59,7 +59,7 @@ def train_fold(
     -------
     dict : the model's bookkeeping (also in model.json).
     """
-    df = load_feature_tables(feature_tables, feature_names)
+    df = load_feature_tables(feature_tables, feature_names, columns=())
     X = df[list(feature_names)].to_numpy(dtype=np.float64)
     y = df["label"].to_numpy().astype(np.int64)
     is_test = df["fold"].to_numpy() == fold

@@ -5,7 +5,7 @@ rule file              module                                 functions (one per
 =====================  =====================================  ==========================================
 ``generate.smk``       :mod:`hepmva.stages.generate`          ``generate_sample``
 ``features.smk``       :mod:`hepmva.stages.features`          ``build_features``, ``plot_inputs``
-``train.smk``          :mod:`hepmva.stages.train`             ``train_fold``, ``collect_scores``
+``train.smk``          :mod:`hepmva.stages.train`             ``train_fold``, ``score_fold_parts``
 ``evaluate.smk``       :mod:`hepmva.stages.evaluate`          ``evaluate_classifier``, ``neyman_pearson_limit``,
                                                               ``permutation_importance_study``, ``summarize``,
                                                               ``plot_roc_comparison``

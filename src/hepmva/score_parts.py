@@ -21,6 +21,7 @@ role is known from the statistics without reading a score.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -82,13 +83,24 @@ class _RowGroup(NamedTuple):
     index: int
     role: str | None  # None when the statistics do not say
     sample: str | None
+    part: int | None
     n: int
     score_min: float
     score_max: float
 
 
 def _row_groups(path: str | Path) -> list[_RowGroup]:
-    """Role, sample, size and score range of every row group, from the parquet metadata."""
+    """Role, sample, part, size and score range of every row group, from the parquet metadata (read once
+    per file version: a consumer reading part by part asks again and again)."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        raise InputError(f"{path}: no such score table: re-run its train job") from None
+    return _row_groups_cached(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _row_groups_cached(path: str, mtime_ns: int, size: int) -> list[_RowGroup]:
     import pyarrow.parquet as pq
 
     try:
@@ -99,7 +111,7 @@ def _row_groups(path: str | Path) -> list[_RowGroup]:
     missing = [c for c in SCORE_COLUMNS if c not in names]
     if missing:
         raise InputError(f"{path}: score table lacks column(s) {', '.join(missing)}: re-run its train job")
-    col = {c: names.index(c) for c in ("role", "sample", "score")}
+    col = {c: names.index(c) for c in ("role", "sample", "part", "score")}
     out = []
     for i in range(meta.num_row_groups):
         rg = meta.row_group(i)
@@ -113,12 +125,12 @@ def _row_groups(path: str | Path) -> list[_RowGroup]:
 
         st = rg.column(col["score"]).statistics
         lo, hi = (float(st.min), float(st.max)) if st is not None and st.has_min_max else (np.nan, np.nan)
-        out.append(_RowGroup(str(path), i, same("role"), same("sample"), rg.num_rows, lo, hi))
+        out.append(_RowGroup(str(path), i, same("role"), same("sample"), same("part"), rg.num_rows, lo, hi))
     return out
 
 
 def iter_score_parts(paths: Sequence[str | Path], *, role: str | None = None, columns: Sequence[str] | None = None,
-                     sample: str | None = None) -> Iterator[pd.DataFrame]:
+                     sample: str | None = None, part: int | None = None) -> Iterator[pd.DataFrame]:
     """The score tables' rows one row group (a feature part of one role) at a time.
 
     Parameters
@@ -131,33 +143,39 @@ def iter_score_parts(paths: Sequence[str | Path], *, role: str | None = None, co
         Columns to read (default all); ``role`` and ``sample`` are added when filtering on them.
     sample : str, optional
         Only this sample's rows.
+    part : int, optional
+        Only the rows of this feature part (with ``sample``: one part of one sample).
     """
     import pyarrow.parquet as pq
 
     if role is not None and role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     want = None if columns is None else list(dict.fromkeys([*columns, *(["role"] if role else []),
-                                                            *(["sample"] if sample else [])]))
+                                                            *(["sample"] if sample else []),
+                                                            *(["part"] if part is not None else [])]))
     for path in paths:
         groups = _row_groups(path)
         f = pq.ParquetFile(path)
         for g in groups:
             if g.n == 0 or (role is not None and g.role not in (None, role)) or \
-                    (sample is not None and g.sample not in (None, sample)):
+                    (sample is not None and g.sample not in (None, sample)) or \
+                    (part is not None and g.part not in (None, part)):
                 continue
             df = f.read_row_group(g.index, columns=want).to_pandas()
             if role is not None and g.role is None:
                 df = df[df["role"] == role]
             if sample is not None and g.sample is None:
                 df = df[df["sample"] == sample]
+            if part is not None and g.part is None:
+                df = df[df["part"] == part]
             if len(df):
                 yield df[list(columns)] if columns is not None else df
 
 
 def read_scores(paths: Sequence[str | Path], *, role: str | None = None, columns: Sequence[str] | None = None,
-                sample: str | None = None) -> pd.DataFrame:
+                sample: str | None = None, part: int | None = None) -> pd.DataFrame:
     """The rows of :func:`iter_score_parts` as one table (for consumers that need every event)."""
-    parts = list(iter_score_parts(paths, role=role, columns=columns, sample=sample))
+    parts = list(iter_score_parts(paths, role=role, columns=columns, sample=sample, part=part))
     if parts:
         return pd.concat(parts, ignore_index=True)
     cols = list(columns) if columns is not None else list(SCORE_COLUMNS)

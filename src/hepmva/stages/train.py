@@ -212,7 +212,7 @@ def score_fold_parts(est, scaler: Scaler, feature_tables: Sequence[str | Path], 
                 continue
             t0 = time.perf_counter()
             X = frame[list(feature_names)].to_numpy(dtype=np.float64)[keep]
-            score = classifier_score(est, scaler.transform(X))
+            score = classifier_score(est, scaler.transform(X), progress=f"{what} {sample} part {part}")
             seconds += time.perf_counter() - t0
             if not np.all(np.isfinite(score)):
                 raise TrainingError(f"{what}: non-finite scores in sample '{sample}' part {part} "

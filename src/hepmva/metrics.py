@@ -704,6 +704,22 @@ def anderson_2samp_weighted(
     return _ad_from_fractions(n, *_pooled_fractions(x1, w1, x2, w2))
 
 
+_AD_CHUNK = 1 << 20
+
+
+def _ad_sums(N: int) -> tuple[float, float]:
+    """Scholz & Stephens' ``h = sum_{i<N} 1/i`` and ``g = sum_{i<=N-2} sum_{i<j<N} 1/((N-i) j)`` (as scipy:
+    ``hs_cs = cumsum(1 / arange(N-1, 1, -1))``, ``h = hs_cs[-1] + 1``, ``g = sum(hs_cs / arange(2, N))``),
+    summed in chunks: memory bounded whatever ``N`` (the binned path's N is the number of events)."""
+    carry, g = 0.0, 0.0
+    for start in range(0, N - 2, _AD_CHUNK):
+        stop = min(start + _AD_CHUNK, N - 2)
+        hs_cs = carry + np.cumsum(1.0 / np.arange(N - 1 - start, N - 1 - stop, -1, dtype=np.float64))
+        g += float((hs_cs / np.arange(start + 2, stop + 2, dtype=np.float64)).sum())
+        carry = float(hs_cs[-1])
+    return carry + 1.0, g
+
+
 def _ad_from_fractions(n: NDArray, below_1: NDArray, at_1: NDArray, below_2: NDArray,
                        at_2: NDArray) -> TwoSampleTest:
     """The AD test of :func:`anderson_2samp_weighted` from the samples' Kish sizes ``n`` (shape (2,)) and
@@ -725,9 +741,7 @@ def _ad_from_fractions(n: NDArray, below_1: NDArray, at_1: NDArray, below_2: NDA
     # mean (k - 1) and variance of A2akN (Scholz & Stephens eq. 4), k = 2 samples
     k = 2
     H = float((1.0 / n).sum())
-    hs_cs = np.cumsum(1.0 / np.arange(N_int - 1, 1, -1))
-    h = float(hs_cs[-1]) + 1.0
-    g = float((hs_cs / np.arange(2, N_int)).sum())
+    h, g = _ad_sums(N_int)
     a = (4 * g - 6) * (k - 1) + (10 - 6 * g) * H
     b = (2 * g - 4) * k**2 + 8 * h * k + (2 * g - 14 * h - 4) * H - 8 * h + 4 * g - 6
     c = (6 * h + 2 * g - 2) * k**2 + (4 * h - 4 * g + 6) * k + (2 * h - 6) * H + 4 * h

@@ -9,13 +9,15 @@ Layers, bottom to top (nothing imports upward; ``tests/test_layers.py`` enforces
   (the safe expression language), :mod:`hepmva.samples` (weights, folds), :mod:`hepmva.generate`
   (toy generator with an exact likelihood ratio), :mod:`hepmva.preprocessing` (weighted transforms),
   :mod:`hepmva.datasets` (features tables as arrays, the training-weight policy, the studies' split),
-  :mod:`hepmva.feature_table` (one chunk of events -> selected features, spectators, weights, event ids)
+  :mod:`hepmva.feature_table` (one chunk of events -> selected features, spectators, weights, event ids),
+  :mod:`hepmva.score_parts` (the fold models' score tables, written and read part by part)
 - learners:     :mod:`hepmva.nn` (MLP, backpropagation), :mod:`hepmva.optim` (update rules, schedules,
   minimisers), :mod:`hepmva.linear` (normal equations, linear and Fisher discriminants),
   :mod:`hepmva.cuts` (CutsGA), :mod:`hepmva.peers` (BDTs, capped SVM, k-NN), :mod:`hepmva.models`
   (one record per classifier kind), :mod:`hepmva.persistence` (every model save and load, no pickle), :mod:`hepmva.unsupervised` (clustering, PCA, anomaly),
   :mod:`hepmva.bundle` (self-describing model bundles: write, load checked, score arrays)
-- evaluation:   :mod:`hepmva.metrics`, :mod:`hepmva.learning_curves`, :mod:`hepmva.histograms` (weighted
+- evaluation:   :mod:`hepmva.metrics`, :mod:`hepmva.binned_metrics` (the same from mergeable score
+  histograms), :mod:`hepmva.learning_curves`, :mod:`hepmva.histograms` (weighted
   hist histograms: sum w^2, flow bins, integer axes), :mod:`hepmva.plotting` (mplhep),
   :mod:`hepmva.studies` (optimizer study, training methods, a classifier's scores judged)
 - stages:       :mod:`hepmva.stages` (one module per ``workflow/rules/*.smk``; each workflow script

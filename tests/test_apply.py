@@ -15,6 +15,7 @@ import pytest
 import uproot
 from sklearn.metrics import roc_auc_score
 
+from hepmva import score_parts
 from hepmva.bundle import BundleError, load_bundle
 from hepmva.io import InputError, read_table
 from hepmva.models import classifier_score, load_estimator
@@ -34,8 +35,9 @@ def _friend(path) -> dict:
 
 def _oof(study, clf: str, sample: str) -> pd.DataFrame:
     """Out-of-fold scores of a training sample, with the entry of each event in its file."""
-    scores = read_table(study["root"] / "results" / "scores" / f"{clf}.parquet")
-    scores = scores[(scores["role"] == "test") & (scores["sample"] == sample)].sort_values("row")
+    models = study["root"] / "results" / "models" / clf
+    scores = score_parts.read_scores(sorted(models.glob("scores_fold*.parquet")), role="test", sample=sample)
+    scores = scores.sort_values("row")
     feats = read_table(study["root"] / "features" / f"{sample}.parquet")
     return pd.DataFrame({"entry": feats["entry"].to_numpy(), "event": feats["event"].to_numpy(),
                          "score": scores["score"].to_numpy()})

@@ -16,7 +16,7 @@ import yaml
 from threadpoolctl import threadpool_limits
 
 from hepmva import io
-from hepmva.datasets import load_feature_tables
+from hepmva.datasets import iter_feature_parts, load_feature_tables
 from hepmva.metrics import roc_auc
 from hepmva.preprocessing import Scaler
 from hepmva import persistence
@@ -75,12 +75,17 @@ def test_kind_contract(tmp_path, kind):
     assert (model_dir / FILE[record.persistence]).exists()
     assert json.loads((model_dir / "model.json").read_text())["kind"] == kind
 
-    # the loaded model gives the training stage's scores exactly (same events, same batch, one thread)
+    # the loaded model gives the training stage's scores exactly (same events, same batch: the training stage
+    # scores each feature part's kept events at once, in row order; one thread)
     scores = io.read_table(tmp_path / "scores_abs.parquet")
-    feats = load_feature_tables(tables)
-    Xs = Scaler.from_dict(info["scaler"]).transform(feats[NAMES].to_numpy())
-    with threadpool_limits(limits=1):
-        feats["score"] = classifier_score(load_estimator(model_dir), Xs)
+    scaler, est = Scaler.from_dict(info["scaler"]), load_estimator(model_dir)
+    parts = []
+    for _, _, part in iter_feature_parts(tables, columns=NAMES):
+        part = part[part["row"].isin(scores.loc[scores["sample"] == part["sample"].iloc[0], "row"])].copy()
+        with threadpool_limits(limits=1):
+            part["score"] = classifier_score(est, scaler.transform(np.ascontiguousarray(part[NAMES].to_numpy())))
+        parts.append(part)
+    feats = pd.concat(parts, ignore_index=True)
     both = scores.merge(feats, on=["sample", "row"], suffixes=("", "_loaded"))
     assert len(both) == len(scores)
     np.testing.assert_array_equal(both["score_loaded"].to_numpy(), both["score"].to_numpy())

@@ -203,6 +203,8 @@ def score_fold_parts(est, scaler: Scaler, feature_tables: Sequence[str | Path], 
     with score_parts.ScorePartWriter(output) as writer:
         for sample, part, frame in iter_feature_parts(feature_tables, columns=columns):
             n_parts += 1
+            if len(frame):  # the events' own sample column: the key the training rows (and every reader) use
+                sample = str(frame["sample"].iloc[0])
             rows = frame["row"].to_numpy(dtype=np.int64)
             is_test = frame["fold"].to_numpy() == fold
             trained = train_rows.get(sample)
@@ -211,7 +213,7 @@ def score_fold_parts(est, scaler: Scaler, feature_tables: Sequence[str | Path], 
             if not keep.any():
                 continue
             t0 = time.perf_counter()
-            X = frame[list(feature_names)].to_numpy(dtype=np.float64)[keep]
+            X = np.ascontiguousarray(frame[list(feature_names)].to_numpy(dtype=np.float64)[keep])  # C order: BLAS sums
             score = classifier_score(est, scaler.transform(X), progress=f"{what} {sample} part {part}")
             seconds += time.perf_counter() - t0
             if not np.all(np.isfinite(score)):

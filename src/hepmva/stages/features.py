@@ -10,8 +10,8 @@ then merges the parts' counts and sums of weights:
 - :func:`merge_feature_parts`  the sample's cross-section, sum of weights and scale ``xsec * L / sum_w``
                                from all its parts, and the sample's checks -> ``results/features/{sample}.json``
 - :func:`build_features`       both, in one process (Python use and tests)
-- :func:`plot_inputs`          the weighted signal-vs-background distribution of every feature and the
-                               correlation matrices
+
+(The input plots are :mod:`hepmva.stages.inputs`: a features job imports no plotting.)
 
 The manifest ``{sample}.json`` lists the parts with their row offsets and holds the scale; the read API
 (:func:`hepmva.datasets.load_feature_tables`, :func:`~hepmva.datasets.iter_feature_parts`) applies the
@@ -31,14 +31,12 @@ import numpy as np
 
 from hepmva import io
 from hepmva.config import schema_default
-from hepmva.datasets import MANIFEST_FORMAT, PART_METADATA_KEY, load_feature_tables
+from hepmva.datasets import MANIFEST_FORMAT, PART_METADATA_KEY
 from hepmva.feature_table import FeaturePartSpec, chunk_weights, compile_program, evaluate_chunk, plan_parts
 from hepmva.logs import Progress
-from hepmva.plotting.inputs import plot_correlation, plot_distribution
-from hepmva.plotting.style import PlotLabel
 from hepmva.samples import ExactSum, assign_folds, physics_weights
 
-__all__ = ["build_feature_part", "merge_feature_parts", "build_features", "read_part_metadata", "plot_inputs"]
+__all__ = ["build_feature_part", "merge_feature_parts", "build_features", "read_part_metadata"]
 
 log = logging.getLogger(__name__)
 
@@ -328,29 +326,3 @@ def build_features(
             build_feature_part(sample, spec, output=path, **kwargs)
         info = merge_feature_parts(sample, paths, luminosity_pb=luminosity_pb, output=output)
     return info
-
-
-def plot_inputs(feature_tables: Sequence[str | Path], features: Sequence[dict], *, luminosity_pb: float,
-                directory: str | Path, correlation_paths: dict[str, str | Path] | None = None,
-                plotting: dict | None = None) -> None:
-    """One weighted signal-vs-background plot per feature, ``{directory}/{feature}.png``, and the
-    weighted correlation matrices of the features for signal and for background.
-
-    A feature's ``default`` (its value where it is undefined, e.g. ``mjj`` with fewer than two jets)
-    is left out of its plot, with the fraction of such events stated; integer-valued features get one
-    bin per value; ``plotting`` is the config block (label, ``bins``).
-    """
-    label, bins = PlotLabel.from_config(luminosity_pb, plotting), int((plotting or {}).get("bins", 40))
-    df = load_feature_tables(feature_tables, [f["name"] for f in features], columns=())
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    y, w = df["label"].to_numpy(), df["weight"].to_numpy()
-    for f in features:
-        plot_distribution(df[f["name"]].to_numpy(), y, w, xlabel=f.get("label", f["name"]), bins=bins,
-                          missing=f.get("default"), luminosity_pb=label, path=directory / f"{f['name']}.png")
-    names = [f["name"] for f in features]
-    for cls, label in ((1, "signal"), (0, "background")):
-        if correlation_paths and label in correlation_paths:
-            m = y == cls
-            plot_correlation(df.loc[m, names].to_numpy(), w[m], names, title=f"Correlations, {label}",
-                             path=correlation_paths[label])

@@ -21,7 +21,7 @@ def test_default_study_binned_equals_exact(tmp_path):
     for s in cfg["samples"]:
         root = tmp_path / f"{s['name']}.root"
         generate_sample(s, seed=cfg["seed"], output=root)
-        tables.append(tmp_path / f"{s['name']}.parquet")
+        tables.append(tmp_path / f"{s['name']}.json")
         build_features(s, [str(root)], features=cfg["features"], luminosity_pb=cfg["luminosity_pb"],
                        folds=cfg["folds"], event_id=cfg["event_id"], selection=cfg["selection"],
                        truth_llr=cfg["truth_llr"], spectators=cfg["spectators"], step_size=cfg["reading"]["step_size"],

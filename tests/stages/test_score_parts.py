@@ -23,17 +23,20 @@ CLASSIFIERS = [
 ]
 
 
-def _tables(tmp_path, step_size):
+def _tables(tmp_path, entries_per_job):
+    """The two samples' features datasets: one part per input file, or entry ranges of ``entries_per_job``."""
     out = []
     for name, label, seed, first in (("sig", "signal", 1, 0), ("bkg", "background", 2, 10**6)):
-        root = tmp_path / f"{name}.root"
-        if not root.exists():
-            write_ntuple(root, n=2500, seed=seed, signal=(label == "signal"), first_id=first, negative_fraction=0.05)
-        table = tmp_path / str(step_size) / f"{name}.parquet"
-        table.parent.mkdir(exist_ok=True)
-        build_features(_sample(name, label), [str(root)], features=FEATURES, luminosity_pb=1000.0, folds=2,
-                       selection="met > 5", step_size=step_size, output=table)
-        out.append(table)
+        roots = []
+        for i, n in enumerate((1500, 1000)):  # two input files per sample
+            roots.append(tmp_path / f"{name}_{i}.root")
+            if not roots[-1].exists():
+                write_ntuple(roots[-1], n=n, seed=seed + 10 * i, signal=(label == "signal"), first_id=first + 10**5 * i,
+                             negative_fraction=0.05)
+        manifest = tmp_path / str(entries_per_job) / f"{name}.json"
+        build_features(_sample(name, label), [str(r) for r in roots], features=FEATURES, luminosity_pb=1000.0,
+                       folds=2, selection="met > 5", step_size=173, entries_per_job=entries_per_job, output=manifest)
+        out.append(manifest)
     return out
 
 
@@ -41,7 +44,7 @@ def _tables(tmp_path, step_size):
 def scored(tmp_path_factory):
     """The same samples as one part each and as many parts, every classifier trained and scored on both."""
     tmp_path = tmp_path_factory.mktemp("parts")
-    layouts = {"one": _tables(tmp_path, 10**6), "many": _tables(tmp_path, 173)}
+    layouts = {"one": _tables(tmp_path, None), "many": _tables(tmp_path, 300)}
     out = {}
     for layout, tables in layouts.items():
         for clf in CLASSIFIERS:
@@ -56,10 +59,9 @@ def scored(tmp_path_factory):
 def test_many_parts_are_many_row_groups_of_one_role(scored):
     path, _, tables = scored["many", "bdt", 0]
     n_parts = len(feature_parts(tables))
-    if n_parts <= len(tables):
-        pytest.skip("the features layout has one part per sample (helper A's per-file layout not merged yet)")
+    assert len(feature_parts(scored["one", "bdt", 0][2])) == 4 and n_parts >= 8  # files, and entry ranges of them
     meta = pq.ParquetFile(path).metadata
-    assert meta.num_row_groups >= n_parts
+    assert meta.num_row_groups == 2 * n_parts  # every part has held-out and training events
     df = io.read_table(path)
     assert list(df.columns) == list(score_parts.SCORE_COLUMNS)
     for part, g in df.groupby(["sample", "part", "role"]):

@@ -7,7 +7,7 @@ import pytest
 import uproot
 
 from hepmva import io, score_parts
-from hepmva.datasets import load_feature_tables
+from hepmva.datasets import feature_parts, load_feature_tables
 from hepmva.stages.features import build_features
 from hepmva.stages.train import train_fold
 from hepmva.stages.writeback import write_friend_trees
@@ -24,10 +24,11 @@ def study(tmp_path_factory):
     sig_root = write_ntuple(tmp / "sig.root", n=1500, seed=1, signal=True, first_id=300_000)
     tables = {}
     for name, label, inputs in (("bkg", "background", files), ("sig", "signal", [str(sig_root)])):
-        tables[name] = tmp / f"{name}.parquet"
+        tables[name] = tmp / f"{name}.json"
         build_features(_sample(name, label, sum_weights=10.0), inputs, features=FEATURES,
                        spectators=[{"name": "lead_eta", "expr": "jet_eta[0]", "default": 0}], luminosity_pb=1000.0,
-                       folds=2, selection="met > 5 and (event < 200000 or event >= 300000)", step_size=211, output=tables[name])
+                       folds=2, selection="met > 5 and (event < 200000 or event >= 300000)", step_size=211,
+                       entries_per_job=250, output=tables[name])  # files in entry ranges: several parts a file
     clf = {"name": "bdt", "kind": "xgboost", "params": {"n_estimators": 10, "max_depth": 2}}
     scores = []
     for fold in (0, 1):
@@ -38,6 +39,7 @@ def study(tmp_path_factory):
 
 
 def test_friend_trees_are_entry_aligned_with_every_input_file(study, tmp_path):
+    assert len(feature_parts([study["tables"]["bkg"]])) >= 6  # 900 + 700 + 50 entries in ranges of 250
     out = tmp_path / "friends"
     written = write_friend_trees(study["files"], study["tables"]["bkg"], {"bdt": study["scores"], "again": study["scores"]},
                                  sample=_sample("bkg", "background"), tree="hepmva", directory=out, spectators=["lead_eta"])

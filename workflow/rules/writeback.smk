@@ -5,7 +5,7 @@ rule writeback:
     input:
         unpack(get_classifier_scores_by_name),
         files=get_local_sample_files,
-        table="results/features/{sample}.parquet",
+        table=get_sample_feature_table,
     output:
         friends=directory("results/friends/{sample}"),
     log:

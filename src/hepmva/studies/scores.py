@@ -73,7 +73,7 @@ def evaluate_train_test(scores: pd.DataFrame, *, name: str, eff_b: Sequence[floa
     Parameters
     ----------
     scores : DataFrame
-        Columns label, weight, fold, role ("train"/"test"), score (from :func:`hepmva.stages.train.collect_scores`).
+        Columns label, weight, fold, role ("train"/"test"), score (the fold models' score tables, :func:`hepmva.score_parts.read_scores`).
 
     Returns
     -------

@@ -85,8 +85,15 @@ def test_workflow_end_to_end_and_report(tmp_path):
     assert 0.5 < metrics["auc"] <= 1.0
     # scored per feature part by the train jobs, evaluated from per-part histograms; no per-classifier join
     assert not (res / "scores").exists()
-    assert metrics["evaluation_method"] == "binned" and metrics["n_events"] == sum(
-        len(pd.read_parquet(res / "features" / f"{s}.parquet")) for s in ("signal", "ttbar", "user_bkg"))
+    manifests = [res / "features" / f"{s}.json" for s in ("signal", "ttbar", "user_bkg")]
+    assert metrics["evaluation_method"] == "binned" and metrics["n_events"] == len(load_feature_tables(manifests))
+    import pyarrow.parquet as pq
+
+    from hepmva.datasets import feature_parts
+
+    for k in range(cfg["folds"]):  # a row group per feature part (the user sample's two files) and role
+        groups = pq.ParquetFile(res / f"models/bdt/scores_fold{k}.parquet").metadata.num_row_groups
+        assert groups == 2 * len(feature_parts(manifests)) == 8
     from hepmva.stages.evaluate import evaluate_classifier
 
     exact = evaluate_classifier(

@@ -23,7 +23,7 @@ from hepmva.errors import InputError, TrainingError
 from hepmva.preprocessing import Scaler, fit_scaler
 from hepmva.samples import training_weights
 
-__all__ = ["load_feature_tables", "TrainingPolicy", "StudySplit", "study_split"]
+__all__ = ["load_feature_tables", "iter_feature_parts", "TrainingPolicy", "StudySplit", "study_split"]
 
 
 def load_feature_tables(paths: Sequence[str | Path], feature_names: Sequence[str] = ()) -> pd.DataFrame:
@@ -40,6 +40,30 @@ def load_feature_tables(paths: Sequence[str | Path], feature_names: Sequence[str
     if missing:
         raise InputError(f"features table lacks column(s) {', '.join(missing)}: re-run the features stage")
     return df
+
+
+def iter_feature_parts(paths: Sequence[str | Path], columns: Sequence[str] | None = None, dtype=None):
+    """Yield ``(sample, part, frame)`` one part (a parquet row group) at a time, with ``row`` global in the sample.
+
+    Only ``columns`` (plus ``row``) are read, the feature columns in ``dtype`` when given (weights stay
+    float64); memory is bounded by the part.
+    """
+    import pyarrow.parquet as pq
+
+    for path in paths:
+        f = pq.ParquetFile(path)
+        sample = Path(path).stem
+        offset = 0
+        cols = None if columns is None else [c for c in dict.fromkeys(columns) if c != "row"]
+        for part in range(f.num_row_groups):
+            frame = f.read_row_group(part, columns=cols).to_pandas()
+            if dtype is not None:
+                for c in frame.columns:
+                    if frame[c].dtype.kind == "f" and c not in ("weight", "truth_llr"):
+                        frame[c] = frame[c].astype(dtype)
+            frame["row"] = np.arange(offset, offset + len(frame))
+            offset += len(frame)
+            yield sample, part, frame
 
 
 @dataclass(frozen=True)

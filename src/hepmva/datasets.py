@@ -52,9 +52,8 @@ def iter_feature_parts(paths: Sequence[str | Path], columns: Sequence[str] | Non
 
     for path in paths:
         f = pq.ParquetFile(path)
-        sample = Path(path).stem
         offset = 0
-        cols = None if columns is None else [c for c in dict.fromkeys(columns) if c != "row"]
+        cols = None if columns is None else [c for c in dict.fromkeys(["sample", *columns]) if c != "row"]
         for part in range(f.num_row_groups):
             frame = f.read_row_group(part, columns=cols).to_pandas()
             if dtype is not None:
@@ -63,7 +62,7 @@ def iter_feature_parts(paths: Sequence[str | Path], columns: Sequence[str] | Non
                         frame[c] = frame[c].astype(dtype)
             frame["row"] = np.arange(offset, offset + len(frame))
             offset += len(frame)
-            yield sample, part, frame
+            yield (str(frame["sample"].iloc[0]) if len(frame) else Path(path).stem), part, frame
 
 
 @dataclass(frozen=True)

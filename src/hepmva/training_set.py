@@ -112,6 +112,7 @@ class TrainingPlan:
     #: a validation split of the kept events by a second key: (threshold, side); side True keeps
     #: ``key2 <= threshold`` (the validation events), False the others (the events trained on)
     split: tuple[int, bool] | None = None
+    held_out: bool = False           # the events OF fold ``fold`` (a held-out sample) instead of the others
 
     @property
     def n_kept(self) -> int:
@@ -145,8 +146,11 @@ def _policy(w: np.ndarray, policy: TrainingPolicy) -> np.ndarray:
 
 
 def plan_training_set(paths: Sequence[str | Path], *, fold: int, cap: int | None, seed: int,
-                      policy: TrainingPolicy, name: str = "training") -> TrainingPlan:
+                      policy: TrainingPolicy, name: str = "training", held_out: bool = False) -> TrainingPlan:
     """One pass over the parts (label, weight, fold only): counts, per-class bottom-k keys, yields.
+
+    The events of every fold but ``fold`` (with ``held_out``: of fold ``fold``, e.g. a capped held-out
+    sample for a learning curve).
 
     Memory: at most ``cap`` keys and weights per class, plus one part's three columns.
 
@@ -163,7 +167,7 @@ def plan_training_set(paths: Sequence[str | Path], *, fold: int, cap: int | None
     n_total, yields = [0, 0], [0.0, 0.0]
     for i, path in enumerate(paths):
         for sample, _part, frame in iter_feature_parts([path], columns=list(BOOKKEEPING)):
-            train = frame["fold"].to_numpy() != fold
+            train = (frame["fold"].to_numpy() == fold) == held_out
             label = frame["label"].to_numpy()[train]
             w = frame["weight"].to_numpy(dtype=np.float64)[train]
             k = event_keys(sample, frame["row"].to_numpy()[train], seed=seed, stream=fold)
@@ -189,7 +193,8 @@ def plan_training_set(paths: Sequence[str | Path], *, fold: int, cap: int | None
         threshold = _ALL if all_kept else int(keys[c][order[-1]])
         classes.append(_class_plan(c, n_total[c], caps[c], threshold, weights[c][order], yields[c], policy,
                                    exact=all_kept, what=f"{name} fold {fold}"))
-    return TrainingPlan(int(fold), int(seed), tuple(classes), sum(n_total), tuple(int(n) for n in per_path))
+    return TrainingPlan(int(fold), int(seed), tuple(classes), sum(n_total), tuple(int(n) for n in per_path),
+                        held_out=held_out)
 
 
 _ALL = int(np.iinfo(np.uint64).max)
@@ -270,7 +275,7 @@ class TrainingSet:
         label = frame["label"].to_numpy().astype(np.int64)
         row = frame["row"].to_numpy()
         keys = event_keys(sample, row, seed=self.plan.seed, stream=self.plan.fold)
-        sel = (frame["fold"].to_numpy() != self.plan.fold) & (keys <= self._thresholds[label])
+        sel = ((frame["fold"].to_numpy() == self.plan.fold) == self.plan.held_out) & (keys <= self._thresholds[label])
         if self.plan.split is not None:
             threshold, side = self.plan.split
             below = event_keys(sample, row, seed=self.plan.seed, stream=_SPLIT_STREAM + self.plan.fold) \

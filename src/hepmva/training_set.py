@@ -35,7 +35,7 @@ from hepmva.errors import InputError, TrainingError
 from hepmva.preprocessing import Scaler
 
 __all__ = ["event_keys", "class_caps", "ClassPlan", "TrainingPlan", "plan_training_set", "TrainingChunk",
-           "TrainingSet", "BOOKKEEPING"]
+           "TrainingSet", "BOOKKEEPING", "sample_name"]
 
 #: columns read besides the features
 BOOKKEEPING = ("label", "weight", "fold")
@@ -64,6 +64,14 @@ def event_keys(sample: str, row: np.ndarray, *, seed: int, stream: int) -> np.nd
     base = np.uint64(int.from_bytes(digest, "little"))
     with np.errstate(over="ignore"):
         return _splitmix64(np.asarray(row).astype(np.uint64) ^ base)
+
+
+def sample_name(sample: str, frame) -> str:
+    """The events' sample: the frame's ``sample`` column (what the score tables and the other stages key on),
+    else the name the reader gave the part."""
+    if "sample" in frame.columns and len(frame):
+        return str(frame["sample"].iloc[0])
+    return sample
 
 
 def class_caps(counts: Sequence[int], cap: int | None) -> tuple[int, ...]:
@@ -167,6 +175,7 @@ def plan_training_set(paths: Sequence[str | Path], *, fold: int, cap: int | None
     n_total, yields = [0, 0], [0.0, 0.0]
     for i, path in enumerate(paths):
         for sample, _part, frame in iter_feature_parts([path], columns=list(BOOKKEEPING)):
+            sample = sample_name(sample, frame)
             train = (frame["fold"].to_numpy() == fold) == held_out
             label = frame["label"].to_numpy()[train]
             w = frame["weight"].to_numpy(dtype=np.float64)[train]
@@ -288,6 +297,7 @@ class TrainingSet:
         columns = self.feature_names + list(BOOKKEEPING)
         for sample, _part, frame in iter_feature_parts(self.paths if paths is None else paths, columns=columns,
                                                        dtype=np.float32):
+            sample = sample_name(sample, frame)
             missing = [f for f in self.feature_names if f not in frame.columns]
             if missing:
                 raise InputError(f"features of sample '{sample}' lack column(s) {', '.join(missing)}: "
@@ -359,7 +369,7 @@ class TrainingSet:
             n, raw, pol, per_path = np.zeros(2, np.int64), np.zeros(2), np.zeros(2), np.zeros(len(self.paths), np.int64)
             for i, path in enumerate(self.paths):
                 for sample, _part, frame in iter_feature_parts([path], columns=list(BOOKKEEPING)):
-                    sel, y = probe._select(sample, frame)
+                    sel, y = probe._select(sample_name(sample, frame), frame)
                     w = frame["weight"].to_numpy(dtype=np.float64)[sel]
                     n += np.bincount(y, minlength=2)
                     raw += np.bincount(y, weights=w, minlength=2)

@@ -25,13 +25,13 @@ from threadpoolctl import threadpool_limits
 
 from hepmva import io
 from hepmva.config import with_defaults
-from hepmva.datasets import TrainingPolicy, iter_feature_parts, load_feature_tables
+from hepmva.datasets import TrainingPolicy, feature_columns, iter_feature_parts, load_feature_tables
 from hepmva.errors import TrainingError
 from hepmva.learning_curves import learning_curve
 from hepmva.models import (Kind, classifier_score, fit_memory_mb, fit_mode, get_kind, make_classifier, save_estimator,
                            training_progress)
 from hepmva.preprocessing import Scaler
-from hepmva.training_set import TrainingChunk, TrainingSet, plan_training_set
+from hepmva.training_set import TrainingChunk, TrainingSet, plan_training_set, sample_name
 
 __all__ = ["train_fold", "fit_fold", "FittedFold", "score_fold_parts", "Scoring", "collect_scores"]
 
@@ -265,6 +265,7 @@ def score_fold_parts(est, scaler: Scaler, feature_tables: Sequence[str | Path], 
     seconds, n_test, n_train = 0.0, 0, 0
     with io.ParquetChunkWriter(output) as writer:
         for sample, part, frame in iter_feature_parts(feature_tables, columns=[*feature_names, "fold"]):
+            sample = sample_name(sample, frame)
             rows = frame["row"].to_numpy(dtype=np.int64)
             is_test = frame["fold"].to_numpy() == fold
             trained = train_rows.get(sample, np.empty(0, np.int64))
@@ -293,8 +294,9 @@ def collect_scores(score_tables: Sequence[str | Path], feature_tables: Sequence[
     Output columns: sample, row, label, weight, fold, role, score (+ truth_llr when present). Each
     event has exactly one ``test`` row (its out-of-fold score) and k-1 ``train`` rows.
     """
-    feats = load_feature_tables(feature_tables)
-    keep = ["sample", "row", "label", "weight"] + (["truth_llr"] if "truth_llr" in feats else [])
+    truth = [c for c in ("truth_llr",) if c in feature_columns(feature_tables)]
+    feats = load_feature_tables(feature_tables, columns=truth)
+    keep = ["sample", "row", "label", "weight", *truth]
     scores = io.read_tables(score_tables)
     df = scores.merge(feats[keep], on=["sample", "row"], how="left", validate="many_to_one")
     n_test = (df["role"] == "test").sum()

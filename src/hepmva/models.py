@@ -387,11 +387,13 @@ def load_estimator(directory: str | Path):
 
 def kinds_table() -> str:
     """The kinds as a markdown table (README.md holds this table; a test checks they agree)."""
-    lines = ["| kind | class | what | persistence | negative weights | learning curve |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| kind | class | what | persistence | negative weights | learning curve | out of core |",
+             "|---|---|---|---|---|---|---|"]
     for k in KINDS.values():
+        stream = "-" if k.streams is None else f"`{k.streams.partition(':')[2]}`" + (
+            "" if k.stream_when is None else f" ({k.stream_when[0]}: {', '.join(k.stream_when[1])})")
         lines.append(f"| `{k.name}` | `{k.target}` | {k.summary} | {k.persistence} | "
-                     f"{'accepted' if k.negative_weights else 'refused'} | {k.stages or '-'} |")
+                     f"{'accepted' if k.negative_weights else 'refused'} | {k.stages or '-'} | {stream} |")
     return "\n".join(lines) + "\n"
 
 

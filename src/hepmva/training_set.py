@@ -30,15 +30,19 @@ from typing import NamedTuple
 
 import numpy as np
 
+from hepmva.config import with_defaults
 from hepmva.datasets import TrainingPolicy, iter_feature_parts
 from hepmva.errors import InputError, TrainingError
 from hepmva.preprocessing import Scaler
 
 __all__ = ["event_keys", "class_caps", "ClassPlan", "TrainingPlan", "plan_training_set", "TrainingChunk",
-           "TrainingSet", "BOOKKEEPING", "sample_name"]
+           "TrainingSet", "BOOKKEEPING", "sample_name",
+           "TRAIN_JOB_OVERHEAD_MB", "train_job_mem_mb"]
 
 #: columns read besides the features
 BOOKKEEPING = ("label", "weight", "fold")
+#: memory (MB) a train job needs besides its training set: the interpreter and libraries, one part, the scoring
+TRAIN_JOB_OVERHEAD_MB = 1500
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
@@ -64,6 +68,12 @@ def event_keys(sample: str, row: np.ndarray, *, seed: int, stream: int) -> np.nd
     base = np.uint64(int.from_bytes(digest, "little"))
     with np.errstate(over="ignore"):
         return _splitmix64(np.asarray(row).astype(np.uint64) ^ base)
+
+
+def train_job_mem_mb(training: dict | None) -> int:
+    """The memory (MB) a train job requests (the rule's ``resources: mem_mb``): the config's
+    ``training.memory_budget_mb`` for the training set plus :data:`TRAIN_JOB_OVERHEAD_MB`."""
+    return int(np.ceil(with_defaults("training", training)["memory_budget_mb"])) + TRAIN_JOB_OVERHEAD_MB
 
 
 def sample_name(sample: str, frame) -> str:

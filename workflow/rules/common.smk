@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hepmva.io import is_remote, process_alive, process_start_time, remove_stale_temporaries
 from hepmva.logs import collected_errors
+from hepmva.training_set import train_job_mem_mb
 
 WORKFLOW_START = time.time()
 #: who holds Snakemake's lock of this directory (written when a run starts, removed when it ends)
@@ -50,6 +51,11 @@ def get_classifier_config(wildcards):
 
 def get_fold(wildcards):
     return int(wildcards.fold)
+
+
+def get_train_mem_mb(wildcards=None):
+    """The train job's memory: training.memory_budget_mb for the training set plus the job's overhead."""
+    return train_job_mem_mb(config["training"])
 
 
 def get_classifier_scores_by_name(wildcards=None):

@@ -23,7 +23,7 @@ def write_tables(tmp_path, sizes: dict, *, seed: int = 0, negative: float = 0.05
     for name, (label, n) in sizes.items():
         w = rng.exponential(1.0, n) * (1 + 3 * label)
         w[rng.random(n) < negative] *= -0.5
-        df = pd.DataFrame({f: rng.normal(0.8 * label * (i + 1) / 3, 1.0 + 0.2 * i, n) for i, f in enumerate(FEATURES)})
+        df = pd.DataFrame({f: rng.normal(label * (0.6 + 0.4 * i), 1.0 + 0.2 * i, n) for i, f in enumerate(FEATURES)})
         df["sample"], df["label"], df["weight"] = name, label, w
         df["fold"] = rng.integers(0, folds, n).astype(np.int8)
         df["event"] = np.arange(n, dtype=np.uint64)

@@ -136,7 +136,9 @@ def fit_fold(feature_tables: Sequence[str | Path], *, classifier: dict, fold: in
     if mode == "memory":
         data = tset.load()
         scaler = policy.fit_scaler(data.X, data.w)
-        X = scaler.transform(data.X, dtype=np.float32)
+        X = data.X
+        for start in range(0, len(X), 65536):  # scaled in place, a block at a time: no float64 copy of the set
+            X[start:start + 65536] = scaler.transform(X[start:start + 65536], dtype=np.float32)
         log.info("%s: training %s on %d events (%d features) in memory (~%.0f MB) after %.1f s of reading",
                  what, record.name, len(data.y), X.shape[1], need, time.perf_counter() - t_plan)
     else:
@@ -162,7 +164,7 @@ def fit_fold(feature_tables: Sequence[str | Path], *, classifier: dict, fold: in
         "classifier": name, "kind": classifier["kind"], "params": classifier.get("params", {}),
         "fold": fold, "features": list(feature_names), "scaler": scaler.to_dict(),
         "n_train": int(tset.n_events), "train_seconds": train_seconds,
-        "fit_mode": mode, "fit_memory_mb": round(need, 1),
+        "fit_mode": mode, "fit_memory_mb": round(need, 3),
         "training_events": {("signal" if c.label else "background"): {
             "kept": c.n_kept, "total": c.n_total, "weight_scale": c.scale, "yield": c.yield_total}
             for c in plan.classes},

@@ -148,3 +148,34 @@ def test_streamed_scaler_equals_the_in_memory_fit(tmp_path):
 def test_the_train_job_requests_the_budget_plus_its_overhead():
     assert train_job_mem_mb({"memory_budget_mb": 300}) == 1800
     assert train_job_mem_mb(None) == 5500
+
+
+def test_the_capped_set_is_the_same_however_the_samples_are_split_into_parts(ntuple_factory, tmp_path):
+    """Features built as one part per file and as many entry ranges: the same kept events, weights and features."""
+    from hepmva.stages.features import build_features
+
+    feats = [{"name": "met", "expr": "met"}, {"name": "j1pt", "expr": "jet_pt[0]", "default": -1.0},
+             {"name": "ht", "expr": "sum(jet_pt)"}]
+    files = {"sig": [ntuple_factory(f"s{i}.root", n=900, seed=i, signal=True, first_id=1000 * i) for i in range(2)],
+             "bkg": [ntuple_factory(f"b{i}.root", n=1200, seed=10 + i, first_id=5000 * i, negative_fraction=0.1)
+                     for i in range(2)]}
+    sets = {}
+    for layout, per_job in (("one", None), ("split", 150)):
+        paths = []
+        for name, fs in files.items():
+            out = tmp_path / layout / f"{name}.json"
+            build_features({"name": name, "label": "signal" if name == "sig" else "background", "xsec_pb": 2.0,
+                            "weight": "genWeight", "sum_weights": "auto"}, [str(f) for f in fs], features=feats,
+                           luminosity_pb=10.0, folds=2, selection="met > 5", output=out,
+                           **({} if per_job is None else {"entries_per_job": per_job}))
+            paths.append(out)
+        plan = plan_training_set(paths, fold=0, cap=1200, seed=5, policy=POLICY)
+        tset = TrainingSet(paths, [f["name"] for f in feats], plan, POLICY)
+        n_parts = sum(1 for _ in tset.chunks())
+        sets[layout] = (plan, tset.load(), n_parts)
+    (plan_a, a, parts_a), (plan_b, b, parts_b) = sets["one"], sets["split"]
+    assert parts_a == 4 and parts_b > 12
+    assert [c.n_kept for c in plan_a.classes] == [c.n_kept for c in plan_b.classes] == [600, 600]
+    assert plan_a.classes == plan_b.classes
+    for field in ("X", "y", "w", "weight", "row"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))

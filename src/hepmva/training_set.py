@@ -34,6 +34,7 @@ from hepmva.config import with_defaults
 from hepmva.datasets import TrainingPolicy, iter_feature_parts
 from hepmva.errors import InputError, TrainingError
 from hepmva.preprocessing import Scaler
+from hepmva.samples import ExactSum
 
 __all__ = ["event_keys", "class_caps", "ClassPlan", "TrainingPlan", "plan_training_set", "TrainingChunk",
            "TrainingSet", "BOOKKEEPING", "sample_name",
@@ -182,7 +183,7 @@ def plan_training_set(paths: Sequence[str | Path], *, fold: int, cap: int | None
     keys: list[np.ndarray] = [np.empty(0, np.uint64)] * 2
     weights: list[np.ndarray] = [np.empty(0, np.float64)] * 2
     where: list[np.ndarray] = [np.empty(0, np.int64)] * 2    # index of the path of each kept key
-    n_total, yields = [0, 0], [0.0, 0.0]
+    n_total, yields = [0, 0], [ExactSum(), ExactSum()]  # exact: the same bits however the parts split a sample
     for i, path in enumerate(paths):
         for sample, _part, frame in iter_feature_parts([path], columns=list(BOOKKEEPING)):
             sample = sample_name(sample, frame)
@@ -193,7 +194,7 @@ def plan_training_set(paths: Sequence[str | Path], *, fold: int, cap: int | None
             for c in (0, 1):
                 m = label == c
                 n_total[c] += int(m.sum())
-                yields[c] += float(w[m].sum())
+                yields[c].add(w[m])
                 kc, wc = np.concatenate([keys[c], k[m]]), np.concatenate([weights[c], w[m]])
                 pc = np.concatenate([where[c], np.full(int(m.sum()), i, np.int64)])
                 if keep_max is not None and len(kc) > keep_max:
@@ -210,7 +211,7 @@ def plan_training_set(paths: Sequence[str | Path], *, fold: int, cap: int | None
         per_path += np.bincount(where[c][order], minlength=len(paths))
         all_kept = caps[c] == n_total[c]
         threshold = _ALL if all_kept else int(keys[c][order[-1]])
-        classes.append(_class_plan(c, n_total[c], caps[c], threshold, weights[c][order], yields[c], policy,
+        classes.append(_class_plan(c, n_total[c], caps[c], threshold, weights[c][order], yields[c].value, policy,
                                    exact=all_kept, what=f"{name} fold {fold}"))
     return TrainingPlan(int(fold), int(seed), tuple(classes), sum(n_total), tuple(int(n) for n in per_path),
                         held_out=held_out)
@@ -376,21 +377,23 @@ class TrainingSet:
         for side in (False, True):
             plan = replace(self.plan, split=(threshold, side))
             probe = TrainingSet(self.paths, [], plan, self.policy)
-            n, raw, pol, per_path = np.zeros(2, np.int64), np.zeros(2), np.zeros(2), np.zeros(len(self.paths), np.int64)
+            n, per_path = np.zeros(2, np.int64), np.zeros(len(self.paths), np.int64)
+            raw, pol = [ExactSum(), ExactSum()], [ExactSum(), ExactSum()]
             for i, path in enumerate(self.paths):
                 for sample, _part, frame in iter_feature_parts([path], columns=list(BOOKKEEPING)):
                     sel, y = probe._select(sample_name(sample, frame), frame)
                     w = frame["weight"].to_numpy(dtype=np.float64)[sel]
                     n += np.bincount(y, minlength=2)
-                    raw += np.bincount(y, weights=w, minlength=2)
-                    pol += np.bincount(y, weights=_policy(w, self.policy), minlength=2)
+                    for c in (0, 1):
+                        raw[c].add(w[y == c])
+                        pol[c].add(_policy(w[y == c], self.policy))
                     per_path[i] += int(sel.sum())
             if min(n) == 0:
                 raise TrainingError(f"fold {self.plan.fold}: a validation split of {q:.3g} leaves a class without "
                                     f"{'validation' if side else 'training'} events; use more events")
-            classes = tuple(_class_plan(c.label, c.n_total, int(n[c.label]), c.threshold, raw[c.label], c.yield_total,
-                                        self.policy, exact=False, what=f"fold {self.plan.fold}",
-                                        policy_sum=pol[c.label]) for c in self.plan.classes)
+            classes = tuple(_class_plan(c.label, c.n_total, int(n[c.label]), c.threshold, raw[c.label].value,
+                                        c.yield_total, self.policy, exact=False, what=f"fold {self.plan.fold}",
+                                        policy_sum=pol[c.label].value) for c in self.plan.classes)
             plan = replace(plan, classes=classes, per_path=tuple(int(k) for k in per_path))
             sides.append(TrainingSet(self.paths, self.feature_names, plan, self.policy, self.scaler))
         return sides[0], sides[1]

@@ -23,6 +23,7 @@ computed per part from per-class factors fixed by the plan, identical to
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,12 +34,15 @@ import numpy as np
 from hepmva.config import with_defaults
 from hepmva.datasets import TrainingPolicy, iter_feature_parts
 from hepmva.errors import InputError, TrainingError
+from hepmva.logs import Progress
 from hepmva.preprocessing import Scaler
 from hepmva.samples import ExactSum
 
 __all__ = ["event_keys", "class_caps", "ClassPlan", "TrainingPlan", "plan_training_set", "TrainingChunk",
            "TrainingSet", "BOOKKEEPING", "sample_name",
            "TRAIN_JOB_OVERHEAD_MB", "train_job_mem_mb"]
+
+log = logging.getLogger(__name__)
 
 #: columns read besides the features
 BOOKKEEPING = ("label", "weight", "fold")
@@ -184,8 +188,10 @@ def plan_training_set(paths: Sequence[str | Path], *, fold: int, cap: int | None
     weights: list[np.ndarray] = [np.empty(0, np.float64)] * 2
     where: list[np.ndarray] = [np.empty(0, np.int64)] * 2    # index of the path of each kept key
     n_total, yields = [0, 0], [ExactSum(), ExactSum()]  # exact: the same bits however the parts split a sample
+    progress = Progress(log, f"{name} fold {fold}: planning the training set", unit="events")
     for i, path in enumerate(paths):
         for sample, _part, frame in iter_feature_parts([path], columns=list(BOOKKEEPING)):
+            progress.update(len(frame))
             sample = sample_name(sample, frame)
             train = (frame["fold"].to_numpy() == fold) == held_out
             label = frame["label"].to_numpy()[train]
@@ -201,6 +207,7 @@ def plan_training_set(paths: Sequence[str | Path], *, fold: int, cap: int | None
                     idx = np.argpartition(kc, keep_max - 1)[:keep_max]
                     kc, wc, pc = kc[idx], wc[idx], pc[idx]
                 keys[c], weights[c], where[c] = kc, wc, pc
+    progress.done()
     if min(n_total) == 0:
         raise TrainingError(f"{name} fold {fold}: the training set has only one class; "
                             "need signal and background events in every fold")
@@ -328,7 +335,13 @@ class TrainingSet:
 
         ``sample`` is empty (the events come from several samples): use :meth:`chunks` for per-sample rows.
         """
-        return _concat(list(self.chunks()), self.n_features)
+        progress = Progress(log, f"fold {self.plan.fold}: reading the training events", total=self.n_events)
+        parts = []
+        for chunk in self.chunks():
+            parts.append(chunk)
+            progress.update(len(chunk.y))
+        progress.done()
+        return _concat(parts, self.n_features)
 
     def buffers(self, size: int) -> Iterator[TrainingChunk]:
         """The selected events in buffers of about ``size`` events, every sample in proportion in each.

@@ -188,6 +188,8 @@ def plan_training_set(paths: Sequence[str | Path], *, fold: int, cap: int | None
     weights: list[np.ndarray] = [np.empty(0, np.float64)] * 2
     where: list[np.ndarray] = [np.empty(0, np.int64)] * 2    # index of the path of each kept key
     n_total, yields = [0, 0], [ExactSum(), ExactSum()]  # exact: the same bits however the parts split a sample
+    per_path_all = np.zeros(len(paths), np.int64)
+    policy_all = [ExactSum(), ExactSum()]
     progress = Progress(log, f"{name} fold {fold}: planning the training set", unit="events")
     for i, path in enumerate(paths):
         for sample, _part, frame in iter_feature_parts([path], columns=list(BOOKKEEPING)):
@@ -201,6 +203,10 @@ def plan_training_set(paths: Sequence[str | Path], *, fold: int, cap: int | None
                 m = label == c
                 n_total[c] += int(m.sum())
                 yields[c].add(w[m])
+                if keep_max is None:  # no cap: every event is kept, nothing to remember but the sums
+                    per_path_all[i] += int(m.sum())
+                    policy_all[c].add(_policy(w[m], policy))
+                    continue
                 kc, wc = np.concatenate([keys[c], k[m]]), np.concatenate([weights[c], w[m]])
                 pc = np.concatenate([where[c], np.full(int(m.sum()), i, np.int64)])
                 if keep_max is not None and len(kc) > keep_max:
@@ -211,6 +217,11 @@ def plan_training_set(paths: Sequence[str | Path], *, fold: int, cap: int | None
     if min(n_total) == 0:
         raise TrainingError(f"{name} fold {fold}: the training set has only one class; "
                             "need signal and background events in every fold")
+    if keep_max is None:
+        classes = tuple(ClassPlan(c, n_total[c], n_total[c], _ALL, 1.0, yields[c].value, policy_all[c].value)
+                        for c in (0, 1))
+        return TrainingPlan(int(fold), int(seed), classes, sum(n_total), tuple(int(n) for n in per_path_all),
+                            held_out=held_out)
     caps = class_caps(n_total, cap)
     classes, per_path = [], np.zeros(len(paths), np.int64)
     for c in (0, 1):

@@ -2,9 +2,10 @@
 
 Used when a classifier's training set does not fit ``training.memory_budget_mb``
 (:func:`hepmva.models.fit_mode`); each function is a kind's ``streams`` in :data:`hepmva.models.KINDS`.
-The training set is any object with ``n_events``, ``n_features``, ``weight_mean`` and ``buffers(size)``
-yielding chunks with ``X`` (float32), ``y`` and ``w`` in the same order on every call
-(:class:`hepmva.training_set.TrainingSet`: the planned, capped events read part by part).
+The training set is any object with ``n_events``, ``n_features``, ``weight_mean``, ``pieces(size)`` (part after
+part) and ``buffers(size)`` (all samples mixed in each) yielding chunks with ``X`` (float32), ``y`` and ``w`` in
+the same order on every call (:class:`hepmva.training_set.TrainingSet`: the planned, capped events read part by
+part).
 
 - :func:`fit_xgboost_external`: xgboost's external-memory data iterator (:class:`xgboost.DataIter`) over the
   buffers, into an :class:`xgboost.ExtMemQuantileDMatrix` whose quantised pages are cached on local disk;
@@ -34,9 +35,9 @@ def fit_xgboost_external(est, training_set, *, memory_bytes: int):
     """Fit an ``xgboost.XGBClassifier`` out of core: :class:`xgboost.DataIter` -> ``ExtMemQuantileDMatrix``.
 
     The estimator's parameters (``n_estimators``, ``max_depth``, ``learning_rate``, ``max_bin``, its
-    callbacks, ...) are used as its own ``fit`` would. Memory: one buffer of events at a time while the
-    quantised pages are built (cached on local disk), then ~30 bytes per event for the gradients and the
-    row partition while boosting, whatever the number of features.
+    callbacks, ...) are used as its own ``fit`` would. Memory: one part (fed in pieces) at a time while the
+    quantised pages are built (cached on local disk), then ~15-30 bytes per event for the labels, gradients
+    and row partition while boosting, whatever the number of features.
     """
     import xgboost
 
@@ -55,7 +56,7 @@ def fit_xgboost_external(est, training_set, *, memory_bytes: int):
 
         def next(self, input_data) -> bool:
             if self._it is None:
-                self._it = training_set.buffers(batch)
+                self._it = training_set.pieces(batch)
             chunk = next(self._it, None)
             if chunk is None:
                 return False

@@ -382,6 +382,14 @@ class TrainingSet:
                 return
             yield _concat(pieces, self.n_features)
 
+    def pieces(self, size: int) -> Iterator[TrainingChunk]:
+        """The selected events part after part, each part cut into pieces of at most ``size`` events (samples not
+        mixed: for learners that do not care about the order, e.g. xgboost's external memory). Memory: one part."""
+        for chunk in self.chunks():
+            while chunk is not None:
+                head, chunk = _split_chunk(chunk, size)
+                yield head
+
     def fit_scaler(self) -> Scaler:
         """The configured scaler fitted (weighted) on the selected events, streaming over the parts."""
         acc = Scaler(self.policy.scaler).accumulator(self.n_features)

@@ -158,11 +158,18 @@ def fit_fold(feature_tables: Sequence[str | Path], *, classifier: dict, fold: in
             est = _fit(est, None, None, None, classifier, fold, stream=(tset, int(budget * 2**20)))
         train_seconds = time.perf_counter() - t0
         log.info("%s: trained in %.1f s", what, train_seconds)
-        # the learning curve and the "train" scores on (a bounded sample of) the training events
-        sample = (data._replace(X=X) if mode == "memory" else next(tset.buffers(_CURVE_EVENTS)))
+        # the learning curve and the "train" scores on the training events; out of core on a random
+        # _CURVE_EVENTS of them (the same keys' smallest: a subset of the events trained on), read part by part
+        if mode == "memory":
+            sample, rows_of = data._replace(X=X), tset
+        else:
+            rows_of = TrainingSet(feature_tables, feature_names, plan_training_set(
+                feature_tables, fold=fold, cap=_CURVE_EVENTS, seed=seed, policy=policy, name=f"classifier '{name}'"),
+                policy, scaler)
+            sample = rows_of.load()
         curve = _learning_curve(est, record, sample, feature_tables, feature_names, scaler, policy, fold=fold,
                                 seed=int(seed), name=name)
-    train_rows = _rows_by_sample(tset) if mode == "memory" else _rows_by_sample(tset, limit=_CURVE_EVENTS)
+    train_rows = _rows_by_sample(rows_of)
     info = {
         "classifier": name, "kind": classifier["kind"], "params": classifier.get("params", {}),
         "fold": fold, "features": list(feature_names), "scaler": scaler.to_dict(),
@@ -186,21 +193,11 @@ def _has_negative_weights(tset: TrainingSet) -> bool:
     return any((c.weight < 0).any() for c in TrainingSet(tset.paths, [], tset.plan, tset.policy).chunks())
 
 
-def _rows_by_sample(tset: TrainingSet, limit: int | None = None) -> dict[str, np.ndarray]:
-    """``{sample: sorted rows}`` of the training events (the first ``limit`` of each sample's share when given)."""
+def _rows_by_sample(tset: TrainingSet) -> dict[str, np.ndarray]:
+    """``{sample: sorted rows}`` of the events of ``tset`` (one pass over the bookkeeping columns)."""
     rows: dict[str, list[np.ndarray]] = {}
-    lean = TrainingSet(tset.paths, [], tset.plan, tset.policy)
-    budget = None if limit is None else {i: int(np.ceil(limit * k / max(tset.n_events, 1)))
-                                         for i, k in enumerate(tset.plan.per_path)}
-    for i, path in enumerate(tset.paths):
-        left = None if budget is None else budget.get(i, limit)
-        for chunk in lean.chunks([path]):
-            take = chunk.row if left is None else chunk.row[:left]
-            rows.setdefault(chunk.sample, []).append(take)
-            if left is not None:
-                left -= len(take)
-                if left <= 0:
-                    break
+    for chunk in TrainingSet(tset.paths, [], tset.plan, tset.policy).chunks():
+        rows.setdefault(chunk.sample, []).append(chunk.row)
     return {s: np.sort(np.concatenate(r)) for s, r in rows.items()}
 
 

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import awkward as ak
 import numpy as np
 
 from hepmva import io
@@ -176,7 +177,7 @@ def evaluate_chunk(program: FeatureProgram, chunk, *, path: str, entry_start: in
     for cut in program.cuts:
         mask &= _selection(cut, chunk, path, cache)
     selected = np.flatnonzero(mask)
-    sel = chunk[mask]
+    sel = chunk if len(selected) == n else _select(chunk, mask)
     cache = {}
     cols: dict[str, np.ndarray] = {}
     for kind, defs in (("feature", program.features), ("spectator", program.spectators)):
@@ -190,7 +191,7 @@ def evaluate_chunk(program: FeatureProgram, chunk, *, path: str, entry_start: in
                 )
             cols[name] = values
     for column, expr in program.weights:
-        w = np.ones(len(sel)) if expr is None else _evaluate(expr, sel, path, f"weight '{column}'", cache=cache)
+        w = np.ones(len(selected)) if expr is None else _evaluate(expr, sel, path, f"weight '{column}'", cache=cache)
         if not np.all(np.isfinite(w)):
             raise io.InputError(f"{path}: weight '{column}' = '{expr.text}' is NaN/inf in some events")
         cols[column] = w
@@ -199,6 +200,20 @@ def evaluate_chunk(program: FeatureProgram, chunk, *, path: str, entry_start: in
     if program.truth_llr is not None:
         cols["truth_llr"] = _evaluate(program.truth_llr, sel, path, "truth_llr")
     return cols
+
+
+def _select(chunk, mask: np.ndarray) -> dict:
+    """The selected events of every branch of ``chunk``, branch by branch: flat branches as numpy arrays (the
+    expressions then compute on plain buffers), jagged ones as awkward lists over the same content (no copy)."""
+    out = {}
+    for name in chunk.fields:
+        field = chunk[name]
+        layout = field.layout
+        if isinstance(layout, ak.contents.NumpyArray) and not layout.parameters and layout.data.ndim == 1:
+            out[name] = np.asarray(layout.data)[mask]
+        else:
+            out[name] = field[mask]
+    return out
 
 
 def chunk_weights(program: FeatureProgram, chunk, *, path: str) -> np.ndarray:

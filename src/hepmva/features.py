@@ -1419,7 +1419,9 @@ def _finish(text: str, value: Any, n: int, default: float | bool | None) -> np.n
     is_bool = _is_bool(value)
     if _is_scalar(value):
         return np.full(n, value, dtype=bool if is_bool else np.float64)
-    n_missing = int(ak.sum(ak.is_none(value, axis=0)))
+    flat = _flat_buffer(value)
+    n_missing = (0 if flat[1] is None else n - int(np.count_nonzero(flat[1]))) if flat is not None \
+        else int(ak.sum(ak.is_none(value, axis=0)))
     if n_missing:
         if default is None:
             raise ValueError(
@@ -1432,8 +1434,15 @@ def _finish(text: str, value: Any, n: int, default: float | bool | None) -> np.n
             value, is_bool = ak.values_astype(value, np.float64), False
         if is_bool:
             default = bool(default)
-        value = ak.fill_none(value, default, axis=0)
-    out = ak.to_numpy(value)
+        if flat is not None:  # awkward's fill_none on the numpy buffer: its result type, its numbers
+            data = flat[0].astype(np.float64) if flat[0].dtype == np.bool_ and not is_bool else flat[0]
+            dtype = np.result_type(data.dtype, np.asarray(default))
+            value = np.where(flat[1], data.astype(dtype, copy=False), np.asarray(default, dtype=dtype))
+        else:
+            value = ak.fill_none(value, default, axis=0)
+    elif flat is not None:
+        value = flat[0]
+    out = value if isinstance(value, np.ndarray) else ak.to_numpy(value)
     if is_bool:
         return out.astype(bool, copy=False)
     if out.dtype.kind in "iu":

@@ -161,10 +161,11 @@ def build_feature_part(
     return meta
 
 
-#: how parts are written: no dictionary encoding but for the sample name (pyarrow's default tries it on every
-#: column, which costs a third of the build on float columns and gains nothing), statistics only where a reader
-#: may filter
-PARQUET_OPTIONS = {"use_dictionary": ["sample"], "write_statistics": ["fold", "file_index", "entry", "event"]}
+#: how parts are written (benchmarks/bench_features.py): no dictionary encoding but for the sample name
+#: (pyarrow's default tries it on every column, which gains nothing on floats and doubled the write time),
+#: no column statistics (no reader filters on them: another quarter of the write), snappy, one row group
+#: per chunk read
+PARQUET_OPTIONS = {"use_dictionary": ["sample"], "write_statistics": False, "compression": "snappy"}
 
 
 def _file_metadata(sample: Mapping, path: str, start: int) -> dict:

@@ -27,11 +27,12 @@ import numpy as np
 
 from hepmva import io
 from hepmva.features import Definitions, Expression, compile_expression, evaluate_selection, make_definitions
-from hepmva.samples import physics_weights
+from hepmva.samples import ExactSum, physics_weights
 
 log = logging.getLogger(__name__)
 
 __all__ = ["FeatureProgram", "FeaturePartSpec", "compile_program", "check_branches", "evaluate_chunk", "chunk_weights", "plan_parts",
+           "checked_auto_sum_of_weights",
            "sample_scale"]
 
 
@@ -256,26 +257,36 @@ def _resolve_number(spec, files: Sequence[str], what: str) -> float:
 
 
 def _sum_of_weights(files: Sequence[str], tree: str, weight_expr, step_size) -> tuple[float, int]:
-    """Sum of the generator weights of every event in ``files`` (before any selection), and the event count."""
-    total, n = 0.0, 0
+    """Sum of the generator weights of every event in ``files`` (before any selection, exact), and the event count."""
+    total, n = ExactSum(), 0
     for path in files:
         branches = sorted(weight_expr.branches) if weight_expr is not None else []
         if not branches:
             t = io.open_tree(path, tree)
-            total += t.num_entries
+            total.add_count(t.num_entries)
             n += t.num_entries
             t.file.close()
             continue
         for _, chunk in io.iterate_tree(path, tree, branches, step_size=step_size):
-            total += float(np.sum(_evaluate(weight_expr, chunk, path, "weight")))
+            total.add(_evaluate(weight_expr, chunk, path, "weight"))
             n += len(chunk)
-    return total, n
+    return total.value, n
 
 
 def _auto_sum_of_weights(name: str, files: Sequence[str], tree: str, weight_expr, step_size) -> float:
     """``sum_weights: auto``: the sum of the weights of the events *in the files*, checked and logged."""
     sumw, n = _sum_of_weights(files, tree, weight_expr, step_size)
-    where = ", ".join(files)
+    return checked_auto_sum_of_weights(name, tree, sumw, n, ", ".join(files))
+
+
+def checked_auto_sum_of_weights(name: str, tree: str, sumw: float, n: int, where: str) -> float:
+    """``sum_weights: auto`` of sample ``name``: ``sumw`` over its ``n`` events in ``where``, checked and logged.
+
+    Raises
+    ------
+    InputError
+        One line: no entries (auto cannot work), or a sum that is not > 0.
+    """
     if n == 0:
         raise io.InputError(
             f"sample '{name}': sum_weights: auto, but the tree '{tree}' has no entries in {where}; "

@@ -161,15 +161,19 @@ def main() -> None:
         rss = [max((r["max_rss"] for r in table[s].get(rule, [])), default=float("nan")) for s in sizes]
         jobs = "/".join(str(len(table[s].get(rule, []))) for s in sizes)
         print(f"| {rule} | {jobs} | " + " | ".join(f"{v:.0f}" for v in rss) + f" | {rss[-1] / rss[0]:.2f} |")
-    print("\nCPU seconds per million events (sum over the rule's jobs of Snakemake's cpu_time):\n")
-    print("| rule | " + " | ".join(f"{s / 1e6:g}M" for s in sizes) + " |")
-    print("|---|" + "---:|" * len(sizes))
+    print("\nCPU seconds per million events (sum over the rule's jobs of Snakemake's cpu_time), and the marginal\n"
+          f"cost per million events from {sizes[0] / 1e6:g}M to {sizes[-1] / 1e6:g}M (the per-job constant taken out):\n")
+    print("| rule | " + " | ".join(f"{s / 1e6:g}M" for s in sizes) + " | marginal | CPU s per job |")
+    print("|---|" + "---:|" * (len(sizes) + 2))
     for rule in rules + ["total"]:
-        vals = []
+        cpu, jobs = [], []
         for s in sizes:
             rows = [r for k, v in table[s].items() if rule in ("total", k) for r in v]
-            vals.append(sum(r["cpu_time"] for r in rows) / (s / 1e6))
-        print(f"| {rule} | " + " | ".join(f"{v:.2f}" for v in vals) + " |")
+            cpu.append(sum(r["cpu_time"] for r in rows))
+            jobs.append(len(rows))
+        marginal = (cpu[-1] - cpu[0]) / ((sizes[-1] - sizes[0]) / 1e6) if len(sizes) > 1 else float("nan")
+        print(f"| {rule} | " + " | ".join(f"{c / (s / 1e6):.2f}" for c, s in zip(cpu, sizes))
+              + f" | {marginal:.2f} | {cpu[0] / max(jobs[0], 1):.2f} |")
     print("\n| size | workflow wall s | load average |\n|---:|---:|---:|")
     for s in sizes:
         print(f"| {s / 1e6:g}M | {walls[s]:.0f} | {loads[s]:.1f} |")

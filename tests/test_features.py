@@ -772,7 +772,8 @@ def test_numpy_fast_paths_equal_awkward_bit_for_bit() -> None:
     n = 2000
     counts = rng.poisson(1.2, n)
     flat = rng.exponential(40, counts.sum()).astype(np.float32)
-    arrays = ak.zip({"jet_pt": ak.unflatten(flat, counts), "jet_phi": ak.unflatten(rng.uniform(-3, 3, counts.sum()), counts),
+    arrays = ak.zip({"jet_pt": ak.unflatten(flat, counts),
+                     "jet_phi": ak.unflatten(rng.uniform(-3, 3, counts.sum()), counts),
                      "met": rng.exponential(30, n).astype(np.float32), "njet": counts.astype(np.int32)},
                     depth_limit=1)
     selected = arrays[np.asarray(arrays.met) > 10]  # IndexedArray fields, as uproot chunks after a cut

@@ -31,9 +31,8 @@ from hepmva.samples import ExactSum, physics_weights
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FeatureProgram", "FeaturePartSpec", "compile_program", "check_branches", "evaluate_chunk", "chunk_weights", "plan_parts",
-           "checked_auto_sum_of_weights",
-           "sample_scale"]
+__all__ = ["FeatureProgram", "FeaturePartSpec", "compile_program", "check_branches", "evaluate_chunk", "chunk_weights",
+           "plan_parts", "checked_auto_sum_of_weights", "sample_scale"]
 
 
 @dataclass(frozen=True)

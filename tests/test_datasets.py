@@ -41,7 +41,8 @@ def test_whole_tables_as_read_directly(tables):
         for q in manifest["parts"]:
             t = pd.read_parquet(p.parent / q["path"])
             t["sample"] = t["sample"].astype(str)
-            raw.append(t.rename(columns={"generator_weight": "weight"}).assign(weight=t["generator_weight"] * manifest["scale"]))
+            t["generator_weight"] *= manifest["scale"]
+            raw.append(t.rename(columns={"generator_weight": "weight"}))
     raw = pd.concat(raw, ignore_index=True)
     pd.testing.assert_frame_equal(df.drop(columns="row"), raw)
     for name in ("sig", "bkg"):
@@ -102,7 +103,8 @@ def test_split_build_is_the_one_part_build(ntuple_factory, tmp_path):
     b = load_feature_tables([tmp_path / "split" / "sig.json"])
     pd.testing.assert_frame_equal(a, b, check_exact=True)
     arrays = [uproot.open(f)["Events"].arrays(["met", "genWeight", "event"], library="np") for f in files]
-    w_all = np.concatenate([x["genWeight"] * (1 + x["met"] / 777) for x in arrays]).astype(np.float64)  # float32 branches
+    # in float32, as the expression computes on the float32 branches
+    w_all = np.concatenate([x["genWeight"] * (1 + x["met"] / 777) for x in arrays]).astype(np.float64)
     met = np.concatenate([x["met"] for x in arrays]).astype(np.float64)
     sel = met > 20
     np.testing.assert_array_equal(a["event"], np.concatenate([x["event"] for x in arrays])[sel])

@@ -762,3 +762,43 @@ def test_every_function_of_the_table_is_documented() -> None:
     section = (features.__doc__ or "").split("Functions\n---------")[1]
     missing = [name for name in ALLOWED_FUNCTIONS if not re.search(rf"\b{name}\b", section)]
     assert not missing, f"document these functions in the 'Functions' section of hepmva.features: {missing}"
+
+
+def test_numpy_fast_paths_equal_awkward_bit_for_bit() -> None:
+    """Indexing and the arithmetic on one-value-per-event arrays run on numpy buffers (features._take_numbers,
+    _on_flat_buffers): the same numbers, dtypes and missing events as awkward's own broadcasting, also on the
+    lazily selected (IndexedArray / ListArray) layouts a selection leaves."""
+    rng = np.random.default_rng(3)
+    n = 2000
+    counts = rng.poisson(1.2, n)
+    flat = rng.exponential(40, counts.sum()).astype(np.float32)
+    arrays = ak.zip({"jet_pt": ak.unflatten(flat, counts),
+                     "jet_phi": ak.unflatten(rng.uniform(-3, 3, counts.sum()), counts),
+                     "met": rng.exponential(30, n).astype(np.float32), "njet": counts.astype(np.int32)},
+                    depth_limit=1)
+    selected = arrays[np.asarray(arrays.met) > 10]  # IndexedArray fields, as uproot chunks after a cut
+    as_lists = {k: selected[k] for k in selected.fields}
+    pt, phi, met = selected.jet_pt, selected.jet_phi, selected.met
+
+    def second(x):
+        return ak.mask(x, ak.num(x) > 1)[:, 1]
+
+    def last(x):
+        return ak.mask(x, ak.num(x) > 0)[:, -1]
+
+    oracles = {
+        "jet_pt[1]": second(pt),
+        "jet_pt[-1] * 2 + met": last(pt) * 2 + met,
+        "abs(delta_phi(jet_phi[0], jet_phi[1]))": abs((ak.firsts(phi) - second(phi) + np.pi) % (2 * np.pi) - np.pi),
+        "mt(jet_pt[0], jet_phi[0], met, 0)": np.sqrt(np.maximum(
+            2.0 * ak.values_astype(ak.firsts(pt), np.float64) * ak.values_astype(met, np.float64)
+            * (1.0 - np.cos(ak.firsts(phi) - 0.0)), 0.0)),
+        "(jet_pt[1] > 30) + njet": ak.values_astype(second(pt) > 30, np.int64) + selected.njet,
+        "jet_pt[1] ** 2 / met": np.power(ak.values_astype(second(pt), np.float64), 2) / met,
+    }
+    for text, oracle in oracles.items():
+        for source in (selected, as_lists):
+            got = compile_expression(text).evaluate(source, default=-7.0)
+            want = ak.to_numpy(ak.fill_none(oracle, -7.0))
+            assert got.dtype == np.asarray(want).dtype or got.dtype == np.float64, (text, got.dtype, want.dtype)
+            np.testing.assert_array_equal(got, np.asarray(want, dtype=got.dtype), err_msg=text)

@@ -159,4 +159,4 @@ def test_workflow_reads_a_remote_sample(server, tmp_path):
     assert proc.returncode != 0
     assert f"{url}/missing.root: no such file on the server" in proc.stdout + proc.stderr + "".join(
         p.read_text() for p in (tmp_path / "results/logs/features").rglob("*.log"))
-    assert not (tmp_path / "results/features/sig.json").exists()
+    assert not (tmp_path / "results/features/sig/part-0.parquet").exists()  # the failed job's part is removed

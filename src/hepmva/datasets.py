@@ -25,8 +25,8 @@ from hepmva.errors import InputError, TrainingError
 from hepmva.preprocessing import Scaler, fit_scaler
 from hepmva.samples import training_weights
 
-__all__ = ["BOOKKEEPING", "MANIFEST_FORMAT", "PART_METADATA_KEY", "FeaturePart", "feature_parts", "feature_columns", "load_feature_tables",
-           "iter_feature_parts", "TrainingPolicy", "StudySplit", "study_split"]
+__all__ = ["BOOKKEEPING", "MANIFEST_FORMAT", "PART_METADATA_KEY", "FeaturePart", "feature_parts", "feature_columns",
+           "load_feature_tables", "iter_feature_parts", "TrainingPolicy", "StudySplit", "study_split"]
 
 
 #: columns every frame of the read API carries, whatever ``columns`` asks for (``row`` is added by the reader)

@@ -22,16 +22,17 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import awkward as ak
 import numpy as np
 
 from hepmva import io
 from hepmva.features import Definitions, Expression, compile_expression, evaluate_selection, make_definitions
-from hepmva.samples import physics_weights
+from hepmva.samples import ExactSum, physics_weights
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FeatureProgram", "FeaturePartSpec", "compile_program", "check_branches", "evaluate_chunk", "chunk_weights", "plan_parts",
-           "sample_scale"]
+__all__ = ["FeatureProgram", "FeaturePartSpec", "compile_program", "check_branches", "evaluate_chunk", "chunk_weights",
+           "plan_parts", "checked_auto_sum_of_weights", "sample_scale"]
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def evaluate_chunk(program: FeatureProgram, chunk, *, path: str, entry_start: in
     for cut in program.cuts:
         mask &= _selection(cut, chunk, path, cache)
     selected = np.flatnonzero(mask)
-    sel = chunk[mask]
+    sel = chunk if len(selected) == n else _select(chunk, mask)
     cache = {}
     cols: dict[str, np.ndarray] = {}
     for kind, defs in (("feature", program.features), ("spectator", program.spectators)):
@@ -190,7 +191,7 @@ def evaluate_chunk(program: FeatureProgram, chunk, *, path: str, entry_start: in
                 )
             cols[name] = values
     for column, expr in program.weights:
-        w = np.ones(len(sel)) if expr is None else _evaluate(expr, sel, path, f"weight '{column}'", cache=cache)
+        w = np.ones(len(selected)) if expr is None else _evaluate(expr, sel, path, f"weight '{column}'", cache=cache)
         if not np.all(np.isfinite(w)):
             raise io.InputError(f"{path}: weight '{column}' = '{expr.text}' is NaN/inf in some events")
         cols[column] = w
@@ -199,6 +200,20 @@ def evaluate_chunk(program: FeatureProgram, chunk, *, path: str, entry_start: in
     if program.truth_llr is not None:
         cols["truth_llr"] = _evaluate(program.truth_llr, sel, path, "truth_llr")
     return cols
+
+
+def _select(chunk, mask: np.ndarray) -> dict:
+    """The selected events of every branch of ``chunk``, branch by branch: flat branches as numpy arrays (the
+    expressions then compute on plain buffers), jagged ones as awkward lists over the same content (no copy)."""
+    out = {}
+    for name in chunk.fields:
+        field = chunk[name]
+        layout = field.layout
+        if isinstance(layout, ak.contents.NumpyArray) and not layout.parameters and layout.data.ndim == 1:
+            out[name] = np.asarray(layout.data)[mask]
+        else:
+            out[name] = field[mask]
+    return out
 
 
 def chunk_weights(program: FeatureProgram, chunk, *, path: str) -> np.ndarray:
@@ -241,26 +256,36 @@ def _resolve_number(spec, files: Sequence[str], what: str) -> float:
 
 
 def _sum_of_weights(files: Sequence[str], tree: str, weight_expr, step_size) -> tuple[float, int]:
-    """Sum of the generator weights of every event in ``files`` (before any selection), and the event count."""
-    total, n = 0.0, 0
+    """Sum of the generator weights of every event in ``files`` (before any selection, exact), and the event count."""
+    total, n = ExactSum(), 0
     for path in files:
         branches = sorted(weight_expr.branches) if weight_expr is not None else []
         if not branches:
             t = io.open_tree(path, tree)
-            total += t.num_entries
+            total.add_count(t.num_entries)
             n += t.num_entries
             t.file.close()
             continue
         for _, chunk in io.iterate_tree(path, tree, branches, step_size=step_size):
-            total += float(np.sum(_evaluate(weight_expr, chunk, path, "weight")))
+            total.add(_evaluate(weight_expr, chunk, path, "weight"))
             n += len(chunk)
-    return total, n
+    return total.value, n
 
 
 def _auto_sum_of_weights(name: str, files: Sequence[str], tree: str, weight_expr, step_size) -> float:
     """``sum_weights: auto``: the sum of the weights of the events *in the files*, checked and logged."""
     sumw, n = _sum_of_weights(files, tree, weight_expr, step_size)
-    where = ", ".join(files)
+    return checked_auto_sum_of_weights(name, tree, sumw, n, ", ".join(files))
+
+
+def checked_auto_sum_of_weights(name: str, tree: str, sumw: float, n: int, where: str) -> float:
+    """``sum_weights: auto`` of sample ``name``: ``sumw`` over its ``n`` events in ``where``, checked and logged.
+
+    Raises
+    ------
+    InputError
+        One line: no entries (auto cannot work), or a sum that is not > 0.
+    """
     if n == 0:
         raise io.InputError(
             f"sample '{name}': sum_weights: auto, but the tree '{tree}' has no entries in {where}; "

@@ -327,6 +327,8 @@ def _numeric(v: Any) -> Any:
         if isinstance(v, (bool, np.bool_)):
             return int(v)
         return v
+    if isinstance(v, np.ndarray):  # inside _on_flat_buffers
+        return v.astype(np.int64) if v.dtype == np.bool_ else v
     if _is_bool(v):
         return ak.values_astype(v, np.int64)
     return v
@@ -336,13 +338,110 @@ def _float(v: Any) -> Any:
     """Cast to float64 (constants and arrays)."""
     if _is_scalar(v):
         return np.float64(v)
+    if isinstance(v, np.ndarray):  # inside _on_flat_buffers
+        return v.astype(np.float64)
     return ak.values_astype(v, np.float64)
+
+
+def _flat_buffer(v: Any) -> tuple[Any, np.ndarray | None] | None:
+    """``(values, valid)`` of a constant or a one-value-per-event array of numbers, in numpy; None otherwise.
+
+    ``valid`` is None when nothing is missing; where it is False, ``values`` holds an arbitrary number.
+    """
+    if _is_scalar(v):
+        return v, None
+    if not isinstance(v, ak.Array) or ak.backend(v) != "cpu":
+        return None
+    layout, valid = v.layout, None
+    if isinstance(layout, ak.contents.ByteMaskedArray) and not layout.parameters:
+        valid = layout.mask_as_bool(valid_when=True)
+        layout = layout.content
+    elif isinstance(layout, ak.contents.IndexedOptionArray) and not layout.parameters:
+        index = np.asarray(layout.index)
+        valid = index >= 0
+        content = layout.content
+        if not isinstance(content, ak.contents.NumpyArray) or content.parameters or content.data.ndim != 1:
+            return None
+        data = np.asarray(content.data)
+        return (data[np.where(valid, index, 0)] if len(data) else np.zeros(len(index), data.dtype)), valid
+    elif isinstance(layout, ak.contents.UnmaskedArray) and not layout.parameters:
+        layout = layout.content
+    if not isinstance(layout, ak.contents.NumpyArray) or layout.parameters or layout.data.ndim != 1:
+        return None
+    return np.asarray(layout.data), valid
+
+
+def _on_flat_buffers(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a numeric function of one-value-per-event arguments on their numpy buffers.
+
+    awkward's broadcasting of option types (``jet_pt[1]`` is missing without a second jet) costs
+    far more than the arithmetic; here the function computes on every buffer slot (missing ones too,
+    under the evaluator's ``np.errstate(all="ignore")``) and the result is missing where any argument
+    is: the same numbers and the same missing events as awkward gives, several times faster. Jagged
+    arguments, records and keywords go to ``fn`` unchanged.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        parts = None if kwargs else [_flat_buffer(a) for a in args]
+        if parts is None or any(p is None for p in parts) or all(_is_scalar(a) for a in args):
+            return fn(*args, **kwargs)
+        out = fn(*(p[0] for p in parts))
+        if not isinstance(out, np.ndarray):
+            out = np.full(len(next(p[0] for p in parts if isinstance(p[0], np.ndarray))), out)
+        masks = [p[1] for p in parts if p[1] is not None]
+        if not masks:
+            return ak.Array(out)
+        valid = functools.reduce(np.logical_and, masks)
+        if valid.all():
+            return ak.Array(out)
+        return ak.Array(ak.contents.ByteMaskedArray(ak.index.Index8(valid.view(np.int8)), ak.contents.NumpyArray(out),
+                                                    valid_when=True))
+
+    return wrapper
 
 
 def _take(x: Any, i: int) -> Any:
     """Object ``i`` of each event of a jagged array (missing if too few)."""
+    fast = _take_numbers(x, i)
+    if fast is not None:
+        return fast
     enough = ak.fill_none(ak.num(x, axis=1) > (i if i >= 0 else -i - 1), False)
     return ak.mask(x, enough)[:, i]
+
+
+def _take_numbers(x: Any, i: int) -> Any:
+    """:func:`_take` of a plain jagged array of numbers, in numpy on its offsets (None for anything else).
+
+    The same values as awkward's ``ak.mask(x, enough)[:, i]``; where every event has the object the result
+    has no option type, so that the arithmetic after it stays on plain numpy buffers.
+    """
+    if not isinstance(x, ak.Array) or ak.backend(x) != "cpu":
+        return None
+    layout, index = x.layout, None
+    if isinstance(layout, ak.contents.IndexedArray) and not layout.parameters:
+        index, layout = np.asarray(layout.index), layout.content
+    if isinstance(layout, ak.contents.ListOffsetArray):
+        offsets = np.asarray(layout.offsets)
+        start, stop = offsets[:-1], offsets[1:]
+    elif isinstance(layout, ak.contents.ListArray):
+        start, stop = np.asarray(layout.starts), np.asarray(layout.stops)
+    else:
+        return None
+    content = layout.content
+    if layout.parameters or not isinstance(content, ak.contents.NumpyArray) or content.parameters \
+            or content.data.ndim != 1:
+        return None
+    if index is not None:
+        start, stop = start[index], stop[index]
+    data = np.asarray(content.data)
+    ok = (stop - start) > i if i >= 0 else (stop - start) >= -i
+    at = start + i if i >= 0 else stop + i
+    if ok.all():
+        return ak.Array(data[at])
+    values = data[np.where(ok, at, 0)] if len(data) else np.zeros(len(ok), dtype=data.dtype)
+    return ak.Array(ak.contents.ByteMaskedArray(ak.index.Index8(ok.view(np.int8)), ak.contents.NumpyArray(values),
+                                                valid_when=True))
 
 
 # ---------------------------------------------------------------------------
@@ -449,6 +548,7 @@ def _fill(x: Any, value: Any) -> Any:
 
 
 def _unary(ufunc: np.ufunc) -> Callable[[Any], Any]:
+    @_on_flat_buffers
     def f(x: Any) -> Any:
         return ufunc(_numeric(x))
 
@@ -456,22 +556,26 @@ def _unary(ufunc: np.ufunc) -> Callable[[Any], Any]:
 
 
 def _binary(ufunc: np.ufunc) -> Callable[[Any, Any], Any]:
+    @_on_flat_buffers
     def f(x: Any, y: Any) -> Any:
         return ufunc(_numeric(x), _numeric(y))
 
     return f
 
 
+@_on_flat_buffers
 def _delta_phi(phi1: Any, phi2: Any) -> Any:
     dphi = _float(_numeric(phi1)) - _float(_numeric(phi2))
     return (dphi + np.pi) % (2.0 * np.pi) - np.pi
 
 
+@_on_flat_buffers
 def _delta_r(eta1: Any, phi1: Any, eta2: Any, phi2: Any) -> Any:
     deta = _float(_numeric(eta1)) - _float(_numeric(eta2))
     return np.sqrt(deta**2 + _delta_phi(phi1, phi2) ** 2)
 
 
+@_on_flat_buffers
 def _pair_mass(
     pt1: Any, eta1: Any, phi1: Any, pt2: Any, eta2: Any, phi2: Any, m1: Any = 0.0, m2: Any = 0.0
 ) -> Any:
@@ -509,6 +613,7 @@ def _inv_mass(pt: Any, eta: Any, phi: Any, mass: Any = 0.0, *, i: int = 0, j: in
     )  # fmt: skip
 
 
+@_on_flat_buffers
 def _mt(pt1: Any, phi1: Any, pt2: Any, phi2: Any) -> Any:
     pt1, pt2 = _float(_numeric(pt1)), _float(_numeric(pt2))
     m2 = 2.0 * pt1 * pt2 * (1.0 - np.cos(_float(_numeric(phi1)) - _float(_numeric(phi2))))
@@ -773,11 +878,13 @@ ALLOWED_FUNCTIONS: tuple[str, ...] = tuple(sorted(_FUNCTIONS))
 # ---------------------------------------------------------------------------
 
 
+@_on_flat_buffers
 def _pow(a: Any, b: Any) -> Any:
     return np.power(_float(_numeric(a)), _numeric(b))
 
 
 def _arith(ufunc: np.ufunc) -> Callable[[Any, Any], Any]:
+    @_on_flat_buffers
     def f(a: Any, b: Any) -> Any:
         a, b = _numeric(a), _numeric(b)
         if _is_scalar(a) and _is_scalar(b):
@@ -1312,7 +1419,9 @@ def _finish(text: str, value: Any, n: int, default: float | bool | None) -> np.n
     is_bool = _is_bool(value)
     if _is_scalar(value):
         return np.full(n, value, dtype=bool if is_bool else np.float64)
-    n_missing = int(ak.sum(ak.is_none(value, axis=0)))
+    flat = _flat_buffer(value)
+    n_missing = (0 if flat[1] is None else n - int(np.count_nonzero(flat[1]))) if flat is not None \
+        else int(ak.sum(ak.is_none(value, axis=0)))
     if n_missing:
         if default is None:
             raise ValueError(
@@ -1325,8 +1434,15 @@ def _finish(text: str, value: Any, n: int, default: float | bool | None) -> np.n
             value, is_bool = ak.values_astype(value, np.float64), False
         if is_bool:
             default = bool(default)
-        value = ak.fill_none(value, default, axis=0)
-    out = ak.to_numpy(value)
+        if flat is not None:  # awkward's fill_none on the numpy buffer: its result type, its numbers
+            data = flat[0].astype(np.float64) if flat[0].dtype == np.bool_ and not is_bool else flat[0]
+            dtype = np.result_type(data.dtype, np.asarray(default))
+            value = np.where(flat[1], data.astype(dtype, copy=False), np.asarray(default, dtype=dtype))
+        else:
+            value = ak.fill_none(value, default, axis=0)
+    elif flat is not None:
+        value = flat[0]
+    out = value if isinstance(value, np.ndarray) else ak.to_numpy(value)
     if is_bool:
         return out.astype(bool, copy=False)
     if out.dtype.kind in "iu":

@@ -22,7 +22,8 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["BOOKKEEPING_COLUMNS", "ExactSum", "splitmix64", "assign_folds", "physics_weights", "training_weights", "NEGATIVE_WEIGHT_POLICIES"]
+__all__ = ["BOOKKEEPING_COLUMNS", "ExactSum", "splitmix64", "assign_folds", "physics_weights", "training_weights",
+           "NEGATIVE_WEIGHT_POLICIES"]
 
 NEGATIVE_WEIGHT_POLICIES = ("keep", "zero", "abs")
 

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from hepmva.feature_table import plan_parts
-from hepmva.io import count_entries, expand_files, is_remote, process_alive, process_start_time, remove_stale_temporaries
+from hepmva.io import (count_entries, expand_files, is_remote, process_alive, process_start_time,
+                       remove_stale_temporaries)
 from hepmva.logs import collected_errors, exit_on_error
 from hepmva.training_set import train_job_mem_mb
 

@@ -32,7 +32,8 @@ import numpy as np
 from hepmva import io
 from hepmva.config import schema_default
 from hepmva.datasets import MANIFEST_FORMAT, PART_METADATA_KEY
-from hepmva.feature_table import FeaturePartSpec, chunk_weights, compile_program, evaluate_chunk, plan_parts
+from hepmva.feature_table import (FeaturePartSpec, checked_auto_sum_of_weights, chunk_weights, compile_program,
+                                  evaluate_chunk, plan_parts)
 from hepmva.logs import Progress
 from hepmva.samples import ExactSum, assign_folds, physics_weights
 
@@ -161,10 +162,11 @@ def build_feature_part(
     return meta
 
 
-#: how parts are written: no dictionary encoding but for the sample name (pyarrow's default tries it on every
-#: column, which costs a third of the build on float columns and gains nothing), statistics only where a reader
-#: may filter
-PARQUET_OPTIONS = {"use_dictionary": ["sample"], "write_statistics": ["fold", "file_index", "entry", "event"]}
+#: how parts are written (benchmarks/bench_features.py): no dictionary encoding but for the sample name
+#: (pyarrow's default tries it on every column, which gains nothing on floats and doubled the write time),
+#: no column statistics (no reader filters on them: another quarter of the write), snappy, one row group
+#: per chunk read
+PARQUET_OPTIONS = {"use_dictionary": ["sample"], "write_statistics": False, "compression": "snappy"}
 
 
 def _file_metadata(sample: Mapping, path: str, start: int) -> dict:
@@ -267,20 +269,7 @@ def _merged_sum_weights(name: str, tree: str, spec, metas: Sequence[dict], n_rea
     total = ExactSum()
     for m in metas:
         total += ExactSum.from_text(m["sum_weights_read"])
-    sumw = total.value
-    if n_read == 0:
-        raise io.InputError(
-            f"sample '{name}': sum_weights: auto, but the tree '{tree}' has no entries in {where}; "
-            "give sum_weights as a number or {tree: Runs, branch: genEventSumw}"
-        )
-    if not (np.isfinite(sumw) and sumw > 0):
-        raise io.InputError(
-            f"sample '{name}': sum_weights: auto sums the weights of the {n_read} events in {where} to "
-            f"{sumw:.6g}; it must be > 0: give sum_weights as a number or a metadata reference"
-        )
-    log.info("sample %s: sum_weights: auto = %.8g (the weights of the %d events in the files; if the files hold "
-             "only selected events this is NOT the generated sum: give sum_weights explicitly)", name, sumw, n_read)
-    return sumw
+    return checked_auto_sum_of_weights(name, tree, total.value, n_read, where)
 
 
 def build_features(

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hepmva.jit import numba_available
 from hepmva.nn import MLPClassifier
 from hepmva.nn.activations import ACTIVATIONS
 
@@ -45,14 +46,20 @@ def test_forward_derivative_in_place_equals_forward_then_derivative(name: str) -
     np.testing.assert_array_equal(g, expected_g)
 
 
+KERNELS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
+    not numba_available(), reason="numba not installed"))]
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("hidden", [(8,), (16, 8)])
-def test_training_equals_the_plain_numpy_mlp(hidden: tuple[int, ...]) -> None:
-    """Same seed: same Glorot draw, same shuffles, same batches, same Adam and L2 -> same weights."""
+def test_training_equals_the_plain_numpy_mlp(hidden: tuple[int, ...], kernels: str) -> None:
+    """Same seed: same Glorot draw, same shuffles, same batches, same Adam and L2 -> same weights
+    (on both paths of the elementwise steps: numpy operations and the compiled kernels)."""
     X, y = _data()
     kw = dict(hidden_layer_sizes=hidden, alpha=1e-2, learning_rate_init=1e-2, batch_size=100,
               max_iter=3, shuffle=True, random_state=5)
     ours = MLPClassifier(**kw, activation="relu", solver="adam", tol=0.0, n_iter_no_change=10**6,
-                         dtype="float64").fit(X, y)
+                         dtype="float64", kernels=kernels).fit(X, y)
     plain = bench_mlp.PlainNumpyMLP(**kw, dtype=np.float64).fit(X, y)
     for W, W_ref in zip(ours.coefs_ + ours.intercepts_, plain.coefs_ + plain.intercepts_):
         np.testing.assert_allclose(W, W_ref, rtol=1e-9, atol=1e-12)
@@ -110,13 +117,15 @@ def test_adam_moments_are_the_textbook_ones() -> None:
         np.testing.assert_allclose(theta, t_ref, rtol=1e-12)
 
 
-def test_training_equals_pytorch() -> None:
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_training_equals_pytorch(kernels: str) -> None:
     """PyTorch's autograd + Adam (weight decay alpha/m on the weights) from the same weights."""
     pytest.importorskip("torch")
     X, y = _data(1000)
     kw = dict(hidden_layer_sizes=(8, 8), alpha=1e-2, learning_rate_init=1e-2, batch_size=100,
               max_iter=2, shuffle=False)
-    ours = MLPClassifier(**kw, random_state=0, tol=0.0, n_iter_no_change=10**6, dtype="float64")
+    ours = MLPClassifier(**kw, random_state=0, tol=0.0, n_iter_no_change=10**6, dtype="float64",
+                         kernels=kernels)
     ours._init_params(X.shape[1], np.random.default_rng(0))
     init = ([W.copy() for W in ours.coefs_], [b.copy() for b in ours.intercepts_])
     ours.fit(X, y)  # same seed, no shuffling: starts from the same weights

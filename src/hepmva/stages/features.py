@@ -18,6 +18,7 @@ import pandas as pd
 
 from hepmva import io
 from hepmva.config import schema_default
+from hepmva.datasets import load_feature_tables
 from hepmva.feature_table import compile_program, evaluate_chunk, sample_scale
 from hepmva.logs import Progress
 from hepmva.plotting.inputs import plot_correlation, plot_distribution
@@ -153,7 +154,7 @@ def plot_inputs(feature_tables: Sequence[str | Path], features: Sequence[dict], 
     bin per value; ``plotting`` is the config block (label, ``bins``).
     """
     label, bins = PlotLabel.from_config(luminosity_pb, plotting), int((plotting or {}).get("bins", 40))
-    df = io.read_tables(feature_tables)
+    df = load_feature_tables(feature_tables, [f["name"] for f in features], columns=())
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     y, w = df["label"].to_numpy(), df["weight"].to_numpy()

@@ -147,8 +147,9 @@ def test_benchmark_runs_and_prints_every_peer() -> None:
          "--predict-events", "2000", "--no-torch"],  # torch's row: test_training_equals_pytorch
         capture_output=True, text=True, timeout=300, check=True,
     ).stdout
-    for row in ("| hepmva (float32) |", "| sklearn (float32) |", "| sklearn (float64) |",
-                "| plain numpy (float32) |", "1-thread sgemm peak", "| hepmva MLP (64, 64) |",
+    for row in ("| hepmva (float32) |", "| hepmva numpy (float32) |", "| sklearn (float32) |",
+                "| sklearn (float64) |", "| plain numpy (float32) |", "1-thread sgemm peak",
+                "step GEMM peak", "% of step GEMM peak", "| hepmva MLP (64, 64) |",
                 "| xgboost (300 trees, depth 4) |"):
         assert row in out, row
     assert "| torch (float32) |" not in out

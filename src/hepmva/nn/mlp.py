@@ -106,11 +106,11 @@ KERNELS = ("auto", "numba", "numpy")
 
 @kernel
 def _outer(d: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
-    """``out = d w^T`` (``d`` of shape (m,), ``w`` of shape (k,), ``out`` (m, k); compiled kernel)."""
+    """``out = d w^T`` (columns ``d`` of shape (m, 1), ``w`` (k, 1); ``out`` (m, k); compiled kernel)."""
     for i in range(out.shape[0]):
-        di = d[i]
+        di = d[i, 0]
         for j in range(out.shape[1]):
-            out[i, j] = di * w[j]
+            out[i, j] = di * w[j, 0]
 
 
 def _as_tuple_sizes(hidden_layer_sizes: Any) -> tuple[int, ...]:
@@ -480,8 +480,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self._views: dict[int, tuple] = {}
 
     def _batch_views(self, m: int) -> tuple[list, ...]:
-        """The first ``m`` rows of every buffer, as lists ``(a, z, gprime, delta, a_flat, delta_flat)``.
+        """The first ``m`` rows of every buffer: lists ``(a, z, gprime, delta, d, a_flat, delta_flat)``.
 
+        ``d[l]``: ``delta^(l+1)`` without the constant column (what the products read and write);
         ``a_flat`` / ``delta_flat``: 1-D views of the hidden layers' whole buffers, for the compiled
         kernels (cached per m, so a step builds no view).
         """
@@ -489,9 +490,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if views is None:
             buf = self._buf
             a, z, gp, delta = ([b[:m] for b in buf[key]] for key in ("a", "z", "gprime", "delta"))
+            d = [b[:, :-1] for b in delta[:-1]] + [delta[-1]]
             a_flat = [None] + [b.reshape(-1) for b in a[1:-1]]
             delta_flat = [b.reshape(-1) for b in delta[:-1]]
-            views = (a, z, gp, delta, a_flat, delta_flat)
+            views = (a, z, gp, delta, d, a_flat, delta_flat)
             if len(self._views) > 4:  # a full batch, a last one, a validation chunk: keep few
                 self._views.clear()
             self._views[m] = views
@@ -552,7 +554,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             ``scale * sum_i w_i L_i`` (the data term of J, without the penalty).
         """
         m = Xa.shape[0]
-        a, z, gp, delta, a_flat, delta_flat = self._batch_views(m)
+        a, z, gp, delta, d, a_flat, delta_flat = self._batch_views(m)
         a = [Xa, *a[1:]]
         kernels = self._kernels_on
         # 1. forward pass storing z^(l), a^(l) (and g'(z^(l)) without the kernels)
@@ -565,22 +567,22 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             data_term = scale * loss.value(y, z[-1], a[-1], w)
             loss.delta(y, z[-1], a[-1], w, out=delta[-1])
             delta[-1] *= scale
-        last = len(self._W_aug) - 1
+        W_aug, G_aug, W_T = self._W_aug, self._grad_aug, self._coefs_T
+        last = len(W_aug) - 1
         for l in range(last, -1, -1):
-            d = delta[l] if l == last else delta[l][:, :-1]  # delta^(l+1), shape (m, n_out)
             # 4. gradient [nabla_W; nabla_b] = [a^(l), 1]^T delta^(l+1): weights and bias at once
-            np.matmul(a[l].T, d, out=self._grad_aug[l])
+            #    (d[l] = delta^(l+1) of shape (m, n_out))
+            np.matmul(a[l].T, d[l], out=G_aug[l])
             if l > 0:
                 # 3. delta^(l) = (W^(l))^T delta^(l+1) * g'(z^(l))   (rows: delta coefs_[l]^T; the
                 #    constant column of delta^(l) is not needed and stays 0)
-                W = self._W_aug[l]
-                if W.shape[1] == 1:  # single output unit: an outer product
+                if l == last and W_T[l].shape[0] == 1:  # single output unit: an outer product
                     if kernels:
-                        self._outer(d[:, 0], W[:, 0], delta[l - 1])
+                        self._outer(d[l], W_aug[l], delta[l - 1])
                     else:  # (einsum's is numpy's fastest)
-                        np.einsum("i,j->ij", d.reshape(-1), W.reshape(-1), out=delta[l - 1])
+                        np.einsum("i,j->ij", d[l].reshape(-1), W_aug[l].reshape(-1), out=delta[l - 1])
                 else:
-                    np.matmul(d, self._coefs_T[l], out=delta[l - 1][:, :-1])
+                    np.matmul(d[l], W_T[l], out=d[l - 1])
                 if not kernels:
                     delta[l - 1] *= gp[l - 1]
                 elif self._backprop is not None:  # delta *= g'(z), g' from a^(l), one pass

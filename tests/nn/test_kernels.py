@@ -123,25 +123,6 @@ def test_kernel_training_equals_numpy_training(activation: str, loss: str) -> No
     np.testing.assert_allclose(fast.loss_curve_, ref.loss_curve_, rtol=1e-12)
 
 
-def test_kernel_training_float32_stays_at_float32_rounding() -> None:
-    X, y = _data(2000)
-    kw = dict(hidden_layer_sizes=(32, 32), batch_size=128, max_iter=3, random_state=1, tol=0.0,
-              n_iter_no_change=10**6)
-    ref = MLPClassifier(**kw, kernels="numpy").fit(X, y)
-    fast = MLPClassifier(**kw, kernels="numba").fit(X, y)
-    assert fast._theta.dtype == np.float32
-    np.testing.assert_allclose(fast.loss_curve_, ref.loss_curve_, rtol=1e-5)
-    np.testing.assert_allclose(fast.decision_function(X), ref.decision_function(X), atol=1e-4)
-
-
-def test_kernel_training_is_deterministic() -> None:
-    X, y = _data()
-    fits = [MLPClassifier((16, 16), batch_size=50, max_iter=2, random_state=7, kernels="numba").fit(X, y)
-            for _ in range(2)]
-    np.testing.assert_array_equal(fits[0]._theta, fits[1]._theta)
-    assert fits[0].loss_curve_ == fits[1].loss_curve_
-
-
 def test_auto_uses_the_kernels_only_for_long_trainings() -> None:
     """The choice depends on the training's size only: numpy for a short one, numba for >= 1 TFLOP."""
     X, y = _data(300)

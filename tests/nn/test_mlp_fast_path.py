@@ -66,11 +66,12 @@ def test_training_equals_the_plain_numpy_mlp(hidden: tuple[int, ...], kernels: s
     np.testing.assert_allclose(ours.decision_function(X), plain.decision_function(X), rtol=1e-9, atol=1e-11)
 
 
-def test_float32_training_stays_close_to_float64() -> None:
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_float32_training_stays_close_to_float64(kernels: str) -> None:
     """float32 end to end: the same trajectory as float64 up to single-precision rounding."""
     X, y = _data()
     kw = dict(hidden_layer_sizes=(16, 16), batch_size=64, max_iter=3, random_state=1, tol=0.0,
-              n_iter_no_change=10**6, learning_rate_init=1e-2)
+              n_iter_no_change=10**6, learning_rate_init=1e-2, kernels=kernels)
     f32 = MLPClassifier(**kw, dtype="float32").fit(X, y)
     f64 = MLPClassifier(**kw, dtype="float64").fit(X, y)
     assert f32._theta.dtype == np.float32
@@ -78,9 +79,11 @@ def test_float32_training_stays_close_to_float64() -> None:
     np.testing.assert_allclose(f32.decision_function(X), f64.decision_function(X), atol=2e-3)
 
 
-def test_training_is_deterministic() -> None:
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_training_is_deterministic(kernels: str) -> None:
     X, y = _data()
-    fits = [MLPClassifier((32, 32), batch_size=50, max_iter=2, random_state=7).fit(X, y) for _ in range(2)]
+    fits = [MLPClassifier((32, 32), batch_size=50, max_iter=2, random_state=7, kernels=kernels).fit(X, y)
+            for _ in range(2)]
     np.testing.assert_array_equal(fits[0]._theta, fits[1]._theta)
     assert fits[0].loss_curve_ == fits[1].loss_curve_
 

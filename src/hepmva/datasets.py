@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,20 +25,25 @@ from hepmva.errors import InputError, TrainingError
 from hepmva.preprocessing import Scaler, fit_scaler
 from hepmva.samples import training_weights
 
-__all__ = ["BOOKKEEPING", "FeaturePart", "feature_parts", "feature_columns", "load_feature_tables",
+__all__ = ["BOOKKEEPING", "MANIFEST_FORMAT", "PART_METADATA_KEY", "FeaturePart", "feature_parts", "feature_columns", "load_feature_tables",
            "iter_feature_parts", "TrainingPolicy", "StudySplit", "study_split"]
 
 
 #: columns every frame of the read API carries, whatever ``columns`` asks for (``row`` is added by the reader)
 BOOKKEEPING = ("sample", "label", "weight", "fold")
+#: ``format`` of a sample's features manifest (``results/features/{sample}.json``)
+MANIFEST_FORMAT = "hepmva-features/1"
+#: the key of a part's parquet footer that holds its counts and sums (see :mod:`hepmva.stages.features`)
+PART_METADATA_KEY = "hepmva.part"
 
 
 @dataclass(frozen=True)
 class FeaturePart:
     """One part of a sample's features: a parquet file, where its rows sit in the sample, its weight factor.
 
-    ``row_offset`` is the sample-wide ``row`` of the part's first event; ``scale`` multiplies the stored
-    ``weight`` column (1 for tables whose weights are already physics weights).
+    ``row_offset`` is the sample-wide ``row`` of the part's first event. A part of a features dataset
+    (a manifest) stores ``generator_weight``, multiplied by ``scale`` into ``weight`` as it is read, and
+    no sample name (the reader adds it); a single table (``.parquet``) stores ``weight`` and ``sample``.
     """
 
     sample: str
@@ -45,25 +51,48 @@ class FeaturePart:
     path: Path
     row_offset: int
     scale: float = 1.0
+    stored_weight: str = "weight"
+    stores_sample: bool = True
 
 
 def feature_parts(paths: Sequence[str | Path]) -> list[FeaturePart]:
-    """The parts of the features ``paths`` (what ``get_feature_tables()`` returns), in sample order."""
+    """The parts of the features ``paths`` (what ``get_feature_tables()`` returns), in sample order.
+
+    A path is a sample's manifest (``{sample}.json``, its parts beside it in ``{sample}/``) or a single
+    parquet table whose ``weight`` is already the physics weight.
+    """
     parts = []
     for p in paths:
         p = Path(p)
         if not p.exists():
             raise InputError(f"{p}: no features table here: re-run the features stage")
-        parts.append(FeaturePart(p.stem, 0, p, 0))
+        if p.suffix != ".json":
+            parts.append(FeaturePart(p.stem, 0, p, 0))
+            continue
+        try:
+            manifest = json.loads(p.read_text())
+            if manifest.get("format") != MANIFEST_FORMAT:
+                raise ValueError(f"format {manifest.get('format')!r}, expected {MANIFEST_FORMAT!r}")
+            parts += [FeaturePart(manifest["sample"], int(q["part"]), p.parent / q["path"], int(q["row_offset"]),
+                                  float(manifest["scale"]), "generator_weight", False) for q in manifest["parts"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{p}: not a features manifest ({exc}): re-run the features stage") from None
     return parts
 
 
+def _stored(name: str, part: FeaturePart) -> str:
+    return part.stored_weight if name == "weight" else name
+
+
 def feature_columns(paths: Sequence[str | Path]) -> list[str]:
-    """Column names of the features tables (from the first part's parquet schema; no data read)."""
+    """Column names of the features (read from the first part's parquet schema; no data read)."""
     import pyarrow.parquet as pq
 
     parts = feature_parts(paths)
-    return list(pq.read_schema(parts[0].path).names) if parts else []
+    if not parts:
+        return []
+    names = ["weight" if n == parts[0].stored_weight else n for n in pq.read_schema(parts[0].path).names]
+    return names if parts[0].stores_sample or "sample" in names else ["sample", *names]
 
 
 def _read_part(part: FeaturePart, columns: Sequence[str] | None, dtype) -> pd.DataFrame:
@@ -73,17 +102,24 @@ def _read_part(part: FeaturePart, columns: Sequence[str] | None, dtype) -> pd.Da
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(part.path, columns=None if columns is None else list(columns))
-    except (KeyError, pa.ArrowInvalid) as exc:
+        if columns is None:
+            columns = ["weight" if n == part.stored_weight else n for n in pq.read_schema(part.path).names]
+        read = [_stored(c, part) for c in columns if part.stores_sample or c != "sample"]
+        table = pq.read_table(part.path, columns=read)
+    except (KeyError, OSError, pa.ArrowInvalid) as exc:
         raise InputError(f"{part.path}: cannot read the features table ({exc}): re-run the features stage") from None
     if dtype is not None:
         target = pa.from_numpy_dtype(np.dtype(dtype))
-        fields = [pa.field(f.name, target) if pa.types.is_floating(f.type) and f.name != "weight" else f
+        fields = [pa.field(f.name, target) if pa.types.is_floating(f.type) and f.name != part.stored_weight else f
                   for f in table.schema]
         table = table.cast(pa.schema(fields))
     df = table.to_pandas()
+    if part.stored_weight != "weight" and part.stored_weight in df:
+        df = df.rename(columns={part.stored_weight: "weight"})
     if part.scale != 1.0 and "weight" in df:
         df["weight"] = df["weight"].to_numpy() * part.scale
+    if not part.stores_sample and "sample" in columns:
+        df.insert(list(columns).index("sample"), "sample", part.sample)
     df["row"] = np.arange(part.row_offset, part.row_offset + len(df), dtype=np.int64)
     return df
 

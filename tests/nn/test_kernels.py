@@ -155,6 +155,22 @@ def test_importing_and_short_training_do_not_import_numba() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
+def test_numba_that_does_not_import_auto_falls_back_and_numba_stops_with_one_line(tmp_path) -> None:
+    broken = tmp_path / "numba"  # installed, but its import fails
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise ImportError('broken on purpose')\n")
+    code = (f"import sys, logging, numpy as np; sys.path.insert(0, {str(tmp_path)!r}); "
+            "logging.basicConfig(level=logging.WARNING, stream=sys.stdout); "
+            "import hepmva.nn.mlp as M; M.KERNELS_AUTO_FLOPS = 0.0; "
+            "X = np.random.default_rng(0).normal(size=(200, 3)); y = (X[:, 0] > 0).astype(int); "
+            "est = M.MLPClassifier((8,), max_iter=3).fit(X, y); assert not est._kernels_on; "
+            "M.MLPClassifier((8,), max_iter=3, kernels='numba').fit(X, y)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "numba does not import" in run.stdout and "elementwise steps run in numpy" in run.stdout
+    assert run.returncode != 0
+    assert "ValueError: kernels='numba': numba does not import" in run.stderr
+
+
 def test_kernel_is_plain_python_and_pickles_by_reference() -> None:
     """The decorated loop runs as Python too (the same numbers) and pickles as its module-level name."""
     a = np.array([0.5, 0.0, -1.0, 2.0], dtype=np.float32)

@@ -1,4 +1,4 @@
-"""The multi-layer perceptron classifier, trained by backpropagation (numpy only).
+"""The multi-layer perceptron classifier, trained by backpropagation (numpy, optional numba kernels).
 
 Notation (the lecture's, column vectors): layer ``l = 1..L``, ``a^(1) = x``,
 ``z^(l+1) = W^(l) a^(l) + b^(l)`` and ``a^(l+1) = g(z^(l+1))``, with ``g`` the hidden activation and
@@ -642,6 +642,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         elif not hasattr(self, "_kernels_on"):
             self._kernels_on = False
         if self._kernels_on:
+            self._bind_kernels(getattr(self, "kernels", "auto"))
+
+    def _bind_kernels(self, choice: str) -> None:
+        """Compile (or load from numba's cache) the kernels of this network's activation and loss.
+
+        If numba is installed but does not import, ``kernels="auto"`` falls back to numpy with a
+        warning; ``kernels="numba"`` stops with one line naming the cause.
+        """
+        try:
             act = self._activation_fn
             relu_like = act.forward_inplace
             if relu_like is not None:
@@ -654,6 +663,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self._output_kernel = self._loss_fn.output.compiled()
             self._outer = _outer.compiled()
             self._scalar = self._theta.dtype.type
+        except ImportError as exc:
+            if choice != "auto":
+                raise ValueError(f"kernels={choice!r}: numba does not import ({exc}); "
+                                 "use kernels='numpy' or repair the numba installation") from None
+            logger.warning("numba does not import (%s): the elementwise steps run in numpy", exc)
+            self._kernels_on = False
 
     def _loss_grad(
         self,

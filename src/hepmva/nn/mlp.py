@@ -204,7 +204,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     kernels : {"auto", "numba", "numpy"}, default="auto"
         How the elementwise steps between the matrix products run: ``"numpy"``, numpy operations;
         ``"numba"``, compiled loops (:mod:`hepmva.jit`; relu, ``delta *= g'``, the output unit,
-        Adam: ~10 % faster at (256, 256), ~15 % at (64, 64)), which cost ~1.3 CPU s to start in a
+        Adam: ~13 % faster at (256, 256), ~27 % at (64, 64)), which cost ~1.3 CPU s to start in a
         process; ``"auto"``, numba when it is installed and the training's matrix products add up to
         :data:`KERNELS_AUTO_FLOPS` or more (a choice made from the data size, the architecture and
         ``max_iter`` only, so a given configuration always trains the same way). The results agree
@@ -475,7 +475,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _alloc_buffers(self, m: int) -> None:
         """Preallocate the training buffers (see :meth:`_make_buffers`) for batches of ``m``."""
-        self._buf = self._make_buffers(m, gprime=not self._kernels_on)
+        self._buf = self._make_buffers(m, gprime=not getattr(self, "_kernels_on", False))
         self._buf_rows = m
         self._views: dict[int, tuple] = {}
 

@@ -135,6 +135,10 @@ def test_auto_uses_the_kernels_only_for_long_trainings() -> None:
     assert big._kernels_on
     big._prepare_math(n_events=n // 2)
     assert not big._kernels_on
+    undecided = MLPClassifier((8,), kernels="numba")  # a caller that does not give the size
+    undecided._init_params(3, np.random.default_rng(0))
+    undecided._prepare_math()
+    assert undecided._kernels_on
     forced = MLPClassifier((8,), max_iter=2, random_state=0, kernels="numba").fit(X, y)
     assert forced._kernels_on
     np.testing.assert_allclose(forced.predict_proba(X), short.predict_proba(X), atol=1e-5)

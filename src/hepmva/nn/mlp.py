@@ -623,7 +623,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _prepare_math(self, n_events: int | None = None) -> None:
         """Activation, loss and L2 views; with ``n_events`` (a training's size) also decide ``kernels``.
 
-        Without ``n_events`` the last decision stands (numpy before any).
+        Without ``n_events`` the last decision stands; before any, ``kernels="numba"`` means the
+        kernels and ``"auto"`` / ``"numpy"`` numpy (``"auto"`` needs the training's size).
         """
         self._prepare_forward()
         self._loss_fn = get_loss(self.loss)
@@ -640,7 +641,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             if self._kernels_on:
                 logger.info("elementwise steps compiled by numba (kernels=%r)", choice)
         elif not hasattr(self, "_kernels_on"):
-            self._kernels_on = False
+            self._kernels_on = getattr(self, "kernels", "auto") == "numba"
         if self._kernels_on:
             self._bind_kernels(getattr(self, "kernels", "auto"))
 

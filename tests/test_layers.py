@@ -22,6 +22,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "hepmva"
 LAYER_OF = {
     # foundations
     "hepmva": 0, "hepmva.errors": 0, "hepmva.logs": 0, "hepmva.io": 0, "hepmva.checks": 0,
+    "hepmva.jit": 0,
     # data model
     "hepmva.config": 1, "hepmva.features": 1, "hepmva.samples": 1, "hepmva.generate": 1,
     "hepmva.preprocessing": 1, "hepmva.datasets": 1, "hepmva.feature_table": 1, "hepmva.score_parts": 1,
@@ -42,7 +43,8 @@ STAGES = 4
 #: heavy optional libraries that may be imported inside a function (lazily)
 LAZY = ("matplotlib", "skops", "xgboost", "scipy.stats", "pyarrow",
         "vector",   # only when an expression computes the mass / pt / eta / phi of several objects
-        "fsspec")   # only for remote (root://) inputs
+        "fsspec",   # only for remote (root://) inputs
+        "numba")    # only when a compiled kernel is first used (hepmva.jit)
 
 
 def _lazy_ok(imported: str) -> bool:

@@ -55,12 +55,15 @@ def test_xgboost_external_memory_over_several_batches_matches_in_memory_auc(tmp_
     np.testing.assert_array_equal(back.predict_proba(test.X), est.predict_proba(test.X))
 
 
-def test_mlp_streaming_equals_in_memory_with_one_buffer_and_is_close_with_small_ones(tmp_path):
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])  # the streamed loop runs the compiled kernels too
+def test_mlp_streaming_equals_in_memory_with_one_buffer_and_is_close_with_small_ones(tmp_path, kernels):
     _, tset, test = _sets(tmp_path)
-    kw = dict(hidden_layer_sizes=(16,), max_iter=6, random_state=3, batch_size=128, learning_rate_init=3e-3)
+    kw = dict(hidden_layer_sizes=(16,), max_iter=6, random_state=3, batch_size=128, learning_rate_init=3e-3,
+              kernels=kernels)
     data = tset.load()
     ref = MLPClassifier(**kw).fit(data.X, data.y, data.w)
     one = MLPClassifier(**kw).fit_stream(tset, buffer_events=10**7)
+    assert one._kernels_on == ref._kernels_on == (kernels == "numba")
     np.testing.assert_array_equal(one._theta, ref._theta)
     assert one.loss_curve_ == ref.loss_curve_
     small = MLPClassifier(**kw).fit_stream(tset, buffer_events=1000)

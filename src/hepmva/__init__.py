@@ -4,7 +4,8 @@ Layers, bottom to top (nothing imports upward; ``tests/test_layers.py`` enforces
 
 - foundations:  :mod:`hepmva.errors` (every exception type), :mod:`hepmva.io` (ROOT in, parquet/ROOT/JSON
   out, atomic files and directories),
-  :mod:`hepmva.logs` (logging set-up for scripts, one-line errors, progress lines with rate and time left), :mod:`hepmva.checks` (input checks, capped subsampling)
+  :mod:`hepmva.logs` (logging set-up for scripts, one-line errors, progress lines with rate and time left), :mod:`hepmva.checks` (input checks, capped subsampling),
+  :mod:`hepmva.jit` (elementwise loops compiled by numba on first use: the MLP's kernels)
 - data model:   :mod:`hepmva.config` (+ schema, the one source of defaults), :mod:`hepmva.features`
   (the safe expression language), :mod:`hepmva.samples` (weights, folds), :mod:`hepmva.generate`
   (toy generator with an exact likelihood ratio), :mod:`hepmva.preprocessing` (weighted transforms),

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hepmva.jit import numba_available
 from hepmva.nn import MLPClassifier
 from hepmva.nn.activations import ACTIVATIONS
 
@@ -45,25 +46,32 @@ def test_forward_derivative_in_place_equals_forward_then_derivative(name: str) -
     np.testing.assert_array_equal(g, expected_g)
 
 
+KERNELS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
+    not numba_available(), reason="numba not installed"))]
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("hidden", [(8,), (16, 8)])
-def test_training_equals_the_plain_numpy_mlp(hidden: tuple[int, ...]) -> None:
-    """Same seed: same Glorot draw, same shuffles, same batches, same Adam and L2 -> same weights."""
+def test_training_equals_the_plain_numpy_mlp(hidden: tuple[int, ...], kernels: str) -> None:
+    """Same seed: same Glorot draw, same shuffles, same batches, same Adam and L2 -> same weights
+    (on both paths of the elementwise steps: numpy operations and the compiled kernels)."""
     X, y = _data()
     kw = dict(hidden_layer_sizes=hidden, alpha=1e-2, learning_rate_init=1e-2, batch_size=100,
               max_iter=3, shuffle=True, random_state=5)
     ours = MLPClassifier(**kw, activation="relu", solver="adam", tol=0.0, n_iter_no_change=10**6,
-                         dtype="float64").fit(X, y)
+                         dtype="float64", kernels=kernels).fit(X, y)
     plain = bench_mlp.PlainNumpyMLP(**kw, dtype=np.float64).fit(X, y)
     for W, W_ref in zip(ours.coefs_ + ours.intercepts_, plain.coefs_ + plain.intercepts_):
         np.testing.assert_allclose(W, W_ref, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(ours.decision_function(X), plain.decision_function(X), rtol=1e-9, atol=1e-11)
 
 
-def test_float32_training_stays_close_to_float64() -> None:
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_float32_training_stays_close_to_float64(kernels: str) -> None:
     """float32 end to end: the same trajectory as float64 up to single-precision rounding."""
     X, y = _data()
     kw = dict(hidden_layer_sizes=(16, 16), batch_size=64, max_iter=3, random_state=1, tol=0.0,
-              n_iter_no_change=10**6, learning_rate_init=1e-2)
+              n_iter_no_change=10**6, learning_rate_init=1e-2, kernels=kernels)
     f32 = MLPClassifier(**kw, dtype="float32").fit(X, y)
     f64 = MLPClassifier(**kw, dtype="float64").fit(X, y)
     assert f32._theta.dtype == np.float32
@@ -71,9 +79,11 @@ def test_float32_training_stays_close_to_float64() -> None:
     np.testing.assert_allclose(f32.decision_function(X), f64.decision_function(X), atol=2e-3)
 
 
-def test_training_is_deterministic() -> None:
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_training_is_deterministic(kernels: str) -> None:
     X, y = _data()
-    fits = [MLPClassifier((32, 32), batch_size=50, max_iter=2, random_state=7).fit(X, y) for _ in range(2)]
+    fits = [MLPClassifier((32, 32), batch_size=50, max_iter=2, random_state=7, kernels=kernels).fit(X, y)
+            for _ in range(2)]
     np.testing.assert_array_equal(fits[0]._theta, fits[1]._theta)
     assert fits[0].loss_curve_ == fits[1].loss_curve_
 
@@ -110,13 +120,15 @@ def test_adam_moments_are_the_textbook_ones() -> None:
         np.testing.assert_allclose(theta, t_ref, rtol=1e-12)
 
 
-def test_training_equals_pytorch() -> None:
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_training_equals_pytorch(kernels: str) -> None:
     """PyTorch's autograd + Adam (weight decay alpha/m on the weights) from the same weights."""
     pytest.importorskip("torch")
     X, y = _data(1000)
     kw = dict(hidden_layer_sizes=(8, 8), alpha=1e-2, learning_rate_init=1e-2, batch_size=100,
               max_iter=2, shuffle=False)
-    ours = MLPClassifier(**kw, random_state=0, tol=0.0, n_iter_no_change=10**6, dtype="float64")
+    ours = MLPClassifier(**kw, random_state=0, tol=0.0, n_iter_no_change=10**6, dtype="float64",
+                         kernels=kernels)
     ours._init_params(X.shape[1], np.random.default_rng(0))
     init = ([W.copy() for W in ours.coefs_], [b.copy() for b in ours.intercepts_])
     ours.fit(X, y)  # same seed, no shuffling: starts from the same weights
@@ -138,8 +150,9 @@ def test_benchmark_runs_and_prints_every_peer() -> None:
          "--predict-events", "2000", "--no-torch"],  # torch's row: test_training_equals_pytorch
         capture_output=True, text=True, timeout=300, check=True,
     ).stdout
-    for row in ("| hepmva (float32) |", "| sklearn (float32) |", "| sklearn (float64) |",
-                "| plain numpy (float32) |", "1-thread sgemm peak", "| hepmva MLP (64, 64) |",
+    for row in ("| hepmva (float32) |", "| hepmva numpy (float32) |", "| sklearn (float32) |",
+                "| sklearn (float64) |", "| plain numpy (float32) |", "1-thread sgemm peak",
+                "step GEMM peak", "% of step GEMM peak", "| hepmva MLP (64, 64) |",
                 "| xgboost (300 trees, depth 4) |"):
         assert row in out, row
     assert "| torch (float32) |" not in out

@@ -6,28 +6,37 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hepmva.jit import numba_available
 from hepmva.nn import MLPClassifier
 from hepmva.nn.objective import FlatObjective
 
 
-def _network(activation: str, loss: str, alpha: float) -> tuple[MLPClassifier, np.ndarray, np.ndarray, np.ndarray]:
+def _network(activation: str, loss: str, alpha: float,
+             kernels: str = "numpy") -> tuple[MLPClassifier, np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(42)
     X = rng.normal(size=(40, 3))
     y = (X[:, 0] * X[:, 1] + 0.3 * rng.normal(size=40) > 0).astype(float)
     w = rng.normal(1.0, 0.8, size=40)  # some negative event weights
     w[0] = -0.5
     mlp = MLPClassifier(hidden_layer_sizes=(5, 4), activation=activation, loss=loss, alpha=alpha,
-                        init="normal", dtype="float64")
+                        init="normal", dtype="float64", kernels=kernels)
     mlp._init_params(3, np.random.default_rng(7))
     mlp._unpack(np.random.default_rng(8).normal(0.0, 0.7, size=mlp._pack().size))
+    mlp._prepare_math(n_events=len(y))  # decides kernels (numpy or the compiled loops)
     return mlp, X, y, w
 
 
+KERNELS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
+    not numba_available(), reason="numba not installed"))]
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("alpha", [0.0, 0.3])
 @pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "linear"])
-def test_gradient_matches_central_differences(activation: str, loss: str, alpha: float) -> None:
-    mlp, X, y, w = _network(activation, loss, alpha)
+def test_gradient_matches_central_differences(activation: str, loss: str, alpha: float, kernels: str) -> None:
+    mlp, X, y, w = _network(activation, loss, alpha, kernels)
+    assert mlp._kernels_on == (kernels == "numba")
     obj = FlatObjective(mlp, X, y, w)
     theta = obj.theta0
     J, grad = obj.value_and_grad(theta)
@@ -67,9 +76,10 @@ def test_integer_weights_equal_repeated_events() -> None:
     np.testing.assert_allclose(g_w, g_r, rtol=1e-10, atol=1e-14)
 
 
-def test_minibatch_gradients_average_to_full_gradient() -> None:
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_minibatch_gradients_average_to_full_gradient(kernels: str) -> None:
     """The mini-batch estimate (scale 1/(m w_bar)) is unbiased: batches average to the full gradient."""
-    mlp, X, y, w = _network("relu", "cross_entropy", 0.0)
+    mlp, X, y, w = _network("relu", "cross_entropy", 0.0, kernels)
     _, full = mlp._loss_grad(mlp._pack(), X, y, w)
     wbar = w.mean()
     mlp._alloc_buffers(10)

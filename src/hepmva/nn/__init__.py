@@ -1,4 +1,4 @@
-"""The in-house neural network (numpy only).
+"""The in-house neural network (numpy; its elementwise steps optionally compiled by numba, :mod:`hepmva.jit`).
 
 - :mod:`hepmva.nn.activations`  g(z) and g'(z) side by side (sigmoid, tanh, relu, linear)
 - :mod:`hepmva.nn.losses`       cross-entropy and squared error with their output error delta^(L)

@@ -19,6 +19,10 @@ Rules (``g = grad``, all operations elementwise):
   theta := theta - eta [m / (1 - beta_1^t)] / (sqrt(v / (1 - beta_2^t)) + epsilon)``
 - ``PolyakAverage``: the running mean ``theta_bar := theta_bar + (theta - theta_bar) / (t + 1)``
   of the iterates (parameter averaging), kept beside any of the above.
+
+``kernels=True`` (``MLPClassifier(kernels=...)`` decides) makes Adam take its step in one compiled
+loop (:func:`adam_step`, :mod:`hepmva.jit`) instead of ten numpy passes; the same arithmetic, in the
+same order.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import math
 from typing import Any
 
 import numpy as np
+
+from hepmva.jit import kernel
 
 __all__ = [
     "OPTIMIZERS",
@@ -38,6 +44,7 @@ __all__ = [
     "PolyakAverage",
     "RMSProp",
     "SGD",
+    "adam_step",
     "make_optimizer",
 ]
 
@@ -51,10 +58,13 @@ class Optimizer:
     ----------
     theta : ndarray of shape (n_params,)
         The parameter vector (only its shape and dtype are used here).
+    kernels : bool, default=False
+        Take the step in a compiled loop where the rule has one (Adam).
     """
 
-    def __init__(self, theta: Array) -> None:
+    def __init__(self, theta: Array, kernels: bool = False) -> None:
         self.t = 0  # number of steps taken
+        self.kernels = bool(kernels)
         self._work = np.empty_like(theta)
 
     def step(self, theta: Array, grad: Array, eta: float) -> None:  # pragma: no cover
@@ -81,8 +91,8 @@ class Momentum(Optimizer):
         ``alpha`` in [0, 1).
     """
 
-    def __init__(self, theta: Array, momentum: float = 0.9) -> None:
-        super().__init__(theta)
+    def __init__(self, theta: Array, momentum: float = 0.9, kernels: bool = False) -> None:
+        super().__init__(theta, kernels)
         self.momentum = float(momentum)
         self.delta = np.zeros_like(theta)  # Delta w, the previous update
 
@@ -119,8 +129,8 @@ class RMSProp(Optimizer):
         Added to ``sqrt(v)`` for numerical safety.
     """
 
-    def __init__(self, theta: Array, rho: float = 0.9, epsilon: float = 1e-8) -> None:
-        super().__init__(theta)
+    def __init__(self, theta: Array, rho: float = 0.9, epsilon: float = 1e-8, kernels: bool = False) -> None:
+        super().__init__(theta, kernels)
         self.rho = float(rho)
         self.epsilon = float(epsilon)
         self.v = np.zeros_like(theta)
@@ -142,8 +152,8 @@ class RMSProp(Optimizer):
 class AdaGrad(Optimizer):
     """AdaGrad: per-parameter rate ``eta / sqrt(G)``, ``G`` the sum of all past ``g^2``."""
 
-    def __init__(self, theta: Array, epsilon: float = 1e-8) -> None:
-        super().__init__(theta)
+    def __init__(self, theta: Array, epsilon: float = 1e-8, kernels: bool = False) -> None:
+        super().__init__(theta, kernels)
         self.epsilon = float(epsilon)
         self.G = np.zeros_like(theta)
 
@@ -178,14 +188,17 @@ class Adam(Optimizer):
     """
 
     def __init__(
-        self, theta: Array, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8
+        self, theta: Array, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+        kernels: bool = False,
     ) -> None:
-        super().__init__(theta)
+        super().__init__(theta, kernels)
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
         self.mu = np.zeros_like(theta)  # m / (1 - beta_1)
         self.nu = np.zeros_like(theta)  # v / (1 - beta_2)
+        self._kernel = adam_step.compiled() if self.kernels else None
+        self._scalar = theta.dtype.type  # the kernel's scalars in the parameters' dtype
 
     @property
     def m(self) -> Array:
@@ -201,23 +214,44 @@ class Adam(Optimizer):
         self.t += 1
         w = self._work
         b1, b2 = self.beta_1, self.beta_2
-        # mu := b1 mu + g ;  nu := b2 nu + g^2
-        self.mu *= b1
-        self.mu += grad
-        np.multiply(grad, grad, out=w)
-        self.nu *= b2
-        self.nu += w
         # eta m_hat / (sqrt(v_hat) + eps) with m_hat = (1 - b1) mu / (1 - b1^t) and
         # v_hat = (1 - b2) nu / (1 - b2^t) is  eta' mu / (sqrt(nu) + eps')  with
         # eta' = eta (1 - b1) sqrt(1 - b2^t) / ((1 - b1^t) sqrt(1 - b2)),
         # eps' = eps sqrt(1 - b2^t) / sqrt(1 - b2).
         c2 = math.sqrt((1.0 - b2**self.t) / (1.0 - b2)) if b2 else 1.0
         eta_t = eta * (1.0 - b1) * c2 / (1.0 - b1**self.t)
+        if self._kernel is not None:
+            f = self._scalar
+            self._kernel(theta, grad, self.mu, self.nu, f(b1), f(b2), f(eta_t), f(self.epsilon * c2))
+            return
+        # mu := b1 mu + g ;  nu := b2 nu + g^2
+        self.mu *= b1
+        self.mu += grad
+        np.multiply(grad, grad, out=w)
+        self.nu *= b2
+        self.nu += w
         np.sqrt(self.nu, out=w)
         w += self.epsilon * c2
         np.divide(self.mu, w, out=w)
         w *= eta_t
         theta -= w
+
+
+@kernel
+def adam_step(theta: Array, g: Array, mu: Array, nu: Array, b1, b2, eta_t, eps_t) -> None:
+    """Adam's step in one loop (compiled kernel): for every parameter ``i``
+
+    ``mu_i := b1 mu_i + g_i``, ``nu_i := b2 nu_i + g_i^2``,
+    ``theta_i := theta_i - eta' mu_i / (sqrt(nu_i) + eps')`` (:class:`Adam`'s rescaled form; the
+    scalars in the dtype of the arrays, the operations in :meth:`Adam.step`'s order).
+    """
+    for i in range(theta.size):
+        gi = g[i]
+        m = b1 * mu[i] + gi
+        v = b2 * nu[i] + gi * gi
+        mu[i] = m
+        nu[i] = v
+        theta[i] -= m / (math.sqrt(v) + eps_t) * eta_t
 
 
 class PolyakAverage:
@@ -256,13 +290,13 @@ def make_optimizer(name: str, theta: Array, **hyper: Any) -> Optimizer:
     """Build the optimizer ``name`` for parameters shaped like ``theta``.
 
     Only the hyper-parameters the rule knows are used (``momentum``; ``rho``; ``beta_1``,
-    ``beta_2``; ``epsilon``); others are ignored so one dict can serve every rule.
+    ``beta_2``; ``epsilon``; ``kernels`` for all); others are ignored so one dict can serve every rule.
     """
     try:
         cls = OPTIMIZERS[name]
     except (KeyError, TypeError):
         raise ValueError(f"optimizer {name!r} is not one of {sorted(OPTIMIZERS)}") from None
-    known = {
+    known = ("kernels",) + {
         SGD: (),
         Momentum: ("momentum",),
         Nesterov: ("momentum",),

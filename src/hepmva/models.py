@@ -23,7 +23,12 @@ A record holds:
 - ``extra_outputs``: ``f(estimator, directory, feature_names, scaler)`` writing extra files
   into the model directory (CutsGA's readable cuts);
 - ``fit_note``: ``f(estimator) -> str | None``, how the model was actually trained (capped SVM / k-NN:
-  ``"nystroem on 150000"``), shown in the summary table.
+  ``"nystroem on 150000"``), shown in the summary table;
+- ``threads``: the cores its training and scoring can keep busy (the ``train`` rule's ``threads``, through
+  ``get_train_threads`` in ``workflow/rules/common.smk``): 1 for the single-threaded learners (the in-house
+  ones, which run BLAS on one thread for determinism, SVC, single trees, exact gradient boosting), more for
+  the OpenMP / joblib ones (xgboost, HGB, forests, bagging, the k-NN neighbour search). A single-threaded
+  learner given two threads would hold a core it never uses.
 
 Adding a kind = its class + one :class:`Kind` in :data:`KINDS`; ``tests/test_models.py`` runs the
 contract (fit, score, save, load, identical scores, negative weights as the record says) on it.
@@ -163,11 +168,15 @@ class Kind:
     #: progress of a long ``fit`` in the log: (parameter holding the number of steps, unit, hook); None for
     #: kinds that train in one step or log their own epochs / generations (the in-house learners)
     progress: tuple[str, str, Callable[..., Iterator[dict]]] | None = None
+    #: cores a fit and a prediction can use (see the module docstring); the train rule's threads
+    threads: int = 1
 
     def __post_init__(self) -> None:
         if self.name not in persistence.FORMAT_OF_KIND:
             raise ValueError(f"kind '{self.name}': no storage format; add it to hepmva.persistence.FORMAT_OF_KIND "
                              "(and, for skops, its exact allow-list to SKOPS_TRUSTED)")
+        if int(self.threads) != self.threads or self.threads < 1:
+            raise ValueError(f"kind '{self.name}': threads must be a positive integer, got {self.threads!r}")
         if self.stages is not None and self.stages not in STAGE_READERS:
             raise ValueError(f"kind '{self.name}': stages {self.stages!r} not in {STAGE_READERS}")
 
@@ -193,14 +202,16 @@ class Kind:
 
 
 _BOOST = "staged_predict_proba after k boosting rounds"
+#: threads of the kinds that run in parallel (OpenMP or joblib): the train rule held 2 for every kind before
+PARALLEL = 2
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("xgboost", "xgboost:XGBClassifier", "gradient-boosted trees (xgboost)", negative_weights=False,
          stages="iteration_range", stages_note="xgboost predict_proba with the first k boosting rounds",
-         strict_params=False, progress=("n_estimators", "rounds", _xgboost_progress)),
+         strict_params=False, progress=("n_estimators", "rounds", _xgboost_progress), threads=PARALLEL),
     Kind("hgb", "sklearn.ensemble:HistGradientBoostingClassifier", "histogram gradient boosting",
          stages="staged_predict_proba", stages_note=_BOOST,
-         progress=("max_iter", "iterations", _verbose_progress(r"^\[\d+/\d+\]", 2))),
+         progress=("max_iter", "iterations", _verbose_progress(r"^\[\d+/\d+\]", 2)), threads=PARALLEL),
     Kind("gbdt", "sklearn.ensemble:GradientBoostingClassifier", "gradient-boosted trees",
          stages="staged_predict_proba", stages_note=_BOOST, progress=("n_estimators", "stages", _monitor_progress)),
     Kind("adaboost", "hepmva.peers:AdaBoostBDT", "TMVA-like BDT: AdaBoost on depth-3 trees", negative_weights=False,
@@ -208,14 +219,14 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          progress=("n_estimators", "rounds", _round_callback_progress)),
     Kind("random_forest", "sklearn.ensemble:RandomForestClassifier", "random forest (weighted bootstrap)",
          negative_weights=False,
-         progress=("n_estimators", "trees", _verbose_progress(r"building tree \d+ of \d+", 2))),
+         progress=("n_estimators", "trees", _verbose_progress(r"building tree \d+ of \d+", 2)), threads=PARALLEL),
     Kind("bagging", "hepmva.peers:BaggedTrees", "bagged trees with a max_depth knob", negative_weights=False,
-         progress=("n_estimators", "trees", _verbose_progress(r"Building estimator \d+ of \d+", 2))),
+         progress=("n_estimators", "trees", _verbose_progress(r"Building estimator \d+ of \d+", 2)), threads=PARALLEL),
     Kind("decision_tree", "sklearn.tree:DecisionTreeClassifier", "one decision tree"),
     Kind("svm", "hepmva.peers:SVMClassifier", "RBF SVC on a capped subsample, or Nystroem + linear SVM",
          fit_note=_capped_fit_note),
     Kind("knn", "hepmva.peers:WeightedKNNClassifier", "weighted neighbour vote on a capped subsample",
-         fit_note=_capped_fit_note),
+         fit_note=_capped_fit_note, threads=PARALLEL),
     Kind("fisher", "hepmva.linear:FisherDiscriminant", "Fisher's linear discriminant (in-house)"),
     Kind("linear_discriminant", "hepmva.linear:LinearDiscriminant", "least squares by the normal equations (in-house)"),
     Kind("cuts_ga", "hepmva.cuts:CutsGAClassifier", "rectangular cuts by the genetic algorithm (in-house)",

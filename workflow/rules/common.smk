@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hepmva.io import is_remote, process_alive, process_start_time, remove_stale_temporaries
 from hepmva.logs import collected_errors
+from hepmva.models import get_kind
 
 WORKFLOW_START = time.time()
 #: who holds Snakemake's lock of this directory (written when a run starts, removed when it ends)
@@ -50,6 +51,12 @@ def get_classifier_config(wildcards):
 
 def get_fold(wildcards):
     return int(wildcards.fold)
+
+
+def get_train_threads(wildcards):
+    """Cores a training job can keep busy: its kind's record says (1 for single-threaded learners, which would
+    otherwise hold a core they never use); Snakemake scales it down to --cores."""
+    return get_kind(get_classifier(wildcards.classifier)["kind"]).threads
 
 
 def get_classifier_scores_by_name(wildcards=None):

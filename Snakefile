@@ -33,6 +33,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/inputs.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/writeback.smk"

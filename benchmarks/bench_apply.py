@@ -52,7 +52,7 @@ def _study(work: Path, n_train: int) -> Path:
                         "files": [str(work / f"{name}.root")]})
     tables = []
     for s in samples:
-        out = work / "features" / f"{s['name']}.parquet"
+        out = work / "features" / f"{s['name']}.json"
         build_features(s, s["files"], features=cfg["features"], spectators=cfg["spectators"],
                        luminosity_pb=cfg["luminosity_pb"], folds=cfg["folds"], selection=cfg["selection"],
                        event_id=cfg["event_id"], output=out)

@@ -75,7 +75,7 @@ def build_study(root: Path) -> dict:
     write_ntuple(root / "bkg_new.root", n=800, seed=12, first_id=600_000, negative_fraction=0.05)
     tables = []
     for s in samples(root):
-        out = root / "features" / f"{s['name']}.parquet"
+        out = root / "features" / f"{s['name']}.json"
         build_features(s, s["files"], features=FEATURES, spectators=SPECTATORS, luminosity_pb=LUMI, folds=FOLDS,
                        selection=SELECTION, step_size=400, output=out)
         tables.append(out)

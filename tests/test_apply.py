@@ -16,6 +16,7 @@ import uproot
 from sklearn.metrics import roc_auc_score
 
 from hepmva.bundle import BundleError, load_bundle
+from hepmva.datasets import load_feature_tables
 from hepmva.io import InputError, read_table
 from hepmva.models import classifier_score, load_estimator
 from hepmva.preprocessing import Scaler
@@ -36,7 +37,7 @@ def _oof(study, clf: str, sample: str) -> pd.DataFrame:
     """Out-of-fold scores of a training sample, with the entry of each event in its file."""
     scores = read_table(study["root"] / "results" / "scores" / f"{clf}.parquet")
     scores = scores[(scores["role"] == "test") & (scores["sample"] == sample)].sort_values("row")
-    feats = read_table(study["root"] / "features" / f"{sample}.parquet")
+    feats = load_feature_tables([study["root"] / "features" / f"{sample}.json"])
     return pd.DataFrame({"entry": feats["entry"].to_numpy(), "event": feats["event"].to_numpy(),
                          "score": scores["score"].to_numpy()})
 
@@ -64,7 +65,7 @@ def test_reapplying_a_training_sample_reproduces_the_out_of_fold_scores_exactly(
     np.testing.assert_array_equal(friend["fold"][sel], assign_folds(event[sel], 2))
     assert (friend["fold"][~friend["selected"]] == -1).all()
     # spectator carried along, as in the training features table
-    feats = read_table(root / "features" / "signal.parquet")
+    feats = load_feature_tables([root / "features" / "signal.json"])
     np.testing.assert_allclose(friend["ht"][sel], feats["ht"].to_numpy())
 
 

@@ -135,13 +135,15 @@ def test_recipe_runs_through_a_root_file_and_the_config(tmp_path: Path) -> None:
                       {"name": "bkg", "label": "background", "files": [str(path)], "xsec_pb": 1.0,
                        "sum_weights": 300}]
     cfg = validate_config(cfg)
-    out = tmp_path / "zz.parquet"
+    out = tmp_path / "zz.json"
     build_features(cfg["samples"][0], [str(path)], features=cfg["features"], luminosity_pb=1.0, folds=2,
                    selection=cfg["selection"], define=cfg["define"], aliases=cfg["aliases"], step_size=100,
                    output=out)
     import pandas as pd
 
-    table = pd.read_parquet(out)
+    from hepmva.datasets import load_feature_tables
+
+    table = load_feature_tables([out])
     expected = pd.DataFrame(loop_four_lepton(ev))
     keep = expected["n"].to_numpy() >= 4
     np.testing.assert_allclose(table["m4l"], expected["m4l"][keep], rtol=1e-6)  # float64 branches: exact up to sums

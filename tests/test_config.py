@@ -104,7 +104,7 @@ def test_quick_config_validates_on_top_of_the_default(default):
      "config key 'classifiers[18].params' (r): classifier kind 'random_forest': unknown parameter(s) n_trees"),
     (lambda c: c["classifiers"].append({"name": "r", "kind": "random_forest", "params": {"max_depth": -1}}),
      "config key 'classifiers[18].params' (r): classifier kind 'random_forest': The 'max_depth' parameter"),
-    (lambda c: c["reading"].update(chunk=5), "config key 'reading': unknown key(s) chunk; known: step_size"),
+    (lambda c: c["reading"].update(chunk=5), "config key 'reading': unknown key(s) chunk; known: entries_per_job, step_size"),
 ])
 def test_schema_and_semantic_errors_are_one_short_line(default, mutate, line):
     assert len(default["classifiers"]) == 18

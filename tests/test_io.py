@@ -101,6 +101,7 @@ def test_rntuple_is_read_like_a_ttree_in_the_same_chunks(ntuple_factory, tmp_pat
 def test_build_features_identical_from_ttree_and_rntuple(ntuple_factory, tmp_path):
     import pandas as pd
 
+    from hepmva.datasets import load_feature_tables
     from hepmva.stages.features import build_features
 
     ttree = ntuple_factory(n=800, seed=4)
@@ -111,10 +112,10 @@ def test_build_features_identical_from_ttree_and_rntuple(ntuple_factory, tmp_pat
              {"name": "mjj", "expr": "inv_mass(jet_pt, jet_eta, jet_phi)", "default": 0}]
     tables = []
     for name, path in (("t", ttree), ("r", rntuple)):
-        out = tmp_path / f"{name}.parquet"
+        out = tmp_path / f"{name}.json"
         build_features(sample, [str(path)], features=feats, luminosity_pb=1.0, folds=2, selection="met > 10",
                        step_size=250, output=out)
-        tables.append(pd.read_parquet(out))
+        tables.append(load_feature_tables([out]))
     pd.testing.assert_frame_equal(tables[0], tables[1])
     assert len(tables[0]) > 100
 

@@ -137,7 +137,7 @@ def test_input_plots_stage_uses_each_features_default(study, tmp_path):
     import pandas as pd
 
     from hepmva import io
-    from hepmva.stages.features import plot_inputs
+    from hepmva.stages.inputs import plot_inputs
 
     df = pd.DataFrame({"njet": study["njet"], "met": study["met"], "mjj": study["mjj"], "label": study["y"],
                        "weight": study["w"]})

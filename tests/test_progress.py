@@ -99,10 +99,10 @@ def test_features_stage_logs_progress_per_chunk(ntuple_factory, tmp_path, caplog
     sample = {"name": "s", "label": "signal", "tree": "Events", "xsec_pb": 1.0, "sum_weights": float(n)}
     with caplog.at_level(logging.INFO, logger="hepmva.stages.features"):
         build_features(sample, [str(path)], features=[{"name": "met", "expr": "met"}], luminosity_pb=1.0, folds=2,
-                       step_size=1000, output=tmp_path / "s.parquet")
-    lines = [r.getMessage() for r in caplog.records if "sample s: features:" in r.getMessage()]
+                       step_size=1000, output=tmp_path / "s.json")
+    lines = [r.getMessage() for r in caplog.records if "sample s part 0: features:" in r.getMessage()]
     assert len(lines) >= 5  # one per chunk of 1000 entries
-    assert lines[0].startswith("sample s: features: 1000 / 5000 events (20 %)") and "events/s" in lines[0]
+    assert lines[0].startswith("sample s part 0: features: 1000 / 5000 events (20 %)") and "events/s" in lines[0]
     assert "about" in lines[0] and "left" in lines[0]
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 
 from hepmva import io
+from hepmva.datasets import load_feature_tables
 from hepmva.stages.features import build_features
 from hepmva.stages.writeback import write_friend_trees
 
@@ -163,15 +164,15 @@ def _features(path: Path, tree: str, out: Path, aliases: dict | None = None) -> 
     feats = FEATURES + ([{"name": "el1", "expr": "fill(el_pt[0], -1)"}] if aliases else [])
     build_features(sample, [str(path)], features=feats, luminosity_pb=1.0, folds=3, selection="met > 5",
                    define=DEFINE, aliases=aliases, step_size=150, output=out)
-    return pd.read_parquet(out)
+    return load_feature_tables([out])
 
 
 def test_ttree_fill_and_snapshots_read_identically_and_match_numpy(root_files, tmp_path):
     out, data = root_files
     tables = {
-        "fill": _features(out / "fill.root", "ana/Events", tmp_path / "fill.parquet", {"el_pt": "Electron.pt"}),
-        "snap_ttree": _features(out / "snap_ttree.root", "Events", tmp_path / "snap.parquet", {"el_pt": "Electron_pt"}),
-        "snap_rntuple": _features(out / "snap_rntuple.root", "Events", tmp_path / "rnt.parquet"),
+        "fill": _features(out / "fill.root", "ana/Events", tmp_path / "fill.json", {"el_pt": "Electron.pt"}),
+        "snap_ttree": _features(out / "snap_ttree.root", "Events", tmp_path / "snap.json", {"el_pt": "Electron_pt"}),
+        "snap_rntuple": _features(out / "snap_rntuple.root", "Events", tmp_path / "rnt.json"),
     }
     t = io.open_tree(str(out / "snap_rntuple.root"), "Events")
     assert type(t).__name__ == "Model_ROOT_3a3a_RNTuple"
@@ -201,7 +202,7 @@ def _score(event: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize(("name", "tree"), [("fill.root", "ana/Events"), ("snap_ttree.root", "Events")])
 def test_friend_trees_read_back_by_root_give_each_event_its_score(root_files, tmp_path, name, tree):
     out, data = root_files
-    table = tmp_path / "features.parquet"
+    table = tmp_path / "features.json"
     feats = _features(out / name, tree, table, None)
     scores = tmp_path / "scores.parquet"
     pd.DataFrame({"sample": "s", "row": np.arange(len(feats)), "role": "test",

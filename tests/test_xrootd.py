@@ -25,6 +25,7 @@ import uproot
 import yaml
 
 from hepmva import io
+from hepmva.datasets import load_feature_tables
 from hepmva.stages.features import build_features
 from tests.conftest import write_ntuple
 
@@ -115,16 +116,16 @@ def test_remote_files_expand_and_read_like_local_ones(server, tmp_path):
     tables = []
     for name, files in (("remote", [f"{url}/bkg_*.root"]), ("local", sorted(str(p) for p in data.glob("bkg_*.root")))):
         build_features(sample, files, features=feats, luminosity_pb=10.0, folds=2, step_size=500,
-                       output=tmp_path / f"{name}.parquet")
-        tables.append(pd.read_parquet(tmp_path / f"{name}.parquet"))
+                       output=tmp_path / f"{name}.json")
+        tables.append(load_feature_tables([tmp_path / f"{name}.json"]))
     pd.testing.assert_frame_equal(tables[0], tables[1])
     assert len(tables[0]) == 2400
     # an RNTuple on the server, in memory-sized chunks as the workflow reads them
     for name, path in (("rntuple", f"{url}/rntuple_bkg.root"), ("ttree", f"{url}/bkg_0.root")):
         build_features(sample, [path], features=feats, luminosity_pb=10.0, folds=2, step_size="50 MB",
-                       output=tmp_path / f"{name}.parquet")
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "rntuple.parquet"),
-                                  pd.read_parquet(tmp_path / "ttree.parquet"))
+                       output=tmp_path / f"{name}.json")
+    pd.testing.assert_frame_equal(load_feature_tables([tmp_path / "rntuple.json"]),
+                                  load_feature_tables([tmp_path / "ttree.json"]))
 
 
 def test_workflow_reads_a_remote_sample(server, tmp_path):
@@ -153,9 +154,9 @@ def test_workflow_reads_a_remote_sample(server, tmp_path):
     # a missing remote file: one line naming the URL, no table left behind
     cfg["samples"][0]["files"] = [f"{url}/missing.root"]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run([*cmd[:-2], "results/features/sig.parquet", "--forceall"], capture_output=True, text=True,
+    proc = subprocess.run([*cmd[:-2], "results/features/sig.json", "--forceall"], capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode != 0
     assert f"{url}/missing.root: no such file on the server" in proc.stdout + proc.stderr + "".join(
-        p.read_text() for p in (tmp_path / "results/logs/features").glob("sig.log"))
-    assert not (tmp_path / "results/features/sig.parquet").exists()
+        p.read_text() for p in (tmp_path / "results/logs/features").rglob("*.log"))
+    assert not (tmp_path / "results/features/sig.json").exists()

@@ -10,6 +10,8 @@ variations) read ntuples the same way; this module is that one way:
 - :func:`evaluate_chunk` applies the selections to a chunk from ``uproot.iterate`` and evaluates
   everything on the selected events (features with their defaults, NaN/inf refused, naming the
   feature and the entry);
+- :func:`plan_parts` splits a sample's files into the parts the features stage builds one job each
+  (a part is an input file, or an entry range of one when ``reading.entries_per_job`` asks);
 - :func:`sample_scale` resolves a sample's cross-section and sum of weights into the per-event factor
   ``xsec * L / sum_w`` (the physics weight is ``generator weight x factor``, :mod:`hepmva.samples`).
 """
@@ -28,7 +30,8 @@ from hepmva.samples import physics_weights
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FeatureProgram", "compile_program", "check_branches", "evaluate_chunk", "sample_scale"]
+__all__ = ["FeatureProgram", "FeaturePartSpec", "compile_program", "check_branches", "evaluate_chunk", "chunk_weights", "plan_parts",
+           "sample_scale"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,50 @@ class FeatureProgram:
         exprs += [e for _, e in self.weights if e is not None] + [self.event_id]
         exprs += [self.truth_llr] if self.truth_llr is not None else []
         return sorted(set().union(*(e.branches for e in exprs)))
+
+
+@dataclass(frozen=True)
+class FeaturePartSpec:
+    """What one features job reads: entries ``[entry_start, entry_stop)`` of input file ``file_index``.
+
+    ``entry_start`` / ``entry_stop`` None: the whole file. ``part`` numbers the parts of a sample from 0,
+    in the order of its files and entries: the order of the sample's events in every table.
+    """
+
+    part: int
+    file: str
+    file_index: int
+    entry_start: int | None = None
+    entry_stop: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"part": self.part, "file": self.file, "file_index": self.file_index,
+                "entry_start": self.entry_start, "entry_stop": self.entry_stop}
+
+
+def plan_parts(files: Sequence[str], entries: Sequence[int] | None = None,
+               entries_per_job: int | None = None) -> list[FeaturePartSpec]:
+    """The parts of a sample with input ``files``: one per file, or ``entries_per_job`` entries at most each.
+
+    ``entries`` (the tree's entries in each file) is needed only when ``entries_per_job`` is given; a file
+    of no entries is still one (empty) part, so that every file is accounted for.
+    """
+    if entries_per_job is None:
+        return [FeaturePartSpec(i, f, i) for i, f in enumerate(files)]
+    if entries is None or len(entries) != len(files):
+        raise ValueError("plan_parts: entries_per_job needs the entry count of every file")
+    step = int(entries_per_job)
+    if step < 1:
+        raise ValueError(f"entries_per_job must be >= 1, got {entries_per_job}")
+    parts: list[FeaturePartSpec] = []
+    for i, (f, n) in enumerate(zip(files, entries)):
+        if n <= step:
+            parts.append(FeaturePartSpec(len(parts), f, i))
+            continue
+        k = -(-int(n) // step)  # ranges of equal size (within one entry), none larger than the step
+        bounds = [int(n) * j // k for j in range(k + 1)]
+        parts += [FeaturePartSpec(len(parts) + j, f, i, bounds[j], bounds[j + 1]) for j in range(k)]
+    return parts
 
 
 def compile_program(features: Sequence[Mapping], *, event_id: str = "event", selections: Sequence[str | None] = (),
@@ -152,6 +199,17 @@ def evaluate_chunk(program: FeatureProgram, chunk, *, path: str, entry_start: in
     if program.truth_llr is not None:
         cols["truth_llr"] = _evaluate(program.truth_llr, sel, path, "truth_llr")
     return cols
+
+
+def chunk_weights(program: FeatureProgram, chunk, *, path: str) -> np.ndarray:
+    """The generator weight (first weight column) of every event of ``chunk``, before any selection (float64)."""
+    expr = program.weights[0][1]
+    if expr is None:
+        return np.ones(len(chunk))
+    w = _evaluate(expr, chunk, path, f"weight '{program.weights[0][0]}'")
+    if not np.all(np.isfinite(w)):
+        raise io.InputError(f"{path}: weight '{program.weights[0][0]}' = '{expr.text}' is NaN/inf in some events")
+    return w
 
 
 def sample_scale(sample: Mapping, files: Sequence[str], luminosity_pb: float, weight: Expression | str | None,

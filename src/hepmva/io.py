@@ -39,6 +39,7 @@ __all__ = [
     "is_remote",
     "open_tree",
     "iterate_tree",
+    "count_entries",
     "read_metadata_sum",
     "atomic_path",
     "atomic_directory",
@@ -181,9 +182,10 @@ def _first_line(exc: BaseException) -> str:
 
 
 def iterate_tree(
-    path: str, tree: str, branches: Sequence[str], step_size: int | str = "50 MB"
+    path: str, tree: str, branches: Sequence[str], step_size: int | str = "50 MB", *,
+    entry_start: int | None = None, entry_stop: int | None = None,
 ) -> Iterator[tuple[int, ak.Array]]:
-    """Stream ``branches`` of ``tree`` in ``path`` chunk by chunk.
+    """Stream ``branches`` of ``tree`` in ``path`` chunk by chunk (entries ``[entry_start, entry_stop)``: all by default).
 
     Yields
     ------
@@ -210,7 +212,8 @@ def iterate_tree(
             step_size = _entries_for(t, branches, step_size)
         try:
             for chunk, report in t.iterate(
-                list(branches), step_size=step_size, library="ak", report=True
+                list(branches), step_size=step_size, library="ak", report=True,
+                entry_start=entry_start, entry_stop=entry_stop,
             ):
                 yield report.tree_entry_start, chunk
         except InputError:
@@ -219,6 +222,15 @@ def iterate_tree(
             raise InputError(
                 f"{path}:{tree}: cannot read data ({type(exc).__name__}: {_first_line(exc)})"
             ) from None
+    finally:
+        t.file.close()
+
+
+def count_entries(path: str, tree: str) -> int:
+    """Entries of ``tree`` in ``path``, from the header only."""
+    t = open_tree(path, tree)
+    try:
+        return int(t.num_entries)
     finally:
         t.file.close()
 

@@ -24,8 +24,8 @@ A record holds:
   into the model directory (CutsGA's readable cuts);
 - ``fit_note``: ``f(estimator) -> str | None``, how the model was actually trained (capped SVM / k-NN:
   ``"nystroem on 150000"``), shown in the summary table;
-- ``threads``: the cores its training and scoring can keep busy (the ``train`` rule's ``threads``, through
-  ``get_train_threads`` in ``workflow/rules/common.smk``): 1 for the single-threaded learners (the in-house
+- ``threads``: the cores its training and scoring can keep busy (the ``train`` and ``importance`` rules' ``threads``, through
+  ``get_classifier_threads`` in ``workflow/rules/common.smk``): 1 for the single-threaded learners (the in-house
   ones, which run BLAS on one thread for determinism, SVC, single trees, exact gradient boosting), more for
   the OpenMP / joblib ones (xgboost, HGB, forests, bagging, the k-NN neighbour search). A single-threaded
   learner given two threads would hold a core it never uses.

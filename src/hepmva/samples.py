@@ -18,9 +18,11 @@ the assignment depends only on the event id: the same on any machine, in any chu
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
-__all__ = ["BOOKKEEPING_COLUMNS", "splitmix64", "assign_folds", "physics_weights", "training_weights", "NEGATIVE_WEIGHT_POLICIES"]
+__all__ = ["BOOKKEEPING_COLUMNS", "ExactSum", "splitmix64", "assign_folds", "physics_weights", "training_weights", "NEGATIVE_WEIGHT_POLICIES"]
 
 NEGATIVE_WEIGHT_POLICIES = ("keep", "zero", "abs")
 
@@ -139,3 +141,80 @@ def training_weights(
     if not total > 0:
         raise ValueError(f"training weights: total training weight is {total:g}, not positive")
     return w * (len(w) / total)
+
+
+class ExactSum:
+    """The sum of float64 values without any rounding until :attr:`value` (correctly rounded once).
+
+    The sum of a sample's weights (``sum_weights: auto``) is accumulated part by part (one per input file
+    or entry range); an exact sum makes it, and so every physics weight, the same bits however the files
+    are split. The state is an integer ``T`` with ``sum = T * 2**-1126`` (every finite double is an
+    integer multiple of ``2**-1074 = 2**52 * 2**-1126``), kept as text (:meth:`to_text`) between jobs.
+
+    Vectorised: ``x = +-mant * 2**e`` read from the bits; the 53-bit integer mantissas are split into
+    27- and 26-bit halves and summed per exponent, exactly (float64 adds integers below ``2**53``
+    without rounding, so at most ``2**25`` values are summed at once).
+    """
+
+    _SHIFT = 1126
+    _BLOCK = 1 << 25
+
+    def __init__(self, total: int = 0, finite: bool = True):
+        self.total, self.finite = int(total), bool(finite)
+
+    def add(self, x) -> "ExactSum":
+        """Add the values of ``x`` (any shape); a NaN or infinity makes the sum non-finite."""
+        x = np.ascontiguousarray(x, dtype=np.float64).ravel()
+        with np.errstate(all="ignore"):
+            total = x.sum()
+        if not np.isfinite(total) and not np.all(np.isfinite(x)):
+            self.finite = False
+            return self
+        for start in range(0, len(x), self._BLOCK):
+            bits = x[start:start + self._BLOCK].view(np.uint64)
+            field = (bits >> np.uint64(52)).astype(np.int64) & 0x7FF   # biased exponent
+            mant = (bits & np.uint64((1 << 52) - 1)).astype(np.int64)
+            mant[field > 0] |= 1 << 52                                # x = +-mant * 2**(max(field, 1) - 1075)
+            negative = (bits >> np.uint64(63)).astype(bool)
+            hi = (mant >> 26).astype(np.float64)
+            lo = (mant & ((1 << 26) - 1)).astype(np.float64)
+            hi[negative] *= -1.0
+            lo[negative] *= -1.0
+            present = np.flatnonzero(np.bincount(field, minlength=2048))
+            if len(present) <= 8:  # the usual case (unit or few distinct weights): one masked sum per exponent
+                sums = [(f, hi[field == f].sum(), lo[field == f].sum()) for f in present] if len(present) > 1 \
+                    else [(present[0], hi.sum(), lo.sum())] if len(present) else []
+            else:
+                h, lw = np.bincount(field, weights=hi, minlength=2048), np.bincount(field, weights=lo, minlength=2048)
+                sums = [(f, h[f], lw[f]) for f in present]
+            for f, h, lw in sums:  # every partial sum is an integer below 2**53: exact in float64
+                self.total += ((int(h) << 26) + int(lw)) << (max(int(f), 1) - 1075 + self._SHIFT)
+        return self
+
+    def add_count(self, n: int) -> "ExactSum":
+        """Add ``n`` unit weights."""
+        self.total += int(n) << self._SHIFT
+        return self
+
+    def __iadd__(self, other: "ExactSum") -> "ExactSum":
+        self.total += other.total
+        self.finite &= other.finite
+        return self
+
+    @property
+    def value(self) -> float:
+        """The sum, correctly rounded to float64 (NaN when a value was not finite, +-inf past the range)."""
+        if not self.finite:
+            return float("nan")
+        try:
+            return float(Fraction(self.total, 1 << self._SHIFT))
+        except OverflowError:
+            return float("inf") if self.total > 0 else float("-inf")
+
+    def to_text(self) -> str:
+        """The exact state as text (``"nan"`` when not finite), for :meth:`from_text`."""
+        return hex(self.total) if self.finite else "nan"
+
+    @classmethod
+    def from_text(cls, text: str) -> "ExactSum":
+        return cls(finite=False) if text == "nan" else cls(int(text, 16))

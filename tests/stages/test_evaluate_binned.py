@@ -40,7 +40,8 @@ def test_evaluate_stage_binned_equals_exact(tmp_path, ntuple_factory):
 
 def test_neyman_pearson_limit_binned(tmp_path, study):
     table = tmp_path / "features.parquet"
-    pd.DataFrame({"label": study["y"], "weight": study["w"], "truth_llr": study["llr"]}).to_parquet(table)
+    pd.DataFrame({"sample": "s", "label": study["y"], "weight": study["w"], "fold": 0,
+                  "truth_llr": study["llr"]}).to_parquet(table)
     limit = neyman_pearson_limit([table], eff_b=[0.01, 0.1], n_bootstrap=10, seed=0, output=tmp_path / "np.json",
                                  evaluation={"method": "auto", "exact_max_events": 1000})
     assert limit["evaluation_method"] == "binned" and limit["n_events"] == len(study["y"])

@@ -18,7 +18,7 @@ def _tables(tmp_path, ntuple_factory):
         root = ntuple_factory(f"{name}.root", n=1500, seed=seed, signal=label == "signal", first_id=seed * 10**6)
         sample = {"name": name, "label": label, "tree": "Events", "weight": "genWeight", "xsec_pb": 1.0,
                   "sum_weights": {"tree": "Runs", "branch": "genEventSumw"}}
-        out = tmp_path / f"{name}.parquet"
+        out = tmp_path / f"{name}.json"
         build_features(sample, [str(root)], features=FEATURES, luminosity_pb=1.0, folds=2, output=out)
         paths.append(out)
     return paths

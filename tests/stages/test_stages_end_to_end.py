@@ -8,6 +8,7 @@ import pytest
 import uproot
 
 from hepmva import io
+from hepmva.datasets import load_feature_tables
 from hepmva.stages.evaluate import neyman_pearson_limit, summarize
 from hepmva.models import classifier_score, load_estimator
 from hepmva.stages.features import build_features
@@ -30,10 +31,10 @@ def _sample(name, label, **extra):
 
 def _build(tmp_path, ntuple_factory, name, label, **kw):
     path = ntuple_factory(f"{name}.root", signal=(label == "signal"), **kw)
-    out = tmp_path / f"{name}.parquet"
+    out = tmp_path / f"{name}.json"
     info = build_features(_sample(name, label), [str(path)], features=FEATURES, luminosity_pb=1000.0, folds=2,
                           selection="met > 5", step_size=137, output=out)
-    df = io.read_table(out)
+    df = load_feature_tables([out])
     assert info["n_selected"] == len(df) and np.isclose(info["yield"], df["weight"].sum())
     return path, out, df
 
@@ -58,17 +59,17 @@ def test_build_features_weights_defaults_folds(tmp_path, ntuple_factory):
 
 def test_sum_weights_auto_counts_all_events_before_selection(tmp_path, ntuple_factory):
     path = ntuple_factory("a.root", n=600, negative_fraction=0.2, seed=5)
-    out = tmp_path / "a.parquet"
+    out = tmp_path / "a.json"
     info = build_features(_sample("a", "signal", sum_weights="auto"), [str(path)], features=FEATURES,
                           luminosity_pb=10.0, folds=2, selection="met > 20", step_size=100, output=out)
     gw = uproot.open(path)["Events/genWeight"].array(library="np")
     assert info["sum_weights"] == pytest.approx(gw.sum())
-    assert io.read_table(out)["weight"].sum() == pytest.approx(info["yield"])
+    assert load_feature_tables([out])["weight"].sum() == pytest.approx(info["yield"])
 
 
 def test_missing_default_nan_and_empty_selection_are_clear_errors(tmp_path, ntuple_factory):
     path = ntuple_factory("s.root", n=200)
-    common = dict(luminosity_pb=1.0, folds=2, output=tmp_path / "x.parquet")
+    common = dict(luminosity_pb=1.0, folds=2, output=tmp_path / "x.json")
     with pytest.raises(ValueError, match="jet_pt\\[0\\]"):
         build_features(_sample("s", "signal"), [str(path)], features=[{"name": "j", "expr": "jet_pt[0]"}], **common)
     with pytest.raises(ValueError, match="log\\(met - 1000\\).*NaN"):
@@ -78,7 +79,7 @@ def test_missing_default_nan_and_empty_selection_are_clear_errors(tmp_path, ntup
         build_features(_sample("s", "signal"), [str(path)], features=FEATURES, selection="met < 0", **common)
     with pytest.raises(ValueError, match="no branch 'nope'"):
         build_features(_sample("s", "signal", weight="nope"), [str(path)], features=FEATURES, **common)
-    assert not (tmp_path / "x.parquet").exists()
+    assert not (tmp_path / "x.json").exists() and not (tmp_path / "x").exists()
 
 
 def test_train_collect_evaluate_writeback(tmp_path, ntuple_factory):
@@ -93,7 +94,7 @@ def test_train_collect_evaluate_writeback(tmp_path, ntuple_factory):
     # the saved model reproduces the scores it wrote
     est = load_estimator(tmp_path / "m0")
     meta = json.loads((tmp_path / "m0/model.json").read_text())
-    feats = io.read_tables([sig, bkg])
+    feats = load_feature_tables([sig, bkg])
     Xs = Scaler.from_dict(meta["scaler"]).transform(feats[names].to_numpy())
     s0 = io.read_table(tmp_path / "s0.parquet")
     t0 = s0[s0.role == "test"]
@@ -142,8 +143,8 @@ def test_sample_with_non_positive_total_weight_fails_at_the_features_stage(tmp_p
     path = ntuple_factory("neg.root", n=200, negative_fraction=1.0, seed=7)
     with pytest.raises(io.InputError, match=r"sample 'neg': the weights of its \d+ selected events sum to -"):
         build_features(_sample("neg", "background", sum_weights=100.0), [str(path)], features=FEATURES,
-                       luminosity_pb=1000.0, folds=2, output=tmp_path / "neg.parquet")
-    assert not (tmp_path / "neg.parquet").exists()
+                       luminosity_pb=1000.0, folds=2, output=tmp_path / "neg.json")
+    assert not (tmp_path / "neg.json").exists() and not (tmp_path / "neg").exists()
 
 
 def test_sum_weights_auto_on_an_empty_tree_names_the_cause(tmp_path, ntuple_factory, caplog):
@@ -152,9 +153,9 @@ def test_sum_weights_auto_on_an_empty_tree_names_the_cause(tmp_path, ntuple_fact
         io.write_ttree(f, "Events", {"met": np.zeros(0, dtype=np.float32), "genWeight": np.zeros(0, dtype=np.float32)})
     with pytest.raises(io.InputError, match=r"sample 'e': sum_weights: auto, but the tree 'Events' has no entries"):
         build_features(_sample("e", "background", sum_weights="auto"), [str(empty)], features=FEATURES[:1],
-                       luminosity_pb=1.0, folds=2, output=tmp_path / "e.parquet")
+                       luminosity_pb=1.0, folds=2, output=tmp_path / "e.json")
     path = ntuple_factory("a.root", n=100, seed=3)
     with caplog.at_level("INFO", logger="hepmva"):
         build_features(_sample("a", "background", sum_weights="auto"), [str(path)], features=FEATURES[:1],
-                       luminosity_pb=1.0, folds=2, output=tmp_path / "a.parquet")
+                       luminosity_pb=1.0, folds=2, output=tmp_path / "a.json")
     assert "sum_weights: auto = 100 (the weights of the 100 events in the files" in caplog.text

@@ -83,7 +83,7 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(tmp_path):
         proc.wait()
     assert list((work / ".snakemake/locks").glob("*.lock")), "the kill left no lock: the test proves nothing"
     # a temporary a killed writer leaves behind (io.atomic_path names it .<name>.tmp<PID>)
-    stale = work / "results/features/.signal.parquet.tmp999999"
+    stale = work / "results/features/signal/.part-0.parquet.tmp999999"
     stale.parent.mkdir(parents=True, exist_ok=True)
     stale.write_bytes(b"half written")
 

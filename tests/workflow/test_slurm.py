@@ -86,6 +86,7 @@ def _small_config(tmp_path: Path) -> dict:
         {"name": "mjj", "expr": "inv_mass(jet_pt, jet_eta, jet_phi)", "default": 0},
     ]
     cfg["folds"] = 2
+    cfg["reading"]["entries_per_job"] = 1500  # each sample's features: two SLURM jobs of an entry range each
     cfg["classifiers"] = [{"name": "bdt", "kind": "xgboost", "params": {"n_estimators": 20, "max_depth": 3}}]
     cfg["evaluation"] = {"n_bootstrap": 10}
     # the optional studies (training methods, optimizers, unsupervised, ...) are off: every job costs
@@ -161,8 +162,14 @@ def test_small_study_runs_through_slurm(slurm, tmp_path):
     log_ids = {p.stem for p in logs}
     assert logs and all(i.isdigit() for i in log_ids), logs
     rules = {p.relative_to(tmp_path / ".snakemake/slurm_logs").parts[0] for p in logs}
-    assert {"rule_generate", "rule_features", "rule_train", "rule_evaluate", "rule_summary"} <= rules, rules
+    assert {"rule_generate", "rule_features", "rule_features_merge", "rule_train", "rule_evaluate",
+            "rule_summary"} <= rules, rules
     assert len([p for p in logs if "rule_train" in p.parts]) == 2  # one job per fold
+    # one sample's features ran as several SLURM jobs (entry ranges), each its own job id, then one merge
+    signal_parts = [p for p in logs if "rule_features" in p.parts and "signal" in str(p)]
+    assert len(signal_parts) == 2 and len({p.stem for p in signal_parts}) == 2, signal_parts
+    manifest = json.loads((res / "features/signal.json").read_text())
+    assert [(q["entry_start"], q["entry_stop"]) for q in manifest["parts"]] == [(0, 1500), (1500, 3000)]
     n_steps = re.findall(r"(\d+) of (\d+) steps \(100%\) done", out)
     assert n_steps, out[-3000:]
     n_total = int(n_steps[-1][1])
@@ -201,4 +208,4 @@ def test_failing_job_on_slurm_stops_the_run_and_names_the_rule(slurm, tmp_path):
     # the failed job's SLURM log is kept and holds the one-line reason
     failed_log = next((tmp_path / ".snakemake/slurm_logs/rule_features").glob(f"**/{m.group(1)}.log"))
     assert "NoSuchTree" in failed_log.read_text()
-    assert not (tmp_path / "results/features/user_bkg.parquet").exists()
+    assert not (tmp_path / "results/features/user_bkg.json").exists()

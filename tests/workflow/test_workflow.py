@@ -9,6 +9,7 @@ import pytest
 import uproot
 import yaml
 
+from hepmva.datasets import load_feature_tables
 from tests.conftest import write_ntuple
 from tests.workflow.snakemake_run import run_snakemake as _snakemake
 
@@ -69,10 +70,10 @@ def test_workflow_end_to_end_and_report(tmp_path):
     _snakemake(tmp_path, "--cores", "2")
     res = tmp_path / "results"
     for sample in ("signal", "ttbar", "user_bkg"):
-        df = pd.read_parquet(res / "features" / f"{sample}.parquet")
+        df = load_feature_tables([res / "features" / f"{sample}.json"])
         assert {"met", "njet", "jet1_pt", "mjj", "weight", "label", "event", "fold"} <= set(df.columns)
-    user = pd.read_parquet(res / "features/user_bkg.parquet")
-    assert len(user) == 3000
+    user = load_feature_tables([res / "features/user_bkg.json"])
+    assert len(user) == 3000 and len(list((res / "features/user_bkg").glob("part-*.parquet"))) == 2  # one per file
     # the define: block went through Snakemake's params: mjj equals the older two-object helper
     data = uproot.concatenate([str(tmp_path / "data" / f"bkg_{i}.root:Events") for i in range(2)],
                               ["jet_pt", "jet_eta", "jet_phi"])
@@ -130,3 +131,33 @@ def test_lint_is_clean(tmp_path):
     lints = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("* ")]
     assert lints, out  # the linter ran
     assert set(lints) == {"* Specify a conda environment or container for each rule.:"}, out
+
+
+def test_features_split_into_entry_ranges_give_the_same_dataset(tmp_path):
+    """reading.entries_per_job: the user sample's two files in entry ranges and the generated one split too,
+    each part a job of its own; the same events, weights (bit for bit), folds and rows as one part per file."""
+    results = {}
+    for name, per_job in (("one", None), ("split", 700)):
+        work = tmp_path / name
+        work.mkdir()
+        cfg = _small_config(work)
+        cfg["samples"][2]["sum_weights"] = "auto"  # summed over the parts, exactly
+        cfg["samples"][2]["weight"] = "genWeight * (1 + met / 1000)"
+        cfg["reading"] = {"step_size": 400, "entries_per_job": per_job}
+        (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+        _snakemake(work, "--cores", "2", *(f"results/features/{s}.json" for s in ("signal", "ttbar", "user_bkg")))
+        results[name] = work / "results"
+    parts = {name: {s: len(list((res / "benchmarks/features" / s).glob("part-*.tsv")))
+                    for s in ("signal", "ttbar", "user_bkg")} for name, res in results.items()}
+    assert parts == {"one": {"signal": 1, "ttbar": 1, "user_bkg": 2}, "split": {"signal": 5, "ttbar": 5, "user_bkg": 6}}
+    for s in ("signal", "ttbar", "user_bkg"):
+        one, split = (load_feature_tables([results[n] / "features" / f"{s}.json"]) for n in ("one", "split"))
+        pd.testing.assert_frame_equal(one, split, check_exact=True)
+    # sum_weights: auto is the exact sum over every event of both files, whatever the split
+    import math
+
+    data = uproot.concatenate([str(tmp_path / "one/data" / f"bkg_{i}.root:Events") for i in range(2)],
+                              ["genWeight", "met"], library="np")
+    w = (data["genWeight"] * (1 + data["met"] / 1000)).astype(np.float64)
+    for n in ("one", "split"):
+        assert json.loads((results[n] / "features/user_bkg.json").read_text())["sum_weights"] == math.fsum(w)

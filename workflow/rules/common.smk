@@ -9,8 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from hepmva.io import is_remote, process_alive, process_start_time, remove_stale_temporaries
-from hepmva.logs import collected_errors
+from hepmva.feature_table import plan_parts
+from hepmva.io import count_entries, expand_files, is_remote, process_alive, process_start_time, remove_stale_temporaries
+from hepmva.logs import collected_errors, exit_on_error
 from hepmva.models import get_kind
 
 WORKFLOW_START = time.time()
@@ -28,6 +29,7 @@ APPLY_SAMPLES = [s["name"] for s in config["apply"]["samples"]] if config["apply
 
 wildcard_constraints:
     sample="|".join(SAMPLES),
+    part=r"\d+",
     classifier="|".join(CLASSIFIERS),
     fold=r"\d+",
     apply_sample="|".join(APPLY_SAMPLES) or "(?!)",
@@ -53,9 +55,10 @@ def get_fold(wildcards):
     return int(wildcards.fold)
 
 
-def get_train_threads(wildcards):
-    """Cores a training job can keep busy: its kind's record says (1 for single-threaded learners, which would
-    otherwise hold a core they never use); Snakemake scales it down to --cores."""
+def get_classifier_threads(wildcards):
+    """Cores a classifier's training or scoring job (train, importance) can keep busy: its kind's record says (1
+    for single-threaded learners, which would otherwise hold a core they never use); Snakemake scales it down to
+    --cores."""
     return get_kind(get_classifier(wildcards.classifier)["kind"]).threads
 
 
@@ -73,19 +76,93 @@ def get_generated_samples():
 
 
 def get_sample_files(wildcards):
-    """Input ROOT files of a sample: the generator's output, or the config's files (local globs expanded).
+    """Input ROOT files of a sample: the generator's output, or the config's files (globs expanded).
 
-    Remote URLs (root://...) stay as written: the job checks and expands them on their server
-    (hepmva.io.expand_files) and uproot streams them; they are not Snakemake file inputs.
+    Remote URLs (root://...) are not Snakemake file inputs: uproot streams them; a remote glob is
+    listed on its server here (one request), since every file is a features job of its own.
     """
-    sample = get_sample(wildcards.sample)
+    return _sample_files(wildcards.sample)
+
+
+_SAMPLE_FILES = {}
+
+
+def _sample_files(name):
+    if name not in _SAMPLE_FILES:
+        sample = get_sample(name)
+        if "generate" in sample:
+            files = [f"results/generated/{sample['name']}.root"]
+        else:
+            files = []
+            for pattern in sample["files"]:
+                if is_remote(pattern):
+                    files.extend(exit_on_error(expand_files, [pattern]) if glob.has_magic(pattern) else [pattern])
+                else:
+                    files.extend((sorted(glob.glob(pattern)) if glob.has_magic(pattern) else []) or [pattern])
+        _SAMPLE_FILES[name] = list(dict.fromkeys(files))
+    return _SAMPLE_FILES[name]
+
+
+#: entry counts of input files (path -> [size, mtime, entries]), read from their headers when
+#: reading.entries_per_job splits files, so that a cluster job's parse does not open every file again
+ENTRIES_CACHE = Path(".snakemake/hepmva-entries.json")
+_FEATURE_PARTS = {}
+
+
+def _file_entries(sample, files):
+    """Entries of the sample's tree in each file: the generator's n_events, or the file headers (cached)."""
     if "generate" in sample:
-        return [f"results/generated/{sample['name']}.root"]
-    files = []
-    for pattern in sample["files"]:
-        matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) and not is_remote(pattern) else [pattern]
-        files.extend(matched or [pattern])
-    return files
+        return [sample["generate"]["n_events"]]
+    try:
+        cache = json.loads(ENTRIES_CACHE.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    tree, entries, changed = sample.get("tree", "Events"), [], False
+    for f in files:
+        key = f"{f}::{tree}"
+        stamp = [] if is_remote(f) else [os.path.getsize(f), os.path.getmtime(f)]
+        hit = cache.get(key)
+        if hit is None or hit[:-1] != stamp or is_remote(f):
+            hit = stamp + [exit_on_error(count_entries, f, tree)]
+            cache[key], changed = hit, True
+        entries.append(int(hit[-1]))
+    if changed:
+        ENTRIES_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        tmp = ENTRIES_CACHE.with_name(f".{ENTRIES_CACHE.name}.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(cache))
+        os.replace(tmp, ENTRIES_CACHE)
+    return entries
+
+
+def get_feature_parts(name):
+    """The features jobs of a sample (hepmva.feature_table.plan_parts): one per input file, or entry ranges
+    of at most reading.entries_per_job entries."""
+    if name not in _FEATURE_PARTS:
+        sample, files = get_sample(name), _sample_files(name)
+        step = config["reading"]["entries_per_job"]
+        entries = _file_entries(sample, files) if step else None
+        _FEATURE_PARTS[name] = [p.to_dict() for p in plan_parts(files, entries, step)]
+    return _FEATURE_PARTS[name]
+
+
+def get_feature_part(wildcards):
+    """What one features job reads: its file, file index and entry range."""
+    parts = get_feature_parts(wildcards.sample)
+    k = int(wildcards.part)
+    if k >= len(parts):
+        raise ValueError(f"sample '{wildcards.sample}' has {len(parts)} features part(s), not part {k}")
+    return parts[k]
+
+
+def get_feature_part_files(wildcards):
+    """The local input file of one features job (a remote one is read by the job): its Snakemake file input."""
+    f = get_feature_part(wildcards)["file"]
+    return [] if is_remote(f) else [f]
+
+
+def get_feature_part_tables(wildcards):
+    return [f"results/features/{wildcards.sample}/part-{p['part']}.parquet"
+            for p in get_feature_parts(wildcards.sample)]
 
 
 def get_local_sample_files(wildcards):
@@ -94,7 +171,12 @@ def get_local_sample_files(wildcards):
 
 
 def get_feature_tables(wildcards=None):
-    return expand("results/features/{sample}.parquet", sample=SAMPLES)
+    """Every sample's features, as the read API (hepmva.datasets) takes them: the per-sample manifests."""
+    return expand("results/features/{sample}.json", sample=SAMPLES)
+
+
+def get_sample_feature_table(wildcards):
+    return f"results/features/{wildcards.sample}.json"
 
 
 def get_fold_scores(wildcards):

@@ -1,22 +1,23 @@
-# Read each sample's ROOT files in chunks, apply the selections, compute features, weights and folds.
+# Read the samples' ROOT files in parts (one job per input file, or per entry range of one with
+# reading.entries_per_job), apply the selections, compute features, generator weights and folds; then one
+# small step per sample merges the parts' counts and sums of weights into the sample's manifest.
 
 
 rule features:
     input:
-        files=get_local_sample_files,
+        files=get_feature_part_files,
     output:
-        table="results/features/{sample}.parquet",
+        part="results/features/{sample}/part-{part}.parquet",
     log:
-        "results/logs/features/{sample}.log",
+        "results/logs/features/{sample}/part-{part}.log",
     benchmark:
-        "results/benchmarks/features/{sample}.tsv"
+        "results/benchmarks/features/{sample}/part-{part}.tsv"
     params:
         sample=get_sample_config,
-        files=get_sample_files,
+        part=get_feature_part,
         features=config["features"],
         define=config["define"],
         aliases=config["aliases"],
-        luminosity_pb=config["luminosity_pb"],
         folds=config["folds"],
         event_id=config["event_id"],
         selection=config["selection"],
@@ -25,43 +26,27 @@ rule features:
         step_size=config["reading"]["step_size"],
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=2000,
         runtime=60,
     script:
         "../scripts/features.py"
 
 
-rule plot_inputs:
+rule features_merge:
     input:
-        tables=get_feature_tables,
+        parts=get_feature_part_tables,
     output:
-        plots=report(
-            directory("results/plots/inputs"),
-            patterns=["{feature}.png"],
-            caption="../report/inputs.rst",
-            category="Inputs",
-        ),
-        corr_signal=report(
-            "results/plots/correlation_signal.png",
-            caption="../report/correlation.rst",
-            category="Inputs",
-        ),
-        corr_background=report(
-            "results/plots/correlation_background.png",
-            caption="../report/correlation.rst",
-            category="Inputs",
-        ),
+        manifest="results/features/{sample}.json",
     log:
-        "results/logs/plot_inputs.log",
+        "results/logs/features/{sample}.log",
     benchmark:
-        "results/benchmarks/plot_inputs.tsv"
+        "results/benchmarks/features_merge/{sample}.tsv"
     params:
-        features=config["features"],
+        sample=get_sample_config,
         luminosity_pb=config["luminosity_pb"],
-        plotting=config["plotting"],
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=20,
+        mem_mb=1000,
+        runtime=10,
     script:
-        "../scripts/plot_inputs.py"
+        "../scripts/features_merge.py"

@@ -17,7 +17,7 @@ rule train:
         features=FEATURES,
         training=config["training"],
         seed=config["seed"],
-    threads: get_train_threads
+    threads: get_classifier_threads
     resources:
         mem_mb=6000,
         runtime=120,

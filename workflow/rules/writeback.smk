@@ -4,7 +4,7 @@
 rule writeback:
     input:
         files=get_local_sample_files,
-        table="results/features/{sample}.parquet",
+        table=get_sample_feature_table,
         scores=get_classifier_scores,
     output:
         friends=directory("results/friends/{sample}"),

@@ -1,15 +1,14 @@
-"""Build one sample's features table from its ROOT files."""
+"""Build one part of one sample's features (an input file or an entry range of one)."""
 
 from hepmva.logs import log_to
-from hepmva.stages.features import build_features
+from hepmva.stages.features import build_feature_part
 
 log_to(snakemake.log[0])
 p = snakemake.params
-build_features(
+build_feature_part(
     p.sample,
-    list(p.files),
+    p.part,
     features=p.features,
-    luminosity_pb=p.luminosity_pb,
     folds=p.folds,
     event_id=p.event_id,
     selection=p.selection,
@@ -18,5 +17,5 @@ build_features(
     step_size=p.step_size,
     define=p.define,
     aliases=p.aliases,
-    output=snakemake.output.table,
+    output=snakemake.output.part,
 )

@@ -1,6 +1,6 @@
 """Weighted signal-vs-background distribution of every input feature."""
 
-from hepmva.stages.features import plot_inputs
+from hepmva.stages.inputs import plot_inputs
 from hepmva.logs import log_to
 
 log_to(snakemake.log[0])

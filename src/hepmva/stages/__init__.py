@@ -4,7 +4,9 @@
 rule file              module                                 functions (one per rule)
 =====================  =====================================  ==========================================
 ``generate.smk``       :mod:`hepmva.stages.generate`          ``generate_sample``
-``features.smk``       :mod:`hepmva.stages.features`          ``build_features``, ``plot_inputs``
+``features.smk``       :mod:`hepmva.stages.features`          ``build_feature_part``, ``merge_feature_parts``
+                                                              (``build_features``: both, in one process)
+``inputs.smk``         :mod:`hepmva.stages.inputs`            ``plot_inputs``
 ``train.smk``          :mod:`hepmva.stages.train`             ``train_fold``, ``collect_scores``
 ``evaluate.smk``       :mod:`hepmva.stages.evaluate`          ``evaluate_classifier``, ``neyman_pearson_limit``,
                                                               ``permutation_importance_study``, ``summarize``,

@@ -24,7 +24,7 @@ import pandas as pd
 from hepmva import io, metrics
 from hepmva.checks import subsample_index
 from hepmva.config import schema_default
-from hepmva.datasets import load_feature_tables
+from hepmva.datasets import feature_columns, load_feature_tables
 from hepmva.learning_curves import LearningCurve
 from hepmva.models import classifier_score, load_estimator
 from hepmva.persistence import read_model_info
@@ -124,10 +124,10 @@ def neyman_pearson_limit(feature_tables: Sequence[str | Path], *, eff_b: Sequenc
     """Metrics of the exact likelihood ratio (``truth_llr`` column), or ``{"available": false}``.
 
     ``evaluation`` is the config block (``method``, ``exact_max_events``, ``score_bins``)."""
-    df = io.read_tables(feature_tables)
-    if "truth_llr" not in df:
+    if "truth_llr" not in feature_columns(feature_tables):
         result = {"available": False}
     else:
+        df = load_feature_tables(feature_tables, columns=["truth_llr"])
         result = {"available": True, "classifier": "Neyman-Pearson limit", **evaluate_scores(
             df["label"].to_numpy(), df["truth_llr"].to_numpy(), df["weight"].to_numpy(),
             eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed, **_method(evaluation or {}))}
@@ -286,7 +286,7 @@ def permutation_importance_study(feature_tables: Sequence[str | Path], model_dir
     -------
     dict : classifier, features, importances_mean/std, baseline_auc, own_importance (or None), n_events.
     """
-    df = load_feature_tables(feature_tables, feature_names)
+    df = load_feature_tables(feature_tables, feature_names, columns=())
     rng = np.random.default_rng([seed, 5])
     idx = subsample_index(len(df), n_events, rng)
     X = df[list(feature_names)].to_numpy(dtype=np.float64)[idx]

@@ -1,32 +1,286 @@
-"""The features stage (``workflow/rules/features.smk``): ntuples in, one features table per sample; input plots.
+"""The features stage (``workflow/rules/features.smk``): ntuples in, one features dataset per sample; input plots.
 
-- :func:`build_features`  read one sample's ROOT files chunk by chunk, select, define the features,
-                          weight and fold every event -> ``results/features/{sample}.parquet``
-- :func:`plot_inputs`     the weighted signal-vs-background distribution of every feature and the
-                          correlation matrices
+A sample's features are built in parts, one job each: an input file, or an entry range of one when
+``reading.entries_per_job`` asks (:func:`hepmva.feature_table.plan_parts`). One small step per sample
+then merges the parts' counts and sums of weights:
+
+- :func:`build_feature_part`   read one part chunk by chunk, select, define the features, fold every event
+                               -> ``results/features/{sample}/part-{k}.parquet`` (generator weights; the
+                               part's counts and sums in the parquet footer)
+- :func:`merge_feature_parts`  the sample's cross-section, sum of weights and scale ``xsec * L / sum_w``
+                               from all its parts, and the sample's checks -> ``results/features/{sample}.json``
+- :func:`build_features`       both, in one process (Python use and tests)
+
+(The input plots are :mod:`hepmva.stages.inputs`: a features job imports no plotting.)
+
+The manifest ``{sample}.json`` lists the parts with their row offsets and holds the scale; the read API
+(:func:`hepmva.datasets.load_feature_tables`, :func:`~hepmva.datasets.iter_feature_parts`) applies the
+scale as it reads, so the physics weights are ``generator_weight * scale``, bit for bit as when one job
+built the whole sample; rows, folds and their order do not depend on how the files were split.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from hepmva import io
 from hepmva.config import schema_default
-from hepmva.feature_table import compile_program, evaluate_chunk, sample_scale
+from hepmva.datasets import MANIFEST_FORMAT, PART_METADATA_KEY
+from hepmva.feature_table import FeaturePartSpec, chunk_weights, compile_program, evaluate_chunk, plan_parts
 from hepmva.logs import Progress
-from hepmva.plotting.inputs import plot_correlation, plot_distribution
-from hepmva.plotting.style import PlotLabel
-from hepmva.samples import assign_folds
+from hepmva.samples import ExactSum, assign_folds, physics_weights
 
-__all__ = ["build_features", "plot_inputs"]
+__all__ = ["build_feature_part", "merge_feature_parts", "build_features", "read_part_metadata"]
 
 log = logging.getLogger(__name__)
+
+
+def _program(sample: Mapping, *, features, event_id, selection, truth_llr, spectators, define, aliases):
+    return compile_program(features, event_id=event_id, selections=(selection, sample.get("selection")),
+                           weights={"weight": sample.get("weight")}, spectators=spectators, truth_llr=truth_llr,
+                           define=define, aliases=aliases)
+
+
+def _part_schema(program):
+    """The arrow schema of a part: features, bookkeeping, then spectators and truth."""
+    import pyarrow as pa
+
+    f64 = pa.float64()
+    fields = [(n, f64) for n, _, _ in program.features]
+    fields += [("sample", pa.dictionary(pa.int8(), pa.string())), ("label", pa.int8()), ("generator_weight", f64),
+               ("event", pa.uint64()), ("fold", pa.int8()), ("file_index", pa.int32()), ("entry", pa.int64())]
+    fields += [(n, f64) for n, _, _ in program.spectators]
+    fields += [("truth_llr", f64)] if program.truth_llr is not None else []
+    return pa.schema(fields)
+
+
+def build_feature_part(
+    sample: dict,
+    part: Mapping | FeaturePartSpec,
+    *,
+    features: Sequence[dict],
+    folds: int,
+    event_id: str = schema_default("event_id"),
+    selection: str | None = None,
+    truth_llr: str | None = None,
+    spectators: Sequence[dict] = (),
+    step_size: int | str = schema_default("reading.step_size"),
+    define: dict | None = None,
+    aliases: dict | None = None,
+    output: str | Path,
+) -> dict:
+    """Read one part of a sample (a file, or an entry range of it) chunk by chunk and write its table.
+
+    Parameters
+    ----------
+    sample : dict
+        The sample's config block (name, label, tree, weight, xsec_pb, sum_weights, selection).
+    part : mapping or FeaturePartSpec
+        ``part``, ``file``, ``file_index``, ``entry_start``, ``entry_stop`` (:func:`~hepmva.feature_table.plan_parts`).
+    features, spectators : sequence of dict
+        Feature / spectator definitions (name, expr, optional default).
+    folds : int
+        Number of folds.
+    event_id, selection, truth_llr : str
+        Event-id branch, global selection expression, optional exact-llr branch.
+    step_size : int or str
+        Chunk size for uproot.
+    define, aliases : dict, optional
+        Named definitions and branch aliases (config ``define:``/``aliases:``) the expressions use.
+    output : path
+        Parquet file to write (atomically): the selected events with their generator weights and, in its
+        footer (key ``hepmva.part``), the part's counts and sums that :func:`merge_feature_parts` needs.
+
+    Returns
+    -------
+    dict : the part's metadata (what the footer holds).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    spec = part if isinstance(part, FeaturePartSpec) else FeaturePartSpec(**part)
+    name, tree, path = sample["name"], sample.get("tree", "Events"), spec.file
+    program = _program(sample, features=features, event_id=event_id, selection=selection, truth_llr=truth_llr,
+                       spectators=spectators, define=define, aliases=aliases)
+    label = 1 if sample["label"] == "signal" else 0
+    auto = sample.get("sum_weights", "auto") == "auto"
+    if io.is_remote(path):
+        io.expand_files([path])  # one stat: "no such file on the server" rather than a reader's error
+    n_entries = io.count_entries(path, tree)
+    start = spec.entry_start or 0
+    stop = n_entries if spec.entry_stop is None else min(int(spec.entry_stop), n_entries)
+    log.info("sample %s part %d: %s entries [%d, %d) of %s, reading %d branches", name, spec.part, path, start,
+             stop, tree, len(program.branches))
+    schema = _part_schema(program)
+    n_read = n_selected = 0
+    sumw_read, sumw_selected = ExactSum(), 0.0
+    t0 = time.perf_counter()
+    progress = Progress(log, f"sample {name} part {spec.part}: features", total=max(stop - start, 0), unit="events")
+    # an empty range is not read (nothing to check its branches against): the merge names an empty sample
+    chunks = io.iterate_tree(path, tree, program.branches, step_size=step_size, entry_start=spec.entry_start,
+                             entry_stop=spec.entry_stop) if stop > start else ()
+    with io.atomic_path(output) as tmp:
+        writer = pq.ParquetWriter(tmp, schema, **PARQUET_OPTIONS)
+        try:
+            for entry_start, chunk in chunks:
+                n = len(chunk)
+                n_read += n
+                progress.update(n)  # a line every 10 s: events/s and time left
+                if auto:
+                    sumw_read.add(chunk_weights(program, chunk, path=path)) if program.weights[0][1] is not None \
+                        else sumw_read.add_count(n)
+                cols = evaluate_chunk(program, chunk, path=path, entry_start=entry_start)
+                k = len(cols["event"])
+                if not k:
+                    continue
+                w = cols.pop("weight")
+                cols.update(sample=pa.DictionaryArray.from_arrays(np.zeros(k, dtype=np.int8), [name]),
+                            label=np.full(k, label, dtype=np.int8), generator_weight=w,
+                            fold=assign_folds(cols["event"], folds),
+                            file_index=np.full(k, spec.file_index, dtype=np.int32))
+                writer.write_table(pa.Table.from_arrays([cols[c] for c in schema.names], schema=schema))
+                n_selected += k
+                sumw_selected += float(w.sum())
+            meta = {
+                "sample": name, **spec.to_dict(), "tree": tree, "entry_start": start, "entry_stop": stop,
+                "n_read": n_read, "n_selected": n_selected, "sum_generator_weights_selected": sumw_selected,
+                "sum_weights_read": sumw_read.to_text() if auto else None,
+                **_file_metadata(sample, path, start),
+            }
+            writer.add_key_value_metadata({PART_METADATA_KEY: json.dumps(meta)})
+        finally:
+            writer.close()
+    log.info("sample %s part %d: %d of %d events selected (%.1f s)", name, spec.part, n_selected, n_read,
+             time.perf_counter() - t0)
+    return meta
+
+
+#: how parts are written: no dictionary encoding but for the sample name (pyarrow's default tries it on every
+#: column, which costs a third of the build on float columns and gains nothing), statistics only where a reader
+#: may filter
+PARQUET_OPTIONS = {"use_dictionary": ["sample"], "write_statistics": ["fold", "file_index", "entry", "event"]}
+
+
+def _file_metadata(sample: Mapping, path: str, start: int) -> dict:
+    """The cross-section and the sum of weights this part takes from its file's metadata tree, if the sample asks.
+
+    A file's ``sum_weights`` is counted once, by the part that starts at its first entry.
+    """
+    out = {}
+    xsec = sample.get("xsec_pb")
+    if isinstance(xsec, Mapping):
+        out["xsec_pb"] = io.read_metadata_value([path], xsec["tree"], xsec["branch"])
+    sumw = sample.get("sum_weights", "auto")
+    if isinstance(sumw, Mapping) and start == 0:
+        out["file_sum_weights"] = io.read_metadata_sum([path], sumw["tree"], sumw["branch"])
+    return out
+
+
+def read_part_metadata(path: str | Path) -> dict:
+    """The footer :func:`build_feature_part` wrote (checked against the part's row count)."""
+    import pyarrow.parquet as pq
+
+    try:
+        md = pq.read_metadata(path)
+        meta = json.loads(md.metadata[PART_METADATA_KEY.encode()])
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise io.InputError(f"{path}: not a features part ({type(exc).__name__}): re-run the features stage") from None
+    if md.num_rows != meta["n_selected"]:
+        raise io.InputError(f"{path}: {md.num_rows} rows, its footer says {meta['n_selected']}: "
+                            "re-run the features stage")
+    return meta
+
+
+def merge_feature_parts(sample: dict, parts: Sequence[str | Path], *, luminosity_pb: float,
+                        output: str | Path) -> dict:
+    """Merge a sample's parts: cross-section, sum of weights, scale and the sample's checks -> manifest ``output``.
+
+    ``sample["xsec_pb"]`` is a number or ``{tree, branch}`` (a per-file constant: the files must agree);
+    ``sample["sum_weights"]`` a number, ``{tree, branch}`` (summed over the files) or ``"auto"`` (the sum
+    of the generator weights of every event read, before any selection, summed exactly over the parts:
+    the same bits however the files are split).
+
+    Raises
+    ------
+    InputError
+        One line naming the sample and its files: no entries, a selection that leaves nothing, a
+        non-positive total weight, ``auto`` on an empty tree, files that disagree on the cross-section.
+    """
+    name, tree = sample["name"], sample.get("tree", "Events")
+    output = Path(output)
+    metas = [read_part_metadata(p) for p in parts]
+    files = list(dict.fromkeys(m["file"] for m in metas))
+    where = ", ".join(files)
+    n_read = sum(m["n_read"] for m in metas)
+    n_selected = sum(m["n_selected"] for m in metas)
+    xsec = _merged_xsec(name, sample["xsec_pb"], metas)
+    sumw = _merged_sum_weights(name, tree, sample.get("sum_weights", "auto"), metas, n_read, where)
+    scale = float(physics_weights(np.ones(1), xsec, luminosity_pb, sumw)[0])
+    total_yield = scale * sum(m["sum_generator_weights_selected"] for m in metas)
+    if n_read == 0:
+        raise io.InputError(f"sample '{name}': the input tree '{tree}' has no entries in {where}")
+    if n_selected == 0:
+        raise io.InputError(f"sample '{name}': the selection leaves no events ({n_read} read in {where})")
+    if not total_yield > 0:
+        raise io.InputError(
+            f"sample '{name}': the weights of its {n_selected} selected events sum to {total_yield:.6g} "
+            f"(in {where}); a sample needs a positive total weight: check its 'weight' "
+            f"({sample.get('weight') or 'none'}), 'xsec_pb' and 'sum_weights'"
+        )
+    offsets = np.cumsum([0] + [m["n_selected"] for m in metas]).tolist()
+    keys = ("part", "file", "file_index", "entry_start", "entry_stop", "n_read", "n_selected")
+    manifest = {
+        "format": MANIFEST_FORMAT, "sample": name, "label": sample["label"], "tree": tree,
+        "xsec_pb": xsec, "sum_weights": sumw, "luminosity_pb": float(luminosity_pb), "scale": scale,
+        "n_read": n_read, "n_selected": n_selected, "yield": total_yield, "files": files,
+        "parts": [{"path": f"{output.stem}/{Path(p).name}", "row_offset": int(off), **{k: m[k] for k in keys}}
+                  for p, m, off in zip(parts, metas, offsets)],
+    }
+    io.write_json(manifest, output)
+    log.info("sample %s: %d part(s), %d of %d events selected, xsec %.4g pb, sum of weights %.8g, expected "
+             "yield %.4g", name, len(metas), n_selected, n_read, xsec, sumw, total_yield)
+    return {"sample": name, "n_read": n_read, "n_selected": n_selected, "yield": total_yield, "xsec_pb": xsec,
+            "sum_weights": sumw, "parts": len(metas)}
+
+
+def _merged_xsec(name: str, spec, metas: Sequence[dict]) -> float:
+    if not isinstance(spec, Mapping):
+        return float(spec)
+    values = sorted({m["xsec_pb"] for m in metas})
+    if len(values) != 1:
+        raise io.InputError(f"sample '{name}': {spec['tree']}/{spec['branch']}: files disagree on the cross-section "
+                            f"({values}) in {', '.join(dict.fromkeys(m['file'] for m in metas))}")
+    return float(values[0])
+
+
+def _merged_sum_weights(name: str, tree: str, spec, metas: Sequence[dict], n_read: int, where: str) -> float:
+    if isinstance(spec, Mapping):
+        return float(sum(m["file_sum_weights"] for m in metas if "file_sum_weights" in m))
+    if spec != "auto":
+        return float(spec)
+    total = ExactSum()
+    for m in metas:
+        total += ExactSum.from_text(m["sum_weights_read"])
+    sumw = total.value
+    if n_read == 0:
+        raise io.InputError(
+            f"sample '{name}': sum_weights: auto, but the tree '{tree}' has no entries in {where}; "
+            "give sum_weights as a number or {tree: Runs, branch: genEventSumw}"
+        )
+    if not (np.isfinite(sumw) and sumw > 0):
+        raise io.InputError(
+            f"sample '{name}': sum_weights: auto sums the weights of the {n_read} events in {where} to "
+            f"{sumw:.6g}; it must be > 0: give sum_weights as a number or a metadata reference"
+        )
+    log.info("sample %s: sum_weights: auto = %.8g (the weights of the %d events in the files; if the files hold "
+             "only selected events this is NOT the generated sum: give sum_weights explicitly)", name, sumw, n_read)
+    return sumw
 
 
 def build_features(
@@ -41,128 +295,34 @@ def build_features(
     truth_llr: str | None = None,
     spectators: Sequence[dict] = (),
     step_size: int | str = schema_default("reading.step_size"),
+    entries_per_job: int | None = None,
     define: dict | None = None,
     aliases: dict | None = None,
     output: str | Path,
 ) -> dict:
-    """Read one sample's ROOT files chunk by chunk and write its features table.
+    """Build a sample's whole features dataset in this process: every part, then the merge.
 
-    Parameters
-    ----------
-    sample : dict
-        The sample's config block (name, label, tree, weight, xsec_pb, sum_weights, selection).
-    files : sequence of str
-        Input files (globs allowed).
-    features : sequence of dict
-        Feature definitions (name, expr, optional default).
-    luminosity_pb : float
-        Integrated luminosity in pb^-1.
-    folds : int
-        Number of folds.
-    event_id, selection, truth_llr : str
-        Event-id branch, global selection expression, optional exact-llr branch.
-    spectators : sequence of dict
-        Variables carried into the table but never trained on (name, expr, optional default).
-    step_size : int or str
-        Chunk size for uproot.
-    define, aliases : dict, optional
-        Named definitions and branch aliases (config ``define:``/``aliases:``) the expressions use.
-    output : path
-        Parquet file to write (atomically).
+    ``output`` is the manifest (``{dir}/{sample}.json``); the parts go to ``{dir}/{sample}/part-{k}.parquet``
+    and appear only when the sample passes its checks (nothing is left behind otherwise). Parameters as
+    :func:`build_feature_part` and :func:`merge_feature_parts`; ``files`` may hold globs; ``entries_per_job``
+    splits large files as the workflow does.
 
     Returns
     -------
-    dict : counts and yield of the sample (the table itself is written chunk by chunk to ``output``,
-        so memory stays bounded by the chunk size).
+    dict : counts and yield of the sample.
     """
-    name = sample["name"]
+    output = Path(output)
+    if output.suffix != ".json":
+        raise ValueError(f"build_features: output is the sample's manifest, a .json file, not {output}")
     files = io.expand_files(files)
     tree = sample.get("tree", "Events")
-    program = compile_program(features, event_id=event_id, selections=(selection, sample.get("selection")),
-                              weights={"weight": sample.get("weight")}, spectators=spectators, truth_llr=truth_llr,
-                              define=define, aliases=aliases)
-    label = 1 if sample["label"] == "signal" else 0
-    log.info("sample %s: %d file(s), tree %s, reading %d branches", name, len(files), tree, len(program.branches))
-    xsec, sumw, scale = sample_scale(sample, files, luminosity_pb, program.weights[0][1], step_size)
-    log.info("sample %s: xsec %.4g pb, sum of weights %.6g", name, xsec, sumw)
-
-    n_read = n_selected = 0
-    total_yield = 0.0
-    t0 = time.perf_counter()
-    progress = Progress(log, f"sample {name}: features", total=_count_entries(files, tree), unit="events")
-    with io.ParquetChunkWriter(output) as writer:
-        for file_index, path in enumerate(files):
-            for entry_start, chunk in io.iterate_tree(path, tree, program.branches, step_size=step_size):
-                n_read += len(chunk)
-                progress.update(len(chunk))  # a line every 10 s: events/s and time left
-                cols = evaluate_chunk(program, chunk, path=path, entry_start=entry_start)
-                ids = cols["event"]
-                if not len(ids):
-                    continue
-                cols["weight"] = cols["weight"] * scale
-                cols.update(sample=np.full(len(ids), name), label=np.full(len(ids), label, dtype=np.int8),
-                            fold=assign_folds(ids, folds), file_index=np.full(len(ids), file_index, dtype=np.int32))
-                writer.write(pd.DataFrame(cols)[_table_columns(program)])
-                n_selected += len(ids)
-                total_yield += float(cols["weight"].sum())
-            log.info("sample %s: %s done, %d events read so far (%.1f s)", name, path, n_read,
-                     time.perf_counter() - t0)
-        if n_read == 0:
-            raise io.InputError(f"sample '{name}': the input tree '{tree}' has no entries in {', '.join(files)}")
-        if n_selected == 0:
-            raise io.InputError(f"sample '{name}': the selection leaves no events ({n_read} read)")
-        if not total_yield > 0:
-            raise io.InputError(
-                f"sample '{name}': the weights of its {n_selected} selected events sum to {total_yield:.6g} "
-                f"(in {', '.join(files)}); a sample needs a positive total weight: check its 'weight' "
-                f"({sample.get('weight') or 'none'}), 'xsec_pb' and 'sum_weights'"
-            )
-    log.info("sample %s: %d of %d events selected, expected yield %.4g", name, n_selected, n_read, total_yield)
-    return {"sample": name, "n_read": n_read, "n_selected": n_selected, "yield": total_yield,
-            "xsec_pb": xsec, "sum_weights": sumw}
-
-
-def _count_entries(files: Sequence[str], tree: str) -> int:
-    """Entries of ``tree`` in all ``files`` (read from the headers only), for the progress line."""
-    total = 0
-    for path in files:
-        t = io.open_tree(path, tree)
-        try:
-            total += int(t.num_entries)
-        finally:
-            t.file.close()
-    return total
-
-
-def _table_columns(program) -> list[str]:
-    """Column order of a features table: features, bookkeeping, then spectators and truth."""
-    cols = [n for n, _, _ in program.features]
-    cols += ["sample", "label", "weight", "event", "fold", "file_index", "entry"]
-    cols += [n for n, _, _ in program.spectators] + (["truth_llr"] if program.truth_llr is not None else [])
-    return cols
-
-
-def plot_inputs(feature_tables: Sequence[str | Path], features: Sequence[dict], *, luminosity_pb: float,
-                directory: str | Path, correlation_paths: dict[str, str | Path] | None = None,
-                plotting: dict | None = None) -> None:
-    """One weighted signal-vs-background plot per feature, ``{directory}/{feature}.png``, and the
-    weighted correlation matrices of the features for signal and for background.
-
-    A feature's ``default`` (its value where it is undefined, e.g. ``mjj`` with fewer than two jets)
-    is left out of its plot, with the fraction of such events stated; integer-valued features get one
-    bin per value; ``plotting`` is the config block (label, ``bins``).
-    """
-    label, bins = PlotLabel.from_config(luminosity_pb, plotting), int((plotting or {}).get("bins", 40))
-    df = io.read_tables(feature_tables)
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    y, w = df["label"].to_numpy(), df["weight"].to_numpy()
-    for f in features:
-        plot_distribution(df[f["name"]].to_numpy(), y, w, xlabel=f.get("label", f["name"]), bins=bins,
-                          missing=f.get("default"), luminosity_pb=label, path=directory / f"{f['name']}.png")
-    names = [f["name"] for f in features]
-    for cls, label in ((1, "signal"), (0, "background")):
-        if correlation_paths and label in correlation_paths:
-            m = y == cls
-            plot_correlation(df.loc[m, names].to_numpy(), w[m], names, title=f"Correlations, {label}",
-                             path=correlation_paths[label])
+    entries = [io.count_entries(f, tree) for f in files] if entries_per_job else None
+    specs = plan_parts(files, entries, entries_per_job)
+    kwargs = dict(features=features, folds=folds, event_id=event_id, selection=selection, truth_llr=truth_llr,
+                  spectators=spectators, step_size=step_size, define=define, aliases=aliases)
+    with io.atomic_directory(output.parent / output.stem) as tmp:
+        paths = [tmp / f"part-{spec.part}.parquet" for spec in specs]
+        for spec, path in zip(specs, paths):
+            build_feature_part(sample, spec, output=path, **kwargs)
+        info = merge_feature_parts(sample, paths, luminosity_pb=luminosity_pb, output=output)
+    return info

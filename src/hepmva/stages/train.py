@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from hepmva import io
 from hepmva.checks import subsample_index
-from hepmva.datasets import TrainingPolicy, load_feature_tables
+from hepmva.datasets import TrainingPolicy, feature_columns, load_feature_tables
 from hepmva.errors import TrainingError
 from hepmva.learning_curves import learning_curve
 from hepmva.models import classifier_score, get_kind, make_classifier, save_estimator, training_progress
@@ -52,7 +52,7 @@ def train_fold(
     -------
     dict : the model's bookkeeping (also in model.json).
     """
-    df = load_feature_tables(feature_tables, feature_names)
+    df = load_feature_tables(feature_tables, feature_names, columns=())
     X = df[list(feature_names)].to_numpy(dtype=np.float64)
     y = df["label"].to_numpy().astype(np.int64)
     is_test = df["fold"].to_numpy() == fold
@@ -172,8 +172,9 @@ def collect_scores(score_tables: Sequence[str | Path], feature_tables: Sequence[
     Output columns: sample, row, label, weight, fold, role, score (+ truth_llr when present). Each
     event has exactly one ``test`` row (its out-of-fold score) and k-1 ``train`` rows.
     """
-    feats = load_feature_tables(feature_tables)
-    keep = ["sample", "row", "label", "weight"] + (["truth_llr"] if "truth_llr" in feats else [])
+    truth = [c for c in ("truth_llr",) if c in feature_columns(feature_tables)]
+    feats = load_feature_tables(feature_tables, columns=truth)
+    keep = ["sample", "row", "label", "weight", *truth]
     scores = io.read_tables(score_tables)
     df = scores.merge(feats[keep], on=["sample", "row"], how="left", validate="many_to_one")
     n_test = (df["role"] == "test").sum()

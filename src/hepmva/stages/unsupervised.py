@@ -114,7 +114,7 @@ def load_study_data(
     eval_fold : int
         The held-out fold for ``scaler_fit_mask="train"``.
     """
-    df = load_feature_tables(feature_tables, feature_names)
+    df = load_feature_tables(feature_tables, feature_names, columns=())
     row = df["row"].to_numpy()
     X = df[list(feature_names)].to_numpy(dtype=np.float64)
     y = df["label"].to_numpy().astype(np.int64)

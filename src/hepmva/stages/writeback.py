@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from hepmva import io
+from hepmva.datasets import load_feature_tables
 
 __all__ = ["write_friend_trees"]
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 def write_friend_trees(files: Sequence[str], table: str | Path, scores: Mapping[str, str | Path], *, sample: dict,
                        tree: str, directory: str | Path, spectators: Sequence[str] = ()) -> list[Path]:
     """Write one friend tree per input file of ``sample``; returns the written paths."""
-    feats = io.read_table(table, columns=["file_index", "entry", "fold", *spectators])
+    feats = load_feature_tables([table], columns=["file_index", "entry", *spectators])
     name = sample["name"]
     per_clf = {}
     for clf, path in scores.items():

@@ -3,6 +3,7 @@
     PYTHONPATH=src python benchmarks/bench_study.py                      # copy of this checkout, --cores 2
     PYTHONPATH=src python benchmarks/bench_study.py --cores 2 --keep /tmp/study   # keep the run directory
     PYTHONPATH=src python benchmarks/bench_study.py --analyze /tmp/study          # only the tables of a run
+    PYTHONPATH=src python benchmarks/bench_study.py --compare /tmp/before /tmp/after   # two runs, job by job
 
 The study runs in a copy of this checkout (``Snakefile``, ``config/``, ``workflow/``, ``profiles/``; ``src`` on
 ``PYTHONPATH``) with ``--benchmark-extended`` (rule name, threads, job id in ``results/benchmarks/``). Then:
@@ -40,6 +41,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ("Snakefile", "config", "workflow", "profiles")
 NUMBER = r"([\d.]+)"
+#: speed-up of a job on 2 threads over 1 (xgboost, HGB, forests on the default study's 130k events), for the
+#: quiet-machine estimate of :func:`compare`
+PARALLEL_SPEEDUP = 1.6
 
 
 @dataclass
@@ -246,14 +250,99 @@ def report(workdir: Path) -> str:
     return "\n".join(out)
 
 
+def _threads_of(workdir: Path, job_name: str, rule: str) -> int:
+    """Threads a job of ``rule`` holds with this checkout's rules: the kind's record for train / importance, else 1."""
+    if rule not in ("train", "importance"):
+        return 1
+    import yaml
+
+    from hepmva.models import get_kind
+
+    name = Path(job_name).name.rsplit("_fold", 1)[0]
+    classifiers = yaml.safe_load((workdir / "config" / "config.yaml").read_text())["classifiers"]
+    return get_kind(next(c["kind"] for c in classifiers if c["name"] == name)).threads
+
+
+def compare(before: Path, after: Path, cores: int = 2) -> str:
+    """Job by job (same benchmark name): CPU seconds before and after, per rule; and a quiet-machine estimate of
+    the after run's wall from its DAG, with the after CPU seconds where its job finished and the before ones
+    (threads of the after rules) where it has not (an unfinished run on a busy machine)."""
+    jb, ja = {j.name: j for j in read_jobs(before)}, {j.name: j for j in read_jobs(after)}
+    both = sorted(set(jb) & set(ja))
+    out = [f"# {before} -> {after}: {len(both)} jobs in both ({len(jb)} and {len(ja)} finished)", "",
+           "| rule | jobs in both | threads before -> after | CPU s before | CPU s after | start-up CPU s before -> after "
+           "| core-s held on a quiet machine before -> after |", "|---|---:|---|---:|---:|---|---|"]
+    rules = sorted({jb[n].rule for n in both}, key=lambda r: -sum(jb[n].cpu or 0 for n in both if jb[n].rule == r))
+    tot = [0.0] * 6
+    for rule in rules:
+        names = [n for n in both if jb[n].rule == rule]
+        cb, ca = sum(jb[n].cpu or 0 for n in names), sum(ja[n].cpu or 0 for n in names)
+        sb, sa = sum(jb[n].startup_cpu or 0 for n in names), sum(ja[n].startup_cpu or 0 for n in names)
+        # a job holds its threads for (CPU / threads) seconds on a quiet machine: held = CPU for perfect threading,
+        # and threads x CPU for a job that uses one core of those it holds
+        hb = sum(jb[n].threads * jb[n].duration(1) for n in names)
+        ha = sum(ja[n].threads * ja[n].duration(1) for n in names)
+        thr = f"{'/'.join(map(str, sorted({jb[n].threads for n in names})))} -> " \
+              f"{'/'.join(map(str, sorted({ja[n].threads for n in names})))}"
+        out.append(f"| {rule} | {len(names)} | {thr} | {cb:.1f} | {ca:.1f} | {sb:.1f} -> {sa:.1f} | {hb:.1f} -> {ha:.1f} |")
+        for i, v in enumerate((cb, ca, sb, sa, hb, ha)):
+            tot[i] += v
+    out.append(f"| **all** | {len(both)} | | {tot[0]:.1f} | {tot[1]:.1f} | {tot[2]:.1f} -> {tot[3]:.1f} | "
+               f"{tot[4]:.1f} -> {tot[5]:.1f} |")
+    ratio = {}  # after / before CPU per rule, on the jobs finished in both
+    for rule in rules:
+        names = [n for n in both if jb[n].rule == rule]
+        cb = sum(jb[n].cpu or 0 for n in names)
+        ratio[rule] = sum(ja[n].cpu or 0 for n in names) / cb if cb else 1.0
+    rules_of, preds = read_dag(before)
+    by_id = {j.jobid: j for j in jb.values()}
+    for label, projected in (("before", False), ("after (projected)", True)):
+        dur, thr = {}, {}
+        for i, rule in rules_of.items():
+            j = by_id.get(i)
+            if j is None:
+                continue
+            if projected and j.name in ja:
+                j = ja[j.name]
+                dur[i], thr[i] = _quiet_duration(j.cpu, j.threads, j.wall), j.threads
+            elif projected:
+                thr[i] = _threads_of(after, j.name, j.rule)
+                cpu = None if j.cpu is None else j.cpu * ratio.get(j.rule, 1.0)
+                dur[i] = _quiet_duration(cpu, thr[i], j.wall)
+            else:
+                dur[i], thr[i] = _quiet_duration(j.cpu, j.threads, j.wall), j.threads
+        length, _ = critical_path(dur, preds)
+        est = simulate(dur, thr, preds, cores)
+        held = sum(dur[i] * min(thr[i], cores) for i in dur)
+        out.append(f"\n{label}, on the before run's DAG ({len(dur)} jobs): quiet {cores}-core estimate **{est:.0f} s**, "
+                   f"critical path {length:.0f} s, core-s held {held:.0f}")
+    out.append("\n(after (projected): the after run's CPU seconds where its job finished, else the before job's times "
+               "the rule's after/before CPU ratio, with the after rules' threads; a job on t > 1 threads is taken to "
+               f"run {PARALLEL_SPEEDUP} x faster than on one)")
+    return "\n".join(out)
+
+
+def _quiet_duration(cpu: float | None, threads: int, wall: float) -> float:
+    """A job's wall seconds on a quiet machine: its CPU seconds, over :data:`PARALLEL_SPEEDUP` when it holds
+    more than one thread (its wall where it logged no CPU)."""
+    if cpu is None:
+        return wall
+    return cpu / (PARALLEL_SPEEDUP if threads > 1 else 1.0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--keep", type=Path, help="run directory to create and keep (default: a temporary one)")
     ap.add_argument("--analyze", type=Path, help="only print the tables of an existing run directory")
+    ap.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE", "AFTER"),
+                    help="compare two run directories job by job")
     ap.add_argument("snakemake_args", nargs="*", help="more snakemake arguments (after --)")
     args = ap.parse_args()
+    if args.compare:
+        print(compare(*args.compare, cores=args.cores))
+        return
     if args.analyze:
         print(report(args.analyze))
         return

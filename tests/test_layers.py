@@ -25,9 +25,10 @@ LAYER_OF = {
     # data model
     "hepmva.config": 1, "hepmva.features": 1, "hepmva.samples": 1, "hepmva.generate": 1,
     "hepmva.preprocessing": 1, "hepmva.datasets": 1, "hepmva.feature_table": 1,
+    "hepmva.training_set": 1,
     # learners
     "hepmva.nn.": 2, "hepmva.optim.": 2, "hepmva.linear": 2, "hepmva.cuts": 2, "hepmva.peers": 2,
-    "hepmva.models": 2, "hepmva.persistence": 2, "hepmva.unsupervised.": 2, "hepmva.bundle": 2,
+    "hepmva.models": 2, "hepmva.out_of_core": 2, "hepmva.persistence": 2, "hepmva.unsupervised.": 2, "hepmva.bundle": 2,
     # evaluation
     "hepmva.metrics": 3, "hepmva.binned_metrics": 3, "hepmva.learning_curves": 3, "hepmva.histograms": 3,
     "hepmva.plotting.": 3, "hepmva.studies.": 3,

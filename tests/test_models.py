@@ -75,12 +75,15 @@ def test_kind_contract(tmp_path, kind):
     assert (model_dir / FILE[record.persistence]).exists()
     assert json.loads((model_dir / "model.json").read_text())["kind"] == kind
 
-    # the loaded model gives the training stage's scores exactly (same events, same batch, one thread)
+    # the loaded model gives the training stage's scores exactly (same events, same batches: the stage
+    # scores part by part, here one part per sample, C-contiguous; one thread)
     scores = io.read_table(tmp_path / "scores_abs.parquet")
     feats = load_feature_tables(tables)
-    Xs = Scaler.from_dict(info["scaler"]).transform(feats[NAMES].to_numpy())
+    scaler, loaded = Scaler.from_dict(info["scaler"]), load_estimator(model_dir)
     with threadpool_limits(limits=1):
-        feats["score"] = classifier_score(load_estimator(model_dir), Xs)
+        feats["score"] = np.concatenate([classifier_score(loaded, scaler.transform(
+        np.ascontiguousarray(io.read_table(t)[NAMES].to_numpy())))
+                                         for t in tables])
     both = scores.merge(feats, on=["sample", "row"], suffixes=("", "_loaded"))
     assert len(both) == len(scores)
     np.testing.assert_array_equal(both["score_loaded"].to_numpy(), both["score"].to_numpy())

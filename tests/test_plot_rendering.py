@@ -140,7 +140,7 @@ def test_input_plots_stage_uses_each_features_default(study, tmp_path):
     from hepmva.stages.inputs import plot_inputs
 
     df = pd.DataFrame({"njet": study["njet"], "met": study["met"], "mjj": study["mjj"], "label": study["y"],
-                       "weight": study["w"]})
+                       "weight": study["w"], "sample": "s", "fold": 0})  # a features table's bookkeeping
     io.write_table(df, tmp_path / "f.parquet")
     feats = [{"name": "njet", "label": "Number of jets"}, {"name": "met", "label": "MET [GeV]"},
              {"name": "mjj", "label": "$m_{jj}$ [GeV]", "default": -1}]

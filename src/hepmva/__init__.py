@@ -9,11 +9,13 @@ Layers, bottom to top (nothing imports upward; ``tests/test_layers.py`` enforces
   (the safe expression language), :mod:`hepmva.samples` (weights, folds), :mod:`hepmva.generate`
   (toy generator with an exact likelihood ratio), :mod:`hepmva.preprocessing` (weighted transforms),
   :mod:`hepmva.datasets` (features tables as arrays, the training-weight policy, the studies' split),
-  :mod:`hepmva.feature_table` (one chunk of events -> selected features, spectators, weights, event ids)
+  :mod:`hepmva.feature_table` (one chunk of events -> selected features, spectators, weights, event ids),
+  :mod:`hepmva.training_set` (a fold's training events planned and capped per class, yields kept, read part by part)
 - learners:     :mod:`hepmva.nn` (MLP, backpropagation), :mod:`hepmva.optim` (update rules, schedules,
   minimisers), :mod:`hepmva.linear` (normal equations, linear and Fisher discriminants),
   :mod:`hepmva.cuts` (CutsGA), :mod:`hepmva.peers` (BDTs, capped SVM, k-NN), :mod:`hepmva.models`
-  (one record per classifier kind), :mod:`hepmva.persistence` (every model save and load, no pickle), :mod:`hepmva.unsupervised` (clustering, PCA, anomaly),
+  (one record per classifier kind), :mod:`hepmva.out_of_core` (xgboost's external memory, the MLP streamed),
+  :mod:`hepmva.persistence` (every model save and load, no pickle), :mod:`hepmva.unsupervised` (clustering, PCA, anomaly),
   :mod:`hepmva.bundle` (self-describing model bundles: write, load checked, score arrays)
 - evaluation:   :mod:`hepmva.metrics`, :mod:`hepmva.learning_curves`, :mod:`hepmva.histograms` (weighted
   hist histograms: sum w^2, flow bins, integer axes), :mod:`hepmva.plotting` (mplhep),

@@ -28,7 +28,14 @@ A record holds:
   ``get_classifier_threads`` in ``workflow/rules/common.smk``): 1 for the single-threaded learners (the in-house
   ones, which run BLAS on one thread for determinism, SVC, single trees, exact gradient boosting), more for
   the OpenMP / joblib ones (xgboost, HGB, forests, bagging, the k-NN neighbour search). A single-threaded
-  learner given two threads would hold a core it never uses.
+  learner given two threads would hold a core it never uses;
+- ``bytes_per_value``: what the in-memory ``fit`` holds per feature value of its training set (the float32
+  input and the copies the library makes), for the memory budget (:func:`fit_mode`);
+- ``streams``: ``"module:function"`` of the out-of-core fit, ``f(estimator, training_set, *, memory_bytes)``
+  (:mod:`hepmva.out_of_core`: xgboost's external-memory iterator, the MLP's streamed mini-batches), used
+  when the training set does not fit ``training.memory_budget_mb``; ``stream_when``: ``(parameter, values)``
+  when only some settings stream (the MLP's first-order solvers). None: the kind trains in memory only, and
+  a training set over the budget is refused in one line.
 
 Adding a kind = its class + one :class:`Kind` in :data:`KINDS`; ``tests/test_models.py`` runs the
 contract (fit, score, save, load, identical scores, negative weights as the record says) on it.
@@ -51,12 +58,12 @@ import joblib
 import numpy as np
 
 from hepmva import persistence
-from hepmva.errors import ConfigError
+from hepmva.errors import ConfigError, TrainingError
 from hepmva.logs import Progress
 
 __all__ = ["Kind", "KINDS", "STAGE_READERS", "get_kind", "kind_of", "resolve_kind", "make_classifier",
            "check_params", "check_classifiers", "classifier_score", "save_estimator", "load_estimator",
-           "kinds_table", "training_progress"]
+           "kinds_table", "training_progress", "fit_memory_mb", "fit_mode"]
 
 #: how training stages may be read for a learning curve (see :mod:`hepmva.learning_curves`)
 STAGE_READERS = ("iteration_range", "staged_predict_proba", "loss_curve")
@@ -170,6 +177,26 @@ class Kind:
     progress: tuple[str, str, Callable[..., Iterator[dict]]] | None = None
     #: cores a fit and a prediction can use (see the module docstring); the train rule's threads
     threads: int = 1
+    #: bytes the in-memory fit holds per feature value (float32 input + the library's copies), an estimate
+    bytes_per_value: float = 16.0
+    #: out-of-core training: "module:function" f(estimator, training_set, *, memory_bytes); None = in memory only
+    streams: str | None = None
+    #: (parameter, values) for which ``streams`` applies; None = always
+    stream_when: tuple[str, tuple] | None = None
+
+    def can_stream(self, estimator) -> bool:
+        """Whether ``estimator`` (of this kind) can train out of core."""
+        if self.streams is None:
+            return False
+        if self.stream_when is None:
+            return True
+        param, values = self.stream_when
+        return estimator.get_params().get(param) in values
+
+    def stream_fit(self, estimator, training_set, *, memory_bytes: int):
+        """Train ``estimator`` out of core on ``training_set`` within ``memory_bytes``; returns it fitted."""
+        module, _, attr = self.streams.partition(":")
+        return getattr(importlib.import_module(module), attr)(estimator, training_set, memory_bytes=memory_bytes)
 
     def __post_init__(self) -> None:
         if self.name not in persistence.FORMAT_OF_KIND:
@@ -201,6 +228,7 @@ class Kind:
         return getattr(importlib.import_module(module), attr)
 
 
+
 _BOOST = "staged_predict_proba after k boosting rounds"
 #: threads of the kinds that run in parallel (OpenMP or joblib): the train rule held 2 for every kind before
 PARALLEL = 2
@@ -208,7 +236,8 @@ PARALLEL = 2
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("xgboost", "xgboost:XGBClassifier", "gradient-boosted trees (xgboost)", negative_weights=False,
          stages="iteration_range", stages_note="xgboost predict_proba with the first k boosting rounds",
-         strict_params=False, progress=("n_estimators", "rounds", _xgboost_progress), threads=PARALLEL),
+         strict_params=False, progress=("n_estimators", "rounds", _xgboost_progress), bytes_per_value=8.0,
+         streams="hepmva.out_of_core:fit_xgboost_external", threads=PARALLEL),
     Kind("hgb", "sklearn.ensemble:HistGradientBoostingClassifier", "histogram gradient boosting",
          stages="staged_predict_proba", stages_note=_BOOST,
          progress=("max_iter", "iterations", _verbose_progress(r"^\[\d+/\d+\]", 2)), threads=PARALLEL),
@@ -231,7 +260,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("linear_discriminant", "hepmva.linear:LinearDiscriminant", "least squares by the normal equations (in-house)"),
     Kind("cuts_ga", "hepmva.cuts:CutsGAClassifier", "rectangular cuts by the genetic algorithm (in-house)",
          extra_outputs=_write_cuts),
-    Kind("mlp", "hepmva.nn:MLPClassifier", "multi-layer perceptron, backpropagation (in-house)", stages="loss_curve"),
+    Kind("mlp", "hepmva.nn:MLPClassifier", "multi-layer perceptron, backpropagation (in-house)", stages="loss_curve",
+         bytes_per_value=12.0, streams="hepmva.out_of_core:fit_mlp_streamed",
+         stream_when=("solver", ("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adam"))),
 )}
 
 
@@ -367,11 +398,13 @@ def load_estimator(directory: str | Path):
 
 def kinds_table() -> str:
     """The kinds as a markdown table (README.md holds this table; a test checks they agree)."""
-    lines = ["| kind | class | what | persistence | negative weights | learning curve |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| kind | class | what | persistence | negative weights | learning curve | out of core |",
+             "|---|---|---|---|---|---|---|"]
     for k in KINDS.values():
+        stream = "-" if k.streams is None else f"`{k.streams.partition(':')[2]}`" + (
+            "" if k.stream_when is None else f" ({k.stream_when[0]}: {', '.join(k.stream_when[1])})")
         lines.append(f"| `{k.name}` | `{k.target}` | {k.summary} | {k.persistence} | "
-                     f"{'accepted' if k.negative_weights else 'refused'} | {k.stages or '-'} |")
+                     f"{'accepted' if k.negative_weights else 'refused'} | {k.stages or '-'} | {stream} |")
     return "\n".join(lines) + "\n"
 
 
@@ -396,3 +429,36 @@ def training_progress(est, kind: str, *, what: str, n_events: int | None = None,
     with contextlib.contextmanager(hook)(est, progress) as fit_kwargs:
         yield fit_kwargs
     progress.done()
+
+
+#: bytes per training event besides its features (label, weights, row bookkeeping)
+_EVENT_BYTES = 40
+
+
+def fit_memory_mb(kind: str, n_events: int, n_features: int) -> float:
+    """Estimated memory (MB) of an in-memory ``fit`` of ``kind`` on ``n_events`` x ``n_features``."""
+    return n_events * (n_features * get_kind(kind).bytes_per_value + _EVENT_BYTES) / 2**20
+
+
+def fit_mode(est, kind: str, *, name: str, n_events: int, n_features: int, budget_mb: float | None) -> str:
+    """``"memory"`` when the training set fits ``budget_mb``, ``"stream"`` when it does not and the kind
+    streams (:attr:`Kind.streams`); otherwise a one-line :class:`hepmva.errors.TrainingError`.
+
+    Raises
+    ------
+    TrainingError
+        Naming the classifier, the memory needed, the budget and the two ways out.
+    """
+    need = fit_memory_mb(kind, n_events, n_features)
+    if budget_mb is None or need <= budget_mb:
+        return "memory"
+    record = get_kind(kind)
+    if record.can_stream(est):
+        return "stream"
+    fits = int(budget_mb * 2**20 / (n_features * record.bytes_per_value + _EVENT_BYTES))
+    why = f"{kind} cannot train out of core" if record.streams is None else \
+        f"this {kind} cannot train out of core (see README 'Training memory')"
+    raise TrainingError(
+        f"classifier '{name}' ({kind}): its {n_events} training events x {n_features} features need ~{need:.0f} MB, "
+        f"over training.memory_budget_mb = {budget_mb:g}, and {why}: set its max_train_events to at most {fits} "
+        "or raise training.memory_budget_mb")

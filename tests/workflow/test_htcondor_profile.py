@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hepmva.training_set import train_job_mem_mb
+
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "workflow" / "profiles" / "htcondor"
 plugin = pytest.importorskip("snakemake_executor_plugin_htcondor", reason="pip install -e '.[htcondor]'")
@@ -31,6 +33,8 @@ def _declared_mem_mb() -> dict[str, int]:
             m = re.search(r"mem_mb=(\d+)", body)
             if m:
                 out[name] = int(m.group(1))
+            elif "mem_mb=get_train_mem_mb" in body:  # follows training.memory_budget_mb: its default here
+                out[name] = train_job_mem_mb(None)
     return out
 
 

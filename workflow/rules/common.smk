@@ -13,6 +13,7 @@ from hepmva.feature_table import plan_parts
 from hepmva.io import count_entries, expand_files, is_remote, process_alive, process_start_time, remove_stale_temporaries
 from hepmva.logs import collected_errors, exit_on_error
 from hepmva.models import get_kind
+from hepmva.training_set import train_job_mem_mb
 
 WORKFLOW_START = time.time()
 #: who holds Snakemake's lock of this directory (written when a run starts, removed when it ends)
@@ -60,6 +61,11 @@ def get_classifier_threads(wildcards):
     for single-threaded learners, which would otherwise hold a core they never use); Snakemake scales it down to
     --cores."""
     return get_kind(get_classifier(wildcards.classifier)["kind"]).threads
+
+
+def get_train_mem_mb(wildcards=None):
+    """The train job's memory: training.memory_budget_mb for the training set plus the job's overhead."""
+    return train_job_mem_mb(config["training"])
 
 
 def get_classifier_scores_by_name(wildcards=None):

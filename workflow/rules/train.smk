@@ -19,7 +19,7 @@ rule train:
         seed=config["seed"],
     threads: get_classifier_threads
     resources:
-        mem_mb=6000,
+        mem_mb=get_train_mem_mb,  # training.memory_budget_mb + 1500 (hepmva.training_set.train_job_mem_mb)
         runtime=120,
     script:
         "../scripts/train.py"

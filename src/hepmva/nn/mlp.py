@@ -616,6 +616,80 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             return np.random.default_rng(rs)
         return np.random.default_rng(check_random_state(rs).randint(np.iinfo(np.int32).max))
 
+    def _start_training(self, n_features: int, rng: np.random.Generator) -> None:
+        """Initial weights and empty training records (shared by :meth:`fit` and :meth:`fit_stream`)."""
+        self._init_params(n_features, rng)
+        self._prepare_math()
+        self.loss_curve_: list[float] = []
+        self.validation_loss_curve_: list[float] = []
+        self.validation_scores_: list[float] = []
+        self.time_curve_: list[float] = []
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.diverged_ = False
+        self.best_loss_ = np.inf
+
+    def fit_stream(self, source: Any, *, buffer_events: int, validation_data: tuple | None = None) -> Self:
+        """Train by mini-batches streamed from ``source``, holding at most ``buffer_events`` events (out of core).
+
+        One epoch is one pass over the source: its buffers (of about ``buffer_events`` events, all
+        classes mixed in each) are shuffled one at a time and cut into mini-batches; the partial batch
+        left at the end of a buffer is carried into the next one. The updates are the in-memory
+        :meth:`fit`'s (the same loop, fed a different batch stream); with ``buffer_events`` at least the
+        number of events the training is identical to ``fit`` on the events in the source's order.
+        First-order solvers only (the full-batch minimisers need the whole set at every step).
+
+        Parameters
+        ----------
+        source : object with ``n_events``, ``n_features``, ``weight_mean`` and ``buffers(size)``
+            yielding chunks with ``X`` (n, n_features), ``y`` (n,) in {0, 1} and ``w`` (n,), in the same
+            order on every call (e.g. :class:`hepmva.training_set.TrainingSet`).
+        buffer_events : int
+            Events held (and shuffled together) at a time.
+        validation_data : tuple (X_val, y_val[, w_val]), optional
+            As in :meth:`fit`; needed for ``early_stopping`` (no internal split of a stream).
+        """
+        self._check_params()
+        if self.solver not in FIRST_ORDER_SOLVERS:
+            raise ValueError(f"solver={self.solver!r} trains on the whole set at every step and cannot stream; "
+                             f"streaming needs one of {list(FIRST_ORDER_SOLVERS)}")
+        if self.early_stopping and validation_data is None:
+            raise ValueError("early_stopping on a stream needs validation_data (a stream has no internal split)")
+        n, buffer_events = int(source.n_events), max(int(buffer_events), 1)
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = int(source.n_features)
+        dtype = np.dtype(self.dtype)
+        X_val = y_val = w_val = None
+        if validation_data is not None:
+            X_val, y_val, w_val = self._check_validation_data(validation_data)
+        rng = self._rng()
+        self._start_training(self.n_features_in_, rng)
+        b = self._batch_rows(n)
+        w_mean = float(source.weight_mean)
+
+        def batches(epoch: int):
+            carry = None
+            for chunk in source.buffers(buffer_events):
+                Xa = self._augment(np.asarray(chunk.X, dtype=dtype))
+                y_col = np.asarray(chunk.y, dtype=dtype).reshape(-1, 1)
+                w_col = (np.asarray(chunk.w, dtype=np.float64) / w_mean).astype(dtype).reshape(-1, 1)
+                if carry is not None:
+                    Xa, y_col, w_col = (np.concatenate([c, x]) for c, x in zip(carry, (Xa, y_col, w_col)))
+                if self.shuffle:
+                    perm = rng.permutation(len(y_col))
+                    Xa, y_col, w_col = Xa[perm], y_col[perm], w_col[perm]
+                full = len(y_col) - len(y_col) % b
+                for start in range(0, full, b):
+                    yield Xa[start:start + b], y_col[start:start + b], w_col[start:start + b]
+                carry = (Xa[full:], y_col[full:], w_col[full:]) if full < len(y_col) else None
+            if carry is not None:
+                yield carry
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            self._train_epochs(n, b, batches, X_val, y_val, w_val)
+        self._release_buffers()
+        return self
+
     def fit(
         self,
         X: Any,
@@ -682,16 +756,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             if sw.sum() <= 0:
                 raise ValueError("sample_weight of the training part has a non-positive sum")
 
-        self._init_params(X.shape[1], rng)
-        self._prepare_math()
-        self.loss_curve_: list[float] = []
-        self.validation_loss_curve_: list[float] = []
-        self.validation_scores_: list[float] = []
-        self.time_curve_: list[float] = []
-        self.n_iter_ = 0
-        self.t_ = 0
-        self.diverged_ = False
-        self.best_loss_ = np.inf
+        self._start_training(X.shape[1], rng)
 
         # Mini-batch matrices (~hundreds x tens) are too small for BLAS threads to pay off (and
         # spinning threads hurt badly on a busy node): one BLAS thread; parallelism comes from
@@ -735,16 +800,41 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         acc = float(np.dot(w, (zz > 0) == (y > 0.5)) / wsum)
         return J, acc
 
+    def _batch_rows(self, n: int) -> int:
+        """Events per mini-batch for a training set of ``n`` events."""
+        if self.batch_size == "auto":
+            return min(200, n)
+        if self.batch_size == "full":
+            return n
+        return min(int(self.batch_size), n)
+
     def _fit_first_order(self, X, y01, sw, rng, X_val, y_val, w_val) -> None:
         n = X.shape[0]
-        if self.batch_size == "auto":
-            b = min(200, n)
-        elif self.batch_size == "full":
-            b = n
+        b = self._batch_rows(n)
+        dtype = np.dtype(self.dtype)
+        w_norm = (sw / np.mean(sw, dtype=np.float64)).astype(dtype).reshape(-1, 1)
+        y_col = y01.reshape(-1, 1)
+        Xa = self._augment(X)
+        if self.shuffle:
+            Xs, ys, ws = np.empty_like(Xa), np.empty_like(y_col), np.empty_like(w_norm)
         else:
-            b = min(int(self.batch_size), n)
+            Xs, ys, ws = Xa, y_col, w_norm
+
+        def batches(epoch: int):
+            if self.shuffle:
+                perm = rng.permutation(n)
+                np.take(Xa, perm, axis=0, out=Xs)
+                np.take(y_col, perm, axis=0, out=ys)
+                np.take(w_norm, perm, axis=0, out=ws)
+            for start in range(0, n, b):
+                yield Xs[start:start + b], ys[start:start + b], ws[start:start + b]
+
+        self._train_epochs(n, b, batches, X_val, y_val, w_val)
+
+    def _train_epochs(self, n: int, b: int, batches, X_val, y_val, w_val) -> None:
+        """The first-order epoch loop: ``batches(epoch)`` yields the epoch's ``(Xa, y, w)`` mini-batches
+        (augmented inputs, columns), ``n`` events in all, at most ``b`` per batch."""
         self._alloc_buffers(b)
-        dtype = self._theta.dtype
         theta, grad = self._theta, self._grad
         opt = make_optimizer(
             self._update_rule(), theta, momentum=self.momentum, rho=self.rho,
@@ -753,13 +843,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         schedule = get_schedule(self.learning_rate)
         sched_kw = dict(power=self.power_t, gamma=self.lr_decay, step_size=self.lr_step_size,
                         T=self.max_iter)
-        w_norm = (sw / np.mean(sw, dtype=np.float64)).astype(dtype).reshape(-1, 1)
-        y_col = y01.reshape(-1, 1)
-        Xa = self._augment(X)
-        if self.shuffle:
-            Xs, ys, ws = np.empty_like(Xa), np.empty_like(y_col), np.empty_like(w_norm)
-        else:
-            Xs, ys, ws = Xa, y_col, w_norm
         avg: PolyakAverage | None = None
         monitor_val = self.early_stopping and X_val is not None
         best_theta = theta.copy() if monitor_val else None
@@ -769,18 +852,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         for epoch in range(self.max_iter):
             t_epoch = time.perf_counter()
             eta = schedule(self.learning_rate_init, epoch, **sched_kw)
-            if self.shuffle:
-                perm = rng.permutation(n)
-                np.take(Xa, perm, axis=0, out=Xs)
-                np.take(y_col, perm, axis=0, out=ys)
-                np.take(w_norm, perm, axis=0, out=ws)
             total = 0.0
             finite = True
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                for start in range(0, n, b):
-                    stop = min(start + b, n)
-                    m = stop - start
-                    J_b = self._forward_backward(Xs[start:stop], ys[start:stop], ws[start:stop], 1.0 / m)
+                for Xb, yb, wb in batches(epoch):
+                    m = len(yb)
+                    J_b = self._forward_backward(Xb, yb, wb, 1.0 / m)
                     if not math.isfinite(J_b):
                         finite = False
                         total = J_b * n

@@ -1,7 +1,9 @@
 """The train stage (``workflow/rules/train.smk``): one model per (classifier, fold), then the scores collected.
 
 - :func:`train_fold`      train a classifier on every fold but one, score the held-out fold (and the
-                          training events) -> ``results/models/{clf}/fold{k}/`` + ``scores_fold{k}.parquet``
+                          training events) -> ``results/models/{clf}/fold{k}/`` + ``scores_fold{k}.parquet``:
+                          :func:`fit_fold` (load + fit, memory bounded by the cap and the budget), then
+                          :func:`score_fold_parts` (after the fit, part by part)
 - :func:`collect_scores`  join the fold models' scores with labels and weights -> ``results/scores/{clf}.parquet``
 
 What is special about a classifier kind (negative weights, extra outputs, fit note, learning-curve
@@ -10,27 +12,43 @@ stages) comes from its record in :data:`hepmva.models.KINDS`; this module never 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from hepmva import io
-from hepmva.checks import subsample_index
-from hepmva.datasets import TrainingPolicy, feature_columns, load_feature_tables
+from hepmva.config import with_defaults
+from hepmva.datasets import TrainingPolicy, feature_columns, iter_feature_parts, load_feature_tables
 from hepmva.errors import TrainingError
 from hepmva.learning_curves import learning_curve
-from hepmva.models import classifier_score, get_kind, make_classifier, save_estimator, training_progress
+from hepmva.models import (Kind, classifier_score, fit_memory_mb, fit_mode, get_kind, make_classifier, save_estimator,
+                           training_progress)
+from hepmva.preprocessing import Scaler
+from hepmva.training_set import TrainingChunk, TrainingSet, plan_training_set, sample_name
 
-__all__ = ["train_fold", "collect_scores"]
+__all__ = ["train_fold", "fit_fold", "FittedFold", "score_fold_parts", "Scoring", "collect_scores"]
 
 log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------- training
+class FittedFold(NamedTuple):
+    """A fold model fitted by :func:`fit_fold`, with what the scoring and the bookkeeping need."""
+
+    est: object
+    record: Kind
+    scaler: Scaler
+    training_set: TrainingSet     # the events trained on (planned, capped), scaled
+    train_rows: dict              # {sample: sorted rows} of the training events scored with role "train"
+    info: dict                    # the model's bookkeeping so far (model.json)
+
+
 def train_fold(
     feature_tables: Sequence[str | Path],
     *,
@@ -43,103 +61,162 @@ def train_fold(
     model_dir: str | Path,
     scores_path: str | Path,
 ) -> dict:
-    """Train ``classifier`` on every fold but ``fold``; score the held-out fold (and the training events).
+    """Train ``classifier`` on every fold but ``fold`` (:func:`fit_fold`); score the held-out fold (and the
+    training events) part by part (:func:`score_fold_parts`).
 
     Writes ``model_dir`` (``model.json`` with the scaler and bookkeeping, plus the estimator files) and
-    ``scores_path`` (parquet: sample, row, role ("test"/"train"), score).
+    ``scores_path`` (parquet: sample, row, role ("test"/"train"), fold, score).
 
     Returns
     -------
     dict : the model's bookkeeping (also in model.json).
     """
-    df = load_feature_tables(feature_tables, feature_names, columns=())
-    X = df[list(feature_names)].to_numpy(dtype=np.float64)
-    y = df["label"].to_numpy().astype(np.int64)
-    is_test = df["fold"].to_numpy() == fold
-    train_idx = np.flatnonzero(~is_test)
-    rng = np.random.default_rng([seed, fold])
-    train_idx = train_idx[subsample_index(len(train_idx), classifier.get("max_train_events"), rng)]
-    y_train = y[train_idx]
-    if len(np.unique(y_train)) < 2:
-        raise TrainingError(
-            f"classifier '{classifier['name']}' fold {fold}: the training set has only one class; "
-            "need signal and background events in every fold"
-        )
-    policy = TrainingPolicy.from_config(training)
-    w_train = policy.weights(df["weight"].to_numpy()[train_idx], y_train)
-    scaler = policy.fit_scaler(X[train_idx], w_train)
-    Xs = scaler.transform(X)
-    record = get_kind(classifier["kind"])
-    est = make_classifier(record.name, classifier.get("params"), n_jobs=threads, random_state=int(seed) + fold)
-    log.info("classifier %s fold %d: training %s on %d events (%d features)", classifier["name"], fold,
-             record.name, len(train_idx), X.shape[1])
-    if not record.negative_weights and (w_train < 0).any():
-        raise TrainingError(
-            f"classifier '{classifier['name']}': {record.name} refuses negative training weights; "
-            "set training.negative_weights to abs or zero"
-        )
-    # every library's thread pools (OpenMP, BLAS) limited to the rule's threads: no oversubscription
-    # when Snakemake runs several jobs side by side
-    # OpenMP pools (xgboost, HGB, forests) get the rule's threads: no oversubscription when Snakemake runs
-    # several jobs side by side, and their results do not depend on the thread count. BLAS gets ONE thread
-    # whatever --cores is: a multithreaded BLAS sums in a thread-count-dependent order, so the MLP and the
-    # SVM would differ in the last bits between --cores 1 and --cores 2 (README "Determinism").
-    with threadpool_limits(limits=max(int(threads), 1), user_api="openmp"), \
-            threadpool_limits(limits=1, user_api="blas"):
-        t0 = time.perf_counter()
-        est = _fit(est, Xs[train_idx], y_train, w_train, classifier, fold)
-        train_seconds = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        score = classifier_score(est, Xs, progress=f"classifier {classifier['name']} fold {fold}")
-        predict_seconds = time.perf_counter() - t0
-    if not np.all(np.isfinite(score)):
-        raise TrainingError(f"classifier '{classifier['name']}' fold {fold}: non-finite scores (training diverged?)")
-    log.info("classifier %s fold %d: trained in %.1f s, scored %d events in %.2f s", classifier["name"], fold,
-             train_seconds, len(score), predict_seconds)
-
-    role = np.where(is_test, "test", "").astype("<U5")
-    role[train_idx] = "train"
-    keep = role != ""
-    scores = pd.DataFrame({
-        "sample": df["sample"].to_numpy()[keep], "row": df["row"].to_numpy()[keep],
-        "role": role[keep], "fold": np.full(int(keep.sum()), fold, dtype=np.int8), "score": score[keep],
-    })
-    info = {
-        "classifier": classifier["name"], "kind": classifier["kind"], "params": classifier.get("params", {}),
-        "fold": fold, "features": list(feature_names), "scaler": scaler.to_dict(),
-        "n_train": int(len(train_idx)), "n_test": int(is_test.sum()),
-        "train_seconds": train_seconds, "predict_seconds_per_event": predict_seconds / max(len(score), 1),
-        # how the model was actually trained, when its kind says (capped SVM / k-NN: "nystroem on 20000")
-        "fit_note": record.fit_note(est) if record.fit_note else None,
-        "learning_curve": _learning_curve(est, record, Xs, y, df["weight"].to_numpy(), train_idx, w_train,
-                                          is_test, policy, seed=int(seed) + fold, name=classifier["name"],
-                                          fold=fold),
-    }
+    fitted = fit_fold(feature_tables, classifier=classifier, fold=fold, feature_names=feature_names,
+                      training=training, seed=seed, threads=threads)
+    what = f"classifier {classifier['name']} fold {fold}"
+    with _thread_limits(threads):
+        scoring = score_fold_parts(fitted.est, fitted.scaler, feature_tables, feature_names=feature_names, fold=fold,
+                                   train_rows=fitted.train_rows, output=scores_path, what=what)
+    log.info("%s: scored %d events in %.2f s", what, scoring.n_scored, scoring.seconds)
+    info = {**fitted.info, "n_test": scoring.n_test,
+            "predict_seconds_per_event": scoring.seconds / max(scoring.n_scored, 1)}
     with io.atomic_directory(model_dir) as tmp_dir:
-        save_estimator(est, record.name, tmp_dir)
-        if record.extra_outputs is not None:  # e.g. CutsGA's readable cuts
-            record.extra_outputs(est, tmp_dir, feature_names, scaler)
+        save_estimator(fitted.est, fitted.record.name, tmp_dir)
+        if fitted.record.extra_outputs is not None:  # e.g. CutsGA's readable cuts
+            fitted.record.extra_outputs(fitted.est, tmp_dir, feature_names, fitted.scaler)
         io.write_json(info, tmp_dir / "model.json")
         info["model_bytes"] = sum(p.stat().st_size for p in tmp_dir.iterdir())
         io.write_json(info, tmp_dir / "model.json")
-    io.write_table(scores, scores_path)
     return info
 
 
-def _learning_curve(est, record, Xs: np.ndarray, y: np.ndarray, weight: np.ndarray, train_idx: np.ndarray,
-                    w_train: np.ndarray, is_test: np.ndarray, policy: TrainingPolicy, *, seed: int, name: str,
-                    fold: int) -> dict | None:
+def _thread_limits(threads: int) -> contextlib.ExitStack:
+    """OpenMP pools (xgboost, HGB, forests) get the rule's threads: no oversubscription when Snakemake runs
+    several jobs side by side, and their results do not depend on the thread count. BLAS gets ONE thread
+    whatever --cores is: a multithreaded BLAS sums in a thread-count-dependent order, so the MLP and the
+    SVM would differ in the last bits between --cores 1 and --cores 2 (README "Determinism")."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(threadpool_limits(limits=max(int(threads), 1), user_api="openmp"))
+    stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
+    return stack
+
+
+def fit_fold(feature_tables: Sequence[str | Path], *, classifier: dict, fold: int, feature_names: Sequence[str],
+             training: dict, seed: int = 0, threads: int = 1) -> FittedFold:
+    """Load and fit: ``classifier`` trained on every fold but ``fold``, memory bounded by its cap.
+
+    The training events are planned in one pass over the parts (:func:`hepmva.training_set.plan_training_set`:
+    per-class caps of ``max_train_events`` preserving each class's weighted yield, deterministic for the seed
+    and independent of the parts), then read as float32 features only. When they fit
+    ``training.memory_budget_mb`` (:func:`hepmva.models.fit_mode`) they are loaded and fitted in memory;
+    otherwise a kind that streams trains out of core part by part (its record's ``streams``), and any other
+    kind stops in one line naming the memory needed and the budget.
+    """
+    name = classifier["name"]
+    what = f"classifier {name} fold {fold}"
+    t_plan = time.perf_counter()
+    policy = TrainingPolicy.from_config(training)
+    budget = with_defaults("training", training).get("memory_budget_mb")
+    plan = plan_training_set(feature_tables, fold=fold, cap=classifier.get("max_train_events"), seed=seed,
+                             policy=policy, name=f"classifier '{name}'")
+    tset = TrainingSet(feature_tables, feature_names, plan, policy)
+    record = get_kind(classifier["kind"])
+    est = make_classifier(record.name, classifier.get("params"), n_jobs=threads, random_state=int(seed) + fold)
+    mode = fit_mode(est, record.name, name=name, n_events=tset.n_events, n_features=tset.n_features,
+                    budget_mb=budget)
+    for c in plan.classes:
+        log.info("%s: %s: %d of %d training events kept%s", what, "signal" if c.label else "background", c.n_kept,
+                 c.n_total, "" if c.scale == 1.0 else f", weights x {c.scale:.6g} (yield {c.yield_total:.6g} kept)")
+    if not record.negative_weights and policy.negative_weights == "keep" and _has_negative_weights(tset):
+        raise TrainingError(
+            f"classifier '{name}': {record.name} refuses negative training weights; "
+            "set training.negative_weights to abs or zero"
+        )
+    need = fit_memory_mb(record.name, tset.n_events, tset.n_features)
+    if mode == "memory":
+        data = tset.load()
+        scaler = policy.fit_scaler(data.X, data.w)
+        X = data.X
+        for start in range(0, len(X), 65536):  # scaled in place, a block at a time: no float64 copy of the set
+            X[start:start + 65536] = scaler.transform(X[start:start + 65536], dtype=np.float32)
+        log.info("%s: training %s on %d events (%d features) in memory (~%.0f MB) after %.1f s of reading",
+                 what, record.name, len(data.y), X.shape[1], need, time.perf_counter() - t_plan)
+    else:
+        scaler = tset.fit_scaler()
+        log.info("%s: training %s on %d events (%d features) OUT OF CORE, streaming the parts: in memory they "
+                 "would need ~%.0f MB, over training.memory_budget_mb = %g", what, record.name, tset.n_events,
+                 tset.n_features, need, budget)
+    tset = tset.with_scaler(scaler)
+    with _thread_limits(threads):
+        t0 = time.perf_counter()
+        if mode == "memory":
+            est = _fit(est, X, data.y, data.w, classifier, fold)
+        else:
+            est = _fit(est, None, None, None, classifier, fold, stream=(tset, int(budget * 2**20)))
+        train_seconds = time.perf_counter() - t0
+        log.info("%s: trained in %.1f s", what, train_seconds)
+        # the learning curve and the "train" scores on (a bounded sample of) the training events
+        sample = (data._replace(X=X) if mode == "memory" else next(tset.buffers(_CURVE_EVENTS)))
+        curve = _learning_curve(est, record, sample, feature_tables, feature_names, scaler, policy, fold=fold,
+                                seed=int(seed), name=name)
+    train_rows = _rows_by_sample(tset) if mode == "memory" else _rows_by_sample(tset, limit=_CURVE_EVENTS)
+    info = {
+        "classifier": name, "kind": classifier["kind"], "params": classifier.get("params", {}),
+        "fold": fold, "features": list(feature_names), "scaler": scaler.to_dict(),
+        "n_train": int(tset.n_events), "train_seconds": train_seconds,
+        "fit_mode": mode, "fit_memory_mb": round(need, 3),
+        "training_events": {("signal" if c.label else "background"): {
+            "kept": c.n_kept, "total": c.n_total, "weight_scale": c.scale, "yield": c.yield_total}
+            for c in plan.classes},
+        # how the model was actually trained, when its kind says (capped SVM / k-NN: "nystroem on 20000")
+        "fit_note": record.fit_note(est) if record.fit_note else None,
+        "learning_curve": curve,
+    }
+    return FittedFold(est, record, scaler, tset, train_rows, info)
+
+
+#: events of the training and of the held-out fold the learning curve is computed on (at most)
+_CURVE_EVENTS = 20000
+
+
+def _has_negative_weights(tset: TrainingSet) -> bool:
+    return any((c.weight < 0).any() for c in TrainingSet(tset.paths, [], tset.plan, tset.policy).chunks())
+
+
+def _rows_by_sample(tset: TrainingSet, limit: int | None = None) -> dict[str, np.ndarray]:
+    """``{sample: sorted rows}`` of the training events (the first ``limit`` of each sample's share when given)."""
+    rows: dict[str, list[np.ndarray]] = {}
+    lean = TrainingSet(tset.paths, [], tset.plan, tset.policy)
+    budget = None if limit is None else {i: int(np.ceil(limit * k / max(tset.n_events, 1)))
+                                         for i, k in enumerate(tset.plan.per_path)}
+    for i, path in enumerate(tset.paths):
+        left = None if budget is None else budget.get(i, limit)
+        for chunk in lean.chunks([path]):
+            take = chunk.row if left is None else chunk.row[:left]
+            rows.setdefault(chunk.sample, []).append(take)
+            if left is not None:
+                left -= len(take)
+                if left <= 0:
+                    break
+    return {s: np.sort(np.concatenate(r)) for s, r in rows.items()}
+
+
+def _learning_curve(est, record, train: TrainingChunk, feature_tables, feature_names, scaler: Scaler,
+                    policy: TrainingPolicy, *, fold: int, seed: int, name: str) -> dict | None:
     """The fitted model's learning curve on (subsamples of) its training and held-out events, as JSON.
 
-    The held-out events get the training-weight policy too, so the two losses are comparable. A
-    failure is logged and gives None: it never fails the training.
+    The held-out events (a random sample of at most ``_CURVE_EVENTS`` of fold ``fold``) get the training-weight
+    policy too, so the two losses are comparable. A failure is logged and gives None: it never fails the training.
     """
+    if record.stages is None:
+        return None
     t0 = time.perf_counter()
     try:
-        y_test = y[is_test]
-        w_test = policy.weights(weight[is_test], y_test)
-        curve = learning_curve(est, Xs[train_idx], y[train_idx], w_train, Xs[is_test], y_test, w_test,
-                               random_state=np.random.default_rng([seed, 7]), stages=record.stages,
+        held_plan = plan_training_set(feature_tables, fold=fold, cap=_CURVE_EVENTS, seed=seed, policy=policy,
+                                      name=f"classifier '{name}'", held_out=True)
+        test = TrainingSet(feature_tables, feature_names, held_plan, policy, scaler).load()
+        curve = learning_curve(est, train.X, train.y, train.w, test.X, test.y, test.w,
+                               random_state=np.random.default_rng([seed + fold, 7]), stages=record.stages,
                                stages_note=record.stages_note)
     except (ValueError, TypeError, ArithmeticError) as exc:
         log.warning("classifier %s fold %d: no learning curve: %s", name, fold, exc)
@@ -151,18 +228,65 @@ def _learning_curve(est, record, Xs: np.ndarray, y: np.ndarray, weight: np.ndarr
     return None
 
 
-def _fit(est, X: np.ndarray, y: np.ndarray, w: np.ndarray, classifier: dict, fold: int):
-    """``est.fit`` with a one-line error naming the classifier and fold, and its progress in the log."""
+def _fit(est, X: np.ndarray | None, y: np.ndarray | None, w: np.ndarray | None, classifier: dict, fold: int, *,
+         stream: tuple[TrainingSet, int] | None = None):
+    """``est.fit`` (or, with ``stream=(training_set, memory_bytes)``, the kind's out-of-core fit) with a
+    one-line error naming the classifier and fold, and its progress in the log."""
+    record = get_kind(classifier["kind"])
     try:
         with training_progress(est, classifier["kind"], what=f"classifier {classifier['name']} fold {fold}",
-                               n_events=len(y)) as fit_kwargs:
-            est.fit(X, y, sample_weight=w, **fit_kwargs)
+                               n_events=len(y) if stream is None else stream[0].n_events) as fit_kwargs:
+            if stream is None:
+                est.fit(X, y, sample_weight=w, **fit_kwargs)
+            else:
+                est = record.stream_fit(est, stream[0], memory_bytes=stream[1])
     except (ValueError, TypeError, ArithmeticError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrainingError(
             f"classifier '{classifier['name']}' ({classifier['kind']}) fold {fold}: training failed: {first}"
         ) from exc
     return est
+
+
+class Scoring(NamedTuple):
+    """What :func:`score_fold_parts` did: events scored per role, seconds spent scoring."""
+
+    n_test: int
+    n_train: int
+    seconds: float
+
+    @property
+    def n_scored(self) -> int:
+        return self.n_test + self.n_train
+
+
+def score_fold_parts(est, scaler: Scaler, feature_tables: Sequence[str | Path], *, feature_names: Sequence[str],
+                     fold: int, train_rows: dict, output: str | Path, what: str) -> Scoring:
+    """Score a fitted fold model part by part: its held-out fold (role ``test``) and its training events in
+    ``train_rows`` (``{sample: sorted rows}``, role ``train``), into the score table ``output``."""
+    seconds, n_test, n_train = 0.0, 0, 0
+    with io.ParquetChunkWriter(output) as writer:
+        for sample, part, frame in iter_feature_parts(feature_tables, columns=[*feature_names, "fold"]):
+            sample = sample_name(sample, frame)
+            rows = frame["row"].to_numpy(dtype=np.int64)
+            is_test = frame["fold"].to_numpy() == fold
+            trained = train_rows.get(sample, np.empty(0, np.int64))
+            is_train = ~is_test & np.isin(rows, trained, assume_unique=True)
+            keep = is_test | is_train
+            if not keep.any():
+                continue
+            t0 = time.perf_counter()
+            X = np.ascontiguousarray(frame[list(feature_names)].to_numpy()[keep])
+            score = classifier_score(est, scaler.transform(X), progress=what)
+            seconds += time.perf_counter() - t0
+            if not np.all(np.isfinite(score)):
+                raise TrainingError(f"{what}: non-finite scores in sample '{sample}' part {part} (training diverged?)")
+            role = np.where(is_test[keep], "test", "train")
+            writer.write(pd.DataFrame({"sample": sample, "row": rows[keep], "role": role,
+                                       "fold": np.full(int(keep.sum()), fold, dtype=np.int8), "score": score}))
+            n_test += int(is_test.sum())
+            n_train += int(is_train.sum())
+    return Scoring(n_test, n_train, seconds)
 
 
 def collect_scores(score_tables: Sequence[str | Path], feature_tables: Sequence[str | Path],

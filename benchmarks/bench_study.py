@@ -280,7 +280,7 @@ def compare(before: Path, after: Path, cores: int = 2) -> str:
         sb, sa = sum(jb[n].startup_cpu or 0 for n in names), sum(ja[n].startup_cpu or 0 for n in names)
         # a job holds its threads for (CPU / threads) seconds on a quiet machine: held = CPU for perfect threading,
         # and threads x CPU for a job that uses one core of those it holds
-        hb = sum(jb[n].threads * jb[n].duration(1) for n in names)
+        hb = sum(jb[n].threads * jb[n].duration(1) for n in names)  # CPU x threads: one core used of those held
         ha = sum(ja[n].threads * ja[n].duration(1) for n in names)
         thr = f"{'/'.join(map(str, sorted({jb[n].threads for n in names})))} -> " \
               f"{'/'.join(map(str, sorted({ja[n].threads for n in names})))}"
@@ -309,8 +309,9 @@ def compare(before: Path, after: Path, cores: int = 2) -> str:
                 thr[i] = _threads_of(after, j.name, j.rule)
                 cpu = None if j.cpu is None else j.cpu * ratio.get(j.rule, 1.0)
                 dur[i] = _quiet_duration(cpu, thr[i], j.wall)
-            else:
-                dur[i], thr[i] = _quiet_duration(j.cpu, j.threads, j.wall), j.threads
+            else:  # a single-threaded learner on 2 threads (before) runs as on one, holding both
+                dur[i], thr[i] = _quiet_duration(j.cpu, j.threads, j.wall,
+                                                 _threads_of(after, j.name, j.rule) > 1), j.threads
         length, _ = critical_path(dur, preds)
         est = simulate(dur, thr, preds, cores)
         held = sum(dur[i] * min(thr[i], cores) for i in dur)
@@ -322,12 +323,12 @@ def compare(before: Path, after: Path, cores: int = 2) -> str:
     return "\n".join(out)
 
 
-def _quiet_duration(cpu: float | None, threads: int, wall: float) -> float:
+def _quiet_duration(cpu: float | None, threads: int, wall: float, parallel: bool = True) -> float:
     """A job's wall seconds on a quiet machine: its CPU seconds, over :data:`PARALLEL_SPEEDUP` when it holds
-    more than one thread (its wall where it logged no CPU)."""
+    more than one thread and its learner runs in parallel (its wall where it logged no CPU)."""
     if cpu is None:
         return wall
-    return cpu / (PARALLEL_SPEEDUP if threads > 1 else 1.0)
+    return cpu / (PARALLEL_SPEEDUP if threads > 1 and parallel else 1.0)
 
 
 def main() -> None:

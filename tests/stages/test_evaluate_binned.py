@@ -25,7 +25,7 @@ def test_evaluate_stage_binned_equals_exact(tmp_path, ntuple_factory):
     for method in ("exact", "binned"):
         out[method] = evaluate_classifier(
             tmp_path / "all.parquet", [tmp_path / "m0/model.json", tmp_path / "m1/model.json"], name="bdt",
-            eff_b=[0.1, 0.3], n_bootstrap=20, seed=0, luminosity_pb=1000.0, metrics_path=tmp_path / f"{method}.json",
+            eff_b=[0.1, 0.3], n_bootstrap=100, seed=0, luminosity_pb=1000.0, metrics_path=tmp_path / f"{method}.json",
             roc_path=tmp_path / f"{method}_roc.png", score_plot_path=tmp_path / f"{method}_score.png",
             evaluation={"method": method})
         assert json.loads((tmp_path / f"{method}.json").read_text())["evaluation_method"] == method
@@ -35,7 +35,7 @@ def test_evaluate_stage_binned_equals_exact(tmp_path, ntuple_factory):
     for k, v in exact["eff_s_at_eff_b"].items():
         assert binned["eff_s_at_eff_b"][k] == pytest.approx(v, abs=1e-3)
     assert binned["separation"] == pytest.approx(exact["separation"], abs=5e-3)
-    assert binned["auc_err"] == pytest.approx(exact["auc_err"], rel=0.6)  # 20 replicas each
+    assert binned["auc_err"] == pytest.approx(exact["auc_err"], rel=0.4)  # 100 replicas each: ~7 % on each std
 
 
 def test_neyman_pearson_limit_binned(tmp_path, study):

@@ -17,9 +17,11 @@ configfile: "config/config.yaml"
 
 
 # hepmva's checker (workflow/schemas/config.schema.yaml + semantics) on the whole config before anything runs;
-# every classifier built once from its params; a problem is one line naming the key, and the run stops there
+# every classifier built once from its params (by the run that starts the jobs: a cluster job, which parses this
+# file again, skips importing every learner); a problem is one line naming the key, and the run stops there
 config.update(exit_on_error(validate_config, config))
-exit_on_error(check_classifiers, config)
+if workflow.is_main_process:
+    exit_on_error(check_classifiers, config)
 exit_on_error(check_input_files, config)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from hepmva.errors import ConfigError, HepmvaError, InputError
-from hepmva.logs import ERROR_PREFIX, collected_errors, exit_on_error, one_line
+from hepmva.logs import (ERROR_PREFIX, JOB_DONE_PREFIX, JOB_START_PREFIX, collected_errors, exit_on_error,
+                         one_line)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,3 +90,32 @@ def test_every_user_error_is_a_hepmva_error_and_folds_to_one_line():
     assert config.ConfigError is ConfigError and io.InputError is InputError
     assert issubclass(ConfigError, (HepmvaError, ValueError))
     assert one_line(InputError("first\n  second\n")) == "first; second"
+
+
+def test_log_records_the_jobs_start_up_and_whole_cost(tmp_path):
+    proc = _run(tmp_path, """
+        import time
+        t0 = time.process_time()
+        while time.process_time() - t0 < 0.3:  # 0.3 s of CPU work
+            pass
+    """)
+    assert proc.returncode == 0 and proc.stderr == ""
+    lines = (tmp_path / "logs" / "rule.log").read_text().splitlines()
+    start = next(line for line in lines if JOB_START_PREFIX in line)
+    done = next(line for line in lines if JOB_DONE_PREFIX in line)
+    assert lines.index(start) < lines.index(done) == len(lines) - 1
+    wall, cpu = (float(x) for x in re.findall(r"([\d.]+) s (?:wall|CPU)", done)[:2])
+    startup_wall, startup_cpu = (float(x) for x in re.findall(r"([\d.]+) s (?:wall|CPU)", start))
+    assert 0 < startup_cpu <= cpu and startup_wall <= wall
+    assert cpu - startup_cpu >= 0.3  # the work is in the total, measured by the kernel
+    assert cpu <= wall * os.cpu_count() + 0.05
+
+
+def test_failed_job_has_no_cost_line_after_its_error(tmp_path):
+    proc = _run(tmp_path, """
+        from hepmva.errors import InputError
+        raise InputError("bad")
+    """)
+    assert proc.returncode == 1
+    text = (tmp_path / "logs" / "rule.log").read_text()
+    assert JOB_START_PREFIX in text and JOB_DONE_PREFIX not in text

@@ -115,6 +115,36 @@ def test_auc_bootstrap_std_matches_analytic_scale():
     assert m.auc_bootstrap(y, score, w, n_bootstrap=200, random_state=2)[1] != std
 
 
+def test_poisson1_counts_follow_poisson_1():
+    from scipy import stats
+
+    counts = m.poisson1_counts(np.random.default_rng(3), 4_000_000)
+    assert counts.dtype == np.uint8
+    observed = np.bincount(counts, minlength=9)
+    expected = stats.poisson(1.0).pmf(np.arange(9)) * len(counts)
+    expected[8] += stats.poisson(1.0).sf(8) * len(counts)  # the tail in the last class
+    observed = np.append(observed[:8], observed[8:].sum())
+    assert stats.chisquare(observed, expected).pvalue > 1e-3
+    assert counts.mean() == pytest.approx(1.0, abs=2e-3) and counts.var() == pytest.approx(1.0, abs=3e-3)
+    # every CDF step cut by a 16-bit cell is resolved: the counts up to 7 all occur at their rates
+    assert observed[7] == pytest.approx(expected[7], rel=0.1)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_bootstrap_replica_auc_is_the_reweighted_auc(ties):
+    """A replica's AUC (few passes over the events) equals the AUC of the events with weights times counts."""
+    y, score, w = _toy(3000, seed=5, ties=ties, negative=True)
+    yy, ss, ww = m._check_inputs(y, score, w)
+    g = m._sort_groups(yy, ss, ww)
+    replica = m._ReplicaAUC(g)
+    assert replica.ties == ties
+    counts = m.poisson1_counts(np.random.default_rng(0), len(y))
+    expected = m.roc_auc(y[g.order], score[g.order], w[g.order] * counts)
+    assert replica(counts[g.y_sorted], counts[~g.y_sorted]) == pytest.approx(expected, rel=1e-12)
+    assert replica(np.ones(int(yy.sum())), np.ones(int((~yy).sum()))) == pytest.approx(_brute_auc(y, score, w),
+                                                                                          rel=1e-12)
+
+
 def test_auc_bootstrap_disabled():
     y, score, w = _toy(100, seed=4)
     auc, std = m.auc_bootstrap(y, score, w, n_bootstrap=0)

@@ -128,3 +128,31 @@ def test_docs_agree_with_the_registry():
     schema = yaml.safe_load((ROOT / "src/hepmva/config.schema.yaml").read_text())
     enum = schema["properties"]["classifiers"]["items"]["properties"]["kind"]["enum"]
     assert enum == list(KINDS)
+
+
+#: kinds that run in parallel without an ``n_jobs`` parameter (OpenMP inside, limited by threadpoolctl)
+OPENMP_WITHOUT_N_JOBS = {"hgb"}
+
+
+def test_threads_of_a_kind_match_whether_it_runs_in_parallel():
+    """A kind holds more than one core exactly when its estimator can use them (an ``n_jobs`` parameter, or
+    OpenMP inside): a single-threaded learner given two would hold a core it never uses."""
+    from hepmva.models import KINDS, Kind, make_classifier
+
+    parallel = {name for name in KINDS if "n_jobs" in getattr(make_classifier(name), "get_params", dict)()}
+    assert {name for name, k in KINDS.items() if k.threads > 1} == parallel | OPENMP_WITHOUT_N_JOBS
+    with pytest.raises(ValueError, match="threads"):
+        Kind("fisher", "hepmva.linear:FisherDiscriminant", threads=0)
+
+
+def test_train_and_importance_rules_take_the_kinds_threads():
+    import re
+    from pathlib import Path
+
+    rules = Path(__file__).resolve().parents[1] / "workflow" / "rules"
+    for rule, path in (("train", "train.smk"), ("importance", "evaluate.smk")):
+        text = (rules / path).read_text()
+        body = text[text.index(f"rule {rule}:"):]
+        body = body[: body.find("\nrule ", 1) if "\nrule " in body[1:] else len(body)]
+        assert re.search(r"threads: get_classifier_threads\n", body), rule
+    assert "return get_kind(get_classifier(wildcards.classifier)[\"kind\"]).threads" in (rules / "common.smk").read_text()

@@ -110,3 +110,31 @@ def test_state_arrays_that_do_not_fit_are_refused(tmp_path):
     np.savez(tmp_path / "m" / "estimator.npz", theta=np.zeros(3), classes=np.array([0, 1]))
     with pytest.raises(ModelFileError, match=r"estimator\.npz: is not a model file .* for kind 'mlp'"):
         load_estimator(tmp_path / "m")
+
+
+def test_saving_and_loading_a_scikit_learn_model_does_not_import_torch(tmp_path):
+    """skops lists every scikit-learn estimator when imported, torch's array-API shim too: hepmva keeps it out."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        from hepmva.models import classifier_score, load_estimator, make_classifier, save_estimator
+        X = np.random.default_rng(0).normal(size=(200, 3)); y = (X[:, 0] > 0).astype(int)
+        est = make_classifier("decision_tree", {{"max_depth": 2}}).fit(X, y)
+        save_estimator(est, "decision_tree", {str(tmp_path / "m")!r})
+        back = load_estimator({str(tmp_path / "m")!r})
+        assert np.array_equal(classifier_score(back, X), classifier_score(est, X))
+        print("torch" in sys.modules)
+        import importlib.util
+        if importlib.util.find_spec("torch") is not None:  # torch installed: still importable afterwards
+            import torch  # noqa: F401
+    """)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "PYTHONPATH": src})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False"]

@@ -24,6 +24,11 @@ A record holds:
   into the model directory (CutsGA's readable cuts);
 - ``fit_note``: ``f(estimator) -> str | None``, how the model was actually trained (capped SVM / k-NN:
   ``"nystroem on 150000"``), shown in the summary table;
+- ``threads``: the cores its training and scoring can keep busy (the ``train`` and ``importance`` rules' ``threads``, through
+  ``get_classifier_threads`` in ``workflow/rules/common.smk``): 1 for the single-threaded learners (the in-house
+  ones, which run BLAS on one thread for determinism, SVC, single trees, exact gradient boosting), more for
+  the OpenMP / joblib ones (xgboost, HGB, forests, bagging, the k-NN neighbour search). A single-threaded
+  learner given two threads would hold a core it never uses;
 - ``bytes_per_value``: what the in-memory ``fit`` holds per feature value of its training set (the float32
   input and the copies the library makes), for the memory budget (:func:`fit_mode`);
 - ``streams``: ``"module:function"`` of the out-of-core fit, ``f(estimator, training_set, *, memory_bytes)``
@@ -170,6 +175,8 @@ class Kind:
     #: progress of a long ``fit`` in the log: (parameter holding the number of steps, unit, hook); None for
     #: kinds that train in one step or log their own epochs / generations (the in-house learners)
     progress: tuple[str, str, Callable[..., Iterator[dict]]] | None = None
+    #: cores a fit and a prediction can use (see the module docstring); the train rule's threads
+    threads: int = 1
     #: bytes the in-memory fit holds per feature value (float32 input + the library's copies), an estimate
     bytes_per_value: float = 16.0
     #: out-of-core training: "module:function" f(estimator, training_set, *, memory_bytes); None = in memory only
@@ -195,6 +202,8 @@ class Kind:
         if self.name not in persistence.FORMAT_OF_KIND:
             raise ValueError(f"kind '{self.name}': no storage format; add it to hepmva.persistence.FORMAT_OF_KIND "
                              "(and, for skops, its exact allow-list to SKOPS_TRUSTED)")
+        if int(self.threads) != self.threads or self.threads < 1:
+            raise ValueError(f"kind '{self.name}': threads must be a positive integer, got {self.threads!r}")
         if self.stages is not None and self.stages not in STAGE_READERS:
             raise ValueError(f"kind '{self.name}': stages {self.stages!r} not in {STAGE_READERS}")
 
@@ -221,15 +230,17 @@ class Kind:
 
 
 _BOOST = "staged_predict_proba after k boosting rounds"
+#: threads of the kinds that run in parallel (OpenMP or joblib): the train rule held 2 for every kind before
+PARALLEL = 2
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("xgboost", "xgboost:XGBClassifier", "gradient-boosted trees (xgboost)", negative_weights=False,
          stages="iteration_range", stages_note="xgboost predict_proba with the first k boosting rounds",
          strict_params=False, progress=("n_estimators", "rounds", _xgboost_progress), bytes_per_value=8.0,
-         streams="hepmva.out_of_core:fit_xgboost_external"),
+         streams="hepmva.out_of_core:fit_xgboost_external", threads=PARALLEL),
     Kind("hgb", "sklearn.ensemble:HistGradientBoostingClassifier", "histogram gradient boosting",
          stages="staged_predict_proba", stages_note=_BOOST,
-         progress=("max_iter", "iterations", _verbose_progress(r"^\[\d+/\d+\]", 2))),
+         progress=("max_iter", "iterations", _verbose_progress(r"^\[\d+/\d+\]", 2)), threads=PARALLEL),
     Kind("gbdt", "sklearn.ensemble:GradientBoostingClassifier", "gradient-boosted trees",
          stages="staged_predict_proba", stages_note=_BOOST, progress=("n_estimators", "stages", _monitor_progress)),
     Kind("adaboost", "hepmva.peers:AdaBoostBDT", "TMVA-like BDT: AdaBoost on depth-3 trees", negative_weights=False,
@@ -237,14 +248,14 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          progress=("n_estimators", "rounds", _round_callback_progress)),
     Kind("random_forest", "sklearn.ensemble:RandomForestClassifier", "random forest (weighted bootstrap)",
          negative_weights=False,
-         progress=("n_estimators", "trees", _verbose_progress(r"building tree \d+ of \d+", 2))),
+         progress=("n_estimators", "trees", _verbose_progress(r"building tree \d+ of \d+", 2)), threads=PARALLEL),
     Kind("bagging", "hepmva.peers:BaggedTrees", "bagged trees with a max_depth knob", negative_weights=False,
-         progress=("n_estimators", "trees", _verbose_progress(r"Building estimator \d+ of \d+", 2))),
+         progress=("n_estimators", "trees", _verbose_progress(r"Building estimator \d+ of \d+", 2)), threads=PARALLEL),
     Kind("decision_tree", "sklearn.tree:DecisionTreeClassifier", "one decision tree"),
     Kind("svm", "hepmva.peers:SVMClassifier", "RBF SVC on a capped subsample, or Nystroem + linear SVM",
          fit_note=_capped_fit_note),
     Kind("knn", "hepmva.peers:WeightedKNNClassifier", "weighted neighbour vote on a capped subsample",
-         fit_note=_capped_fit_note),
+         fit_note=_capped_fit_note, threads=PARALLEL),
     Kind("fisher", "hepmva.linear:FisherDiscriminant", "Fisher's linear discriminant (in-house)"),
     Kind("linear_discriminant", "hepmva.linear:LinearDiscriminant", "least squares by the normal equations (in-house)"),
     Kind("cuts_ga", "hepmva.cuts:CutsGAClassifier", "rectangular cuts by the genetic algorithm (in-house)",

@@ -32,6 +32,7 @@ import the registry.
 from __future__ import annotations
 
 import json
+import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -118,6 +119,36 @@ SKOPS_TRUSTED: dict[str, frozenset[str]] = {
 SKOPS_DATA_TYPES: frozenset[str] = _DATA
 
 
+
+class _NoTorch:
+    """An import hook refusing ``torch`` (and its submodules) while skops is imported (:func:`_skops_io`)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r} (not imported while hepmva imports skops)", name=name)
+        return None
+
+
+def _skops_io():
+    """``skops.io``, imported without PyTorch.
+
+    Importing skops lists every scikit-learn estimator (``all_estimators``), which walks every scikit-learn
+    package, ``sklearn.externals.array_api_compat.torch`` too: with torch installed, every job that saves or
+    loads a scikit-learn model paid ~1.5 s of CPU importing a library hepmva never uses. torch is refused only
+    during that import, and only when nothing imported it before (a notebook that uses torch keeps it).
+    """
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    hook = _NoTorch() if "torch" not in sys.modules else None
+    if hook is not None:
+        sys.meta_path.insert(0, hook)
+    try:
+        import skops.io
+    finally:
+        if hook is not None:
+            sys.meta_path.remove(hook)
+    return skops.io
+
 def _walk_nodes(obj: Any) -> Iterator[dict]:
     """Every skops node (a dict with ``__loader__``) of a schema, depth first."""
     stack = [obj]
@@ -185,7 +216,7 @@ def audit_skops(path: str | Path, kind: str) -> list[str]:
     ModelFileError
         One line naming the file and the refused node(s).
     """
-    import skops.io as sio
+    sio = _skops_io()
 
     path = Path(path)
     if kind not in SKOPS_TRUSTED:
@@ -210,7 +241,7 @@ def audit_skops(path: str | Path, kind: str) -> list[str]:
 
 def save_skops(model: Any, path: str | Path) -> None:
     """Write a fitted scikit-learn-compatible model with :func:`skops.io.dump` (parent directories made)."""
-    import skops.io as sio
+    sio = _skops_io()
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,7 +250,7 @@ def save_skops(model: Any, path: str | Path) -> None:
 
 def load_skops(path: str | Path, kind: str) -> Any:
     """Load a skops file of classifier ``kind`` after :func:`audit_skops` (never unpickles)."""
-    import skops.io as sio
+    sio = _skops_io()
 
     path = Path(path)
     trusted = audit_skops(path, kind)

@@ -33,7 +33,7 @@ def trained(tmp_path_factory):
 
 def _evaluate(trained, method, tmp_path):
     return evaluate_classifier(
-        trained["scores"], trained["models"], name="bdt", eff_b=[0.1, 0.3], n_bootstrap=20, seed=0,
+        trained["scores"], trained["models"], name="bdt", eff_b=[0.1, 0.3], n_bootstrap=100, seed=0,
         luminosity_pb=1000.0, metrics_path=tmp_path / f"{method}.json", roc_path=tmp_path / f"{method}_roc.png",
         score_plot_path=tmp_path / f"{method}_score.png", overtraining_plot_path=tmp_path / f"{method}_ot.png",
         cut_scan_plot_path=tmp_path / f"{method}_cut.png", evaluation={"method": method, "background_uncertainty": 0.1})
@@ -58,7 +58,7 @@ def test_evaluate_stage_binned_equals_exact_for_every_number(trained, tmp_path):
             assert binned[key][k] == pytest.approx(v, abs=1e-3), (key, k)
     assert binned["separation"] == pytest.approx(exact["separation"], abs=5e-3)
     assert binned["significance"] == pytest.approx(exact["significance"], rel=1e-9)
-    assert binned["auc_err"] == pytest.approx(exact["auc_err"], rel=0.6)  # 20 replicas each
+    assert binned["auc_err"] == pytest.approx(exact["auc_err"], rel=0.4)  # 100 replicas each: ~7 % on each std
     assert set(binned["overtraining"]) == set(exact["overtraining"]) == {"fold0", "fold1"}
     for fold, tests in exact["overtraining"].items():
         for name, t in tests.items():

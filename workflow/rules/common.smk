@@ -13,6 +13,7 @@ from hepmva.feature_table import plan_parts
 from hepmva.io import (count_entries, expand_files, is_remote, process_alive, process_start_time,
                        remove_stale_temporaries)
 from hepmva.logs import collected_errors, exit_on_error
+from hepmva.models import get_kind
 from hepmva.training_set import train_job_mem_mb
 
 WORKFLOW_START = time.time()
@@ -54,6 +55,13 @@ def get_classifier_config(wildcards):
 
 def get_fold(wildcards):
     return int(wildcards.fold)
+
+
+def get_classifier_threads(wildcards):
+    """Cores a classifier's training or scoring job (train, importance) can keep busy: its kind's record says (1
+    for single-threaded learners, which would otherwise hold a core they never use); Snakemake scales it down to
+    --cores."""
+    return get_kind(get_classifier(wildcards.classifier)["kind"]).threads
 
 
 def get_train_mem_mb(wildcards=None):

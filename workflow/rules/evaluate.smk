@@ -104,7 +104,7 @@ rule importance:
         n_events=config["evaluation"]["importance_events"],
         n_repeats=config["evaluation"]["importance_repeats"],
         seed=config["seed"],
-    threads: 1
+    threads: get_classifier_threads
     resources:
         mem_mb=4000,
         runtime=30,

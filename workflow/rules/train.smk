@@ -18,7 +18,7 @@ rule train:
         features=FEATURES,
         training=config["training"],
         seed=config["seed"],
-    threads: 2
+    threads: get_classifier_threads
     resources:
         mem_mb=get_train_mem_mb,  # training.memory_budget_mb + 1500 (hepmva.training_set.train_job_mem_mb)
         runtime=120,

@@ -1,5 +1,5 @@
 """HEP plotting conventions shared by every plot: colours and line styles, the experiment-neutral
-label (tag, luminosity and centre-of-mass energy from the config, via ``mplhep``), saving."""
+label (tag, luminosity and centre-of-mass energy from the config, laid out as ``mplhep``'s), saving."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import NamedTuple
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.font_manager  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-import mplhep  # noqa: E402
 
 __all__ = ["SIGNAL", "BACKGROUND", "CLASSIFIER_COLOURS", "LINE_STYLES", "PlotLabel", "curve_style", "new_figure",
            "lumi_label", "save"]
@@ -68,22 +68,28 @@ def new_figure(figsize=(6.0, 4.5)) -> tuple[Figure, matplotlib.axes.Axes]:
 
 
 def lumi_label(ax, label: PlotLabel | float | None = None) -> None:
-    """Write the experiment-neutral tag, the luminosity and sqrt(s) on top of ``ax`` (``mplhep``).
+    """Write the experiment-neutral tag, the luminosity and sqrt(s) on top of ``ax``, as ``mplhep.label.exp_label``
+    (``loc=0``) lays them out: the bold tag (1.3 x the font size) and the italic text above the axes on the left,
+    ``<lumi> fb^-1 (<com> TeV)`` (0.77 x) on the right.
 
-    ``label`` is a :class:`PlotLabel` or a bare luminosity in pb^-1 (then no energy is printed).
+    ``label`` is a :class:`PlotLabel` or a bare luminosity in pb^-1 (then no energy is printed). The italic
+    text is anchored to the tag's right edge and placed when the figure is drawn, so writing the label costs
+    no extra draw (``exp_label`` draws the whole figure once to measure the tag: as much as saving the PNG).
     """
     if not isinstance(label, PlotLabel):
         label = PlotLabel(luminosity_pb=label)
-    lumi = f"{label.luminosity_pb / 1000:g}" if label.luminosity_pb else None
-    com = f"{label.sqrt_s_tev:g}" if label.sqrt_s_tev else None
-    if lumi is None and com is None:
-        rlabel = ""
-    elif lumi is None:
-        rlabel = f"({com} TeV)"
-    else:
-        rlabel = None  # mplhep's "<lumi> fb^-1 (<com> TeV)"
-    mplhep.label.exp_label(exp=label.experiment, llabel=label.text, lumi=lumi, com=com, rlabel=rlabel, loc=0,
-                           ax=ax, fontsize="medium")
+    size = matplotlib.font_manager.FontProperties(size="medium").get_size_in_points()
+    lumi = f"{label.luminosity_pb / 1000:g} $\\mathrm{{fb^{{-1}}}}$" if label.luminosity_pb else ""
+    com = f"({label.sqrt_s_tev:g} TeV)" if label.sqrt_s_tev else ""
+    above = {"xycoords": "axes fraction", "textcoords": "offset points", "va": "bottom"}
+    tag = ax.annotate(label.experiment, xy=(0.0, 1.0), xytext=(0.0, 2.0), ha="left", fontweight="bold",
+                      fontsize=1.3 * size, **above)
+    if label.text:
+        ax.annotate(label.text, xy=(1.0, 0.0), xycoords=tag, xytext=(0.3 * size, 0.0), textcoords="offset points",
+                    ha="left", va="bottom", fontstyle="italic", fontsize=size)
+    right = " ".join(part for part in (lumi, com) if part)
+    if right:
+        ax.annotate(right, xy=(1.0, 1.0), xytext=(0.0, 2.0), ha="right", fontsize=0.77 * size, **above)
 
 
 def save(fig: Figure, path: str | Path | None) -> Figure:

@@ -24,7 +24,8 @@ import pandas as pd
 import pytest
 
 from hepmva import io
-from hepmva.datasets import load_feature_tables
+from hepmva.datasets import iter_feature_parts, load_feature_tables
+from hepmva.score_parts import ScorePartWriter
 from hepmva.stages.features import build_features
 from hepmva.stages.writeback import write_friend_trees
 
@@ -205,8 +206,13 @@ def test_friend_trees_read_back_by_root_give_each_event_its_score(root_files, tm
     table = tmp_path / "features.json"
     feats = _features(out / name, tree, table, None)
     scores = tmp_path / "scores.parquet"
-    pd.DataFrame({"sample": "s", "row": np.arange(len(feats)), "role": "test",
-                  "score": _score(feats["event"].to_numpy())}).to_parquet(scores)
+    with ScorePartWriter(scores) as writer:  # a fold model's score table, as the train jobs write it
+        for _, part, frame in iter_feature_parts([table], columns=["event"]):
+            for fold in np.unique(frame["fold"]):
+                f = frame[frame["fold"] == fold]
+                writer.write(sample="s", part=part, role="test", fold=int(fold), row=f["row"].to_numpy(),
+                             label=f["label"].to_numpy(), weight=f["weight"].to_numpy(),
+                             score=_score(f["event"].to_numpy()))
     friends = write_friend_trees([str(out / name)], table, {"bdt": scores}, sample={"name": "s", "tree": tree},
                                  tree="hepmva", directory=tmp_path / "friends")
     got = json.loads(_root(READ_FRIEND, str(out / name), tree, str(friends[0])).strip().splitlines()[-1])

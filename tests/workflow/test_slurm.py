@@ -190,22 +190,23 @@ def test_small_study_runs_through_slurm(slurm, tmp_path):
 
 def test_failing_job_on_slurm_stops_the_run_and_names_the_rule(slurm, tmp_path):
     cfg = _small_config(tmp_path)
-    # a readable ROOT file without the tree the config asks for: the features job fails inside SLURM
+    # a readable ROOT file without the branches the spectators need: the features job fails inside SLURM (a
+    # missing tree is caught before anything is submitted)
     write_ntuple(tmp_path / "data" / "user.root", n=200, seed=3)
     cfg["samples"] = [
         cfg["samples"][0],
         {"name": "user_bkg", "label": "background", "files": [str(tmp_path / "data" / "user.root")],
-         "tree": "NoSuchTree", "xsec_pb": 50.0, "sum_weights": 200.0},
+         "xsec_pb": 50.0, "sum_weights": 200.0},
     ]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     proc, wall = _snakemake_on_slurm(tmp_path)
     out = proc.stdout
     assert proc.returncode != 0, out[-5000:]
-    assert "Error in rule features" in out, out[-5000:]
+    assert "Error in rule features:" in out, out[-5000:]
     m = re.search(r"SLURM-job '(\d+)' failed", out)
     assert m, out[-5000:]
     assert _slurm_jobs(_run_id(out))[m.group(1)] == "FAILED"
     # the failed job's SLURM log is kept and holds the one-line reason
     failed_log = next((tmp_path / ".snakemake/slurm_logs/rule_features").glob(f"**/{m.group(1)}.log"))
-    assert "NoSuchTree" in failed_log.read_text()
+    assert "hepmva error:" in failed_log.read_text() and "no branch 'lep_phi'" in failed_log.read_text()
     assert not (tmp_path / "results/features/user_bkg.json").exists()

@@ -160,3 +160,20 @@ def test_the_train_rule_takes_the_kinds_threads_at_most_half_the_cores():
     assert parallel.threads == 2 and single.threads == 1
     assert [job_threads(parallel, c) for c in (1, 2, 3, 4, 64, None)] == [1, 1, 1, 2, 2, 2]
     assert [job_threads(single, c) for c in (1, 2, 4, None)] == [1, 1, 1, 1]
+
+@pytest.mark.parametrize("kind", ["xgboost", "random_forest", "fisher"])
+def test_a_loaded_model_predicts_on_the_threads_asked_for_with_the_same_scores(tmp_path, kind):
+    """load_estimator(n_jobs=1): an estimator with an n_jobs parameter predicts on one thread (a one-core
+    evaluate job); the scores are those of the model as saved. One without n_jobs is loaded unchanged."""
+    from hepmva.models import make_classifier, save_estimator
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(600, 4))
+    y = (X[:, 0] + 0.5 * rng.normal(size=600) > 0).astype(int)
+    est = make_classifier(kind, {"n_estimators": 20} if kind != "fisher" else None, n_jobs=2, random_state=0)
+    est.fit(X, y)
+    save_estimator(est, kind, tmp_path)
+    as_saved, one = load_estimator(tmp_path), load_estimator(tmp_path, n_jobs=1)
+    if "n_jobs" in est.get_params():
+        assert one.get_params()["n_jobs"] == 1 and as_saved.get_params()["n_jobs"] in (2, None)  # xgboost: None
+    np.testing.assert_array_equal(classifier_score(one, X), classifier_score(as_saved, X))

@@ -61,6 +61,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from hepmva import persistence
 from hepmva.errors import ConfigError, TrainingError
@@ -68,7 +69,7 @@ from hepmva.logs import Progress
 
 __all__ = ["Kind", "KINDS", "STAGE_READERS", "get_kind", "kind_of", "resolve_kind", "make_classifier",
            "check_params", "check_classifiers", "classifier_score", "save_estimator", "load_estimator",
-           "kinds_table", "training_progress", "fit_memory_mb", "fit_mode", "job_threads"]
+           "kinds_table", "training_progress", "fit_memory_mb", "fit_mode", "job_threads", "thread_limits"]
 
 #: how training stages may be read for a learning curve (see :mod:`hepmva.learning_curves`)
 STAGE_READERS = ("iteration_range", "staged_predict_proba", "loss_curve")
@@ -416,15 +417,33 @@ def save_estimator(estimator, kind: str, directory: str | Path) -> None:
     persistence.save_estimator(estimator, get_kind(kind).name, directory)
 
 
-def load_estimator(directory: str | Path):
+def load_estimator(directory: str | Path, *, n_jobs: int | None = None):
     """Rebuild an estimator written by :func:`save_estimator` through the kind's checked, pickle-free loader.
+
+    ``n_jobs``: the threads its predictions may use, for an estimator with an ``n_jobs`` parameter (xgboost,
+    forests, bagging, k-NN); None keeps the saved value (xgboost's None is every core: in a one-core job its
+    OpenMP threads then wait for each other, 2.7x the CPU of one thread measured on a busy 2-core machine).
 
     Raises
     ------
     hepmva.errors.ModelFileError
         One line naming the file when it is not a model file hepmva wrote (see :mod:`hepmva.persistence`).
     """
-    return persistence.load_estimator(directory, resolve_kind)
+    est = persistence.load_estimator(directory, resolve_kind)
+    if n_jobs is not None and "n_jobs" in getattr(est, "get_params", dict)():
+        est.set_params(n_jobs=int(n_jobs))
+    return est
+
+
+def thread_limits(threads: int) -> contextlib.ExitStack:
+    """OpenMP pools (xgboost, HGB, forests) get the job's ``threads``: no oversubscription when Snakemake runs
+    several jobs side by side, and their results do not depend on the thread count. BLAS gets ONE thread
+    whatever --cores is: a multithreaded BLAS sums in a thread-count-dependent order, so the MLP and the
+    SVM would differ in the last bits between --cores 1 and --cores 2 (README "Determinism")."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(threadpool_limits(limits=max(int(threads), 1), user_api="openmp"))
+    stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
+    return stack
 
 
 def kinds_table() -> str:

@@ -27,7 +27,7 @@ from hepmva.config import schema_default
 from hepmva.datasets import feature_columns, iter_feature_parts
 from hepmva.learning_curves import LearningCurve
 from hepmva.logs import Progress
-from hepmva.models import classifier_score, get_kind, load_estimator
+from hepmva.models import classifier_score, get_kind, load_estimator, thread_limits
 from hepmva.persistence import read_model_info
 from hepmva.plotting.evaluation import plot_importance, plot_learning_curve
 from hepmva.plotting.inputs import plot_distribution
@@ -426,7 +426,7 @@ def permutation_importance_study(feature_tables: Sequence[str | Path], model_dir
     X = df[list(feature_names)].to_numpy(dtype=np.float64)
     y, w, fold = df["label"].to_numpy(), df["weight"].to_numpy(), df["fold"].to_numpy()
     for d, info in zip(model_dirs, infos):
-        est = load_estimator(d)
+        est = load_estimator(d, n_jobs=1)  # the evaluate job's one core
         models[int(info["fold"])] = (est, Scaler.from_dict(info["scaler"]))
         fi = getattr(est, "feature_importances_", None)
         if fi is not None and len(fi) == len(feature_names):
@@ -440,8 +440,9 @@ def permutation_importance_study(feature_tables: Sequence[str | Path], model_dir
                 out[m] = classifier_score(est, scaler.transform(Z[m]))
         return out
 
-    res = metrics.permutation_importance(score_fn, X, y, w, n_repeats=n_repeats, feature_names=list(feature_names),
-                                         random_state=rng)
+    with thread_limits(1):
+        res = metrics.permutation_importance(score_fn, X, y, w, n_repeats=n_repeats,
+                                             feature_names=list(feature_names), random_state=rng)
     own_mean = np.mean(own, axis=0) if own else None
     result = {
         "classifier": name, "features": list(feature_names), "n_events": int(len(df)), "n_repeats": int(n_repeats),

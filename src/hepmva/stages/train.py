@@ -15,7 +15,6 @@ stages) comes from its record in :data:`hepmva.models.KINDS`; this module never 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from hepmva import io, score_parts
 from hepmva.config import with_defaults
@@ -32,7 +30,7 @@ from hepmva.errors import TrainingError
 from hepmva.learning_curves import learning_curve
 from hepmva.logs import Progress
 from hepmva.models import (Kind, classifier_score, fit_memory_mb, fit_mode, get_kind, make_classifier, save_estimator,
-                           training_progress)
+                           thread_limits, training_progress)
 from hepmva.preprocessing import Scaler
 from hepmva.training_set import TrainingChunk, TrainingSet, plan_training_set, sample_name
 
@@ -77,7 +75,7 @@ def train_fold(
     fitted = fit_fold(feature_tables, classifier=classifier, fold=fold, feature_names=feature_names,
                       training=training, seed=seed, threads=threads)
     what = f"classifier {classifier['name']} fold {fold}"
-    with _thread_limits(threads):
+    with thread_limits(threads):
         scoring = score_fold_parts(fitted.est, fitted.scaler, feature_tables, feature_names=feature_names, fold=fold,
                                    train_rows=fitted.train_rows, output=scores_path, what=what)
     log.info("%s: scored %d events in %.2f s", what, scoring.n_scored, scoring.seconds)
@@ -91,17 +89,6 @@ def train_fold(
         info["model_bytes"] = sum(p.stat().st_size for p in tmp_dir.iterdir())
         io.write_json(info, tmp_dir / "model.json")
     return info
-
-
-def _thread_limits(threads: int) -> contextlib.ExitStack:
-    """OpenMP pools (xgboost, HGB, forests) get the rule's threads: no oversubscription when Snakemake runs
-    several jobs side by side, and their results do not depend on the thread count. BLAS gets ONE thread
-    whatever --cores is: a multithreaded BLAS sums in a thread-count-dependent order, so the MLP and the
-    SVM would differ in the last bits between --cores 1 and --cores 2 (README "Determinism")."""
-    stack = contextlib.ExitStack()
-    stack.enter_context(threadpool_limits(limits=max(int(threads), 1), user_api="openmp"))
-    stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
-    return stack
 
 
 def fit_fold(feature_tables: Sequence[str | Path], *, classifier: dict, fold: int, feature_names: Sequence[str],
@@ -150,7 +137,7 @@ def fit_fold(feature_tables: Sequence[str | Path], *, classifier: dict, fold: in
                  "would need ~%.0f MB, over training.memory_budget_mb = %g", what, record.name, tset.n_events,
                  tset.n_features, need, budget)
     tset = tset.with_scaler(scaler)
-    with _thread_limits(threads):
+    with thread_limits(threads):
         t0 = time.perf_counter()
         if mode == "memory":
             est = _fit(est, X, data.y, data.w, classifier, fold)

@@ -150,6 +150,54 @@ def test_input_plots_stage_uses_each_features_default(study, tmp_path):
     assert sorted(p.name for p in (tmp_path / "inputs").iterdir()) == ["met.png", "mjj.png", "njet.png"]
 
 
+def test_input_plots_streamed_part_by_part_are_those_of_the_whole_table(study, tmp_path, monkeypatch):
+    """The stage fills every histogram and the correlation sums part by part: the same bins (axis from all
+    events below AXIS_EVENTS) and contents as the in-memory plot_distribution / weighted_correlation; with
+    a smaller axis subsample the integer axes stay exact and the continuous range moves little."""
+    import pandas as pd
+
+    from hepmva import io
+    from hepmva.histograms import feature_axis, weighted_hist
+    from hepmva.stages import inputs
+
+    df = pd.DataFrame({"njet": study["njet"], "met": study["met"], "mjj": study["mjj"], "label": study["y"],
+                       "weight": study["w"], "sample": "s", "fold": 0})
+    paths = []
+    for k, part in enumerate(np.array_split(np.arange(len(df)), 4)):  # four "samples" of one table each
+        io.write_table(df.iloc[part].assign(sample=f"s{k}"), tmp_path / f"f{k}.parquet")
+        paths.append(tmp_path / f"f{k}.parquet")
+    feats = [{"name": "njet"}, {"name": "met", "label": "MET [GeV]"}, {"name": "mjj", "default": -1}]
+    got = inputs.plot_inputs(paths, feats, luminosity_pb=140000, directory=tmp_path / "a", plotting={"bins": 25})
+    y, w = df["label"].to_numpy(), df["weight"].to_numpy()
+    for f in feats:
+        x = df[f["name"]].to_numpy()
+        defined = x != f["default"] if "default" in f else np.ones(len(x), bool)
+        axis = feature_axis(x[defined], w[defined], bins=25, groups=y[defined])
+        for c in (0, 1):
+            h, ref = got["hists"][f["name"]][c], weighted_hist(axis, x[defined & (y == c)], w[defined & (y == c)])
+            np.testing.assert_array_equal(h.axes[0].edges, ref.axes[0].edges)
+            np.testing.assert_allclose(h.values(flow=True), ref.values(flow=True), rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(h.variances(flow=True), ref.variances(flow=True), rtol=1e-12, atol=1e-12)
+    m = y == 0
+    assert got["undefined"]["mjj"][0] == pytest.approx(w[m & (df["mjj"].to_numpy() == -1)].sum() / w[m].sum(),
+                                                        rel=1e-12)
+    assert got["undefined"]["njet"] == {}
+    for c in (0, 1):
+        X = df.loc[y == c, ["njet", "met", "mjj"]].to_numpy()
+        np.testing.assert_allclose(got["correlation"][c], pi.weighted_correlation(X, w[y == c]), atol=1e-10)
+    # memory bounded by the subsample: a 500-event axis sample; the integer axis is exact, the others close
+    monkeypatch.setattr(inputs, "AXIS_EVENTS", 500)
+    small = inputs.plot_inputs(paths, feats, luminosity_pb=140000, directory=tmp_path / "b", plotting={"bins": 25})
+    assert small["hists"]["njet"][0].axes[0] == got["hists"]["njet"][0].axes[0]
+    for c in (0, 1):  # every event is in the histogram (flow bins included), whatever the axis
+        for n in ("njet", "met", "mjj"):
+            assert small["hists"][n][c].values(flow=True).sum() == pytest.approx(
+                got["hists"][n][c].values(flow=True).sum(), rel=1e-12)
+    lo, hi = small["hists"]["met"][0].axes[0].edges[[0, -1]]
+    ref_lo, ref_hi = got["hists"]["met"][0].axes[0].edges[[0, -1]]
+    assert abs(hi - ref_hi) < 0.25 * (ref_hi - ref_lo) and abs(lo - ref_lo) < 0.25 * (ref_hi - ref_lo)
+
+
 def test_correlation_matrix(study):
     X = np.column_stack([study["njet"], study["met"], study["mjj"]])
     check(pi.plot_correlation(X, study["w"], ["njet", "met", "mjj"], title="Correlations, signal"))

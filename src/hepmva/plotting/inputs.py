@@ -4,8 +4,10 @@ weighted correlation matrices of the features per class."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
+import hist
 import matplotlib.ticker
 import mplhep
 import numpy as np
@@ -14,7 +16,8 @@ from matplotlib.figure import Figure
 from hepmva.histograms import centred, feature_axis, flow_fractions, unit_area, weighted_hist
 from hepmva.plotting.style import BACKGROUND, SIGNAL, PlotLabel, lumi_label, new_figure, save
 
-__all__ = ["plot_distribution", "distribution_ylabel", "weighted_correlation", "plot_correlation"]
+__all__ = ["plot_distribution", "draw_distribution", "distribution_ylabel", "weighted_correlation", "plot_correlation",
+           "CorrelationSums", "draw_correlation"]
 
 
 def distribution_ylabel(xlabel: str, *, integer: bool, normalise: bool, width: float | None = None) -> str:
@@ -74,17 +77,37 @@ def plot_distribution(
         defined = np.ones(len(values), dtype=bool)  # nothing but the default: draw it as it is
         undefined = ~defined
     axis = feature_axis(values[defined], weight[defined], bins=bins, integer=integer, label=xlabel, groups=y[defined])
+    hists, undefined_fraction = {}, {}
+    for cls in (0, 1):
+        m = y == cls
+        if m.any():
+            hists[cls] = weighted_hist(axis, values[m & defined], weight[m & defined])
+            if undefined[m].any():
+                undefined_fraction[cls] = float(weight[m & undefined].sum() / weight[m].sum())
+    return draw_distribution(hists, undefined_fraction, xlabel=xlabel, missing=missing, normalise=normalise,
+                             luminosity_pb=luminosity_pb, path=path)
+
+
+def draw_distribution(hists: Mapping[int, hist.Hist], undefined_fraction: Mapping[int, float] | None = None, *,
+                      xlabel: str, missing: float | None = None, normalise: bool = True,
+                      luminosity_pb: PlotLabel | float | None = None, path: str | Path | None = None) -> Figure:
+    """Draw weighted histograms of one quantity (one axis), background (class 0) filled and signal (class 1)
+    as a line, as :func:`plot_distribution` does, from histograms filled elsewhere (e.g. part by part).
+
+    ``undefined_fraction``: the weighted fraction of a class's events at the ``missing`` value (not in the
+    histogram), stated in the legend for the classes it holds (those with such events).
+    """
+    axis = next(iter(hists.values())).axes[0]
     is_int = axis.traits.discrete
     fig, ax = new_figure()
     any_notes = False
     for cls, colour, name in ((0, BACKGROUND, "Background"), (1, SIGNAL, "Signal")):
-        m = y == cls
-        if not m.any():
+        if cls not in hists:
             continue
-        h = weighted_hist(axis, values[m & defined], weight[m & defined])
+        h = hists[cls]
         notes = []
-        if undefined[m].any():
-            frac = weight[m & undefined].sum() / weight[m].sum()
+        if cls in (undefined_fraction or {}):
+            frac = undefined_fraction[cls]
             notes.append(f"{100 * frac:.3g} % undefined (= {missing:g}), not shown")
         under, over = flow_fractions(h)
         if under > 5e-4:
@@ -147,7 +170,45 @@ def plot_correlation(
     path: str | Path | None = None,
 ) -> Figure:
     """Weighted linear correlation matrix of the features (in %), as TMVA draws it per class."""
-    corr = weighted_correlation(X, weight)
+    return draw_correlation(weighted_correlation(X, weight), names, title=title, path=path)
+
+
+class CorrelationSums:
+    """The weighted correlation matrix of :func:`weighted_correlation`, accumulated chunk by chunk (memory: one
+    chunk): weighted sums of the features and of their products, about the first chunk's weighted mean (no
+    cancellation between large means)."""
+
+    def __init__(self, n_features: int):
+        self.shift: np.ndarray | None = None
+        self.sw = 0.0
+        self.swx = np.zeros(n_features)
+        self.swxx = np.zeros((n_features, n_features))
+
+    def add(self, X: np.ndarray, weight: np.ndarray) -> None:
+        X, w = np.asarray(X, dtype=np.float64), np.asarray(weight, dtype=np.float64)
+        if not len(w):
+            return
+        if self.shift is None:
+            self.shift = w @ X / w.sum() if w.sum() != 0 else X.mean(axis=0)
+        D = X - self.shift
+        self.sw += float(w.sum())
+        self.swx += w @ D
+        self.swxx += (D * w[:, None]).T @ D
+
+    def correlation(self) -> np.ndarray:
+        """The correlation matrix so far, as :func:`weighted_correlation` of every chunk together."""
+        m = self.swx / self.sw
+        cov = self.swxx / self.sw - np.outer(m, m)
+        sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            corr = cov / np.outer(sd, sd)
+        corr = np.where(np.outer(sd, sd) > 0, corr, 0.0)
+        np.fill_diagonal(corr, np.where(sd > 0, 1.0, 0.0))
+        return np.clip(corr, -1.0, 1.0)
+
+
+def draw_correlation(corr: np.ndarray, names: list[str], *, title: str, path: str | Path | None = None) -> Figure:
+    """Draw a correlation matrix (in %), as TMVA draws it per class."""
     n = len(names)
     fig, ax = new_figure(figsize=(1.0 + 0.55 * n, 0.6 + 0.5 * n))
     ax.minorticks_off()

@@ -18,11 +18,12 @@ from sklearn.metrics import roc_auc_score
 from hepmva import score_parts
 from hepmva.bundle import BundleError, load_bundle
 from hepmva.datasets import load_feature_tables
-from hepmva.io import InputError, read_table
+from hepmva.io import InputError
 from hepmva.models import classifier_score, load_estimator
 from hepmva.preprocessing import Scaler
 from hepmva.samples import assign_folds
-from hepmva.stages.apply import apply_files, apply_sample, make_templates, plot_sculpting, template_name
+from hepmva.stages.apply import (apply_files, apply_sample, make_templates, plot_sculpting, read_apply_tables,
+                                 template_name)
 from tests.apply_helpers import FEATURES, LUMI, SPECTATORS
 from tests.conftest import write_ntuple
 
@@ -229,11 +230,9 @@ def applied(apply_study, tmp_path_factory):
     ]
     tables, summaries = [], {}
     for s in samples:
-        t = out / s["name"] / "table.parquet"
         summaries[s["name"]] = apply_sample(models, s, features=FEATURES, luminosity_pb=LUMI, fold_mode="mean",
-                                            step_size=300, table=t, friends_dir=out / s["name"] / "friends",
-                                            summary=out / s["name"] / "summary.json")
-        tables.append(t)
+                                            step_size=300, directory=out / s["name"])
+        tables.append(out / s["name"] / "summary.json")
     return {"out": out, "tables": tables, "summaries": summaries, "samples": samples}
 
 
@@ -256,7 +255,7 @@ def test_apply_stage_friend_trees_and_tables(applied, apply_study):
     np.testing.assert_allclose(bkg["weight"][sel], gw[sel] * 50.0 * LUMI / sumw)
     data = _friend(out / "data" / "friends" / "nominal" / "0_data.root")
     assert "weight" not in data and "score_xgb" in data and "ht" in data
-    table = read_table(applied["tables"][1])
+    table = read_apply_tables(applied["tables"][1])
     assert set(table["variation"]) == {"nominal", "jes_up", "jes_down"}
     assert table.loc[table["variation"] != "nominal", "weight"].notna().all()
     # the jes-up variation moves the jets, hence the scores
@@ -274,7 +273,7 @@ def test_templates_are_root_histograms_with_sumw2(applied, apply_study, tmp_path
     assert set(meta) == names
     assert (tmp_path / "stack.png").stat().st_size > 10_000
     # by hand from the table: clipped into the training score range, weights and sum of w^2
-    table = read_table(applied["tables"][2])
+    table = read_apply_tables(applied["tables"][2])
     nominal = table[table["variation"] == "nominal"]
     lo, hi = json.loads((apply_study["models"] / "xgb" / "bundle.json").read_text())["score_range"]
     edges = np.linspace(lo, hi, 11)
@@ -298,7 +297,7 @@ def test_templates_are_root_histograms_with_sumw2(applied, apply_study, tmp_path
     want, _ = np.histogram(s, edges, weights=nominal["weight"].to_numpy() ** 2)
     for b in range(1, 11):
         assert h.GetBinError(b) == pytest.approx(np.sqrt(want[b - 1]), rel=1e-9)
-    assert f.Get("data_obs").Integral() == pytest.approx(len(read_table(applied["tables"][0])))
+    assert f.Get("data_obs").Integral() == pytest.approx(len(read_apply_tables(applied["tables"][0])))
     f.Close()
 
 

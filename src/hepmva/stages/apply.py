@@ -375,16 +375,8 @@ def apply_part(bundle_dir: str | Path, sample: Mapping, part: Mapping, *, featur
 
 def read_apply_part(path: str | Path) -> dict:
     """The footer :func:`apply_part` wrote (checked against the part's row count)."""
-    import pyarrow.parquet as pq
-
-    try:
-        md = pq.read_metadata(path)
-        meta = json.loads(md.metadata[PART_METADATA_KEY.encode()])
-    except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise io.InputError(f"{path}: not an apply table part ({type(exc).__name__}): re-run the apply jobs") from None
-    if md.num_rows != meta["selected"]:
-        raise io.InputError(f"{path}: {md.num_rows} rows, its footer says {meta['selected']}: re-run the apply jobs")
-    return meta
+    return io.read_part_footer(path, PART_METADATA_KEY, rows="selected", what="an apply table part",
+                               remedy="re-run the apply jobs")
 
 
 def merge_apply_parts(sample: Mapping, tables: Sequence[str | Path], *, scales: Sequence[str | Path] = (),

@@ -171,17 +171,8 @@ PARQUET_OPTIONS = {"use_dictionary": ["sample"], "write_statistics": False, "com
 
 def read_part_metadata(path: str | Path) -> dict:
     """The footer :func:`build_feature_part` wrote (checked against the part's row count)."""
-    import pyarrow.parquet as pq
-
-    try:
-        md = pq.read_metadata(path)
-        meta = json.loads(md.metadata[PART_METADATA_KEY.encode()])
-    except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise io.InputError(f"{path}: not a features part ({type(exc).__name__}): re-run the features stage") from None
-    if md.num_rows != meta["n_selected"]:
-        raise io.InputError(f"{path}: {md.num_rows} rows, its footer says {meta['n_selected']}: "
-                            "re-run the features stage")
-    return meta
+    return io.read_part_footer(path, PART_METADATA_KEY, rows="n_selected", what="a features part",
+                               remedy="re-run the features stage")
 
 
 def merge_feature_parts(sample: dict, parts: Sequence[str | Path], *, luminosity_pb: float,

@@ -344,8 +344,28 @@ def test_pyhf_fit_of_an_asimov_data_set_gives_mu_one(applied, tmp_path):
 
 def test_sculpting_plot(applied, tmp_path):
     out = tmp_path / "sculpt.png"
-    plot_sculpting(applied["tables"], classifier="xgb", spectators=SPECTATORS, output=out)
+    got = plot_sculpting(applied["tables"], classifier="xgb", spectators=SPECTATORS, output=out, fine=4000)
     assert out.stat().st_size > 10_000
+    # streamed through fine histograms: the cuts are the background's |w|-weighted score quantiles (by sorting
+    # here) to within one fine bin, and each score bin holds the weight of its events
+    table = read_apply_tables(applied["tables"])
+    bkg = table[(table["kind"] == "mc") & (table["label"] == "background") & (table["variation"] == "nominal")]
+    score, w, ht = bkg["score_xgb"].to_numpy(), bkg["weight"].to_numpy(), bkg["ht"].to_numpy()
+    order = np.argsort(score)
+    cum = np.cumsum(np.abs(w[order]))
+    exact = [score[order][np.searchsorted(cum, q * cum[-1])] for q in (0.25, 0.5, 0.75)]
+    assert len(got["cuts"]) == 3
+    np.testing.assert_allclose(got["cuts"], exact, atol=(score.max() - score.min()) / 4000 * 1.01)
+    which = np.searchsorted(got["cuts"], score, side="right")
+    edges = got["edges"]["ht"]
+    for b in range(4):
+        want, _ = np.histogram(np.clip(ht[which == b], edges[0], np.nextafter(edges[-1], 0)), edges,
+                               weights=w[which == b])
+        np.testing.assert_allclose(got["counts"]["ht"][b], want, rtol=1e-12, atol=1e-12)
+    # the plot range: the 0.5 % and 99.5 % quantiles (the first event reaching them), to within one fine bin
+    width = (ht.max() - ht.min()) / 4000
+    for edge, q in ((edges[0], 0.005), (edges[-1], 0.995)):
+        assert 0 <= edge - np.quantile(ht, q, method="inverted_cdf") <= width * 1.01
 
 
 @pytest.mark.slow

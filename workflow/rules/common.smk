@@ -326,9 +326,12 @@ def get_apply_parts(name):
     """The apply jobs of an apply sample, per variation (hepmva.feature_table.plan_apply_parts): one per input
     file, or entry range of one, as the features (plan_input_parts)."""
     if name not in _APPLY_PARTS:
-        plan = lambda patterns, tree: plan_input_parts(_expand_files(patterns), tree)  # noqa: E731
-        _APPLY_PARTS[name] = plan_apply_parts(get_apply_sample(name), plan)
+        _APPLY_PARTS[name] = plan_apply_parts(get_apply_sample(name), _plan_patterns)
     return _APPLY_PARTS[name]
+
+
+def _plan_patterns(patterns, tree):
+    return plan_input_parts(_expand_files(patterns), tree)
 
 
 def get_apply_part(wildcards):

@@ -538,7 +538,10 @@ def make_templates(tables: Sequence[str | Path], *, classifier: str, score_range
                    luminosity_pb: float, output: str | Path, plot: str | Path | None = None) -> dict:
     """Score histograms per process x variation of ``classifier`` as ROOT TH1D (sum of w^2), and the stack.
 
-    ``tables`` are the apply stage's tables. Binning: ``bins`` equal bins over ``score_range`` (the
+    ``tables`` are the apply samples' manifests (``summary.json``) or table parts, read batch by batch into
+    one ``hist`` per template (memory bounded by a batch): the events reach each histogram in the samples'
+    order, files then entries, so the templates are the same bits however the files were split (a histogram
+    per part, summed, would add the parts' sums in another order). Binning: ``bins`` equal bins over ``score_range`` (the
     out-of-fold score range of the training, or the classifier's ``bundle.json`` that records it);
     scores outside are counted in the first / last bin.
     Data samples are summed into ``data_obs``. Returns {name: {"process", "variation", "yield", "sumw2"}}.
@@ -594,18 +597,67 @@ def make_templates(tables: Sequence[str | Path], *, classifier: str, score_range
 
 
 def plot_sculpting(tables: Sequence[str | Path], *, classifier: str, spectators: Sequence[Mapping], output: str | Path,
-                   n_bins: int = 4) -> None:
-    """Each spectator's distribution of the background, in ``n_bins`` score bins of equal background weight."""
+                   n_bins: int = 4, bins: int = 30, fine: int = 4000) -> dict:
+    """Each spectator's distribution of the background, in ``n_bins`` score bins of equal background weight.
+
+    Streamed over the table parts (memory bounded by a batch, not by the samples): a first pass finds the
+    ranges of the score and of the spectators, a second fills ``fine``-bin histograms of them (score
+    weighted by |w|) whose quantiles give the score cuts (to 1/``fine`` of the score range) and each
+    spectator's 0.5 %..99.5 % plot range, a third fills each spectator's ``bins`` bins per score bin.
+
+    Returns
+    -------
+    dict : ``cuts`` (the ``n_bins - 1`` score values between the bins), and per spectator ``edges`` and
+        ``counts`` (ndarray of shape (n_bins, bins), weighted).
+    """
     col = f"score_{classifier}"
     names = [s["name"] for s in spectators]
-    frames = [df[(df["kind"] == "mc") & (df["label"] == "background") & (df["variation"] == "nominal")]
-              for df in _read_tables(tables, ["kind", "label", "variation", col, *names])]
-    df = pd.concat(frames, ignore_index=True)
-    if df.empty:
+
+    def background():
+        for df in _read_tables(tables, ["kind", "label", "variation", col, *names]):
+            df = df[(df["kind"] == "mc") & (df["label"] == "background") & (df["variation"] == "nominal")]
+            if len(df):
+                yield df[col].to_numpy(), {n: df[n].to_numpy() for n in names}, df["weight"].to_numpy()
+
+    ranges = {k: [np.inf, -np.inf] for k in [col, *names]}
+    for score, spec, _ in background():
+        for k, x in [(col, score), *spec.items()]:
+            ranges[k] = [min(ranges[k][0], float(x.min())), max(ranges[k][1], float(x.max()))]
+    if not np.isfinite(ranges[col][0]):
         raise io.InputError("sculpting plot: no simulated background among the applied samples")
-    plot_spectator_sculpting(df[col].to_numpy(), {s["name"]: df[s["name"]].to_numpy() for s in spectators},
-                             df["weight"].to_numpy(), labels={s["name"]: s.get("label", s["name"]) for s in spectators},
-                             classifier=classifier, n_bins=n_bins, path=output)
+    axis = {k: hist.axis.Regular(fine, lo, hi if hi > lo else lo + 1.0) for k, (lo, hi) in ranges.items()}
+    fine_h = {k: hist.Hist(a, storage=hist.storage.Double()) for k, a in axis.items()}
+    for score, spec, w in background():
+        fine_h[col].fill(_inside(score, axis[col]), weight=np.abs(w))
+        for n, x in spec.items():
+            fine_h[n].fill(_inside(x, axis[n]))
+    cuts = _quantiles(fine_h[col], np.linspace(0, 1, n_bins + 1)[1:-1])
+    edges = {}
+    for n in names:
+        lo, hi = _quantiles(fine_h[n], [0.005, 0.995])
+        edges[n] = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    h = {n: hist.Hist(hist.axis.Integer(0, n_bins), hist.axis.Variable(edges[n]), storage=hist.storage.Double())
+         for n in names}
+    for score, spec, w in background():
+        which = np.searchsorted(np.asarray(cuts), score, side="right")
+        for n, x in spec.items():
+            h[n].fill(which, np.clip(x, edges[n][0], np.nextafter(edges[n][-1], edges[n][0])), weight=w)
+    counts = {n: h[n].values() for n in names}
+    plot_spectator_sculpting(edges, counts, cuts, labels={s["name"]: s.get("label", s["name"]) for s in spectators},
+                             classifier=classifier, path=output)
+    return {"cuts": cuts, "edges": edges, "counts": counts}
+
+
+def _inside(x: np.ndarray, axis) -> np.ndarray:
+    """``x`` clipped into the axis (its maximum lands in the last bin)."""
+    return np.clip(x, axis.edges[0], np.nextafter(axis.edges[-1], axis.edges[0]))
+
+
+def _quantiles(h, qs) -> list[float]:
+    """The upper edge of the bin of ``h`` (1-d) where the cumulative content first reaches each fraction in ``qs``."""
+    cum = np.cumsum(h.values())
+    edges = h.axes[0].edges
+    return [float(edges[min(np.searchsorted(cum, q * cum[-1]), len(cum) - 1) + 1]) for q in qs]
 
 
 # ------------------------------------------------------------------------------------------ bundles

@@ -12,7 +12,8 @@ variations) read ntuples the same way; this module is that one way:
   feature and the entry);
 - :func:`plan_parts` splits a sample's files into the parts the features stage builds one job each
   (a part is an input file, or an entry range of one when ``reading.entries_per_job`` asks);
-- :func:`part_names` names the parts (the apply stage's friend trees and table parts);
+- :func:`plan_apply_parts` does the same for an apply sample, per tree variation (:func:`apply_variations`),
+  and :func:`part_names` names the parts (the apply stage's friend trees and table parts);
 - :func:`part_weight_sums` / :func:`merged_scale` resolve a sample's cross-section and sum of weights,
   part by part then merged exactly, into the per-event factor ``xsec * L / sum_w`` (the physics weight is
   ``generator weight x factor``, :mod:`hepmva.samples`).

@@ -311,7 +311,11 @@ def get_apply_classifiers(wildcards=None):
 
 
 def get_apply_classifier_bundles(wildcards=None):
-    return expand("results/models/{classifier}/bundle.json", classifier=get_apply_classifiers())
+    """The bundles every apply job loads (one list for all: an apply sample of thousands of files asks per job)."""
+    return list(_APPLY_CLASSIFIER_BUNDLES)
+
+
+_APPLY_CLASSIFIER_BUNDLES = expand("results/models/{classifier}/bundle.json", classifier=get_apply_classifiers())
 
 
 def get_apply_sample(name):
@@ -334,12 +338,18 @@ def _plan_patterns(patterns, tree):
     return plan_input_parts(_expand_files(patterns), tree)
 
 
+_APPLY_PART_BY_NAME = {}
+
+
 def get_apply_part(wildcards):
     """What one apply job scores: its variation, file, file index and entry range, and its name."""
-    parts = get_apply_parts(wildcards.apply_sample).get(wildcards.variation, [])
-    for p in parts:
-        if p["name"] == wildcards.apply_part:
-            return p
+    name = wildcards.apply_sample
+    if name not in _APPLY_PART_BY_NAME:  # thousands of files: one dict, not a scan per job
+        _APPLY_PART_BY_NAME[name] = {(v, p["name"]): p for v, ps in get_apply_parts(name).items() for p in ps}
+    part = _APPLY_PART_BY_NAME[name].get((wildcards.variation, wildcards.apply_part))
+    if part is not None:
+        return part
+    parts = get_apply_parts(name).get(wildcards.variation, [])
     raise ValueError(f"apply sample '{wildcards.apply_sample}' [{wildcards.variation}] has no part "
                      f"'{wildcards.apply_part}' (it has {', '.join(p['name'] for p in parts) or 'none'})")
 

@@ -37,6 +37,7 @@ Template names (a binned-fit tool maps them by pattern, e.g. cabinetry / pyhf / 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -183,7 +184,7 @@ def _score_range(bundle: ModelBundle, program, names, fold_mode: str, part: Feat
     chunks = _friend_chunks(bundle, program, names, fold_mode, path, tree, scale, step_size, part.entry_start,
                             part.entry_stop)
     writer = io.TreeChunkWriter(friend, friend_tree, _friend_dtypes(bundle, program, names)) if friend else None
-    with writer if writer is not None else _nothing():
+    with writer if writer is not None else contextlib.nullcontext():
         for columns, rows, entries in chunks:
             if sink is not None and len(rows):
                 sink({k: v[rows] for k, v in columns.items()} | {"entry": entries})
@@ -197,14 +198,6 @@ def _score_range(bundle: ModelBundle, program, names, fold_mode: str, part: Feat
     log.info("apply: %s%s -> %s: %d entries (%d selected) in %.1f s, %.0f events/s", path, where,
              friend or "table", n_entries, n_selected, seconds, n_entries / max(seconds, 1e-9))
     return {"entries": n_entries, "selected": n_selected, "seconds": seconds}
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _friend_chunks(bundle: ModelBundle, program, names, fold_mode: str, path: str, tree: str, scale: float,
@@ -337,7 +330,12 @@ def apply_part(bundle_dir: str | Path, sample: Mapping, part: Mapping, *, featur
         weights = {"weight": sample.get("weight")}
         if var == "nominal":
             weights |= {f"weight_{v}": e for v, e in sample.get("weight_variations", {}).items()}
+        if scale is None:
+            raise ValueError(f"apply_part: simulated sample '{name}' needs its variation's scale (merge_scale)")
         record = scale if isinstance(scale, Mapping) else json.loads(Path(scale).read_text())
+        if (record.get("sample", name), record.get("variation", var)) != (name, var):
+            raise io.InputError(f"{scale}: the scale of '{record.get('sample')}' [{record.get('variation')}], not of "
+                                f"'{name}' [{var}]: re-run the apply stage")
         factor = float(record["scale"])
     bundle, program, names, mode = _prepare(bundle, classifiers, sample.get("trained_as"), mode,
                                             sample.get("selection"), weights)

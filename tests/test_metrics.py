@@ -336,6 +336,14 @@ def test_overtraining_tests_keys():
     res = m.overtraining_tests(y[:1000], sc[:1000], y[1000:], sc[1000:], w[:1000], w[1000:])
     assert set(res) == {"ks_signal", "ks_background", "ad_signal", "ad_background"}
     assert all(0 <= r.pvalue <= 1 for r in res.values())
+    # one pooled sort serves both tests: each is exactly the stand-alone test of that class's scores
+    for weights in ((w[:1000], w[1000:]), (None, None)):
+        res = m.overtraining_tests(y[:1000], sc[:1000], y[1000:], sc[1000:], *weights)
+        for label, c in (("signal", 1), ("background", 0)):
+            a, b = y[:1000] == c, y[1000:] == c
+            args = (sc[:1000][a], sc[1000:][b]) + ((weights[0][a], weights[1][b]) if weights[0] is not None else ())
+            assert res[f"ks_{label}"] == m.ks_2samp_weighted(*args)
+            assert res[f"ad_{label}"] == m.anderson_2samp_weighted(*args)
 
 
 def test_two_sample_bad_input():

@@ -145,14 +145,18 @@ def test_threads_of_a_kind_match_whether_it_runs_in_parallel():
         Kind("fisher", "hepmva.linear:FisherDiscriminant", threads=0)
 
 
-def test_train_and_importance_rules_take_the_kinds_threads():
+def test_the_train_rule_takes_the_kinds_threads_at_most_half_the_cores():
     import re
     from pathlib import Path
 
+    from hepmva.models import KINDS, job_threads
+
     rules = Path(__file__).resolve().parents[1] / "workflow" / "rules"
-    for rule, path in (("train", "train.smk"), ("importance", "evaluate.smk")):
-        text = (rules / path).read_text()
-        body = text[text.index(f"rule {rule}:"):]
-        body = body[: body.find("\nrule ", 1) if "\nrule " in body[1:] else len(body)]
-        assert re.search(r"threads: get_classifier_threads\n", body), rule
-    assert "return get_kind(get_classifier(wildcards.classifier)[\"kind\"]).threads" in (rules / "common.smk").read_text()
+    text = (rules / "train.smk").read_text()
+    assert re.search(r"threads: get_classifier_threads\n", text[text.index("rule train:"):])
+    assert "job_threads(get_kind(get_classifier(wildcards.classifier)[\"kind\"]), _total_cores())" in (
+        rules / "common.smk").read_text()
+    parallel, single = KINDS["xgboost"], KINDS["fisher"]
+    assert parallel.threads == 2 and single.threads == 1
+    assert [job_threads(parallel, c) for c in (1, 2, 3, 4, 64, None)] == [1, 1, 1, 2, 2, 2]
+    assert [job_threads(single, c) for c in (1, 2, 4, None)] == [1, 1, 1, 1]

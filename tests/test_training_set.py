@@ -179,3 +179,35 @@ def test_the_capped_set_is_the_same_however_the_samples_are_split_into_parts(ntu
     assert plan_a.classes == plan_b.classes
     for field in ("X", "y", "w", "weight", "row"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_random_events_are_the_k_smallest_keys_whatever_the_parts(ntuple_factory, tmp_path):
+    """The permutation importance's events: a uniform subsample read part by part, the same for one part per
+    file and for many entry ranges, and exactly the n smallest event keys of the whole set."""
+    from hepmva.stages.features import build_features
+    from hepmva.training_set import random_events
+
+    feats = [{"name": "met", "expr": "met"}, {"name": "ht", "expr": "sum(jet_pt)"}]
+    files = {"sig": [ntuple_factory(f"rs{i}.root", n=700, seed=i, signal=True, first_id=1000 * i) for i in range(2)],
+             "bkg": [ntuple_factory(f"rb{i}.root", n=900, seed=20 + i, first_id=5000 * i) for i in range(2)]}
+    got = {}
+    for layout, per_job in (("one", None), ("split", 110)):
+        paths = []
+        for name, fs in files.items():
+            out = tmp_path / layout / f"{name}.json"
+            build_features({"name": name, "label": "signal" if name == "sig" else "background", "xsec_pb": 2.0},
+                           [str(f) for f in fs], features=feats, luminosity_pb=10.0, folds=2, output=out,
+                           **({} if per_job is None else {"entries_per_job": per_job}))
+            paths.append(out)
+        got[layout] = random_events(paths, ["met", "ht"], 500, seed=3, stream=9)
+        everything = load_feature_tables(paths, ["met", "ht"])
+    pd.testing.assert_frame_equal(got["one"], got["split"])
+    a = got["one"]
+    assert len(a) == 500 and set(a["label"]) == {0, 1}
+    keys = np.concatenate([event_keys(s, g["row"].to_numpy(), seed=3, stream=9)
+                           for s, g in everything.groupby("sample", sort=False)])
+    rows = pd.concat([g for _, g in everything.groupby("sample", sort=False)])
+    best = np.argsort(keys)[:500]
+    assert set(zip(rows["sample"].to_numpy()[best], rows["row"].to_numpy()[best])) == set(zip(a["sample"], a["row"]))
+    # None: every event, once
+    assert len(random_events(paths, ["met"], None, seed=3, stream=9)) == len(everything)

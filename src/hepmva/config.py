@@ -26,9 +26,6 @@ import yaml
 
 from hepmva.errors import ConfigError  # re-exported: ``hepmva.config.ConfigError`` stays importable
 from hepmva.errors import InputError
-from hepmva.features import compile_expression as _compile_plain
-from hepmva.features import make_definitions
-from hepmva.generate import PROCESSES
 from hepmva.io import expand_files, is_remote
 from hepmva.samples import BOOKKEEPING_COLUMNS
 
@@ -189,7 +186,9 @@ def _check_semantics(config: dict) -> None:
     definitions = config_definitions(config)
 
     def compile_expression(text: str):
-        return _compile_plain(text, definitions)
+        from hepmva.features import compile_expression  # awkward: imported by the jobs that evaluate expressions
+
+        return compile_expression(text, definitions)
 
     _unique(config["samples"], "samples")
     _unique(config["features"], "features")
@@ -209,6 +208,8 @@ def _check_semantics(config: dict) -> None:
             raise ConfigError(f"config key '{key}': sample '{s['name']}' has both 'files' and 'generate'")
         if "generate" in s:
             proc = s["generate"]["process"]
+            from hepmva.generate import PROCESSES  # scipy, uproot: only where samples are generated
+
             if proc not in PROCESSES:
                 raise ConfigError(
                     f"config key '{key}.generate.process': unknown process '{proc}'; "
@@ -289,6 +290,8 @@ def config_definitions(config: dict):
     """The config's ``define:`` and ``aliases:`` blocks, checked and compiled (:class:`hepmva.features.Definitions`)."""
     define, aliases = config.get("define") or {}, config.get("aliases") or {}
     try:
+        from hepmva.features import make_definitions
+
         return make_definitions(define, aliases)
     except ValueError as exc:
         msg = str(exc)

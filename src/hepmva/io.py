@@ -26,10 +26,8 @@ import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import awkward as ak
 import numpy as np
 import pandas as pd
-import uproot
 
 from hepmva.errors import InputError  # re-exported: ``hepmva.io.InputError`` stays importable
 
@@ -136,7 +134,12 @@ def expand_files(patterns: Sequence[str]) -> list[str]:
 
 
 #: what :func:`open_tree` accepts: uproot's TTree and RNTuple behaviours (exact classes)
-TREE_TYPES = (uproot.behaviors.TTree.TTree, uproot.behaviors.RNTuple.RNTuple)
+def _tree_types() -> tuple:
+    """uproot's TTree and RNTuple classes (uproot and awkward are imported where ROOT files are read or written,
+    not by every job that only reads parquet: a train job does not pay their 0.5 s of imports)."""
+    import uproot
+
+    return (uproot.behaviors.TTree.TTree, uproot.behaviors.RNTuple.RNTuple)
 
 
 def open_tree(path: str, tree: str):
@@ -147,6 +150,8 @@ def open_tree(path: str, tree: str):
     The caller must close the returned tree's file (``tree.file.close()``); prefer
     :func:`iterate_tree`, which does.
     """
+    import uproot
+
     try:
         f = uproot.open(path)
     except FileNotFoundError:
@@ -159,7 +164,7 @@ def open_tree(path: str, tree: str):
         keys = sorted({k.split(";")[0] for k in f.keys(recursive=True)})
         f.close()
         raise InputError(f"{path}: no tree '{tree}'; the file holds: {', '.join(keys) or 'nothing'}") from None
-    if not isinstance(obj, TREE_TYPES):
+    if not isinstance(obj, _tree_types()):
         f.close()
         what = getattr(obj, "classname", type(obj).__name__)
         raise InputError(f"{path}: '{tree}' is a {what}, not a TTree or an RNTuple")
@@ -185,7 +190,7 @@ def _first_line(exc: BaseException) -> str:
 def iterate_tree(
     path: str, tree: str, branches: Sequence[str], step_size: int | str = "50 MB", *,
     entry_start: int | None = None, entry_stop: int | None = None,
-) -> Iterator[tuple[int, ak.Array]]:
+) -> Iterator[tuple[int, "ak.Array"]]:
     """Stream ``branches`` of ``tree`` in ``path`` chunk by chunk (entries ``[entry_start, entry_stop)``: all by default).
 
     Yields
@@ -200,6 +205,8 @@ def iterate_tree(
     InputError
         Missing file/tree/branch (the message lists the available branches) or a corrupt basket.
     """
+    import uproot
+
     t = open_tree(path, tree)
     try:
         available = set(t.keys(full_paths=False)) | set(t.keys())
@@ -242,6 +249,8 @@ def _entries_for(t, branches: Sequence[str], step_size: str) -> int:
     uproot's own conversion reads basket headers through fsspec-xrootd, which fails on remote
     files (numpy offsets reach the XRootD client: TypeError) with uproot 5.7 / fsspec-xrootd 0.5.
     """
+    import uproot
+
     size = uproot._util.memory_size(step_size)
     per_entry = sum(t[b].uncompressed_bytes for b in branches) / t.num_entries
     return max(1, int(size / max(per_entry, 1.0)))
@@ -448,6 +457,8 @@ def write_ttree(file, name: str, data: dict) -> None:
     uproot >= 5.7 writes an RNTuple for ``file[name] = data``; this always writes a TTree, which every
     ROOT version (and TTree::AddFriend) reads.
     """
+    import awkward as ak
+
     data = {k: v if isinstance(v, ak.Array) else np.asarray(v) for k, v in data.items()}
     types = {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in data.items()}
     file.mktree(name, types).extend(data)
@@ -455,6 +466,8 @@ def write_ttree(file, name: str, data: dict) -> None:
 
 def write_friend_tree(path: str | Path, tree: str, columns: dict[str, np.ndarray]) -> None:
     """Write a flat TTree ``tree`` with ``columns`` (one entry per entry of the parent tree), atomically."""
+    import uproot
+
     with atomic_path(path) as tmp:
         with uproot.recreate(tmp) as f:
             write_ttree(f, tree, columns)
@@ -472,6 +485,8 @@ class TreeChunkWriter:
         self._atomic = atomic_path(self.path)
 
     def __enter__(self) -> "TreeChunkWriter":
+        import uproot
+
         self._tmp = self._atomic.__enter__()
         self._file = uproot.recreate(self._tmp)
         self._ttree = self._file.mktree(self.tree, self.dtypes)

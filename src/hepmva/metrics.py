@@ -861,9 +861,15 @@ def overtraining_tests(
     y_te, s_te, w_te = _check_inputs(y_test, score_test, w_test)
     out: dict[str, TwoSampleTest] = {}
     for label, cls_tr, cls_te in (("signal", y_tr, y_te), ("background", ~y_tr, ~y_te)):
-        args = (s_tr[cls_tr], s_te[cls_te], w_tr[cls_tr], w_te[cls_te])
-        out[f"ks_{label}"] = ks_2samp_weighted(*args)
-        out[f"ad_{label}"] = anderson_2samp_weighted(*args)
+        x1, w1 = _check_sample("x1", s_tr[cls_tr], w_tr[cls_tr])
+        x2, w2 = _check_sample("x2", s_te[cls_te], w_te[cls_te])
+        n = np.array([effective_sample_size(w1), effective_sample_size(w2)])
+        fractions = _pooled_fractions(x1, w1, x2, w2)  # one sort of the pooled scores for both tests
+        if _uniform(w1) and _uniform(w2):
+            out[f"ks_{label}"] = ks_2samp_weighted(x1, x2, w1, w2)  # scipy's exact p-value
+        else:
+            out[f"ks_{label}"] = _ks_from_fractions(*fractions, float(n[0]), float(n[1]))
+        out[f"ad_{label}"] = _ad_from_fractions(n, *fractions)
     return out
 
 

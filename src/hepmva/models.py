@@ -35,7 +35,12 @@ A record holds:
   (:mod:`hepmva.out_of_core`: xgboost's external-memory iterator, the MLP's streamed mini-batches), used
   when the training set does not fit ``training.memory_budget_mb``; ``stream_when``: ``(parameter, values)``
   when only some settings stream (the MLP's first-order solvers). None: the kind trains in memory only, and
-  a training set over the budget is refused in one line.
+  a training set over the budget is refused in one line;
+- ``train_score_events`` and ``importance_events``: caps for the kinds whose prediction costs as much as a fit
+  (the k-NN's neighbour search, the exact SVM's kernel sums). The training events scored for the overtraining
+  checks are then a random subsample of that many of the events trained on (the held-out fold is always scored
+  whole), and the permutation importance uses at most ``importance_events`` events (the config's
+  ``evaluation.importance_events`` when smaller). None: no cap.
 
 Adding a kind = its class + one :class:`Kind` in :data:`KINDS`; ``tests/test_models.py`` runs the
 contract (fit, score, save, load, identical scores, negative weights as the record says) on it.
@@ -63,7 +68,7 @@ from hepmva.logs import Progress
 
 __all__ = ["Kind", "KINDS", "STAGE_READERS", "get_kind", "kind_of", "resolve_kind", "make_classifier",
            "check_params", "check_classifiers", "classifier_score", "save_estimator", "load_estimator",
-           "kinds_table", "training_progress", "fit_memory_mb", "fit_mode"]
+           "kinds_table", "training_progress", "fit_memory_mb", "fit_mode", "job_threads"]
 
 #: how training stages may be read for a learning curve (see :mod:`hepmva.learning_curves`)
 STAGE_READERS = ("iteration_range", "staged_predict_proba", "loss_curve")
@@ -183,6 +188,10 @@ class Kind:
     streams: str | None = None
     #: (parameter, values) for which ``streams`` applies; None = always
     stream_when: tuple[str, tuple] | None = None
+    #: training events scored (role "train": the overtraining checks), a random subsample; None = all of them
+    train_score_events: int | None = None
+    #: events of the permutation importance at most (below the config's evaluation.importance_events); None = no cap
+    importance_events: int | None = None
 
     def can_stream(self, estimator) -> bool:
         """Whether ``estimator`` (of this kind) can train out of core."""
@@ -204,6 +213,10 @@ class Kind:
                              "(and, for skops, its exact allow-list to SKOPS_TRUSTED)")
         if int(self.threads) != self.threads or self.threads < 1:
             raise ValueError(f"kind '{self.name}': threads must be a positive integer, got {self.threads!r}")
+        for cap in ("train_score_events", "importance_events"):
+            v = getattr(self, cap)
+            if v is not None and (int(v) != v or v < 1):
+                raise ValueError(f"kind '{self.name}': {cap} must be a positive integer or None, got {v!r}")
         if self.stages is not None and self.stages not in STAGE_READERS:
             raise ValueError(f"kind '{self.name}': stages {self.stages!r} not in {STAGE_READERS}")
 
@@ -232,6 +245,10 @@ class Kind:
 _BOOST = "staged_predict_proba after k boosting rounds"
 #: threads of the kinds that run in parallel (OpenMP or joblib): the train rule held 2 for every kind before
 PARALLEL = 2
+#: training events a kind with an expensive prediction scores for its overtraining checks (k-NN, SVM)
+EXPENSIVE_SCORING_EVENTS = 20000
+#: permutation-importance events of the k-NN (21 predictions per event with 10 features and 2 repeats)
+EXPENSIVE_IMPORTANCE_EVENTS = 3000
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("xgboost", "xgboost:XGBClassifier", "gradient-boosted trees (xgboost)", negative_weights=False,
@@ -253,9 +270,10 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          progress=("n_estimators", "trees", _verbose_progress(r"Building estimator \d+ of \d+", 2)), threads=PARALLEL),
     Kind("decision_tree", "sklearn.tree:DecisionTreeClassifier", "one decision tree"),
     Kind("svm", "hepmva.peers:SVMClassifier", "RBF SVC on a capped subsample, or Nystroem + linear SVM",
-         fit_note=_capped_fit_note),
+         fit_note=_capped_fit_note, train_score_events=EXPENSIVE_SCORING_EVENTS),
     Kind("knn", "hepmva.peers:WeightedKNNClassifier", "weighted neighbour vote on a capped subsample",
-         fit_note=_capped_fit_note, threads=PARALLEL),
+         fit_note=_capped_fit_note, threads=PARALLEL, train_score_events=EXPENSIVE_SCORING_EVENTS,
+         importance_events=EXPENSIVE_IMPORTANCE_EVENTS),
     Kind("fisher", "hepmva.linear:FisherDiscriminant", "Fisher's linear discriminant (in-house)"),
     Kind("linear_discriminant", "hepmva.linear:LinearDiscriminant", "least squares by the normal equations (in-house)"),
     Kind("cuts_ga", "hepmva.cuts:CutsGAClassifier", "rectangular cuts by the genetic algorithm (in-house)",
@@ -264,6 +282,19 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          bytes_per_value=12.0, streams="hepmva.out_of_core:fit_mlp_streamed",
          stream_when=("solver", ("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adam"))),
 )}
+
+
+def job_threads(kind: Kind, cores: int | None) -> int:
+    """Threads of a job of ``kind`` on ``cores`` cores in all: the kind's ``threads``, at most half of the cores.
+
+    A job that holds every core of a small machine runs alone while the single-threaded jobs wait, and a
+    parallel fit does not scale perfectly (OpenMP threads wait for each other): on 2 cores, two fits side by
+    side on one thread each finish the study's train jobs sooner than one at a time on two. ``cores`` None
+    (a cluster, no total): the kind's threads.
+    """
+    if cores is None:
+        return int(kind.threads)
+    return int(max(1, min(int(kind.threads), int(cores) // 2)))
 
 
 def get_kind(kind: str) -> Kind:

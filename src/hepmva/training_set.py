@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from hepmva.config import with_defaults
 from hepmva.datasets import TrainingPolicy, iter_feature_parts
@@ -39,7 +40,7 @@ from hepmva.preprocessing import Scaler
 from hepmva.samples import ExactSum
 
 __all__ = ["event_keys", "class_caps", "ClassPlan", "TrainingPlan", "plan_training_set", "TrainingChunk",
-           "TrainingSet", "BOOKKEEPING", "sample_name",
+           "TrainingSet", "BOOKKEEPING", "sample_name", "random_events",
            "TRAIN_JOB_OVERHEAD_MB", "train_job_mem_mb"]
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,31 @@ def event_keys(sample: str, row: np.ndarray, *, seed: int, stream: int) -> np.nd
     base = np.uint64(int.from_bytes(digest, "little"))
     with np.errstate(over="ignore"):
         return _splitmix64(np.asarray(row).astype(np.uint64) ^ base)
+
+
+def random_events(paths: Sequence[str | Path], feature_names: Sequence[str], n_events: int | None, *, seed: int,
+                  stream: int, dtype=None):
+    """A uniform random subsample of ``n_events`` events of every sample, read part by part (memory: the
+    subsample plus one part), as one DataFrame: the features, the bookkeeping columns and ``row``.
+
+    The events are those with the ``n_events`` smallest :func:`event_keys` (bottom-k), so the subsample, and
+    its order (by key), are the same however the samples are split into parts. ``n_events`` None: every event
+    (in key order).
+    """
+    kept = None
+    for sample, _part, frame in iter_feature_parts(paths, columns=list(feature_names), dtype=dtype):
+        if not len(frame):
+            continue
+        keys = event_keys(sample_name(sample, frame), frame["row"].to_numpy(), seed=seed, stream=stream)
+        frame = frame.assign(_key=keys)
+        if n_events is not None and len(frame) > n_events:
+            frame = frame.iloc[np.argpartition(keys, int(n_events) - 1)[:int(n_events)]]
+        kept = frame if kept is None else pd.concat([kept, frame], ignore_index=True)
+        if n_events is not None and len(kept) > n_events:
+            kept = kept.iloc[np.argpartition(kept["_key"].to_numpy(), int(n_events) - 1)[:int(n_events)]]
+    if kept is None:
+        raise InputError("the feature tables hold no events")
+    return kept.sort_values("_key", kind="stable").drop(columns="_key").reset_index(drop=True)
 
 
 def train_job_mem_mb(training: dict | None) -> int:

@@ -1,6 +1,6 @@
 """A study killed mid-run (its process group, SIGKILL) resumes with the one documented command, and gives the
 same numbers, bit for bit, as an uninterrupted run on a different number of cores; a hostile model file then
-planted among its models is refused by the importance rule without running anything.
+planted among its models is refused by the evaluate rule without running anything.
 
 Slow (two small studies, about 3-6 minutes on 2 busy cores): `python3 -m pytest -m slow tests/workflow/test_recovery.py`;
 `.ci/run` runs it.
@@ -100,13 +100,13 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(tmp_path):
                                   check_exact=True)
     assert set(pd.read_csv(work / "results/timings.csv").columns) >= {"train_seconds", "model_bytes"}
 
-    # a hostile model handed over in place of the SVM's: the importance rule refuses it, nothing runs
+    # a hostile model handed over in place of the SVM's: the evaluate rule (its permutation importance) refuses it, nothing runs
     marker = tmp_path / "marker"
     model = work / "results/models/svm/fold0/estimator.skops"
     genuine = tmp_path / "genuine.skops"
     model.rename(genuine)
     hostile.skops_stealth(genuine, model, marker)
-    proc = _run(work, "--cores", "1", "--forcerun", "importance", check=False)
+    proc = _run(work, "--cores", "1", "--forcerun", "evaluate", check=False)
     assert proc.returncode != 0 and not marker.exists()
     errors = [ln for ln in _terminal(proc) if ln.startswith("hepmva error: ")]
     assert errors and errors[0].startswith(f"hepmva error: {model.relative_to(work)}: refusing to load a 'svm' model "

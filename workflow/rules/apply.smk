@@ -2,37 +2,21 @@
 # processes and systematic variations -> friend trees, score templates per process x variation, plots.
 
 
-rule bundle_classifier:
-    input:
-        models=get_fold_models,
-        scores=get_fold_scores,
-    output:
-        bundle="results/models/{classifier}/bundle.json",
-    log:
-        "results/logs/bundle/{classifier}.log",
-    benchmark:
-        "results/benchmarks/bundle/{classifier}.tsv"
-    params:
-        classifier=get_classifier_config,
-        study=get_bundle_study,
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    script:
-        "../scripts/bundle_classifier.py"
-
-
 rule bundle:
     input:
-        bundles=get_classifier_bundles,
+        models=get_all_fold_models,
+        scores=get_all_fold_scores,
     output:
+        classifier_bundles=get_classifier_bundles(),
         bundle="results/models/bundle.json",
     log:
         "results/logs/bundle/study.log",
     benchmark:
         "results/benchmarks/bundle/study.tsv"
     params:
+        classifiers=[get_classifier(name) for name in CLASSIFIERS],
+        models=get_fold_models_by_name,
+        scores=get_classifier_scores_by_name,
         study=get_bundle_study,
     threads: 1
     resources:

@@ -9,11 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+
 from hepmva.feature_table import plan_apply_parts, plan_parts
 from hepmva.io import (count_entries, expand_files, is_remote, process_alive, process_start_time,
                        remove_stale_temporaries)
 from hepmva.logs import collected_errors, exit_on_error
-from hepmva.models import get_kind
+from hepmva.models import get_kind, job_threads
 from hepmva.training_set import train_job_mem_mb
 
 WORKFLOW_START = time.time()
@@ -61,10 +63,19 @@ def get_fold(wildcards):
 
 
 def get_classifier_threads(wildcards):
-    """Cores a classifier's training or scoring job (train, importance) can keep busy: its kind's record says (1
-    for single-threaded learners, which would otherwise hold a core they never use); Snakemake scales it down to
-    --cores."""
-    return get_kind(get_classifier(wildcards.classifier)["kind"]).threads
+    """Cores a classifier's train job can keep busy: its kind's record says (1 for single-threaded learners,
+    which would otherwise hold a core they never use), at most half of --cores (hepmva.models.job_threads: on a
+    laptop's 2 cores two single-threaded fits side by side beat one fit on two threads, which spends part of
+    the second core waiting); Snakemake scales it down to --cores."""
+    return job_threads(get_kind(get_classifier(wildcards.classifier)["kind"]), _total_cores())
+
+
+def _total_cores():
+    """--cores of this run; None where no total is set (a cluster executor's --jobs)."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return None
 
 
 def get_train_mem_mb(wildcards=None):
@@ -299,6 +310,19 @@ def get_bundle_study(wildcards=None):
 
 def get_spectator_names(wildcards=None):
     return [s["name"] for s in config["spectators"]]
+
+
+def get_fold_models_by_name(wildcards=None):
+    """Every classifier's fold model directories, keyed by classifier."""
+    return {name: expand("results/models/{classifier}/fold{fold}", classifier=name, fold=FOLDS) for name in CLASSIFIERS}
+
+
+def get_all_fold_models(wildcards=None):
+    return [d for dirs in get_fold_models_by_name().values() for d in dirs]
+
+
+def get_all_fold_scores(wildcards=None):
+    return [f for name in CLASSIFIERS for f in classifier_fold_scores(name)]
 
 
 def get_classifier_bundles(wildcards=None):

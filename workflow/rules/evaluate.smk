@@ -1,4 +1,5 @@
-# Metrics and plots per classifier, the Neyman-Pearson limit, and the comparison table.
+# Metrics, plots and permutation importance per classifier (one job each: the out-of-fold scores and the
+# fold models are read once), the Neyman-Pearson limit, and the comparison table.
 
 
 rule evaluate:
@@ -6,6 +7,7 @@ rule evaluate:
         scores=get_fold_scores,
         models=get_fold_models,
         limit=get_limit_curve,
+        tables=get_feature_tables,
     output:
         metrics="results/metrics/{classifier}.json",
         roc=report(
@@ -38,6 +40,13 @@ rule evaluate:
             category="Classifiers",
             subcategory="{classifier}",
         ),
+        importance="results/importance/{classifier}.json",
+        importance_plot=report(
+            "results/plots/classifiers/{classifier}_importance.png",
+            caption="../report/importance.rst",
+            category="Classifiers",
+            subcategory="{classifier}",
+        ),
     log:
         "results/logs/evaluate/{classifier}.log",
     benchmark:
@@ -50,10 +59,14 @@ rule evaluate:
         luminosity_pb=config["luminosity_pb"],
         evaluation=config["evaluation"],
         plotting=config["plotting"],
+        features=FEATURES,
+        feature_labels=get_feature_labels,
+        importance_events=config["evaluation"]["importance_events"],
+        importance_repeats=config["evaluation"]["importance_repeats"],
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=20,
+        runtime=30,
     script:
         "../scripts/evaluate.py"
 
@@ -79,37 +92,6 @@ rule neyman_pearson:
         runtime=20,
     script:
         "../scripts/neyman_pearson.py"
-
-
-rule importance:
-    input:
-        tables=get_feature_tables,
-        models=get_fold_models,
-    output:
-        importance="results/importance/{classifier}.json",
-        plot=report(
-            "results/plots/classifiers/{classifier}_importance.png",
-            caption="../report/importance.rst",
-            category="Classifiers",
-            subcategory="{classifier}",
-        ),
-    log:
-        "results/logs/importance/{classifier}.log",
-    benchmark:
-        "results/benchmarks/importance/{classifier}.tsv"
-    params:
-        name="{classifier}",
-        features=FEATURES,
-        feature_labels=get_feature_labels,
-        n_events=config["evaluation"]["importance_events"],
-        n_repeats=config["evaluation"]["importance_repeats"],
-        seed=config["seed"],
-    threads: get_classifier_threads
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    script:
-        "../scripts/importance.py"
 
 
 rule summary:

@@ -1,27 +1,35 @@
-"""Metrics and plots of one classifier's out-of-fold scores."""
+"""Metrics, plots and permutation importance of one classifier, from its fold models and out-of-fold scores."""
 
 from pathlib import Path
 
-from hepmva.stages.evaluate import evaluate_classifier
+from hepmva.stages.evaluate import evaluate_and_rank
 from hepmva.logs import log_to
 
 log_to(snakemake.log[0])
 p = snakemake.params
-evaluate_classifier(
+out = snakemake.output
+evaluate_and_rank(
     list(snakemake.input.scores),
-    [Path(m) / "model.json" for m in snakemake.input.models],
+    list(snakemake.input.models),
+    list(snakemake.input.tables),
     name=p.name,
     eff_b=p.eff_b,
     n_bootstrap=p.n_bootstrap,
     seed=p.seed,
     luminosity_pb=p.luminosity_pb,
-    metrics_path=snakemake.output.metrics,
-    roc_path=snakemake.output.roc,
-    score_plot_path=snakemake.output.score,
-    overtraining_plot_path=snakemake.output.overtraining,
-    cut_scan_plot_path=snakemake.output.cut_scan,
-    learning_curve_plot_path=snakemake.output.learning_curve,
+    metrics_path=out.metrics,
+    roc_path=out.roc,
+    score_plot_path=out.score,
+    overtraining_plot_path=out.overtraining,
+    cut_scan_plot_path=out.cut_scan,
+    learning_curve_plot_path=out.learning_curve,
     limit_path=snakemake.input.limit,
     evaluation=p.evaluation,
     plotting=p.plotting,
+    feature_names=p.features,
+    feature_labels=p.feature_labels,
+    importance_events=p.importance_events,
+    importance_repeats=p.importance_repeats,
+    importance_path=out.importance,
+    importance_plot_path=out.importance_plot,
 )

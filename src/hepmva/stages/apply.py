@@ -60,7 +60,7 @@ from hepmva.samples import ExactSum
 
 __all__ = ["apply_files", "score_files", "sum_weights_part", "merge_scale", "apply_part",
            "merge_apply_parts", "apply_sample", "apply_table_parts", "read_apply_tables", "process_name", "template_name",
-           "make_templates", "plot_sculpting", "write_bundles", "write_study_bundle"]
+           "make_templates", "plot_sculpting", "write_bundles", "write_all_bundles", "write_study_bundle"]
 
 log = logging.getLogger(__name__)
 
@@ -674,6 +674,19 @@ def write_bundles(fold_dirs: Sequence[str | Path], scores: Sequence[str | Path],
     log.info("bundle %s: %s (%s), %d folds, features sha256 %s", output, classifier["name"], classifier["kind"],
              len(bundle["folds"]), bundle["features_sha256"][:12])
     return bundle
+
+
+def write_all_bundles(classifiers: Sequence[Mapping], *, models: Mapping[str, Sequence[str | Path]],
+                      scores: Mapping[str, Sequence[str | Path]], study: Mapping, outputs: Sequence[str | Path],
+                      output: str | Path) -> dict:
+    """The ``bundle`` rule's job: every classifier's bundle (:func:`write_bundles`, to ``outputs`` in the order
+    of ``classifiers``; ``models`` and ``scores`` are the fold directories and score tables by name), then the
+    study's (:func:`write_study_bundle`). One job: a bundle is a small JSON, not worth an interpreter each."""
+    if len(outputs) != len(classifiers):
+        raise ValueError(f"{len(classifiers)} classifiers but {len(outputs)} bundle paths")
+    for clf, path in zip(classifiers, outputs):
+        write_bundles(list(models[clf["name"]]), list(scores[clf["name"]]), classifier=clf, study=study, output=path)
+    return write_study_bundle(list(outputs), study=study, output=output)
 
 
 def write_study_bundle(classifier_bundles: Sequence[str | Path], *, study: Mapping, output: str | Path) -> dict:

@@ -3,7 +3,7 @@
 - :func:`evaluate_classifier`           one classifier's metrics JSON, ROC, score, overtraining, cut-scan and
                                         learning-curve plots (rule ``evaluate``)
 - :func:`neyman_pearson_limit`          the exact likelihood ratio's metrics (rule ``neyman_pearson``)
-- :func:`permutation_importance_study`  variable ranking by permutation (rule ``importance``)
+- :func:`permutation_importance_study`  variable ranking by permutation (rule ``evaluate``, with :func:`evaluate_and_rank`)
 - :func:`summarize`                     the comparison table, markdown + CSV (rule ``summary``)
 - :func:`plot_roc_comparison`           every ROC curve with the limit (rule ``roc_comparison``)
 
@@ -23,21 +23,21 @@ import numpy as np
 import pandas as pd
 
 from hepmva import binned_metrics, io, metrics, score_parts
-from hepmva.checks import subsample_index
 from hepmva.config import schema_default
-from hepmva.datasets import feature_columns, iter_feature_parts, load_feature_tables
+from hepmva.datasets import feature_columns, iter_feature_parts
 from hepmva.learning_curves import LearningCurve
 from hepmva.logs import Progress
-from hepmva.models import classifier_score, load_estimator
+from hepmva.models import classifier_score, get_kind, load_estimator
 from hepmva.persistence import read_model_info
 from hepmva.plotting.evaluation import plot_importance, plot_learning_curve
 from hepmva.plotting.inputs import plot_distribution
 from hepmva.plotting.roc import plot_roc
 from hepmva.plotting.style import PlotLabel
 from hepmva.preprocessing import Scaler
+from hepmva.training_set import random_events
 from hepmva.studies.scores import evaluate_histograms, evaluate_scores, evaluate_train_test
 
-__all__ = ["evaluate_classifier", "neyman_pearson_limit", "read_limit_curve", "summarize", "plot_roc_comparison",
+__all__ = ["evaluate_classifier", "evaluate_and_rank", "neyman_pearson_limit", "read_limit_curve", "summarize", "plot_roc_comparison",
            "permutation_importance_study", "PLOT_EVENTS"]
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,26 @@ def evaluate_classifier(score_paths: Sequence[str | Path] | str | Path, model_in
     log.info("%s: AUC %.4f +- %.4f (%s, %d held-out events)", name, result["auc"], result["auc_err"],
              judged.method, result["n_events"])
     return result
+
+
+def evaluate_and_rank(score_paths: Sequence[str | Path], model_dirs: Sequence[str | Path],
+                      feature_tables: Sequence[str | Path], *, name: str, feature_names: Sequence[str],
+                      feature_labels: Sequence[str] | None = None,
+                      importance_events: int | None = schema_default("evaluation.importance_events"),
+                      importance_repeats: int = schema_default("evaluation.importance_repeats"),
+                      importance_path: str | Path, importance_plot_path: str | Path | None = None,
+                      seed: int, **evaluate) -> dict:
+    """The ``evaluate`` rule's job: :func:`evaluate_classifier` on the fold models' score tables, then
+    :func:`permutation_importance_study` with the same fold models (one job per classifier, which reads
+    the models once and pays one interpreter start). ``evaluate`` holds the other keywords of
+    :func:`evaluate_classifier`. Returns its metrics, with the importance under ``"importance"``."""
+    result = evaluate_classifier(score_paths, [Path(d) / "model.json" for d in model_dirs], name=name, seed=seed,
+                                 **evaluate)
+    importance = permutation_importance_study(feature_tables, model_dirs, feature_names=feature_names,
+                                              feature_labels=feature_labels, name=name, n_events=importance_events,
+                                              n_repeats=importance_repeats, seed=seed, json_path=importance_path,
+                                              plot_path=importance_plot_path)
+    return {**result, "importance": importance}
 
 
 #: events the binned path keeps (a random subsample, weights scaled up) for the plots that draw events
@@ -373,6 +393,10 @@ def plot_roc_comparison(scores_paths: dict[str, Sequence[str | Path]], *, lumino
              path=path)
 
 
+#: the event_keys stream of the permutation importance's random events (the training plans use the folds' numbers)
+_IMPORTANCE_STREAM = 1_000_005
+
+
 def permutation_importance_study(feature_tables: Sequence[str | Path], model_dirs: Sequence[str | Path], *,
                                  feature_names: Sequence[str], name: str,
                                  n_events: int | None = schema_default("evaluation.importance_events"),
@@ -381,7 +405,8 @@ def permutation_importance_study(feature_tables: Sequence[str | Path], model_dir
                                  feature_labels: Sequence[str] | None = None) -> dict:
     """Permutation importance (weighted AUC drop) of one classifier on out-of-fold scores.
 
-    A random subsample of ``n_events`` events is scored, each event by the fold model that did not
+    A random subsample of ``n_events`` events (:func:`hepmva.training_set.random_events`: read part by
+    part, the same for any split into parts; at most the kind's ``importance_events``) is scored, each event by the fold model that did not
     train on it (scaler from its ``model.json``); every feature is shuffled ``n_repeats`` times and
     the drop of the event-weighted AUC recorded (:func:`hepmva.metrics.permutation_importance`).
     The model's own importance (``feature_importances_``, averaged over folds) is stored too when it
@@ -391,14 +416,16 @@ def permutation_importance_study(feature_tables: Sequence[str | Path], model_dir
     -------
     dict : classifier, features, importances_mean/std, baseline_auc, own_importance (or None), n_events.
     """
-    df = load_feature_tables(feature_tables, feature_names, columns=())
+    models, own, infos = {}, [], [read_model_info(Path(d) / "model.json") for d in model_dirs]
+    cap = get_kind(infos[0]["kind"]).importance_events  # a kind whose prediction costs like a fit (k-NN)
+    if cap is not None and (n_events is None or cap < n_events):
+        log.info("%s: permutation importance on at most %d events (the kind's importance_events)", name, cap)
+        n_events = cap
+    df = random_events(feature_tables, feature_names, n_events, seed=seed, stream=_IMPORTANCE_STREAM)
     rng = np.random.default_rng([seed, 5])
-    idx = subsample_index(len(df), n_events, rng)
-    X = df[list(feature_names)].to_numpy(dtype=np.float64)[idx]
-    y, w, fold = df["label"].to_numpy()[idx], df["weight"].to_numpy()[idx], df["fold"].to_numpy()[idx]
-    models, own = {}, []
-    for d in model_dirs:
-        info = read_model_info(Path(d) / "model.json")
+    X = df[list(feature_names)].to_numpy(dtype=np.float64)
+    y, w, fold = df["label"].to_numpy(), df["weight"].to_numpy(), df["fold"].to_numpy()
+    for d, info in zip(model_dirs, infos):
         est = load_estimator(d)
         models[int(info["fold"])] = (est, Scaler.from_dict(info["scaler"]))
         fi = getattr(est, "feature_importances_", None)
@@ -417,7 +444,7 @@ def permutation_importance_study(feature_tables: Sequence[str | Path], model_dir
                                          random_state=rng)
     own_mean = np.mean(own, axis=0) if own else None
     result = {
-        "classifier": name, "features": list(feature_names), "n_events": int(len(idx)), "n_repeats": int(n_repeats),
+        "classifier": name, "features": list(feature_names), "n_events": int(len(df)), "n_repeats": int(n_repeats),
         "baseline_auc": res.baseline_auc, "importances_mean": res.importances_mean,
         "importances_std": res.importances_std, "own_importance": own_mean,
     }
@@ -425,6 +452,6 @@ def permutation_importance_study(feature_tables: Sequence[str | Path], model_dir
         plot_importance(list(feature_labels or feature_names), res.importances_mean, res.importances_std,
                         own_importance=own_mean, title=f"{name}: variable ranking", path=plot_path)
     io.write_json(result, json_path)
-    log.info("%s: permutation importance on %d events, top feature %s", name, len(idx),
+    log.info("%s: permutation importance on %d events, top feature %s", name, len(df),
              feature_names[int(np.argmax(res.importances_mean))])
     return result

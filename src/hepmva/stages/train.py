@@ -169,6 +169,14 @@ def fit_fold(feature_tables: Sequence[str | Path], *, classifier: dict, fold: in
             sample = rows_of.load()
         curve = _learning_curve(est, record, sample, feature_tables, feature_names, scaler, policy, fold=fold,
                                 seed=int(seed), name=name)
+    cap = record.train_score_events
+    if cap is not None and rows_of.n_events > cap:
+        # a kind whose prediction costs like a fit (k-NN, SVM) scores a random subsample of its training events
+        # for the overtraining checks (the same keys' smallest: events it trained on); the held-out fold is whole
+        log.info("%s: the overtraining checks score %d of the %d training events (the kind's train_score_events)",
+                 what, cap, rows_of.n_events)
+        rows_of = TrainingSet(feature_tables, [], plan_training_set(
+            feature_tables, fold=fold, cap=cap, seed=seed, policy=policy, name=f"classifier '{name}'"), policy)
     train_rows = _rows_by_sample(rows_of)
     info = {
         "classifier": name, "kind": classifier["kind"], "params": classifier.get("params", {}),

@@ -5,7 +5,7 @@ writes signal, ttbar and W+jets in 100 ROOT files (34 + 33 + 33, each file its o
 runs ``snakemake --cores 2`` on the default study with those files as inputs (each sample's
 ``weight``, ``xsec_pb`` and ``sum_weights`` from the files, as the generated samples have them) and a
 reduced classifier set (``--classifiers``: xgboost with ``max_train_events`` and Fisher by default; the
-optional studies off), then reads Snakemake's benchmark files (``results/benchmarks/``):
+optional studies off; ``evaluation.method: binned`` at every size, ``--evaluation-method``), then reads Snakemake's benchmark files (``results/benchmarks/``):
 
 - peak RSS of every rule's jobs (max over its jobs) at each size, and its ratio to the smallest size
   (flat = within 20 %);
@@ -56,7 +56,7 @@ def write_files(data: Path, total: int) -> None:
         list(pool.map(_write, jobs))
 
 
-def study_config(data: Path, classifiers: list[str], max_train: int) -> dict:
+def study_config(data: Path, classifiers: list[str], max_train: int, method: str = "binned") -> dict:
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     by_name = {s["name"]: s for s in cfg["samples"]}
     cfg["samples"] = [
@@ -69,6 +69,8 @@ def study_config(data: Path, classifiers: list[str], max_train: int) -> dict:
     for c in kept:
         c["max_train_events"] = max_train
     cfg["classifiers"] = kept
+    # one evaluation path at every size: auto would judge 1M exactly (every score in memory) and 3M, 10M binned
+    cfg["evaluation"]["method"] = method
     for key in ("training_methods", "optimizer_study", "apply"):
         cfg[key]["activate"] = False
     for study in ("clustering", "decomposition", "anomaly"):
@@ -120,6 +122,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000000,3000000,10000000", help="total events, comma-separated")
     parser.add_argument("--classifiers", default="xgboost,fisher", help="classifiers of the default study to keep")
     parser.add_argument("--max-train-events", type=int, default=200_000)
+    parser.add_argument("--evaluation-method", default="binned", choices=("binned", "exact", "auto"),
+                        help="evaluation.method at every size (default binned: the mergeable path whatever the size)")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--keep", help="work directory to keep (default: a temporary one, removed)")
     args = parser.parse_args()
@@ -134,7 +138,8 @@ def main() -> None:
             t0 = time.perf_counter()
             write_files(work / "data", size)
             gen = time.perf_counter() - t0
-            cfg = study_config(work / "data", args.classifiers.split(","), args.max_train_events)
+            cfg = study_config(work / "data", args.classifiers.split(","), args.max_train_events,
+                               args.evaluation_method)
             (work / "config.yaml").write_text(yaml.safe_dump(cfg))
             cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work),
                    "--configfile", str(work / "config.yaml"), "--cores", str(args.cores)]
@@ -153,7 +158,7 @@ def main() -> None:
 
     rules = sorted(set().union(*(t.keys() for t in table.values())))
     print(f"\nclassifiers: {args.classifiers} (max_train_events {args.max_train_events}); optional studies off; "
-          f"--cores {args.cores}")
+          f"evaluation.method {args.evaluation_method}; --cores {args.cores}")
     print("\nPeak RSS per job (MiB, max over the rule's jobs) and its ratio to the smallest size:\n")
     print("| rule | jobs | " + " | ".join(f"{s / 1e6:g}M" for s in sizes) + f" | {sizes[-1] / 1e6:g}M / {sizes[0] / 1e6:g}M |")
     print("|---|---:|" + "---:|" * (len(sizes) + 1))

@@ -18,11 +18,12 @@ from sklearn.metrics import roc_auc_score
 from hepmva import score_parts
 from hepmva.bundle import BundleError, load_bundle
 from hepmva.datasets import load_feature_tables
-from hepmva.io import InputError, read_table
+from hepmva.io import InputError
 from hepmva.models import classifier_score, load_estimator
 from hepmva.preprocessing import Scaler
 from hepmva.samples import assign_folds
-from hepmva.stages.apply import apply_files, apply_sample, make_templates, plot_sculpting, template_name
+from hepmva.stages.apply import (apply_files, apply_sample, make_templates, plot_sculpting, read_apply_tables,
+                                 template_name)
 from tests.apply_helpers import FEATURES, LUMI, SPECTATORS
 from tests.conftest import write_ntuple
 
@@ -229,11 +230,9 @@ def applied(apply_study, tmp_path_factory):
     ]
     tables, summaries = [], {}
     for s in samples:
-        t = out / s["name"] / "table.parquet"
         summaries[s["name"]] = apply_sample(models, s, features=FEATURES, luminosity_pb=LUMI, fold_mode="mean",
-                                            step_size=300, table=t, friends_dir=out / s["name"] / "friends",
-                                            summary=out / s["name"] / "summary.json")
-        tables.append(t)
+                                            step_size=300, directory=out / s["name"])
+        tables.append(out / s["name"] / "summary.json")
     return {"out": out, "tables": tables, "summaries": summaries, "samples": samples}
 
 
@@ -256,7 +255,7 @@ def test_apply_stage_friend_trees_and_tables(applied, apply_study):
     np.testing.assert_allclose(bkg["weight"][sel], gw[sel] * 50.0 * LUMI / sumw)
     data = _friend(out / "data" / "friends" / "nominal" / "0_data.root")
     assert "weight" not in data and "score_xgb" in data and "ht" in data
-    table = read_table(applied["tables"][1])
+    table = read_apply_tables(applied["tables"][1])
     assert set(table["variation"]) == {"nominal", "jes_up", "jes_down"}
     assert table.loc[table["variation"] != "nominal", "weight"].notna().all()
     # the jes-up variation moves the jets, hence the scores
@@ -264,6 +263,32 @@ def test_apply_stage_friend_trees_and_tables(applied, apply_study):
     up = table[table["variation"] == "jes_up"].set_index("event")["score_xgb"]
     common = nominal.index.intersection(up.index)
     assert len(common) > 700 and not np.allclose(nominal[common], up[common])
+
+
+@pytest.mark.parametrize("name", ["sig", "bkg"])
+def test_apply_sample_in_entry_ranges_is_the_same(applied, apply_study, tmp_path, name):
+    """In this process too: files split into entry ranges give the same friend entries, rows and weights."""
+    sample = next(s for s in applied["samples"] if s["name"] == name)
+    got = apply_sample(apply_study["models"], sample, features=FEATURES, luminosity_pb=LUMI, fold_mode="mean",
+                       step_size=300, entries_per_job=300, directory=tmp_path / name)
+    want = applied["summaries"][name]
+    for var, v in want["variations"].items():
+        g = got["variations"][var]
+        assert len(g["parts"]) == 3 and [p["entry_stop"] for p in g["parts"]] == [266, 533, 800]  # 800 entries
+        for key in ("entries", "selected", "yield", "sum_weights", "scale"):
+            assert g.get(key) == v.get(key), (var, key)
+        whole = _friend(applied["out"] / name / v["files"][0]["friends"][0])
+        parts = [_friend(tmp_path / name / f) for f in g["files"][0]["friends"]]
+        for k in whole:
+            joined = np.concatenate([p[k] for p in parts])
+            if k == "score_mlp":  # BLAS on other chunk shapes (ranges start elsewhere) may round the last bit
+                np.testing.assert_allclose(joined, whole[k], rtol=5e-16, atol=0)
+            else:
+                np.testing.assert_array_equal(joined, whole[k], err_msg=k)
+    split = read_apply_tables(tmp_path / name / "summary.json")
+    one = read_apply_tables(applied["out"] / name / "summary.json")
+    np.testing.assert_allclose(split.pop("score_mlp"), one.pop("score_mlp"), rtol=5e-16, atol=0)
+    pd.testing.assert_frame_equal(split, one, check_exact=True)
 
 
 def test_templates_are_root_histograms_with_sumw2(applied, apply_study, tmp_path):
@@ -274,7 +299,7 @@ def test_templates_are_root_histograms_with_sumw2(applied, apply_study, tmp_path
     assert set(meta) == names
     assert (tmp_path / "stack.png").stat().st_size > 10_000
     # by hand from the table: clipped into the training score range, weights and sum of w^2
-    table = read_table(applied["tables"][2])
+    table = read_apply_tables(applied["tables"][2])
     nominal = table[table["variation"] == "nominal"]
     lo, hi = json.loads((apply_study["models"] / "xgb" / "bundle.json").read_text())["score_range"]
     edges = np.linspace(lo, hi, 11)
@@ -298,7 +323,7 @@ def test_templates_are_root_histograms_with_sumw2(applied, apply_study, tmp_path
     want, _ = np.histogram(s, edges, weights=nominal["weight"].to_numpy() ** 2)
     for b in range(1, 11):
         assert h.GetBinError(b) == pytest.approx(np.sqrt(want[b - 1]), rel=1e-9)
-    assert f.Get("data_obs").Integral() == pytest.approx(len(read_table(applied["tables"][0])))
+    assert f.Get("data_obs").Integral() == pytest.approx(len(read_apply_tables(applied["tables"][0])))
     f.Close()
 
 
@@ -345,8 +370,28 @@ def test_pyhf_fit_of_an_asimov_data_set_gives_mu_one(applied, tmp_path):
 
 def test_sculpting_plot(applied, tmp_path):
     out = tmp_path / "sculpt.png"
-    plot_sculpting(applied["tables"], classifier="xgb", spectators=SPECTATORS, output=out)
+    got = plot_sculpting(applied["tables"], classifier="xgb", spectators=SPECTATORS, output=out, fine=4000)
     assert out.stat().st_size > 10_000
+    # streamed through fine histograms: the cuts are the background's |w|-weighted score quantiles (by sorting
+    # here) to within one fine bin, and each score bin holds the weight of its events
+    table = read_apply_tables(applied["tables"])
+    bkg = table[(table["kind"] == "mc") & (table["label"] == "background") & (table["variation"] == "nominal")]
+    score, w, ht = bkg["score_xgb"].to_numpy(), bkg["weight"].to_numpy(), bkg["ht"].to_numpy()
+    order = np.argsort(score)
+    cum = np.cumsum(np.abs(w[order]))
+    exact = [score[order][np.searchsorted(cum, q * cum[-1])] for q in (0.25, 0.5, 0.75)]
+    assert len(got["cuts"]) == 3
+    np.testing.assert_allclose(got["cuts"], exact, atol=(score.max() - score.min()) / 4000 * 1.01)
+    which = np.searchsorted(got["cuts"], score, side="right")
+    edges = got["edges"]["ht"]
+    for b in range(4):
+        want, _ = np.histogram(np.clip(ht[which == b], edges[0], np.nextafter(edges[-1], 0)), edges,
+                               weights=w[which == b])
+        np.testing.assert_allclose(got["counts"]["ht"][b], want, rtol=1e-12, atol=1e-12)
+    # the plot range: the 0.5 % and 99.5 % quantiles (the first event reaching them), to within one fine bin
+    width = (ht.max() - ht.min()) / 4000
+    for edge, q in ((edges[0], 0.005), (edges[-1], 0.995)):
+        assert 0 <= edge - np.quantile(ht, q, method="inverted_cdf") <= width * 1.01
 
 
 @pytest.mark.slow

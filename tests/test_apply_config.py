@@ -73,3 +73,19 @@ def test_bad_spectators_name_the_key(default, spectator, key):
     cfg["spectators"] = [spectator]
     with pytest.raises(ConfigError, match=re.escape(f"config key '{key}'")):
         validate_config(cfg)
+
+
+def test_missing_apply_files_are_one_line_naming_the_key(default, tmp_path):
+    from hepmva.config import check_input_files
+    from hepmva.io import InputError
+
+    (tmp_path / "t.root").write_text("")
+    mc = MC | {"files": [str(tmp_path / "t.root")], "variations": {"jes_up": {"files": [str(tmp_path / "up_*.root")]}}}
+    cfg = validate_config(_with_apply(default, mc))
+    with pytest.raises(InputError) as err:
+        check_input_files(cfg)
+    msg = str(err.value)
+    assert "\n" not in msg and "apply sample 'tt' [jes_up] (config key 'apply.samples[0].variations.jes_up.files')" in msg
+    assert "up_*.root" in msg
+    cfg["apply"]["activate"] = False  # an inactive stage is not checked
+    check_input_files(cfg)

@@ -9,6 +9,8 @@ read-only, and is stopped by the PID this fixture started (recipe: /work/shared/
 from __future__ import annotations
 
 import importlib.util
+import json
+import math
 import os
 import shutil
 import signal
@@ -19,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import uproot
@@ -130,7 +133,7 @@ def test_remote_files_expand_and_read_like_local_ones(server, tmp_path):
 
 def test_workflow_reads_a_remote_sample(server, tmp_path):
     """Snakemake: remote URLs are params, not file inputs (no MissingInputException); friend trees written."""
-    url, _ = server
+    url, data = server
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     cfg["samples"] = [
         {"name": "sig", "label": "signal", "files": [f"{url}/sig.root"], "xsec_pb": 1.0,
@@ -142,8 +145,13 @@ def test_workflow_reads_a_remote_sample(server, tmp_path):
     cfg["features"] = [{"name": "met", "expr": "met"}, {"name": "ht", "expr": "sum(jet_pt)"}]
     cfg["spectators"] = []  # the default study's mt_w needs lepton branches these files do not have
     cfg["classifiers"] = [{"name": "bdt", "kind": "xgboost", "params": {"n_estimators": 10, "max_depth": 2}}]
+    # the apply stage on the remote files too, in entry ranges (1200 entries -> two jobs per file)
+    cfg["reading"]["entries_per_job"] = 700
+    cfg["apply"] = {"activate": True, "samples": [
+        {"name": "bkg_again", "kind": "mc", "files": [f"{url}/bkg_*.root"], "xsec_pb": 5.0, "weight": "genWeight",
+         "sum_weights": "auto"}]}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    targets = ["results/friends/bkg", "results/metrics/bdt.json"]
+    targets = ["results/friends/bkg", "results/metrics/bdt.json", "results/apply/bkg_again/summary.json"]
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
            "--configfile", str(tmp_path / "config.yaml"), "--cores", "2", *targets]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
@@ -151,7 +159,19 @@ def test_workflow_reads_a_remote_sample(server, tmp_path):
     friends = yaml.safe_load((tmp_path / "results/friends/bkg/friends.json").read_text())
     assert [f["input"] for f in friends] == [f"{url}/bkg_0.root", f"{url}/bkg_1.root"]
     assert all(f["entries"] == 1200 for f in friends)
+    applied = json.loads((tmp_path / "results/apply/bkg_again/summary.json").read_text())["variations"]["nominal"]
+    assert [f["input"] for f in applied["files"]] == [f"{url}/bkg_0.root", f"{url}/bkg_1.root"]
+    assert [len(f["friends"]) for f in applied["files"]] == [2, 2] and applied["entries"] == 2400
+    local = [data / "bkg_0.root", data / "bkg_1.root"]
+    gw = np.concatenate([uproot.open(p)["Events"]["genWeight"].array(library="np") for p in local])
+    assert applied["sum_weights"] == math.fsum(gw)
+    for rec, path in zip(applied["files"], local):
+        event = np.concatenate([uproot.open(tmp_path / "results/apply/bkg_again" / f)["hepmva"]["event"].array(
+            library="np") for f in rec["friends"]])
+        assert np.array_equal(event, uproot.open(path)["Events"]["event"].array(library="np"))
     # a missing remote file: one line naming the URL, no table left behind
+    cfg["reading"]["entries_per_job"] = None  # the features job (not the planning) meets the missing file
+    cfg["apply"]["activate"] = False
     cfg["samples"][0]["files"] = [f"{url}/missing.root"]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     proc = subprocess.run([*cmd[:-2], "results/features/sig.json", "--forceall"], capture_output=True, text=True,

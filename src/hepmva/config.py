@@ -308,7 +308,8 @@ def _check_expr(text: str, key: str, compile_expression) -> None:
 
 
 def check_input_files(config: dict) -> None:
-    """Check that every sample's ``files`` exist (plain paths) or match something (globs), before anything runs.
+    """Check that every sample's ``files`` exist (plain paths) or match something (globs), before anything runs;
+    with ``apply.activate``, the apply samples' and their tree variations' too.
 
     Remote files (``root://``, ``https://`` ...) are checked when they are read.
 
@@ -317,14 +318,21 @@ def check_input_files(config: dict) -> None:
     InputError
         One line naming the sample, its config key and the file or pattern.
     """
-    for i, s in enumerate(config["samples"]):
-        for pattern in s.get("files", []):
+    keyed = [(f"sample '{s['name']}'", f"samples[{i}].files", s.get("files", [])) for i, s in enumerate(config["samples"])]
+    apply = config.get("apply") or {}
+    if apply.get("activate"):
+        for i, s in enumerate(apply.get("samples", [])):
+            keyed.append((f"apply sample '{s['name']}'", f"apply.samples[{i}].files", s["files"]))
+            keyed += [(f"apply sample '{s['name']}' [{v}]", f"apply.samples[{i}].variations.{v}.files", spec["files"])
+                      for v, spec in (s.get("variations") or {}).items()]
+    for what, key, patterns in keyed:
+        for pattern in patterns:
             if is_remote(pattern):
                 continue
             try:
                 expand_files([pattern])
             except InputError as exc:
-                raise InputError(f"sample '{s['name']}' (config key 'samples[{i}].files'): {exc}") from None
+                raise InputError(f"{what} (config key '{key}'): {exc}") from None
 
 
 def load_config(path: str | Path) -> dict:

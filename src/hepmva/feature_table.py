@@ -12,14 +12,17 @@ variations) read ntuples the same way; this module is that one way:
   feature and the entry);
 - :func:`plan_parts` splits a sample's files into the parts the features stage builds one job each
   (a part is an input file, or an entry range of one when ``reading.entries_per_job`` asks);
-- :func:`sample_scale` resolves a sample's cross-section and sum of weights into the per-event factor
-  ``xsec * L / sum_w`` (the physics weight is ``generator weight x factor``, :mod:`hepmva.samples`).
+- :func:`plan_apply_parts` does the same for an apply sample, per tree variation (:func:`apply_variations`),
+  and :func:`part_names` names the parts (the apply stage's friend trees and table parts);
+- :func:`part_weight_sums` / :func:`merged_scale` resolve a sample's cross-section and sum of weights,
+  part by part then merged exactly, into the per-event factor ``xsec * L / sum_w`` (the physics weight is
+  ``generator weight x factor``, :mod:`hepmva.samples`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import awkward as ak
@@ -32,7 +35,8 @@ from hepmva.samples import ExactSum, physics_weights
 log = logging.getLogger(__name__)
 
 __all__ = ["FeatureProgram", "FeaturePartSpec", "compile_program", "check_branches", "evaluate_chunk", "chunk_weights",
-           "plan_parts", "checked_auto_sum_of_weights", "sample_scale"]
+           "plan_parts", "part_names", "apply_variations", "plan_apply_parts", "part_file_metadata", "part_weight_sums", "merged_scale",
+           "checked_auto_sum_of_weights"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,57 @@ def plan_parts(files: Sequence[str], entries: Sequence[int] | None = None,
         bounds = [int(n) * j // k for j in range(k + 1)]
         parts += [FeaturePartSpec(len(parts) + j, f, i, bounds[j], bounds[j + 1]) for j in range(k)]
     return parts
+
+
+def apply_variations(sample: Mapping) -> dict[str, tuple[list[str], str]]:
+    """The tree variations of an apply sample: ``{variation: (file patterns, tree)}``, ``nominal`` first."""
+    tree = sample.get("tree", "Events")
+    out = {"nominal": (list(sample["files"]), tree)}
+    for var, spec in (sample.get("variations") or {}).items():
+        out[var] = (list(spec["files"]), spec.get("tree", tree))
+    return out
+
+
+def plan_apply_parts(sample: Mapping, plan: Callable[[list[str], str], list[FeaturePartSpec]]) -> dict[str, list[dict]]:
+    """The parts of an apply sample, per variation (``nominal`` first, then its tree variations).
+
+    ``plan(file_patterns, tree)`` plans one variation's files (:func:`plan_parts` on the expanded files, with
+    their entry counts when files are split). Each part is :meth:`FeaturePartSpec.to_dict` plus ``variation``,
+    ``tree``, ``name`` (:func:`part_names`: its friend tree ``friends/{variation}/{name}.root`` and table
+    part ``parts/{variation}/{name}.parquet``) and ``sums`` (True: a simulated sample whose cross-section
+    or sum of weights is read from the files, so each part has a sum-of-weights pass).
+    """
+    sums = sample["kind"] == "mc" and not (isinstance(sample.get("xsec_pb"), (int, float))
+                                           and isinstance(sample.get("sum_weights", "auto"), (int, float)))
+    out = {}
+    for var, (patterns, tree) in apply_variations(sample).items():
+        specs = plan(patterns, tree)
+        out[var] = [spec.to_dict() | {"variation": var, "tree": tree, "name": name, "sums": sums}
+                    for spec, name in zip(specs, part_names(specs))]
+    return out
+
+
+def part_names(parts: Sequence[FeaturePartSpec]) -> list[str]:
+    """A file name (without suffix) for each part: ``{file_index}_{stem}`` for a whole input file (the friend
+    tree ``{file_index}_{stem}.root`` of ``dir/{stem}.root``), ``{file_index}_{stem}.entries-{start}-{stop}``
+    for an entry range, zero-padded to the file's entry count so that a file's ranges sort in entry order.
+    """
+    width: dict[int, int] = {}
+    for p in parts:
+        width[p.file_index] = max(width.get(p.file_index, 1), len(str(p.entry_stop or 0)))
+    names = []
+    for p in parts:
+        stem = f"{p.file_index}_{_file_stem(p.file)}"
+        if p.entry_start is not None or p.entry_stop is not None:
+            w = width[p.file_index]
+            stem += f".entries-{p.entry_start or 0:0{w}d}-{p.entry_stop:0{w}d}"
+        names.append(stem)
+    return names
+
+
+def _file_stem(path: str) -> str:
+    name = str(path).rstrip("/").rsplit("/", 1)[-1]
+    return name[:-len(".root")] if name.endswith(".root") else name
 
 
 def compile_program(features: Sequence[Mapping], *, event_id: str = "event", selections: Sequence[str | None] = (),
@@ -227,55 +282,101 @@ def chunk_weights(program: FeatureProgram, chunk, *, path: str) -> np.ndarray:
     return w
 
 
-def sample_scale(sample: Mapping, files: Sequence[str], luminosity_pb: float, weight: Expression | str | None,
-                 step_size: int | str = "50 MB") -> tuple[float, float, float]:
-    """``(xsec_pb, sum_weights, factor)`` of a simulated sample; physics weight = generator weight x factor.
+def part_file_metadata(sample: Mapping, path: str, start: int) -> dict:
+    """The cross-section and the sum of weights one part takes from its file's metadata tree, if the sample asks.
 
-    ``sample["xsec_pb"]`` is a number or ``{tree, branch}`` (a per-file constant);
-    ``sample["sum_weights"]`` a number, ``{tree, branch}`` (summed over the files) or ``"auto"``
-    (a cheap first pass summing ``weight`` over every event of ``files``, before any selection);
-    ``weight`` is the generator-weight expression, compiled (with the study's definitions) or text.
+    ``sample["xsec_pb"]`` as ``{tree, branch}``: the file's value (key ``xsec_pb``); ``sample["sum_weights"]``
+    as ``{tree, branch}``: the file's sum (key ``file_sum_weights``), counted once, by the part that starts
+    at the file's first entry (``start == 0``). Numbers and ``auto`` need nothing from the file.
     """
-    xsec = _resolve_number(sample["xsec_pb"], files, "xsec_pb")
-    spec = sample.get("sum_weights", "auto")
-    tree = sample.get("tree", "Events")
-    if spec == "auto":
-        sumw = _auto_sum_of_weights(sample.get("name", "?"), files, tree,
-                                    compile_expression(weight) if weight else None, step_size)
-    else:
-        sumw = _resolve_number(spec, files, "sum_weights")
+    out = {}
+    xsec = sample.get("xsec_pb")
+    if isinstance(xsec, Mapping):
+        out["xsec_pb"] = io.read_metadata_value([path], xsec["tree"], xsec["branch"])
+    sumw = sample.get("sum_weights", "auto")
+    if isinstance(sumw, Mapping) and start == 0:
+        out["file_sum_weights"] = io.read_metadata_sum([path], sumw["tree"], sumw["branch"])
+    return out
+
+
+def part_weight_sums(sample: Mapping, part: FeaturePartSpec, weight: Expression | None, *, tree: str,
+                     step_size: int | str = "50 MB") -> dict:
+    """What one part of a simulated sample contributes to the sample's cross-section and sum of weights.
+
+    ``sum_weights: auto``: the exact sum (:class:`~hepmva.samples.ExactSum`, as text, key ``sum_weights_read``)
+    of the generator weight ``weight`` over every entry of the part, before any selection (only the
+    weight's branches are read; unit weights: the entry count); metadata references: the file's values
+    (:func:`part_file_metadata`). The parts' records merge with :func:`merged_scale`, the same bits however
+    the sample's files are split.
+    """
+    path = part.file
+    n_entries = io.count_entries(path, tree)
+    start = part.entry_start or 0
+    stop = n_entries if part.entry_stop is None else min(int(part.entry_stop), n_entries)
+    out = {**part.to_dict(), "tree": tree, "entry_start": start, "entry_stop": stop, "n_read": max(stop - start, 0),
+           "sum_weights_read": None}
+    if sample.get("sum_weights", "auto") == "auto":
+        total, n = ExactSum(), max(stop - start, 0)
+        if weight is None:
+            total.add_count(n)
+        elif not weight.branches:  # a constant weight expression: n times its value
+            value = float(_evaluate(weight, {}, path, "weight"))
+            for k in range(0, n, 1 << 24):
+                total.add(np.full(min(1 << 24, n - k), value))
+        elif n:
+            for _, chunk in io.iterate_tree(path, tree, sorted(weight.branches), step_size=step_size,
+                                            entry_start=start, entry_stop=stop):
+                w = _evaluate(weight, chunk, path, "weight")
+                if not np.all(np.isfinite(w)):
+                    raise io.InputError(f"{path}: weight = '{weight.text}' is NaN/inf in some events")
+                total.add(w)
+        out["sum_weights_read"] = total.to_text()
+    return out | part_file_metadata(sample, path, start)
+
+
+def merged_scale(sample: Mapping, metas: Sequence[Mapping], luminosity_pb: float, *,
+                 tree: str | None = None) -> tuple[float, float, float]:
+    """``(xsec_pb, sum_weights, factor)`` of a simulated sample from its parts' records; physics weight =
+    generator weight x factor (``xsec * L / sum_w``, :func:`hepmva.samples.physics_weights`).
+
+    ``metas`` hold ``file``, ``n_read`` and what :func:`part_weight_sums` (or a features part's footer)
+    records: ``sample["xsec_pb"]`` a number or ``{tree, branch}`` (a per-file constant: the files must
+    agree); ``sample["sum_weights"]`` a number, ``{tree, branch}`` (summed over the files) or ``auto`` (the
+    exact sum of the parts' sums of the generator weights before any selection).
+
+    Raises
+    ------
+    InputError
+        One line naming the sample and its files: files that disagree on the cross-section, ``auto`` on
+        an empty tree or to a sum that is not > 0.
+    """
+    name, tree = sample.get("name", "?"), tree or sample.get("tree", "Events")
+    where = ", ".join(dict.fromkeys(m["file"] for m in metas))
+    n_read = sum(m["n_read"] for m in metas)
+    xsec = _merged_xsec(name, sample["xsec_pb"], metas)
+    sumw = _merged_sum_weights(name, tree, sample.get("sum_weights", "auto"), metas, n_read, where)
     return xsec, sumw, float(physics_weights(np.ones(1), xsec, luminosity_pb, sumw)[0])
 
 
-def _resolve_number(spec, files: Sequence[str], what: str) -> float:
-    if isinstance(spec, (int, float)):
+def _merged_xsec(name: str, spec, metas: Sequence[Mapping]) -> float:
+    if not isinstance(spec, Mapping):
         return float(spec)
-    if what == "xsec_pb":
-        return io.read_metadata_value(files, spec["tree"], spec["branch"])
-    return io.read_metadata_sum(files, spec["tree"], spec["branch"])
+    values = sorted({m["xsec_pb"] for m in metas})
+    if len(values) != 1:
+        raise io.InputError(f"sample '{name}': {spec['tree']}/{spec['branch']}: files disagree on the cross-section "
+                            f"({values}) in {', '.join(dict.fromkeys(m['file'] for m in metas))}")
+    return float(values[0])
 
 
-def _sum_of_weights(files: Sequence[str], tree: str, weight_expr, step_size) -> tuple[float, int]:
-    """Sum of the generator weights of every event in ``files`` (before any selection, exact), and the event count."""
-    total, n = ExactSum(), 0
-    for path in files:
-        branches = sorted(weight_expr.branches) if weight_expr is not None else []
-        if not branches:
-            t = io.open_tree(path, tree)
-            total.add_count(t.num_entries)
-            n += t.num_entries
-            t.file.close()
-            continue
-        for _, chunk in io.iterate_tree(path, tree, branches, step_size=step_size):
-            total.add(_evaluate(weight_expr, chunk, path, "weight"))
-            n += len(chunk)
-    return total.value, n
-
-
-def _auto_sum_of_weights(name: str, files: Sequence[str], tree: str, weight_expr, step_size) -> float:
-    """``sum_weights: auto``: the sum of the weights of the events *in the files*, checked and logged."""
-    sumw, n = _sum_of_weights(files, tree, weight_expr, step_size)
-    return checked_auto_sum_of_weights(name, tree, sumw, n, ", ".join(files))
+def _merged_sum_weights(name: str, tree: str, spec, metas: Sequence[Mapping], n_read: int, where: str) -> float:
+    if isinstance(spec, Mapping):
+        return float(sum(m["file_sum_weights"] for m in metas if "file_sum_weights" in m))
+    if spec != "auto":
+        return float(spec)
+    total = ExactSum()
+    for m in metas:
+        total += ExactSum.from_text(m["sum_weights_read"])
+    return checked_auto_sum_of_weights(name, tree, total.value, n_read, where)
 
 
 def checked_auto_sum_of_weights(name: str, tree: str, sumw: float, n: int, where: str) -> float:

@@ -38,6 +38,7 @@ __all__ = [
     "open_tree",
     "iterate_tree",
     "count_entries",
+    "read_part_footer",
     "read_metadata_sum",
     "atomic_path",
     "atomic_directory",
@@ -420,6 +421,24 @@ class ParquetChunkWriter:
         if self._writer is not None:
             self._writer.close()
         return bool(self._atomic.__exit__(*exc))
+
+
+def read_part_footer(path: str | Path, key: str, *, rows: str, what: str, remedy: str) -> dict:
+    """The JSON a stage wrote under ``key`` in a parquet file's footer, checked against the file's row count.
+
+    ``rows`` names the footer's row count; ``what`` / ``remedy`` word the one-line :class:`InputError` (e.g.
+    "a features part", "re-run the features stage") of a file that is not such a part or lost rows.
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        md = pq.read_metadata(path)
+        meta = json.loads(md.metadata[key.encode()])
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: not {what} ({type(exc).__name__}): {remedy}") from None
+    if md.num_rows != meta[rows]:
+        raise InputError(f"{path}: {md.num_rows} rows, its footer says {meta[rows]}: {remedy}")
+    return meta
 
 
 def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:

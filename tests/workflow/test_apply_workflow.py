@@ -69,7 +69,7 @@ def test_apply_stage_end_to_end(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     # the apply stage's targets (and the writeback of the training signal, to compare): no evaluation
     targets = ["results/models/bundle.json", "results/friends/signal"]
-    targets += [f"results/apply/{s}/friends" for s in ("collisions", "signal-again", "bkg_new")]
+    targets += [f"results/apply/{s}/summary.json" for s in ("collisions", "signal-again", "bkg_new")]
     targets += [f"results/apply/plots/{c}_{p}.png" for c in ("bdt", "mlp") for p in ("stack", "sculpting")]
     _snakemake(tmp_path, "--cores", "2", *targets)
     res = tmp_path / "results"
@@ -94,7 +94,7 @@ def test_apply_stage_end_to_end(tmp_path):
         assert f["bkg_new__norm_up"].values().sum() == pytest.approx(1.1 * f["bkg_new"].values().sum())
     for plot in ("bdt_stack.png", "mlp_stack.png", "bdt_sculpting.png"):
         assert (res / "apply/plots" / plot).stat().st_size > 10_000
-    assert "events/s" in (res / "logs/apply/collisions.log").read_text()
+    assert "events/s" in (res / "logs/apply/collisions/nominal/0_collisions.log").read_text()
     assert "ht" in uproot.open(res / "apply/collisions/friends/nominal/0_collisions.root")["hepmva"].keys()
     # the features tables carry the spectator too (never a training input)
     assert "ht" in feature_columns([res / "features/bkg.json"])

@@ -26,25 +26,75 @@ rule bundle:
         "../scripts/bundle.py"
 
 
+# An apply sample is scored in parts, one job per input file (or entry range of one, reading.entries_per_job)
+# and tree variation, planned as the features are; simulation whose cross-section or sum of weights comes from
+# the files first sums its generator weights part by part (apply_sum_weights), merged exactly per variation
+# (apply_scale), so that every physics weight is the same however the files are split.
+
+
+rule apply_sum_weights:
+    input:
+        files=get_apply_part_files,
+    output:
+        sums="results/apply/{apply_sample}/sumw/{variation}/{apply_part}.json",
+    log:
+        "results/logs/apply_sum_weights/{apply_sample}/{variation}/{apply_part}.log",
+    benchmark:
+        "results/benchmarks/apply_sum_weights/{apply_sample}/{variation}/{apply_part}.tsv"
+    params:
+        sample=get_apply_sample_config,
+        part=get_apply_part,
+        define=config["define"],
+        aliases=config["aliases"],
+        step_size=config["reading"]["step_size"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    script:
+        "../scripts/apply_sum_weights.py"
+
+
+rule apply_scale:
+    input:
+        sums=get_apply_part_sums,
+    output:
+        scale="results/apply/{apply_sample}/scale/{variation}.json",
+    log:
+        "results/logs/apply_scale/{apply_sample}/{variation}.log",
+    benchmark:
+        "results/benchmarks/apply_scale/{apply_sample}/{variation}.tsv"
+    params:
+        sample=get_apply_sample_config,
+        variation="{variation}",
+        luminosity_pb=config["luminosity_pb"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/apply_scale.py"
+
+
 rule apply:
     input:
         bundle="results/models/bundle.json",
         classifier_bundles=get_apply_classifier_bundles,
-        files=get_apply_files,
+        files=get_apply_part_files,
+        scale=get_apply_scale,
     output:
-        table="results/apply/{apply_sample}/table.parquet",
-        friends=directory("results/apply/{apply_sample}/friends"),
-        summary="results/apply/{apply_sample}/summary.json",
+        friend="results/apply/{apply_sample}/friends/{variation}/{apply_part}.root",
+        table="results/apply/{apply_sample}/parts/{variation}/{apply_part}.parquet",
     log:
-        "results/logs/apply/{apply_sample}.log",
+        "results/logs/apply/{apply_sample}/{variation}/{apply_part}.log",
     benchmark:
-        "results/benchmarks/apply/{apply_sample}.tsv"
+        "results/benchmarks/apply/{apply_sample}/{variation}/{apply_part}.tsv"
     params:
         sample=get_apply_sample_config,
+        part=get_apply_part,
         features=config["features"],
         define=config["define"],
         aliases=config["aliases"],
-        luminosity_pb=config["luminosity_pb"],
         classifiers=get_apply_classifiers,
         fold_mode=config["apply"]["fold_mode"],
         friend_tree=config["apply"]["tree"],
@@ -55,6 +105,27 @@ rule apply:
         runtime=60,
     script:
         "../scripts/apply.py"
+
+
+rule apply_merge:
+    input:
+        tables=get_apply_part_tables,
+        friends=get_apply_part_friends,
+        scales=get_apply_scales,
+    output:
+        summary="results/apply/{apply_sample}/summary.json",
+    log:
+        "results/logs/apply/{apply_sample}.log",
+    benchmark:
+        "results/benchmarks/apply_merge/{apply_sample}.tsv"
+    params:
+        sample=get_apply_sample_config,
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/apply_merge.py"
 
 
 rule apply_templates:

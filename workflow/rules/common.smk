@@ -11,7 +11,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from hepmva.feature_table import plan_parts
+from hepmva.feature_table import plan_apply_parts, plan_parts
 from hepmva.io import (count_entries, expand_files, is_remote, process_alive, process_start_time,
                        remove_stale_temporaries)
 from hepmva.logs import collected_errors, exit_on_error
@@ -29,6 +29,7 @@ CLASSIFIERS = [c["name"] for c in config["classifiers"]]
 FEATURES = [f["name"] for f in config["features"]]
 FOLDS = list(range(config["folds"]))
 APPLY_SAMPLES = [s["name"] for s in config["apply"]["samples"]] if config["apply"]["activate"] else []
+APPLY_VARIATIONS = ["nominal"] + sorted({v for s in config["apply"]["samples"] for v in s.get("variations", {})})
 
 
 wildcard_constraints:
@@ -37,6 +38,8 @@ wildcard_constraints:
     classifier="|".join(CLASSIFIERS),
     fold=r"\d+",
     apply_sample="|".join(APPLY_SAMPLES) or "(?!)",
+    variation="|".join(APPLY_VARIATIONS),
+    apply_part=r"[^/]+",
 
 
 def get_sample(name):
@@ -114,33 +117,38 @@ def _sample_files(name):
     if name not in _SAMPLE_FILES:
         sample = get_sample(name)
         if "generate" in sample:
-            files = [f"results/generated/{sample['name']}.root"]
+            _SAMPLE_FILES[name] = [f"results/generated/{sample['name']}.root"]
         else:
-            files = []
-            for pattern in sample["files"]:
-                if is_remote(pattern):
-                    files.extend(exit_on_error(expand_files, [pattern]) if glob.has_magic(pattern) else [pattern])
-                else:
-                    files.extend((sorted(glob.glob(pattern)) if glob.has_magic(pattern) else []) or [pattern])
-        _SAMPLE_FILES[name] = list(dict.fromkeys(files))
+            _SAMPLE_FILES[name] = _expand_files(sample["files"])
     return _SAMPLE_FILES[name]
+
+
+def _expand_files(patterns):
+    """Input files of some patterns: local globs expanded (a pattern matching nothing is kept, for Snakemake to
+    name), remote globs listed on their server (one request)."""
+    files = []
+    for pattern in patterns:
+        if is_remote(pattern):
+            files.extend(exit_on_error(expand_files, [pattern]) if glob.has_magic(pattern) else [pattern])
+        else:
+            files.extend((sorted(glob.glob(pattern)) if glob.has_magic(pattern) else []) or [pattern])
+    return list(dict.fromkeys(files))
 
 
 #: entry counts of input files (path -> [size, mtime, entries]), read from their headers when
 #: reading.entries_per_job splits files, so that a cluster job's parse does not open every file again
 ENTRIES_CACHE = Path(".snakemake/hepmva-entries.json")
 _FEATURE_PARTS = {}
+_APPLY_PARTS = {}
 
 
-def _file_entries(sample, files):
-    """Entries of the sample's tree in each file: the generator's n_events, or the file headers (cached)."""
-    if "generate" in sample:
-        return [sample["generate"]["n_events"]]
+def _file_entries(tree, files):
+    """Entries of ``tree`` in each of ``files``, from the file headers (cached in ENTRIES_CACHE)."""
     try:
         cache = json.loads(ENTRIES_CACHE.read_text())
     except (OSError, ValueError):
         cache = {}
-    tree, entries, changed = sample.get("tree", "Events"), [], False
+    entries, changed = [], False
     for f in files:
         key = f"{f}::{tree}"
         stamp = [] if is_remote(f) else [os.path.getsize(f), os.path.getmtime(f)]
@@ -157,14 +165,24 @@ def _file_entries(sample, files):
     return entries
 
 
+def plan_input_parts(files, tree, n_generated=None):
+    """The jobs of some input files (hepmva.feature_table.plan_parts), for the features and the apply stage alike:
+    one per file, or entry ranges of at most reading.entries_per_job entries (entry counts from the file
+    headers, cached; ``n_generated``: the generator's one file of that many events)."""
+    step = config["reading"]["entries_per_job"]
+    if not step:
+        return plan_parts(files)
+    entries = [n_generated] if n_generated is not None else _file_entries(tree, files)
+    return plan_parts(files, entries, step)
+
+
 def get_feature_parts(name):
-    """The features jobs of a sample (hepmva.feature_table.plan_parts): one per input file, or entry ranges
-    of at most reading.entries_per_job entries."""
+    """The features jobs of a sample: one per input file, or entry ranges (plan_input_parts)."""
     if name not in _FEATURE_PARTS:
-        sample, files = get_sample(name), _sample_files(name)
-        step = config["reading"]["entries_per_job"]
-        entries = _file_entries(sample, files) if step else None
-        _FEATURE_PARTS[name] = [p.to_dict() for p in plan_parts(files, entries, step)]
+        sample = get_sample(name)
+        n_generated = sample["generate"]["n_events"] if "generate" in sample else None
+        parts = plan_input_parts(_sample_files(name), sample.get("tree", "Events"), n_generated)
+        _FEATURE_PARTS[name] = [p.to_dict() for p in parts]
     return _FEATURE_PARTS[name]
 
 
@@ -317,7 +335,11 @@ def get_apply_classifiers(wildcards=None):
 
 
 def get_apply_classifier_bundles(wildcards=None):
-    return expand("results/models/{classifier}/bundle.json", classifier=get_apply_classifiers())
+    """The bundles every apply job loads (one list for all: an apply sample of thousands of files asks per job)."""
+    return list(_APPLY_CLASSIFIER_BUNDLES)
+
+
+_APPLY_CLASSIFIER_BUNDLES = expand("results/models/{classifier}/bundle.json", classifier=get_apply_classifiers())
 
 
 def get_apply_sample(name):
@@ -328,35 +350,86 @@ def get_apply_sample_config(wildcards):
     return get_apply_sample(wildcards.apply_sample)
 
 
-def _local_files(patterns):
-    """Local files of some patterns (globs expanded): Snakemake's file inputs (remote URLs are expanded by the job)."""
-    files = []
-    for pattern in patterns:
-        if is_remote(pattern):
-            continue
-        matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-        files.extend(matched or [pattern])
-    return files
+def get_apply_parts(name):
+    """The apply jobs of an apply sample, per variation (hepmva.feature_table.plan_apply_parts): one per input
+    file, or entry range of one, as the features (plan_input_parts)."""
+    if name not in _APPLY_PARTS:
+        _APPLY_PARTS[name] = plan_apply_parts(get_apply_sample(name), _plan_patterns)
+    return _APPLY_PARTS[name]
 
 
-def get_apply_files(wildcards):
-    """The local input files of an apply sample: nominal and tree variations (remote ones are read by the job)."""
-    sample = get_apply_sample(wildcards.apply_sample)
-    files = _local_files(sample["files"])
-    for spec in sample.get("variations", {}).values():
-        files += _local_files(spec["files"])
-    return files
+def _plan_patterns(patterns, tree):
+    return plan_input_parts(_expand_files(patterns), tree)
+
+
+_APPLY_PART_BY_NAME = {}
+
+
+def get_apply_part(wildcards):
+    """What one apply job scores: its variation, file, file index and entry range, and its name."""
+    name = wildcards.apply_sample
+    if name not in _APPLY_PART_BY_NAME:  # thousands of files: one dict, not a scan per job
+        _APPLY_PART_BY_NAME[name] = {(v, p["name"]): p for v, ps in get_apply_parts(name).items() for p in ps}
+    part = _APPLY_PART_BY_NAME[name].get((wildcards.variation, wildcards.apply_part))
+    if part is not None:
+        return part
+    parts = get_apply_parts(name).get(wildcards.variation, [])
+    raise ValueError(f"apply sample '{wildcards.apply_sample}' [{wildcards.variation}] has no part "
+                     f"'{wildcards.apply_part}' (it has {', '.join(p['name'] for p in parts) or 'none'})")
+
+
+def get_apply_part_files(wildcards):
+    """The local input file of one apply job (a remote one is read by the job): its Snakemake file input."""
+    f = get_apply_part(wildcards)["file"]
+    return [] if is_remote(f) else [f]
+
+
+def _apply_paths(wildcards, pattern, only_sums=False):
+    """One path per part of an apply sample's variation (``wildcards.variation``) or of all its variations."""
+    parts = get_apply_parts(wildcards.apply_sample)
+    variations = [wildcards.variation] if hasattr(wildcards, "variation") else list(parts)
+    return [pattern.format(sample=wildcards.apply_sample, variation=v, name=p["name"])
+            for v in variations for p in parts[v] if p["sums"] or not only_sums]
+
+
+def get_apply_part_sums(wildcards):
+    """The sum-of-weights records of a variation's parts (none when xsec_pb and sum_weights are numbers)."""
+    return _apply_paths(wildcards, "results/apply/{sample}/sumw/{variation}/{name}.json", only_sums=True)
+
+
+def get_apply_scale(wildcards):
+    """The variation's physics-weight scale an apply job of simulation needs (data: none)."""
+    if get_apply_sample(wildcards.apply_sample)["kind"] != "mc":
+        return []
+    return [f"results/apply/{wildcards.apply_sample}/scale/{wildcards.variation}.json"]
+
+
+def get_apply_scales(wildcards):
+    """Every variation's scale of a simulated apply sample (data: none)."""
+    if get_apply_sample(wildcards.apply_sample)["kind"] != "mc":
+        return []
+    return [f"results/apply/{wildcards.apply_sample}/scale/{v}.json" for v in get_apply_parts(wildcards.apply_sample)]
+
+
+def get_apply_part_tables(wildcards):
+    """The table parts of an apply sample, every variation, in plan order (files, then entries)."""
+    return _apply_paths(wildcards, "results/apply/{sample}/parts/{variation}/{name}.parquet")
+
+
+def get_apply_part_friends(wildcards):
+    return _apply_paths(wildcards, "results/apply/{sample}/friends/{variation}/{name}.root")
 
 
 def get_apply_tables(wildcards=None):
-    return expand("results/apply/{apply_sample}/table.parquet", apply_sample=APPLY_SAMPLES)
+    """The apply samples' manifests (summary.json: their table parts), as the templates and plots read them."""
+    return expand("results/apply/{apply_sample}/summary.json", apply_sample=APPLY_SAMPLES)
 
 
 def get_apply_output(wildcards=None):
     """The apply stage's targets: tables, friend trees, templates and plots (sculpting with spectators and a background)."""
     if not APPLY_SAMPLES:
         return []
-    targets = get_apply_tables() + expand("results/apply/{apply_sample}/friends", apply_sample=APPLY_SAMPLES)
+    targets = get_apply_tables()
     targets += expand("results/apply/templates/{classifier}.root", classifier=get_apply_classifiers())
     targets += expand("results/apply/plots/{classifier}_stack.png", classifier=get_apply_classifiers())
     has_background = any(s["kind"] == "mc" and s["label"] == "background" for s in config["apply"]["samples"])

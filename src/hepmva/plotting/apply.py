@@ -50,35 +50,35 @@ def plot_stack(edges: np.ndarray, stack: Mapping[str, np.ndarray], data: np.ndar
     return save(fig, path)
 
 
-def plot_spectator_sculpting(score: np.ndarray, spectators: Mapping[str, np.ndarray], weight: np.ndarray, *,
-                             labels: Mapping[str, str] | None = None, classifier: str, n_bins: int = 4,
-                             bins: int = 30, path: str | Path | None = None) -> Figure:
-    """Each spectator's background distribution (unit area) in ``n_bins`` score bins of equal background weight.
+def plot_spectator_sculpting(edges: Mapping[str, np.ndarray], counts: Mapping[str, np.ndarray], cuts: Sequence[float], *,
+                             labels: Mapping[str, str] | None = None, classifier: str,
+                             path: str | Path | None = None) -> Figure:
+    """Each spectator's background distribution (unit area) in the score bins of equal background weight.
 
     A classifier that sculpts the spectator (e.g. a mass) shows distributions that change shape
     from the least to the most signal-like score bin.
+
+    Parameters
+    ----------
+    edges : mapping of spectator -> ndarray of shape (bins + 1,)
+    counts : mapping of spectator -> ndarray of shape (n_score_bins, bins)
+        Weighted background counts of the spectator in each score bin.
+    cuts : sequence of float, length n_score_bins - 1
+        The score values between the score bins.
     """
-    score, weight = np.asarray(score, dtype=float), np.asarray(weight, dtype=float)
-    order = np.argsort(score, kind="stable")
-    cum = np.cumsum(np.abs(weight[order]))
-    cuts = [score[order][min(np.searchsorted(cum, q * cum[-1]), len(score) - 1)] for q in
-            np.linspace(0, 1, n_bins + 1)[1:-1]]
-    which = np.searchsorted(np.asarray(cuts), score, side="right")
-    names = list(spectators)
+    names = list(edges)
+    n_bins = len(cuts) + 1
     fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.3), layout="constrained", squeeze=False)
     for ax, name in zip(axes[0], names):
-        x = np.asarray(spectators[name], dtype=float)
-        lo, hi = np.quantile(x, [0.005, 0.995]) if len(x) else (0.0, 1.0)
-        edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+        e = np.asarray(edges[name], dtype=float)
         for b in range(n_bins):
-            m = which == b
-            if not m.any():
+            h = np.asarray(counts[name][b], dtype=float)
+            if not h.any():
                 continue
-            h, _ = np.histogram(np.clip(x[m], edges[0], edges[-1]), edges, weights=weight[m])
             total = h.sum()
             lo_s = "min" if b == 0 else f"{cuts[b - 1]:.3g}"
             hi_s = "max" if b == n_bins - 1 else f"{cuts[b]:.3g}"
-            ax.stairs(h / (total * np.diff(edges)) if total > 0 else h, edges, color=CLASSIFIER_COLOURS[b % len(CLASSIFIER_COLOURS)],
+            ax.stairs(h / (total * np.diff(e)) if total > 0 else h, e, color=CLASSIFIER_COLOURS[b % len(CLASSIFIER_COLOURS)],
                       label=f"score {lo_s} .. {hi_s}")
         ax.set_xlabel((labels or {}).get(name, name))
         ax.set_ylabel("Background, unit area")

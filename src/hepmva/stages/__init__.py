@@ -18,9 +18,12 @@ rule file              module                                 functions (one per
                                                               ``anomaly_study``, ``anomaly_comparison``,
                                                               ``summarize_unsupervised``
 ``apply.smk``          :mod:`hepmva.stages.apply`             ``write_bundles``, ``write_study_bundle``,
-                                                              ``apply_sample``, ``make_templates``,
-                                                              ``plot_sculpting`` (and ``apply_files``,
-                                                              ``score_files`` for the CLI and notebooks)
+                                                              ``sum_weights_part``, ``merge_scale``,
+                                                              ``apply_part``, ``merge_apply_parts``,
+                                                              ``make_templates``, ``plot_sculpting``
+                                                              (``apply_sample``: the parts in one process;
+                                                              ``apply_files``, ``score_files`` for the CLI
+                                                              and notebooks)
 =====================  =====================================  ==========================================
 
 Every workflow script calls exactly one of these functions. Array-in computation lives in the layers

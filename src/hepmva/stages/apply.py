@@ -1,19 +1,35 @@
 """Apply a study's model bundle to new ntuples: data, other simulation, systematic variations.
 
-Three entry points, one engine (:func:`apply_files`, chunked: memory bounded by ``step_size``):
+Three entry points, one engine (:func:`_score_range`, chunked: memory bounded by ``step_size``):
 
-- the workflow stage (``workflow/rules/apply.smk``): :func:`apply_sample` per configured sample
-  (nominal + tree variations + weight variations) -> friend trees and a compact parquet table;
+- the workflow stage (``workflow/rules/apply.smk``), per configured sample, in parts: one part per
+  input file (or entry range of one, ``reading.entries_per_job``) and tree variation, planned as the
+  features are (:func:`hepmva.feature_table.plan_apply_parts`):
+
+  ======================== ================================================================================
+  :func:`sum_weights_part`  simulation whose cross-section or sum of weights comes from the files: the
+                            part's exact sum of generator weights / metadata values -> ``sumw/{var}/{p}.json``
+  :func:`merge_scale`       the variation's ``xsec * L / sum_w`` from ALL its parts -> ``scale/{var}.json``
+  :func:`apply_part`        score one part -> its friend tree ``friends/{var}/{p}.root`` and its table
+                            part ``parts/{var}/{p}.parquet`` (the part's counts and yield in the footer)
+  :func:`merge_apply_parts` the sample's checks and manifest ``summary.json`` (per variation: counts,
+                            yield, scale, per input file its friend tree(s), the table parts)
+  :func:`apply_sample`      all of it in this process (Python use, tests), the same files
+  ======================== ================================================================================
+
   :func:`make_templates` per classifier -> ROOT TH1 templates per process x variation (sum of w^2) and a
   stacked plot with data; :func:`plot_sculpting` -> spectators in bins of score for the background;
+  both read the samples' table parts batch by batch (memory bounded by a batch, not by the sample);
 - the command line ``hepmva apply MODEL_DIR FILES... -o OUT`` (:mod:`hepmva.cli`): :func:`apply_files`;
 - Python: :func:`hepmva.bundle.load_bundle` then ``bundle.score(arrays)``; :func:`score_files` (files in, a
   table of scores out) or :func:`apply_files` (friend trees).
 
-Friend tree per input file (entry-aligned with the input tree, ``AddFriend``-able), tree ``hepmva``:
-``event`` (uint64, every entry), ``selected`` (bool), ``fold`` (int8, -1 if not selected),
+Friend tree per input file, or per entry range of one (entry-aligned with the input tree, ``AddFriend``-able;
+the ranges of a file, chained in entry order, are its friend: ``TChain`` of them, ``AddFriend`` the chain),
+tree ``hepmva``: ``event`` (uint64, every entry), ``selected`` (bool), ``fold`` (int8, -1 if not selected),
 ``score_<classifier>`` (NaN if not selected), the spectators, and for simulation ``weight`` (physics
-weight, luminosity-normalised) plus ``weight_<variation>`` per weight variation.
+weight, luminosity-normalised with the sum of weights of ALL the sample's files) plus ``weight_<variation>``
+per weight variation.
 
 Template names (a binned-fit tool maps them by pattern, e.g. cabinetry / pyhf / combine):
 ``<process>`` nominal, ``<process>__<variation>`` per variation, ``data_obs`` the sum of the data samples.
@@ -21,6 +37,7 @@ Template names (a binned-fit tool maps them by pattern, e.g. cabinetry / pyhf / 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -35,14 +52,21 @@ import uproot
 from hepmva import bundle as bundles
 from hepmva import io, score_parts
 from hepmva.bundle import ModelBundle, load_bundle, study_block, write_classifier_bundle
-from hepmva.feature_table import check_branches, evaluate_chunk, sample_scale
+from hepmva.feature_table import (FeaturePartSpec, apply_variations, check_branches, compile_program, evaluate_chunk,
+                                  merged_scale, part_weight_sums, plan_apply_parts, plan_parts)
 from hepmva.logs import Progress
 from hepmva.plotting.apply import plot_spectator_sculpting, plot_stack
+from hepmva.samples import ExactSum
 
-__all__ = ["apply_files", "score_files", "apply_sample", "process_name", "template_name", "make_templates", "plot_sculpting",
-           "write_bundles", "write_all_bundles", "write_study_bundle"]
+__all__ = ["apply_files", "score_files", "sum_weights_part", "merge_scale", "apply_part",
+           "merge_apply_parts", "apply_sample", "apply_table_parts", "read_apply_tables", "process_name", "template_name",
+           "make_templates", "plot_sculpting", "write_bundles", "write_all_bundles", "write_study_bundle"]
 
 log = logging.getLogger(__name__)
+
+#: format of an apply sample's manifest (summary.json); key of a table part's footer
+SUMMARY_FORMAT = "hepmva.apply/2"
+PART_METADATA_KEY = "hepmva.apply_part"
 
 
 def apply_files(bundle: ModelBundle | str | Path, files: Sequence[str], output_dir: str | Path, *,
@@ -78,33 +102,24 @@ def apply_files(bundle: ModelBundle | str | Path, files: Sequence[str], output_d
     list of dict : one record per file (input, friend, tree, entries, selected, seconds).
     """
     bundle, program, names, fold_mode = _prepare(bundle, classifiers, trained_as, fold_mode, selection, weights)
-    dtypes = _friend_dtypes(bundle, program, names)
     files = io.expand_files(files)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     log.info("apply: %d file(s), classifiers %s, fold mode %s%s", len(files), ", ".join(names), fold_mode,
              f" (trained as '{trained_as}')" if trained_as else "")
-    columns = [f"score_{n}" for n in names] + bundle.spectator_names + [c for c, _ in program.weights]
+    columns = _table_columns(bundle, program, names)
     records = []
     for index, path in enumerate(files):
         out = output_dir / f"{index}_{Path(path).name}"
-        t0 = time.perf_counter()
-        n_entries = n_selected = 0
-        progress = Progress(log, f"apply: {path}", unit="entries")  # a line every 10 s on long files
-        with io.TreeChunkWriter(out, friend_tree, dtypes) as writer:
-            for friend, rows, entries in _friend_chunks(bundle, program, names, fold_mode, path, tree, scale,
-                                                        step_size):
-                if table_writer is not None and len(rows):
-                    table_writer.write(_table_block(friend, rows, index, entries, table_extra, columns))
-                writer.write(friend)
-                n_entries += len(friend["event"])
-                n_selected += len(rows)
-                progress.update(len(friend["event"]))
-        seconds = time.perf_counter() - t0
-        log.info("apply: %s -> %s: %d entries (%d selected) in %.1f s, %.0f events/s", path, out, n_entries,
-                 n_selected, seconds, n_entries / max(seconds, 1e-9))
-        records.append({"input": str(path), "friend": str(out), "tree": friend_tree, "entries": n_entries,
-                        "selected": n_selected, "seconds": seconds})
+
+        def sink(block, index=index):
+            if table_writer is not None:
+                table_writer.write(pd.DataFrame(_table_block(block, index, table_extra, columns)))
+
+        rec = _score_range(bundle, program, names, fold_mode, FeaturePartSpec(index, path, index), tree=tree,
+                           scale=scale, step_size=step_size, friend=out, friend_tree=friend_tree, sink=sink)
+        records.append({"input": str(path), "friend": str(out), "tree": friend_tree, "entries": rec["entries"],
+                        "selected": rec["selected"], "seconds": rec["seconds"]})
     (output_dir / "friends.json").write_text(json.dumps(records, indent=1) + "\n")
     return records
 
@@ -122,12 +137,14 @@ def score_files(bundle: ModelBundle | str | Path, files: Sequence[str], *, tree:
         ``score_<classifier>`` and the spectators.
     """
     bundle, program, names, fold_mode = _prepare(bundle, classifiers, trained_as, fold_mode, selection, None)
-    columns = [f"score_{n}" for n in names] + bundle.spectator_names
-    blocks = [_table_block(friend, rows, index, entries, None, columns)
-              for index, path in enumerate(io.expand_files(files))
-              for friend, rows, entries in _friend_chunks(bundle, program, names, fold_mode, path, tree, 1.0, step_size)]
-    return pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=["file_index", "entry", "event",
-                                                                                      "fold", *columns])
+    columns = _table_columns(bundle, program, names)
+    blocks = []
+    for index, path in enumerate(io.expand_files(files)):
+        _score_range(bundle, program, names, fold_mode, FeaturePartSpec(index, path, index), tree=tree, scale=1.0,
+                     step_size=step_size, sink=lambda b, i=index: blocks.append(_table_block(b, i, None, columns)))
+    if not blocks:
+        return pd.DataFrame(columns=["file_index", "entry", "event", "fold", *columns])
+    return pd.concat([pd.DataFrame(b) for b in blocks], ignore_index=True)
 
 
 def _prepare(bundle, classifiers, trained_as, fold_mode, selection, weights):
@@ -145,19 +162,58 @@ def _friend_dtypes(bundle: ModelBundle, program, names: Sequence[str]) -> dict:
     return dtypes | {n: np.float64 for n in bundle.spectator_names + [c for c, _ in program.weights]}
 
 
+def _table_columns(bundle: ModelBundle, program, names: Sequence[str]) -> list[str]:
+    """The per-event columns of a table after the bookkeeping: scores, spectators, weights."""
+    return [f"score_{n}" for n in names] + bundle.spectator_names + [c for c, _ in program.weights]
+
+
+def _score_range(bundle: ModelBundle, program, names, fold_mode: str, part: FeaturePartSpec, *, tree: str,
+                 scale: float, step_size, friend: Path | None = None, friend_tree: str = "hepmva",
+                 sink=None) -> dict:
+    """Score the entries ``[part.entry_start, part.entry_stop)`` of ``part.file`` (all by default).
+
+    Writes the friend tree of the range to ``friend`` (atomically) when given; hands every chunk's
+    selected rows to ``sink(block)`` (``block``: the friend columns of the selected entries and ``entry``).
+    Returns the range's record: entries, selected, seconds.
+    """
+    path = part.file
+    t0 = time.perf_counter()
+    n_entries = n_selected = 0
+    total = None if part.entry_stop is None else part.entry_stop - (part.entry_start or 0)
+    progress = Progress(log, f"apply: {path}", total=total, unit="entries")  # a line every 10 s on long files
+    chunks = _friend_chunks(bundle, program, names, fold_mode, path, tree, scale, step_size, part.entry_start,
+                            part.entry_stop)
+    writer = io.TreeChunkWriter(friend, friend_tree, _friend_dtypes(bundle, program, names)) if friend else None
+    with writer if writer is not None else contextlib.nullcontext():
+        for columns, rows, entries in chunks:
+            if sink is not None and len(rows):
+                sink({k: v[rows] for k, v in columns.items()} | {"entry": entries})
+            if writer is not None:
+                writer.write(columns)
+            n_entries += len(columns["event"])
+            n_selected += len(rows)
+            progress.update(len(columns["event"]))
+    seconds = time.perf_counter() - t0
+    where = "" if total is None else f" entries [{part.entry_start or 0}, {part.entry_stop})"
+    log.info("apply: %s%s -> %s: %d entries (%d selected) in %.1f s, %.0f events/s", path, where,
+             friend or "table", n_entries, n_selected, seconds, n_entries / max(seconds, 1e-9))
+    return {"entries": n_entries, "selected": n_selected, "seconds": seconds}
+
+
 def _friend_chunks(bundle: ModelBundle, program, names, fold_mode: str, path: str, tree: str, scale: float,
-                   step_size):
+                   step_size, entry_start: int | None = None, entry_stop: int | None = None):
     """Per chunk of ``path``: the friend-tree columns (every entry), the selected rows and their entries."""
     check_branches(program, path, tree)
     dtypes = _friend_dtypes(bundle, program, names)
-    for entry_start, chunk in io.iterate_tree(path, tree, program.branches, step_size=step_size):
+    for start, chunk in io.iterate_tree(path, tree, program.branches, step_size=step_size, entry_start=entry_start,
+                                        entry_stop=entry_stop):
         n = len(chunk)
-        cols = evaluate_chunk(program, chunk, path=path, entry_start=entry_start)
+        cols = evaluate_chunk(program, chunk, path=path, entry_start=start)
         friend = {k: np.full(n, np.nan) for k in dtypes}
         friend["event"] = _event_ids(program, chunk, path)
         friend["selected"] = np.zeros(n, dtype=bool)
         friend["fold"] = np.full(n, -1, dtype=np.int8)
-        rows, ids = cols["entry"] - entry_start, cols["event"]
+        rows, ids = cols["entry"] - start, cols["event"]
         friend["selected"][rows] = True
         friend["fold"][rows] = bundle.fold_of(ids)
         if len(ids):
@@ -178,11 +234,13 @@ def _event_ids(program, chunk, path: str) -> np.ndarray:
         raise io.InputError(f"{path}: event id: {exc}") from None
 
 
-def _table_block(friend: dict, rows: np.ndarray, file_index: int, entries: np.ndarray, extra, columns):
-    block = {k: np.full(len(rows), v) for k, v in (extra or {}).items()}
-    block |= {"file_index": np.full(len(rows), file_index, dtype=np.int32), "entry": entries,
-              "event": friend["event"][rows], "fold": friend["fold"][rows]}
-    return pd.DataFrame(block | {k: friend[k][rows] for k in columns})
+def _table_block(selected: dict, file_index: int, extra, columns) -> dict:
+    """Table columns of a chunk's selected events: constants ``extra``, bookkeeping, ``columns``."""
+    n = len(selected["event"])
+    block = {k: np.full(n, v) for k, v in (extra or {}).items()}
+    block |= {"file_index": np.full(n, file_index, dtype=np.int32), "entry": np.asarray(selected["entry"], np.int64),
+              "event": selected["event"], "fold": selected["fold"]}
+    return block | {k: selected[k] for k in columns}
 
 
 # ------------------------------------------------------------------------------------------ the stage
@@ -191,79 +249,266 @@ def process_name(sample: Mapping) -> str:
     return sample.get("process") or sample["name"].replace("-", "_").replace(".", "_")
 
 
-def apply_sample(bundle_dir: str | Path, sample: Mapping, *, features: Sequence[Mapping], luminosity_pb: float,
-                 define: Mapping[str, str] | None = None, aliases: Mapping[str, str] | None = None,
-                 classifiers: Sequence[str] | None = None, fold_mode: str = "fold", friend_tree: str = "hepmva",
-                 step_size: int | str = "50 MB", table: str | Path, friends_dir: str | Path,
-                 summary: str | Path | None = None) -> dict:
-    """Score one configured apply sample: its nominal files, every tree variation and weight variation.
+def _spec(part: Mapping) -> FeaturePartSpec:
+    return FeaturePartSpec(part["part"], part["file"], part["file_index"], part.get("entry_start"),
+                           part.get("entry_stop"))
 
-    Writes ``friends_dir/{variation}/{i}_{file}.root`` (+ ``friends.json``) and the table ``table``
-    (parquet, selected events: variation, process, kind, label, scores, spectators, weights).
-    ``features`` (with ``define`` / ``aliases``, the config's) must be the bundle's; a difference fails
-    naming the feature.
+
+def sum_weights_part(sample: Mapping, part: Mapping, *, define: Mapping[str, str] | None = None,
+                     aliases: Mapping[str, str] | None = None, step_size: int | str = "50 MB",
+                     output: str | Path) -> dict:
+    """One part's contribution to its variation's cross-section and sum of weights (JSON ``output``).
+
+    ``sum_weights: auto``: the exact sum of the generator weights of every entry of the part, before any
+    selection (:func:`hepmva.feature_table.part_weight_sums`; only the weight's branches are read).
+    """
+    weight = compile_program([], weights={"weight": sample.get("weight")}, define=define, aliases=aliases).weights[0][1]
+    if io.is_remote(part["file"]):
+        io.expand_files([part["file"]])  # one stat: "no such file on the server" rather than a reader's error
+    meta = part_weight_sums(sample, _spec(part), weight, tree=part["tree"], step_size=step_size)
+    io.write_json(meta | {"sample": sample["name"], "variation": part["variation"]}, output)
+    log.info("sample %s [%s] part %s: %d entries%s", sample["name"], part["variation"], part["name"], meta["n_read"],
+             "" if meta["sum_weights_read"] is None else
+             f", sum of generator weights {ExactSum.from_text(meta['sum_weights_read']).value:.8g}")
+    return meta
+
+
+def merge_scale(sample: Mapping, variation: str, sums: Sequence[str | Path], *, luminosity_pb: float,
+                output: str | Path) -> dict:
+    """A simulated variation's ``xsec * L / sum_w`` from all its parts' sums (JSON ``output``).
+
+    A number of ``xsec_pb`` and ``sum_weights`` needs no ``sums``; otherwise every part's
+    :func:`sum_weights_part`, merged exactly: the same bits however the files are split.
+    """
+    metas = [json.loads(Path(p).read_text()) for p in sums]
+    tree = apply_variations(sample)[variation][1]
+    xsec, sumw, scale = merged_scale(sample, metas, luminosity_pb, tree=tree)
+    out = {"sample": sample["name"], "variation": variation, "xsec_pb": xsec, "sum_weights": sumw,
+           "luminosity_pb": float(luminosity_pb), "scale": scale, "n_read": sum(m["n_read"] for m in metas)}
+    io.write_json(out, output)
+    log.info("sample %s [%s]: xsec %.4g pb, sum of weights %.8g, scale %.6g", sample["name"], variation, xsec, sumw,
+             scale)
+    return out
+
+
+def _part_schema(columns: Sequence[str], extra: Sequence[str]):
+    import pyarrow as pa
+
+    fields = [(k, pa.string()) for k in extra]
+    fields += [("file_index", pa.int32()), ("entry", pa.int64()), ("event", pa.uint64()), ("fold", pa.int8())]
+    return pa.schema(fields + [(c, pa.float64()) for c in columns])
+
+
+def apply_part(bundle_dir: str | Path, sample: Mapping, part: Mapping, *, features: Sequence[Mapping],
+               define: Mapping[str, str] | None = None, aliases: Mapping[str, str] | None = None,
+               classifiers: Sequence[str] | None = None, fold_mode: str = "fold", friend_tree: str = "hepmva",
+               step_size: int | str = "50 MB", scale: str | Path | Mapping | None = None, friend: str | Path,
+               table: str | Path) -> dict:
+    """Score one part of an apply sample (an input file or an entry range of one, of one variation).
+
+    Writes the part's friend tree ``friend`` (entry-aligned with the part's entries of the input tree)
+    and its table part ``table`` (parquet: the selected events with variation, process, kind, label,
+    scores, spectators, physics weights; the part's counts and yield in the footer), both atomically.
+    ``scale`` (simulation): the variation's :func:`merge_scale` record or its file. ``features``
+    (with ``define`` / ``aliases``, the config's) must be the bundle's; a difference fails naming the
+    feature.
 
     Returns
     -------
-    dict : per variation the events, selected events and weighted yield (also written to ``summary``,
-        JSON, when given).
+    dict : the part's record (what the footer holds).
     """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     bundle = load_bundle(bundle_dir, classifiers)
     bundle.check_features(features, where="config key 'features'", define=define, aliases=aliases)
-    name, is_mc = sample["name"], sample["kind"] == "mc"
+    name, var, is_mc = sample["name"], part["variation"], sample["kind"] == "mc"
     mode = sample.get("fold_mode") or fold_mode
-    nominal_weights = {"weight": sample.get("weight")} if is_mc else None
+    weights = None
+    factor = 1.0
     if is_mc:
-        nominal_weights |= {f"weight_{v}": e for v, e in sample.get("weight_variations", {}).items()}
-    passes = [("nominal", sample["files"], sample.get("tree", "Events"), nominal_weights)]
-    for var, spec in sample.get("variations", {}).items():
-        passes.append((var, spec["files"], spec.get("tree", sample.get("tree", "Events")), {"weight": sample.get("weight")}))
-    result = {"sample": name, "kind": sample["kind"], "process": process_name(sample), "fold_mode": mode,
-              "classifiers": bundle.classifier_names(classifiers), "variations": {}}
-    extra = {"sample": name, "process": process_name(sample), "kind": sample["kind"], "label": sample.get("label", "background")}
-    # every table block has every column: tree variations carry NaN weight variations
-    missing_cols = [f"weight_{v}" for v in sample.get("weight_variations", {})]
-    with io.ParquetChunkWriter(table) as writer:
-        for var, patterns, tree, weights in passes:
-            files = io.expand_files(patterns)
-            scale = 1.0
-            if is_mc:
-                weight = bundle.program(weights={"weight": sample.get("weight")}).weights[0][1]
-                xsec, sumw, scale = sample_scale(sample | {"tree": tree}, files, luminosity_pb, weight, step_size)
-                log.info("sample %s [%s]: xsec %.4g pb, sum of weights %.6g", name, var, xsec, sumw)
-            sink = _TableSink(writer, missing_cols if var != "nominal" else [])
-            records = apply_files(bundle, files, Path(friends_dir) / var, tree=tree, friend_tree=friend_tree,
-                                  fold_mode=mode, classifiers=classifiers, trained_as=sample.get("trained_as"),
-                                  selection=sample.get("selection"), weights=weights, scale=scale,
-                                  step_size=step_size, table_writer=sink, table_extra=extra | {"variation": var})
-            result["variations"][var] = {"entries": sum(r["entries"] for r in records),
-                                          "selected": sum(r["selected"] for r in records),
-                                          "yield": sink.yield_ if is_mc else float(sink.n)}
-            log.info("sample %s [%s]: %d of %d entries selected, yield %.4g", name, var,
-                     result["variations"][var]["selected"], result["variations"][var]["entries"],
-                     result["variations"][var]["yield"])
-        if all(v["selected"] == 0 for v in result["variations"].values()):
-            raise io.InputError(f"apply sample '{name}': the selection leaves no events in "
-                                f"{', '.join(io.expand_files(sample['files']))}")
-    if summary is not None:
-        with io.atomic_path(summary) as tmp:
-            tmp.write_text(json.dumps(result, indent=1) + "\n")
+        weights = {"weight": sample.get("weight")}
+        if var == "nominal":
+            weights |= {f"weight_{v}": e for v, e in sample.get("weight_variations", {}).items()}
+        if scale is None:
+            raise ValueError(f"apply_part: simulated sample '{name}' needs its variation's scale (merge_scale)")
+        record = scale if isinstance(scale, Mapping) else json.loads(Path(scale).read_text())
+        if (record.get("sample", name), record.get("variation", var)) != (name, var):
+            raise io.InputError(f"{scale}: the scale of '{record.get('sample')}' [{record.get('variation')}], not of "
+                                f"'{name}' [{var}]: re-run the apply stage")
+        factor = float(record["scale"])
+    bundle, program, names, mode = _prepare(bundle, classifiers, sample.get("trained_as"), mode,
+                                            sample.get("selection"), weights)
+    columns = _table_columns(bundle, program, names)
+    # every table part of a sample has every column: tree variations carry NaN weight variations
+    missing = [f"weight_{v}" for v in sample.get("weight_variations", {})] if is_mc and var != "nominal" else []
+    extra = {"sample": name, "process": process_name(sample), "kind": sample["kind"],
+             "label": sample.get("label", "background"), "variation": var}
+    schema = _part_schema(columns + missing, list(extra))
+    if io.is_remote(part["file"]):
+        io.expand_files([part["file"]])
+    spec = _spec(part)
+    yield_ = ExactSum()
+    with io.atomic_path(table) as tmp:
+        writer = pq.ParquetWriter(tmp, schema, compression="snappy")
+        try:
+            def sink(block):
+                data = _table_block(block, spec.file_index, extra, columns)
+                data |= {c: np.full(len(data["event"]), np.nan) for c in missing}
+                if is_mc:
+                    yield_.add(data["weight"])
+                writer.write_table(pa.Table.from_pydict({k: data[k] for k in schema.names}, schema=schema))
+
+            rec = _score_range(bundle, program, names, mode, spec, tree=part["tree"], scale=factor,
+                               step_size=step_size, friend=Path(friend), friend_tree=friend_tree, sink=sink)
+            meta = {"sample": name, "variation": var, "kind": sample["kind"], "name": part["name"], **spec.to_dict(),
+                    "tree": part["tree"], "friend_tree": friend_tree, "fold_mode": mode, "classifiers": names,
+                    "entries": rec["entries"], "selected": rec["selected"],
+                    "yield": yield_.to_text() if is_mc else None, "seconds": rec["seconds"]}
+            writer.add_key_value_metadata({PART_METADATA_KEY: json.dumps(meta)})
+        finally:
+            writer.close()
+    return meta
+
+
+def read_apply_part(path: str | Path) -> dict:
+    """The footer :func:`apply_part` wrote (checked against the part's row count)."""
+    return io.read_part_footer(path, PART_METADATA_KEY, rows="selected", what="an apply table part",
+                               remedy="re-run the apply jobs")
+
+
+def merge_apply_parts(sample: Mapping, tables: Sequence[str | Path], *, scales: Sequence[str | Path] = (),
+                      output: str | Path) -> dict:
+    """Merge an apply sample's parts: its checks and its manifest ``output`` (``summary.json``).
+
+    ``tables`` are the table parts (:func:`apply_part`, every variation, in the plan's order: files, then
+    entries); ``scales`` the simulated variations' :func:`merge_scale` files (any order). The manifest holds, per
+    variation: entries, selected events and yield (exact sums over the parts), the cross-section, sum of
+    weights and scale (simulation), per input file its entries, selected events and friend tree(s) (entry
+    ranges in entry order), and the table parts with their row counts; paths relative to ``output``'s
+    directory. :func:`apply_table_parts` lists the table parts of manifests.
+
+    Raises
+    ------
+    InputError
+        The selection leaves no events in any variation (one line naming the sample and its files).
+    """
+    output = Path(output)
+    root = output.parent
+    metas = [read_apply_part(p) for p in tables]
+    scale_of = {r["variation"]: r for r in (json.loads(Path(p).read_text()) for p in scales)}
+    name, kind = sample["name"], sample["kind"]
+    result = {"format": SUMMARY_FORMAT, "sample": name, "kind": kind, "process": process_name(sample),
+              "label": sample.get("label", "background"),
+              "fold_mode": metas[0]["fold_mode"] if metas else sample.get("fold_mode"),
+              "classifiers": metas[0]["classifiers"] if metas else [], "variations": {}}
+    for var in apply_variations(sample):
+        mine = [(Path(p), m) for p, m in zip(tables, metas) if m["variation"] == var]
+        total = ExactSum()
+        files: dict[int, dict] = {}
+        parts = []
+        for path, m in mine:
+            if m["yield"] is not None:
+                total += ExactSum.from_text(m["yield"])
+            friend = f"friends/{var}/{m['name']}.root"  # apply_part's layout, beside parts/
+            rec = files.setdefault(m["file_index"], {"input": m["file"], "entries": 0, "selected": 0, "friends": []})
+            rec["entries"] += m["entries"]
+            rec["selected"] += m["selected"]
+            rec["friends"].append(friend)
+            parts.append({"path": _relative(path, root), "friend": friend, "file_index": m["file_index"],
+                          "entry_start": m["entry_start"], "entry_stop": m["entry_stop"], "entries": m["entries"],
+                          "selected": m["selected"]})
+        selected = sum(m["selected"] for _, m in mine)
+        entry = {"entries": sum(m["entries"] for _, m in mine), "selected": selected,
+                 "yield": total.value if kind == "mc" else float(selected), "tree": mine[0][1]["tree"] if mine else None}
+        if var in scale_of:
+            entry |= {k: scale_of[var][k] for k in ("xsec_pb", "sum_weights", "luminosity_pb", "scale")}
+        entry |= {"friend_tree": mine[0][1]["friend_tree"] if mine else None,
+                  "files": [files[i] for i in sorted(files)], "parts": parts}
+        result["variations"][var] = entry
+        log.info("sample %s [%s]: %d part(s), %d of %d entries selected, yield %.4g", name, var, len(mine), selected,
+                 entry["entries"], entry["yield"])
+    if all(v["selected"] == 0 for v in result["variations"].values()):
+        where = ", ".join(dict.fromkeys(m["file"] for m in metas if m["variation"] == "nominal"))
+        raise io.InputError(f"apply sample '{name}': the selection leaves no events in {where}")
+    io.write_json(result, output)
     return result
 
 
-class _TableSink:
-    """Adds the absent weight-variation columns (NaN) and counts the yield of what passes through."""
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(Path(path).resolve())
 
-    def __init__(self, writer, missing: Sequence[str]):
-        self.writer, self.missing, self.n, self.yield_ = writer, list(missing), 0, 0.0
 
-    def write(self, df) -> None:
-        for col in self.missing:
-            df[col] = np.nan
-        self.n += len(df)
-        if "weight" in df:
-            self.yield_ += float(df["weight"].sum())
-        self.writer.write(df)
+def apply_table_parts(tables: str | Path | Sequence[str | Path]) -> list[Path]:
+    """The table parts of apply samples: ``summary.json`` manifests (:func:`merge_apply_parts`) are replaced by
+    their parts (every variation, in order), parquet files are taken as they are."""
+    out: list[Path] = []
+    tables = [tables] if isinstance(tables, (str, Path)) else tables
+    for t in tables:
+        t = Path(t)
+        if t.suffix != ".json":
+            out.append(t)
+            continue
+        summary = json.loads(t.read_text())
+        if summary.get("format") != SUMMARY_FORMAT:
+            raise io.InputError(f"{t}: not an apply sample's summary (format {summary.get('format')!r}, expected "
+                                f"{SUMMARY_FORMAT!r}): re-run the apply stage")
+        out += [t.parent / p["path"] for v in summary["variations"].values() for p in v["parts"]]
+    return out
+
+
+def read_apply_tables(tables: str | Path | Sequence[str | Path], columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The selected events of apply samples as one table (``summary.json`` manifests or parquet parts): for
+    notebooks and checks; the templates and plots read the parts batch by batch instead."""
+    parts = apply_table_parts(tables)
+    return io.read_tables(parts, columns) if parts else pd.DataFrame(columns=list(columns or []))
+
+
+def apply_sample(bundle_dir: str | Path, sample: Mapping, *, features: Sequence[Mapping], luminosity_pb: float,
+                 define: Mapping[str, str] | None = None, aliases: Mapping[str, str] | None = None,
+                 classifiers: Sequence[str] | None = None, fold_mode: str = "fold", friend_tree: str = "hepmva",
+                 step_size: int | str = "50 MB", entries_per_job: int | None = None,
+                 directory: str | Path) -> dict:
+    """Score one configured apply sample in this process: its nominal files, every tree variation and weight
+    variation, in the workflow's parts and layout under ``directory`` (``results/apply/{sample}``).
+
+    The same steps as the workflow's jobs (:func:`~hepmva.feature_table.plan_apply_parts`, :func:`sum_weights_part`, :func:`merge_scale`,
+    :func:`apply_part`, :func:`merge_apply_parts`); ``entries_per_job`` splits large files as
+    ``reading.entries_per_job`` does. The outputs appear only when the sample passes its checks.
+
+    Returns
+    -------
+    dict : the manifest ``directory/summary.json`` (per variation the events, selected events, weighted yield,
+        scale, friend trees and table parts).
+    """
+    directory = Path(directory)
+
+    def plan(patterns, tree):
+        files = io.expand_files(patterns)
+        return plan_parts(files, [io.count_entries(f, tree) for f in files] if entries_per_job else None,
+                          entries_per_job)
+
+    plan = plan_apply_parts(sample, plan)
+    with io.atomic_directory(directory) as tmp:
+        scales, tables = {}, []
+        for var, parts in plan.items():
+            if sample["kind"] == "mc":
+                sums = [tmp / "sumw" / var / f"{p['name']}.json" for p in parts if p["sums"]]
+                for p, out in zip([p for p in parts if p["sums"]], sums):
+                    sum_weights_part(sample, p, define=define, aliases=aliases, step_size=step_size, output=out)
+                scales[var] = tmp / "scale" / f"{var}.json"
+                merge_scale(sample, var, sums, luminosity_pb=luminosity_pb, output=scales[var])
+            for p in parts:
+                table = tmp / "parts" / var / f"{p['name']}.parquet"
+                apply_part(bundle_dir, sample, p, features=features, define=define, aliases=aliases,
+                           classifiers=classifiers, fold_mode=fold_mode, friend_tree=friend_tree, step_size=step_size,
+                           scale=scales.get(var), friend=tmp / "friends" / var / f"{p['name']}.root", table=table)
+                tables.append(table)
+        result = merge_apply_parts(sample, tables, scales=list(scales.values()), output=tmp / "summary.json")
+    return result
 
 
 # ---------------------------------------------------------------------------------------- templates
@@ -273,10 +518,13 @@ def template_name(process: str, variation: str = "nominal") -> str:
 
 
 def _read_tables(tables: Sequence[str | Path], columns: Sequence[str], batch_size: int = 1_000_000):
-    """The apply tables' ``columns`` (those present) and every weight column, in batches (bounded memory)."""
+    """The apply tables' ``columns`` (those present) and every weight column, in batches (bounded memory).
+
+    ``tables``: apply samples' manifests (``summary.json``: their table parts) or parquet tables.
+    """
     import pyarrow.parquet as pq
 
-    for path in tables:
+    for path in apply_table_parts(tables):
         f = pq.ParquetFile(path)
         names = f.schema_arrow.names
         cols = [c for c in columns if c in names] + [c for c in names if c.startswith("weight") and c not in columns]
@@ -288,7 +536,10 @@ def make_templates(tables: Sequence[str | Path], *, classifier: str, score_range
                    luminosity_pb: float, output: str | Path, plot: str | Path | None = None) -> dict:
     """Score histograms per process x variation of ``classifier`` as ROOT TH1D (sum of w^2), and the stack.
 
-    ``tables`` are the apply stage's tables. Binning: ``bins`` equal bins over ``score_range`` (the
+    ``tables`` are the apply samples' manifests (``summary.json``) or table parts, read batch by batch into
+    one ``hist`` per template (memory bounded by a batch): the events reach each histogram in the samples'
+    order, files then entries, so the templates are the same bits however the files were split (a histogram
+    per part, summed, would add the parts' sums in another order). Binning: ``bins`` equal bins over ``score_range`` (the
     out-of-fold score range of the training, or the classifier's ``bundle.json`` that records it);
     scores outside are counted in the first / last bin.
     Data samples are summed into ``data_obs``. Returns {name: {"process", "variation", "yield", "sumw2"}}.
@@ -344,18 +595,67 @@ def make_templates(tables: Sequence[str | Path], *, classifier: str, score_range
 
 
 def plot_sculpting(tables: Sequence[str | Path], *, classifier: str, spectators: Sequence[Mapping], output: str | Path,
-                   n_bins: int = 4) -> None:
-    """Each spectator's distribution of the background, in ``n_bins`` score bins of equal background weight."""
+                   n_bins: int = 4, bins: int = 30, fine: int = 4000) -> dict:
+    """Each spectator's distribution of the background, in ``n_bins`` score bins of equal background weight.
+
+    Streamed over the table parts (memory bounded by a batch, not by the samples): a first pass finds the
+    ranges of the score and of the spectators, a second fills ``fine``-bin histograms of them (score
+    weighted by |w|) whose quantiles give the score cuts (to 1/``fine`` of the score range) and each
+    spectator's 0.5 %..99.5 % plot range, a third fills each spectator's ``bins`` bins per score bin.
+
+    Returns
+    -------
+    dict : ``cuts`` (the ``n_bins - 1`` score values between the bins), and per spectator ``edges`` and
+        ``counts`` (ndarray of shape (n_bins, bins), weighted).
+    """
     col = f"score_{classifier}"
     names = [s["name"] for s in spectators]
-    frames = [df[(df["kind"] == "mc") & (df["label"] == "background") & (df["variation"] == "nominal")]
-              for df in _read_tables(tables, ["kind", "label", "variation", col, *names])]
-    df = pd.concat(frames, ignore_index=True)
-    if df.empty:
+
+    def background():
+        for df in _read_tables(tables, ["kind", "label", "variation", col, *names]):
+            df = df[(df["kind"] == "mc") & (df["label"] == "background") & (df["variation"] == "nominal")]
+            if len(df):
+                yield df[col].to_numpy(), {n: df[n].to_numpy() for n in names}, df["weight"].to_numpy()
+
+    ranges = {k: [np.inf, -np.inf] for k in [col, *names]}
+    for score, spec, _ in background():
+        for k, x in [(col, score), *spec.items()]:
+            ranges[k] = [min(ranges[k][0], float(x.min())), max(ranges[k][1], float(x.max()))]
+    if not np.isfinite(ranges[col][0]):
         raise io.InputError("sculpting plot: no simulated background among the applied samples")
-    plot_spectator_sculpting(df[col].to_numpy(), {s["name"]: df[s["name"]].to_numpy() for s in spectators},
-                             df["weight"].to_numpy(), labels={s["name"]: s.get("label", s["name"]) for s in spectators},
-                             classifier=classifier, n_bins=n_bins, path=output)
+    axis = {k: hist.axis.Regular(fine, lo, hi if hi > lo else lo + 1.0) for k, (lo, hi) in ranges.items()}
+    fine_h = {k: hist.Hist(a, storage=hist.storage.Double()) for k, a in axis.items()}
+    for score, spec, w in background():
+        fine_h[col].fill(_inside(score, axis[col]), weight=np.abs(w))
+        for n, x in spec.items():
+            fine_h[n].fill(_inside(x, axis[n]))
+    cuts = _quantiles(fine_h[col], np.linspace(0, 1, n_bins + 1)[1:-1])
+    edges = {}
+    for n in names:
+        lo, hi = _quantiles(fine_h[n], [0.005, 0.995])
+        edges[n] = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    h = {n: hist.Hist(hist.axis.Integer(0, n_bins), hist.axis.Variable(edges[n]), storage=hist.storage.Double())
+         for n in names}
+    for score, spec, w in background():
+        which = np.searchsorted(np.asarray(cuts), score, side="right")
+        for n, x in spec.items():
+            h[n].fill(which, np.clip(x, edges[n][0], np.nextafter(edges[n][-1], edges[n][0])), weight=w)
+    counts = {n: h[n].values() for n in names}
+    plot_spectator_sculpting(edges, counts, cuts, labels={s["name"]: s.get("label", s["name"]) for s in spectators},
+                             classifier=classifier, path=output)
+    return {"cuts": cuts, "edges": edges, "counts": counts}
+
+
+def _inside(x: np.ndarray, axis) -> np.ndarray:
+    """``x`` clipped into the axis (its maximum lands in the last bin)."""
+    return np.clip(x, axis.edges[0], np.nextafter(axis.edges[-1], axis.edges[0]))
+
+
+def _quantiles(h, qs) -> list[float]:
+    """The upper edge of the bin of ``h`` (1-d) where the cumulative content first reaches each fraction in ``qs``."""
+    cum = np.cumsum(h.values())
+    edges = h.axes[0].edges
+    return [float(edges[min(np.searchsorted(cum, q * cum[-1]), len(cum) - 1) + 1]) for q in qs]
 
 
 # ------------------------------------------------------------------------------------------ bundles

@@ -32,10 +32,10 @@ import numpy as np
 from hepmva import io
 from hepmva.config import schema_default
 from hepmva.datasets import MANIFEST_FORMAT, PART_METADATA_KEY
-from hepmva.feature_table import (FeaturePartSpec, checked_auto_sum_of_weights, chunk_weights, compile_program,
-                                  evaluate_chunk, plan_parts)
+from hepmva.feature_table import (FeaturePartSpec, chunk_weights, compile_program, evaluate_chunk, merged_scale,
+                                  part_file_metadata, plan_parts)
 from hepmva.logs import Progress
-from hepmva.samples import ExactSum, assign_folds, physics_weights
+from hepmva.samples import ExactSum, assign_folds
 
 __all__ = ["build_feature_part", "merge_feature_parts", "build_features", "read_part_metadata"]
 
@@ -152,7 +152,7 @@ def build_feature_part(
                 "sample": name, **spec.to_dict(), "tree": tree, "entry_start": start, "entry_stop": stop,
                 "n_read": n_read, "n_selected": n_selected, "sum_generator_weights_selected": sumw_selected,
                 "sum_weights_read": sumw_read.to_text() if auto else None,
-                **_file_metadata(sample, path, start),
+                **part_file_metadata(sample, path, start),
             }
             writer.add_key_value_metadata({PART_METADATA_KEY: json.dumps(meta)})
         finally:
@@ -169,34 +169,10 @@ def build_feature_part(
 PARQUET_OPTIONS = {"use_dictionary": ["sample"], "write_statistics": False, "compression": "snappy"}
 
 
-def _file_metadata(sample: Mapping, path: str, start: int) -> dict:
-    """The cross-section and the sum of weights this part takes from its file's metadata tree, if the sample asks.
-
-    A file's ``sum_weights`` is counted once, by the part that starts at its first entry.
-    """
-    out = {}
-    xsec = sample.get("xsec_pb")
-    if isinstance(xsec, Mapping):
-        out["xsec_pb"] = io.read_metadata_value([path], xsec["tree"], xsec["branch"])
-    sumw = sample.get("sum_weights", "auto")
-    if isinstance(sumw, Mapping) and start == 0:
-        out["file_sum_weights"] = io.read_metadata_sum([path], sumw["tree"], sumw["branch"])
-    return out
-
-
 def read_part_metadata(path: str | Path) -> dict:
     """The footer :func:`build_feature_part` wrote (checked against the part's row count)."""
-    import pyarrow.parquet as pq
-
-    try:
-        md = pq.read_metadata(path)
-        meta = json.loads(md.metadata[PART_METADATA_KEY.encode()])
-    except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise io.InputError(f"{path}: not a features part ({type(exc).__name__}): re-run the features stage") from None
-    if md.num_rows != meta["n_selected"]:
-        raise io.InputError(f"{path}: {md.num_rows} rows, its footer says {meta['n_selected']}: "
-                            "re-run the features stage")
-    return meta
+    return io.read_part_footer(path, PART_METADATA_KEY, rows="n_selected", what="a features part",
+                               remedy="re-run the features stage")
 
 
 def merge_feature_parts(sample: dict, parts: Sequence[str | Path], *, luminosity_pb: float,
@@ -221,9 +197,7 @@ def merge_feature_parts(sample: dict, parts: Sequence[str | Path], *, luminosity
     where = ", ".join(files)
     n_read = sum(m["n_read"] for m in metas)
     n_selected = sum(m["n_selected"] for m in metas)
-    xsec = _merged_xsec(name, sample["xsec_pb"], metas)
-    sumw = _merged_sum_weights(name, tree, sample.get("sum_weights", "auto"), metas, n_read, where)
-    scale = float(physics_weights(np.ones(1), xsec, luminosity_pb, sumw)[0])
+    xsec, sumw, scale = merged_scale(sample, metas, luminosity_pb, tree=tree)
     total_yield = scale * sum(m["sum_generator_weights_selected"] for m in metas)
     if n_read == 0:
         raise io.InputError(f"sample '{name}': the input tree '{tree}' has no entries in {where}")
@@ -249,27 +223,6 @@ def merge_feature_parts(sample: dict, parts: Sequence[str | Path], *, luminosity
              "yield %.4g", name, len(metas), n_selected, n_read, xsec, sumw, total_yield)
     return {"sample": name, "n_read": n_read, "n_selected": n_selected, "yield": total_yield, "xsec_pb": xsec,
             "sum_weights": sumw, "parts": len(metas)}
-
-
-def _merged_xsec(name: str, spec, metas: Sequence[dict]) -> float:
-    if not isinstance(spec, Mapping):
-        return float(spec)
-    values = sorted({m["xsec_pb"] for m in metas})
-    if len(values) != 1:
-        raise io.InputError(f"sample '{name}': {spec['tree']}/{spec['branch']}: files disagree on the cross-section "
-                            f"({values}) in {', '.join(dict.fromkeys(m['file'] for m in metas))}")
-    return float(values[0])
-
-
-def _merged_sum_weights(name: str, tree: str, spec, metas: Sequence[dict], n_read: int, where: str) -> float:
-    if isinstance(spec, Mapping):
-        return float(sum(m["file_sum_weights"] for m in metas if "file_sum_weights" in m))
-    if spec != "auto":
-        return float(spec)
-    total = ExactSum()
-    for m in metas:
-        total += ExactSum.from_text(m["sum_weights_read"])
-    return checked_auto_sum_of_weights(name, tree, total.value, n_read, where)
 
 
 def build_features(

@@ -152,7 +152,11 @@ def weighted_correlation(X: np.ndarray, weight: np.ndarray) -> np.ndarray:
     w = np.asarray(weight, dtype=np.float64)
     mean = w @ X / w.sum()
     D = X - mean
-    cov = (D * w[:, None]).T @ D / w.sum()
+    return _correlation_of((D * w[:, None]).T @ D / w.sum())
+
+
+def _correlation_of(cov: np.ndarray) -> np.ndarray:
+    """The correlation matrix of a covariance matrix, 0 where a feature is constant, clipped to [-1, 1]."""
     sd = np.sqrt(np.clip(np.diag(cov), 0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         corr = cov / np.outer(sd, sd)
@@ -198,13 +202,7 @@ class CorrelationSums:
     def correlation(self) -> np.ndarray:
         """The correlation matrix so far, as :func:`weighted_correlation` of every chunk together."""
         m = self.swx / self.sw
-        cov = self.swxx / self.sw - np.outer(m, m)
-        sd = np.sqrt(np.clip(np.diag(cov), 0, None))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            corr = cov / np.outer(sd, sd)
-        corr = np.where(np.outer(sd, sd) > 0, corr, 0.0)
-        np.fill_diagonal(corr, np.where(sd > 0, 1.0, 0.0))
-        return np.clip(corr, -1.0, 1.0)
+        return _correlation_of(self.swxx / self.sw - np.outer(m, m))
 
 
 def draw_correlation(corr: np.ndarray, names: list[str], *, title: str, path: str | Path | None = None) -> Figure:

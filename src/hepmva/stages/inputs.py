@@ -24,7 +24,7 @@ __all__ = ["plot_inputs", "AXIS_EVENTS"]
 log = logging.getLogger(__name__)
 
 #: events (a uniform random subsample) whose weighted quantiles fix the range of a continuous feature's axis
-AXIS_EVENTS = 1_000_000
+AXIS_EVENTS = 200_000
 #: the event_keys stream of that subsample
 _AXIS_STREAM = 1_000_011
 
@@ -40,7 +40,7 @@ def plot_inputs(feature_tables: Sequence[str | Path], features: Sequence[dict], 
     bin per value; ``plotting`` is the config block (label, ``bins``).
 
     Memory is bounded by a part, whatever the dataset: one pass finds each feature's exact range and
-    whether it is integer-valued, a uniform random subsample of at most :data:`AXIS_EVENTS` events
+    whether it is integer-valued, a uniform random subsample of at most :data:`AXIS_EVENTS` (200k) events
     (:func:`hepmva.training_set.random_events`) gives a continuous axis its weighted 0.5-99.5 % range,
     and a last pass fills the histograms and the correlation sums with every event. Below
     :data:`AXIS_EVENTS` events the subsample is every event: the plots are those of the whole table.

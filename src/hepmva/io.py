@@ -25,9 +25,13 @@ import re
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # the annotations only: awkward is imported where ROOT files are read
+    import awkward as ak
 
 from hepmva.errors import InputError  # re-exported: ``hepmva.io.InputError`` stays importable
 
@@ -190,7 +194,7 @@ def _first_line(exc: BaseException) -> str:
 def iterate_tree(
     path: str, tree: str, branches: Sequence[str], step_size: int | str = "50 MB", *,
     entry_start: int | None = None, entry_stop: int | None = None,
-) -> Iterator[tuple[int, "ak.Array"]]:
+) -> Iterator[tuple[int, ak.Array]]:
     """Stream ``branches`` of ``tree`` in ``path`` chunk by chunk (entries ``[entry_start, entry_stop)``: all by default).
 
     Yields

@@ -168,6 +168,19 @@ def test_different_feature_definitions_fail_naming_the_feature(apply_study):
         bundle.check_features(FEATURES, define={"jets": "objects(pt=jet_pt, eta=jet_eta, phi=jet_phi)"})
 
 
+def test_a_bundle_loaded_for_a_one_core_job_predicts_on_one_thread_with_the_same_scores(apply_study):
+    """load_bundle(n_jobs=1), as the apply jobs load it: the xgboost fold models predict on one thread (saved,
+    their n_jobs is None: every core), and every classifier's scores are those of the bundle as saved."""
+    import numpy as np
+
+    saved, one = load_bundle(apply_study["models"]), load_bundle(apply_study["models"], n_jobs=1)
+    assert [e.get_params()["n_jobs"] for e in one.classifiers["xgb"].estimators] == [1, 1]
+    X = np.random.default_rng(5).normal(size=(300, len(FEATURES)))
+    for name in saved.classifiers:
+        for a, b in zip(saved.classifiers[name].estimators, one.classifiers[name].estimators):
+            np.testing.assert_array_equal(classifier_score(a, X), classifier_score(b, X))
+
+
 def test_bundle_is_self_describing_and_checked(apply_study, tmp_path):
     import shutil
 

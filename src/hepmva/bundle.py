@@ -311,7 +311,7 @@ def _read_bundle_json(path: Path) -> dict:
     return bundle
 
 
-def _load_classifier(path: Path, expected_sha: str) -> FoldedClassifier:
+def _load_classifier(path: Path, expected_sha: str, n_jobs: int | None = None) -> FoldedClassifier:
     bundle = _read_bundle_json(path)
     if bundle["features_sha256"] != expected_sha:
         raise BundleError(f"{path}: trained with other feature definitions than the study bundle")
@@ -325,16 +325,19 @@ def _load_classifier(path: Path, expected_sha: str) -> FoldedClassifier:
             if have.get(name) != digest:
                 raise BundleError(f"{d / name}: {'missing' if name not in have else 'changed since the bundle was written'}")
         scalers.append(Scaler.from_dict(f["scaler"]))
-        estimators.append(load_estimator(d))
+        estimators.append(load_estimator(d, n_jobs=n_jobs))
     c = bundle["classifier"]
     log.info("bundle %s: classifier %s (%s), %d fold models", path.parent, c["name"], c["kind"], len(estimators))
     return FoldedClassifier(c["name"], c["kind"], c["params"], tuple(bundle["score_range"]), scalers, estimators)
 
 
-def load_bundle(path: str | Path, classifiers: Sequence[str] | None = None) -> ModelBundle:
+def load_bundle(path: str | Path, classifiers: Sequence[str] | None = None, *,
+                n_jobs: int | None = None) -> ModelBundle:
     """Load a study bundle (``results/models``) or one classifier's bundle (``results/models/{clf}``).
 
     ``path`` may also be the ``bundle.json`` file itself. ``classifiers`` selects some of a study's.
+    ``n_jobs``: the threads the fold models predict on (:func:`hepmva.models.load_estimator`; None: as saved,
+    which for xgboost is every core).
 
     Raises
     ------
@@ -346,7 +349,7 @@ def load_bundle(path: str | Path, classifiers: Sequence[str] | None = None) -> M
     bundle = _read_bundle_json(file)
     sha = bundle["features_sha256"]
     if bundle["type"] == "classifier":
-        loaded = {bundle["classifier"]["name"]: _load_classifier(file, sha)}
+        loaded = {bundle["classifier"]["name"]: _load_classifier(file, sha, n_jobs)}
         if classifiers is not None and list(classifiers) != list(loaded):
             raise BundleError(f"{file}: holds only classifier {', '.join(loaded)}, not {', '.join(classifiers)}")
     else:
@@ -355,5 +358,5 @@ def load_bundle(path: str | Path, classifiers: Sequence[str] | None = None) -> M
         unknown = [n for n in names if n not in entries]
         if unknown:
             raise BundleError(f"{file}: no classifier {', '.join(unknown)}; the bundle holds {', '.join(entries)}")
-        loaded = {n: _load_classifier(file.parent / entries[n], sha) for n in names}
+        loaded = {n: _load_classifier(file.parent / entries[n], sha, n_jobs) for n in names}
     return ModelBundle(file.parent, bundle["study"], sha, bundle["hepmva_version"], loaded)

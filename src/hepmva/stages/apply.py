@@ -320,7 +320,7 @@ def apply_part(bundle_dir: str | Path, sample: Mapping, part: Mapping, *, featur
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    bundle = load_bundle(bundle_dir, classifiers)
+    bundle = load_bundle(bundle_dir, classifiers, n_jobs=1)  # the apply job's one core
     bundle.check_features(features, where="config key 'features'", define=define, aliases=aliases)
     name, var, is_mc = sample["name"], part["variation"], sample["kind"] == "mc"
     mode = sample.get("fold_mode") or fold_mode

@@ -291,13 +291,11 @@ def check_is_fitted(estimator: Any, attributes: str | list[str] | None = None) -
 def target_type(y: np.ndarray) -> str:
     """scikit-learn's ``type_of_target`` of a checked classification target, after
     ``check_classification_targets``: "binary" or "multiclass" (any other type: scikit-learn's ValueError)."""
-    if isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in _LABELS:
-        if y.dtype.kind == "f" and np.any(y != y.astype(np.int64).astype(y.dtype)):
-            kind = "continuous"
-        else:
-            kind = "multiclass" if np.unique(y).shape[0] > 2 else "binary"
-        if kind != "continuous":
-            return kind
+    if isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in _LABELS and y.size:
+        floats = y.dtype.kind == "f"
+        with np.errstate(over="ignore"):
+            if not floats or (np.isfinite(np.sum(y)) and np.all(y == y.astype(np.int64).astype(y.dtype))):
+                return "multiclass" if np.unique(y).shape[0] > 2 else "binary"
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
     check_classification_targets(y)

@@ -336,8 +336,8 @@ def test_column_vector_y_warns_with_sklearns_class():
 
 
 # ------------------------------------------------------------------ scikit-learn's tools
-CLASSIFIERS = [MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=40, random_state=0), FisherDiscriminant(),
-               LinearDiscriminant(), CutsGAClassifier(pop_size=10, n_generations=3, random_state=0)]
+CLASSIFIERS = [MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=40, random_state=0),
+               FisherDiscriminant(), LinearDiscriminant(), CutsGAClassifier(pop_size=10, n_generations=3, random_state=0)]
 
 
 @pytest.fixture(scope="module")

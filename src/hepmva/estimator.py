@@ -210,14 +210,13 @@ def validate_data(estimator: Any, X: Any, y: Any = "no_validation", *, reset: bo
     Returns X, or (X, y) when y is given. Inputs off the fast path (see the module docstring) go to
     scikit-learn's function, which converts them or raises its own error.
     """
-    Xc = _fast_X(estimator, X, reset=reset, dtype=dtype, ensure_min_samples=ensure_min_samples)
     with_y = not (isinstance(y, str) and y == "no_validation")
-    yc = _fast_y(y, Xc, y_numeric=y_numeric) if with_y and Xc is not None else None
+    Xc, names = _fast_X(estimator, X, reset=reset, dtype=dtype, ensure_min_samples=ensure_min_samples)
+    yc = _fast_y(y, Xc) if with_y and Xc is not None else None
     if Xc is None or (with_y and yc is None):
-        return _sklearn_validation().validate_data(estimator, X, *((y,) if with_y else ()), reset=reset,
-                                                   dtype=dtype, ensure_min_samples=ensure_min_samples,
-                                                   **({"y_numeric": y_numeric} if with_y else {}))
-    names = _frame_names(X)[1]
+        more = {"y_numeric": y_numeric} if with_y else {}
+        return _sklearn_validation().validate_data(estimator, X, *((y,) if with_y else ()), reset=reset, dtype=dtype,
+                                                   ensure_min_samples=ensure_min_samples, **more)
     if reset:
         estimator.n_features_in_ = Xc.shape[1]
         if names is not None:
@@ -227,35 +226,30 @@ def validate_data(estimator: Any, X: Any, y: Any = "no_validation", *, reset: bo
     return (Xc, yc) if with_y else Xc
 
 
-def _fast_X(estimator: Any, X: Any, *, reset: bool, dtype: Any, ensure_min_samples: int) -> np.ndarray | None:
-    """X converted when it is a plain valid input (None: let scikit-learn decide)."""
+def _fast_X(estimator: Any, X: Any, *, reset: bool, dtype: Any,
+            ensure_min_samples: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(X converted, its feature names) when X is a plain valid input; X None: let scikit-learn decide."""
     fast, names = _frame_names(X)
     if not fast or (isinstance(X, np.ndarray) and X.dtype.kind not in _NUMERIC):
-        return None
+        return None, None
     if not reset:
         fitted = getattr(estimator, "feature_names_in_", None)
         if (fitted is None) != (names is None) or (names is not None and (
                 len(names) != len(fitted) or np.any(names != fitted))):
-            return None  # scikit-learn warns or raises about the feature names
+            return None, None  # scikit-learn warns or raises about the feature names
     if len(X.shape) != 2 or X.shape[0] < ensure_min_samples or X.shape[1] < 1:
-        return None
+        return None, None
     if not reset and hasattr(estimator, "n_features_in_") and X.shape[1] != estimator.n_features_in_:
-        return None
-    if dtype == "numeric":
-        dtype = None
-    return _as_array(X, dtype)
+        return None, None
+    return _as_array(X, None if isinstance(dtype, str) and dtype == "numeric" else dtype), names
 
 
-def _fast_y(y: Any, X: np.ndarray, *, y_numeric: bool) -> np.ndarray | None:
-    """A 1-D numeric or string target as scikit-learn's ``_check_y`` returns it (C order), or None."""
+def _fast_y(y: Any, X: np.ndarray) -> np.ndarray | None:
+    """A 1-D numeric or string target as scikit-learn's ``_check_y`` returns it (C order), or None (then
+    scikit-learn's: a column vector warns, object labels, NaN, a wrong length, ...)."""
     if type(y) is not np.ndarray or y.ndim != 1 or y.dtype.kind not in _LABELS or y.shape[0] != X.shape[0]:
         return None
-    out = np.asarray(y, order="C")
-    if out.dtype.kind == "f":
-        with np.errstate(over="ignore"):
-            if not np.isfinite(np.sum(out)):
-                return None
-    return out
+    return _as_array(y, None, order="C")
 
 
 def check_sample_weight(sample_weight: Any, X: np.ndarray, *, dtype: Any = None) -> np.ndarray:

@@ -272,10 +272,12 @@ def check_sample_weight(sample_weight: Any, X: np.ndarray, *, dtype: Any = None)
 
 
 def check_is_fitted(estimator: Any, attributes: str | list[str] | None = None) -> None:
-    """Raise scikit-learn's ``NotFittedError`` unless ``estimator`` is fitted: it has ``attributes``, or
-    (None) an attribute ending in ``_`` (scikit-learn's rule)."""
+    """Raise scikit-learn's ``NotFittedError`` unless ``estimator`` is fitted: it has ``attributes``, or (None)
+    its ``__sklearn_is_fitted__()`` says so, or it has an attribute ending in ``_`` (scikit-learn's rule)."""
     if attributes is not None:
         fitted = all(hasattr(estimator, a) for a in ([attributes] if isinstance(attributes, str) else attributes))
+    elif hasattr(estimator, "__sklearn_is_fitted__"):
+        fitted = estimator.__sklearn_is_fitted__()
     else:
         fitted = any(v.endswith("_") and not v.startswith("__") for v in vars(estimator))
     if not fitted:

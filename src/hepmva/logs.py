@@ -146,6 +146,10 @@ def log_to(path: str | Path | None, level: int = logging.INFO) -> None:
         if not _job["registered"]:
             _job["registered"] = True
             atexit.register(_log_job_cost)
+    # The objects of the imports so far live as long as the process (a job, the CLI: log_to is called once, at
+    # its start): frozen, the garbage collector's full collections stop walking them (an evaluate job: 5.2 ->
+    # 4.85 s of CPU). Objects created later are collected as before.
+    gc.freeze()
 
 
 def _make_excepthook(logfile: logging.FileHandler | None, path: str | Path | None):

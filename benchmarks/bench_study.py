@@ -247,10 +247,10 @@ def report(workdir: Path) -> str:
         out.append(f"\nSnakemake itself (DAG, scheduling, benchmark sampling; CPU of the run minus the jobs'): "
                    f"{run['cpu_all'] - total['cpu']:.1f} s CPU")
         if "cpu_snakemake" in run:
+            rest = run["cpu_all"] - total["cpu"] - run["cpu_snakemake"]
             out.append(f"of which the Snakemake process: {run['cpu_snakemake']:.1f} s (its scheduler, the benchmark "
-                       f"threads' sampling, the scripts' preambles), the rest {run['cpu_all'] - total['cpu'] - "
-                       f"run['cpu_snakemake']:.1f} s outside both (the jobs' shells, each job's Python after its "
-                       f"last log line: interpreter exit)")
+                       f"threads' sampling, the scripts' preambles), the rest {rest:.1f} s outside both (the jobs' "
+                       f"shells, each job's Python after its last log line: interpreter exit)")
     out += ["", "Most expensive jobs (CPU s used):", ""]
     for j in sorted(jobs, key=lambda j: -(j.cpu or 0))[:15]:
         out.append(f"- {j.name} ({j.threads} threads): {j.cpu or 0:.1f} s CPU, {j.wall:.1f} s wall, start-up "

@@ -30,6 +30,13 @@ code is copied; a valid array never imports scikit-learn (a test runs a train jo
 **NotFittedError** is scikit-learn's own class, imported when it is raised (:func:`check_is_fitted`):
 ``except sklearn.exceptions.NotFittedError`` in a caller keeps working, which a look-alike
 ``ValueError, AttributeError`` subclass of our own would break; the import is paid only on that error.
+
+Not provided (scikit-learn's ``BaseEstimator`` has them): metadata routing (``set_fit_request``,
+``get_metadata_routing``; with scikit-learn's default, routing off, ``Pipeline(...).fit(X, y,
+step__sample_weight=w)``, ``GridSearchCV.fit(X, y, sample_weight=w)`` and ``cross_val_score(...,
+params=...)`` pass the weights as before), the HTML diagram of a notebook (the text repr is shown) and
+``set_output`` (none of the in-house transformers names its output features). scikit-learn's estimator checks
+warn, when they are listed, that these classes do not inherit its ``BaseEstimator``, and run in full.
 """
 
 from __future__ import annotations

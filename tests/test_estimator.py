@@ -63,7 +63,7 @@ def test_the_in_house_kinds_are_known():
 
 def test_learner_modules_import_neither_sklearn_nor_scipy_stats_nor_pandas():
     modules = ["hepmva.estimator", "hepmva.nn.mlp", "hepmva.nn", "hepmva.linear", "hepmva.cuts", "hepmva.models",
-               "hepmva.persistence", *sorted({KINDS[k].target.partition(":")[0] for k in IN_HOUSE})]
+               "hepmva.persistence", "hepmva.studies.optimizers", "hepmva.studies.training_methods", *sorted({KINDS[k].target.partition(":")[0] for k in IN_HOUSE})]
     found = _run(f"""
 import importlib, json
 for m in {modules!r}:

@@ -76,6 +76,10 @@ def get_classifier_priority(wildcards):
     return get_kind(get_classifier(wildcards.classifier)["kind"]).cost
 
 
+#: priority of a short job that other jobs wait for (the Neyman-Pearson limit curve, which every evaluate job
+#: reads): above every train job's, so it runs as soon as its inputs exist, not after the last training
+UNLOCKING_PRIORITY = 4
+
 #: priority of the optional studies' longer jobs (clustering, anomaly detection, the optimizer and training-method
 #: comparisons: 5-10 s each), next to the middle-cost classifiers' train jobs rather than left to the end
 STUDY_PRIORITY = 2

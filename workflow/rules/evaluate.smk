@@ -88,6 +88,7 @@ rule neyman_pearson:
         evaluation=config["evaluation"],
         seed=config["seed"],
     threads: 1
+    priority: UNLOCKING_PRIORITY  # every evaluate job waits for its limit curve
     resources:
         mem_mb=4000,
         runtime=20,

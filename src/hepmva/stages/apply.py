@@ -203,28 +203,29 @@ def _score_range(bundle: ModelBundle, program, names, fold_mode: str, part: Feat
 def _friend_chunks(bundle: ModelBundle, program, names, fold_mode: str, path: str, tree: str, scale: float,
                    step_size, entry_start: int | None = None, entry_stop: int | None = None):
     """Per chunk of ``path``: the friend-tree columns (every entry), the selected rows and their entries."""
-    check_branches(program, path, tree)
-    dtypes = _friend_dtypes(bundle, program, names)
-    for start, chunk in io.iterate_tree(path, tree, program.branches, step_size=step_size, entry_start=entry_start,
-                                        entry_stop=entry_stop):
-        n = len(chunk)
-        cols = evaluate_chunk(program, chunk, path=path, entry_start=start)
-        friend = {k: np.full(n, np.nan) for k in dtypes}
-        friend["event"] = _event_ids(program, chunk, path)
-        friend["selected"] = np.zeros(n, dtype=bool)
-        friend["fold"] = np.full(n, -1, dtype=np.int8)
-        rows, ids = cols["entry"] - start, cols["event"]
-        friend["selected"][rows] = True
-        friend["fold"][rows] = bundle.fold_of(ids)
-        if len(ids):
-            X = np.column_stack([cols[f] for f in bundle.feature_names])
-            for name, s in bundle.score_features(X, ids, fold_mode=fold_mode, classifiers=names).items():
-                friend[f"score_{name}"][rows] = s
-            for col in bundle.spectator_names:
-                friend[col][rows] = cols[col]
-            for col, _ in program.weights:
-                friend[col][rows] = cols[col] * scale
-        yield friend, rows, cols["entry"]
+    with io.RootFile(path) as source:  # one open for the check and the chunks
+        check_branches(program, source, tree)
+        dtypes = _friend_dtypes(bundle, program, names)
+        for start, chunk in source.iterate(tree, program.branches, step_size=step_size, entry_start=entry_start,
+                                           entry_stop=entry_stop):
+            n = len(chunk)
+            cols = evaluate_chunk(program, chunk, path=path, entry_start=start)
+            friend = {k: np.full(n, np.nan) for k in dtypes}
+            friend["event"] = _event_ids(program, chunk, path)
+            friend["selected"] = np.zeros(n, dtype=bool)
+            friend["fold"] = np.full(n, -1, dtype=np.int8)
+            rows, ids = cols["entry"] - start, cols["event"]
+            friend["selected"][rows] = True
+            friend["fold"][rows] = bundle.fold_of(ids)
+            if len(ids):
+                X = np.column_stack([cols[f] for f in bundle.feature_names])
+                for name, s in bundle.score_features(X, ids, fold_mode=fold_mode, classifiers=names).items():
+                    friend[f"score_{name}"][rows] = s
+                for col in bundle.spectator_names:
+                    friend[col][rows] = cols[col]
+                for col, _ in program.weights:
+                    friend[col][rows] = cols[col] * scale
+            yield friend, rows, cols["entry"]
 
 
 def _event_ids(program, chunk, path: str) -> np.ndarray:

@@ -102,18 +102,31 @@ def build_feature_part(
     -------
     dict : the part's metadata (what the footer holds).
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     spec = part if isinstance(part, FeaturePartSpec) else FeaturePartSpec(**part)
     name, tree, path = sample["name"], sample.get("tree", "Events"), spec.file
     program = _program(sample, features=features, event_id=event_id, selection=selection, truth_llr=truth_llr,
                        spectators=spectators, define=define, aliases=aliases)
-    label = 1 if sample["label"] == "signal" else 0
-    auto = sample.get("sum_weights", "auto") == "auto"
+    t0 = time.perf_counter()
     if io.is_remote(path):
         io.expand_files([path])  # one stat: "no such file on the server" rather than a reader's error
-    n_entries = io.count_entries(path, tree)
+    with io.RootFile(path) as source:  # one open for the entry count, the chunks and the metadata trees
+        meta = _write_part(source, sample, spec, program, tree=tree, folds=folds, step_size=step_size,
+                           output=output)
+    log.info("sample %s part %d: %d of %d events selected (%.1f s)", name, spec.part, meta["n_selected"],
+             meta["n_read"], time.perf_counter() - t0)
+    return meta
+
+
+def _write_part(source: io.RootFile, sample: dict, spec: FeaturePartSpec, program, *, tree: str, folds: int,
+                step_size, output: str | Path) -> dict:
+    """The body of :func:`build_feature_part` on its open file: read, evaluate, write the part and its footer."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    name, path = sample["name"], spec.file
+    label = 1 if sample["label"] == "signal" else 0
+    auto = sample.get("sum_weights", "auto") == "auto"
+    n_entries = source.num_entries(tree)
     start = spec.entry_start or 0
     stop = n_entries if spec.entry_stop is None else min(int(spec.entry_stop), n_entries)
     log.info("sample %s part %d: %s entries [%d, %d) of %s, reading %d branches", name, spec.part, path, start,
@@ -121,11 +134,10 @@ def build_feature_part(
     schema = _part_schema(program)
     n_read = n_selected = 0
     sumw_read, sumw_selected = ExactSum(), 0.0
-    t0 = time.perf_counter()
     progress = Progress(log, f"sample {name} part {spec.part}: features", total=max(stop - start, 0), unit="events")
     # an empty range is not read (nothing to check its branches against): the merge names an empty sample
-    chunks = io.iterate_tree(path, tree, program.branches, step_size=step_size, entry_start=spec.entry_start,
-                             entry_stop=spec.entry_stop) if stop > start else ()
+    chunks = source.iterate(tree, program.branches, step_size=step_size, entry_start=spec.entry_start,
+                            entry_stop=spec.entry_stop) if stop > start else ()
     with io.atomic_path(output) as tmp:
         writer = pq.ParquetWriter(tmp, schema, **PARQUET_OPTIONS)
         try:
@@ -152,13 +164,11 @@ def build_feature_part(
                 "sample": name, **spec.to_dict(), "tree": tree, "entry_start": start, "entry_stop": stop,
                 "n_read": n_read, "n_selected": n_selected, "sum_generator_weights_selected": sumw_selected,
                 "sum_weights_read": sumw_read.to_text() if auto else None,
-                **part_file_metadata(sample, path, start),
+                **part_file_metadata(sample, source, start),
             }
             writer.add_key_value_metadata({PART_METADATA_KEY: json.dumps(meta)})
         finally:
             writer.close()
-    log.info("sample %s part %d: %d of %d events selected (%.1f s)", name, spec.part, n_selected, n_read,
-             time.perf_counter() - t0)
     return meta
 
 

@@ -305,7 +305,7 @@ def part_file_metadata(sample: Mapping, source: io.RootFile, start: int) -> dict
 
 
 def part_weight_sums(sample: Mapping, part: FeaturePartSpec, weight: Expression | None, *, tree: str,
-                     step_size: int | str = "50 MB") -> dict:
+                     step_size: int | str = io.DEFAULT_STEP_SIZE) -> dict:
     """What one part of a simulated sample contributes to the sample's cross-section and sum of weights.
 
     ``sum_weights: auto``: the exact sum (:class:`~hepmva.samples.ExactSum`, as text, key ``sum_weights_read``)

@@ -37,6 +37,7 @@ from hepmva.errors import InputError  # re-exported: ``hepmva.io.InputError`` st
 
 __all__ = [
     "InputError",
+    "DEFAULT_STEP_SIZE",
     "expand_files",
     "is_remote",
     "RootFile",
@@ -61,6 +62,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: chunk size of the readers when none is given: the config's ``reading.step_size`` default (memory of the
+#: branches read per chunk; uproot converts it to entries)
+DEFAULT_STEP_SIZE = "4 MB"
 
 
 
@@ -158,7 +163,7 @@ class RootFile:
 
         with io.RootFile(path) as f:
             n = f.num_entries("Events")
-            for start, chunk in f.iterate("Events", ["met", "jet_pt"], step_size="50 MB"):
+            for start, chunk in f.iterate("Events", ["met", "jet_pt"], step_size="4 MB"):
                 ...
             xsec = f.metadata_value("Runs", "xsec_pb")
 
@@ -228,7 +233,7 @@ class RootFile:
                              f"{', '.join(sorted(self.tree(tree).keys()))}")
 
     def iterate(
-        self, tree: str, branches: Sequence[str], step_size: int | str = "50 MB", *,
+        self, tree: str, branches: Sequence[str], step_size: int | str = DEFAULT_STEP_SIZE, *,
         entry_start: int | None = None, entry_stop: int | None = None,
     ) -> Iterator[tuple[int, ak.Array]]:
         """Stream ``branches`` of ``tree`` chunk by chunk (entries ``[entry_start, entry_stop)``: all by default).
@@ -316,7 +321,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def iterate_tree(
-    path: str, tree: str, branches: Sequence[str], step_size: int | str = "50 MB", *,
+    path: str, tree: str, branches: Sequence[str], step_size: int | str = DEFAULT_STEP_SIZE, *,
     entry_start: int | None = None, entry_stop: int | None = None,
 ) -> Iterator[tuple[int, ak.Array]]:
     """Stream ``branches`` of ``tree`` in ``path`` chunk by chunk: :meth:`RootFile.iterate` on a file of its own.

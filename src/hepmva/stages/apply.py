@@ -73,7 +73,7 @@ def apply_files(bundle: ModelBundle | str | Path, files: Sequence[str], output_d
                 tree: str = "Events", friend_tree: str = "hepmva", fold_mode: str = "fold",
                 classifiers: Sequence[str] | None = None, trained_as: str | None = None,
                 selection: str | None = None, weights: Mapping[str, str | None] | None = None, scale: float = 1.0,
-                step_size: int | str = "50 MB", table_writer: io.ParquetChunkWriter | None = None,
+                step_size: int | str = io.DEFAULT_STEP_SIZE, table_writer: io.ParquetChunkWriter | None = None,
                 table_extra: Mapping[str, object] | None = None) -> list[dict]:
     """Score every file with the bundle's classifiers; one friend tree per file in ``output_dir``.
 
@@ -126,7 +126,7 @@ def apply_files(bundle: ModelBundle | str | Path, files: Sequence[str], output_d
 
 def score_files(bundle: ModelBundle | str | Path, files: Sequence[str], *, tree: str = "Events",
                 fold_mode: str = "fold", classifiers: Sequence[str] | None = None, trained_as: str | None = None,
-                selection: str | None = None, step_size: int | str = "50 MB"):
+                selection: str | None = None, step_size: int | str = io.DEFAULT_STEP_SIZE):
     """Score the selected events of ``files`` and return them as a table (for notebooks: files in, scores out).
 
     The same reading and fold choice as :func:`apply_files`, without writing anything.
@@ -256,7 +256,7 @@ def _spec(part: Mapping) -> FeaturePartSpec:
 
 
 def sum_weights_part(sample: Mapping, part: Mapping, *, define: Mapping[str, str] | None = None,
-                     aliases: Mapping[str, str] | None = None, step_size: int | str = "50 MB",
+                     aliases: Mapping[str, str] | None = None, step_size: int | str = io.DEFAULT_STEP_SIZE,
                      output: str | Path) -> dict:
     """One part's contribution to its variation's cross-section and sum of weights (JSON ``output``).
 
@@ -303,7 +303,7 @@ def _part_schema(columns: Sequence[str], extra: Sequence[str]):
 def apply_part(bundle_dir: str | Path, sample: Mapping, part: Mapping, *, features: Sequence[Mapping],
                define: Mapping[str, str] | None = None, aliases: Mapping[str, str] | None = None,
                classifiers: Sequence[str] | None = None, fold_mode: str = "fold", friend_tree: str = "hepmva",
-               step_size: int | str = "50 MB", scale: str | Path | Mapping | None = None, friend: str | Path,
+               step_size: int | str = io.DEFAULT_STEP_SIZE, scale: str | Path | Mapping | None = None, friend: str | Path,
                table: str | Path) -> dict:
     """Score one part of an apply sample (an input file or an entry range of one, of one variation).
 
@@ -471,7 +471,7 @@ def read_apply_tables(tables: str | Path | Sequence[str | Path], columns: Sequen
 def apply_sample(bundle_dir: str | Path, sample: Mapping, *, features: Sequence[Mapping], luminosity_pb: float,
                  define: Mapping[str, str] | None = None, aliases: Mapping[str, str] | None = None,
                  classifiers: Sequence[str] | None = None, fold_mode: str = "fold", friend_tree: str = "hepmva",
-                 step_size: int | str = "50 MB", entries_per_job: int | None = None,
+                 step_size: int | str = io.DEFAULT_STEP_SIZE, entries_per_job: int | None = None,
                  directory: str | Path) -> dict:
     """Score one configured apply sample in this process: its nominal files, every tree variation and weight
     variation, in the workflow's parts and layout under ``directory`` (``results/apply/{sample}``).

@@ -80,6 +80,22 @@ def copy_study(workdir: Path) -> None:
             shutil.copy2(src, workdir / name)
 
 
+#: ``snakemake`` run in a Python that writes its own CPU seconds (``RUSAGE_SELF``: the scheduler, the benchmark
+#: threads' sampling, the scripts' preambles; not its children) to the file given as the first argument
+_LAUNCH = """
+import atexit, json, resource, sys
+out = sys.argv.pop(1)
+def own():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    with open(out, "w") as f:
+        json.dump({"cpu": r.ru_utime + r.ru_stime}, f)
+atexit.register(own)
+sys.argv[0] = "snakemake"
+from snakemake.cli import main
+main()
+"""
+
+
 def run_study(workdir: Path, cores: int, extra: list[str]) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     dag = subprocess.run(["snakemake", "--d3dag", "--nolock", *extra], cwd=workdir, env=env, capture_output=True,
@@ -89,8 +105,9 @@ def run_study(workdir: Path, cores: int, extra: list[str]) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with open(workdir / "snakemake.out", "w") as out:
-        proc = subprocess.run(["snakemake", "--cores", str(cores), "--benchmark-extended", *extra], cwd=workdir,
-                              env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.run([sys.executable, "-c", _LAUNCH, str(workdir / "snakemake_self.json"), "--cores",
+                               str(cores), "--benchmark-extended", *extra], cwd=workdir, env=env, stdout=out,
+                              stderr=subprocess.STDOUT)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode:
@@ -98,6 +115,9 @@ def run_study(workdir: Path, cores: int, extra: list[str]) -> dict:
     run = {"wall": wall, "cores": cores, "load_before": load0, "load_after": os.getloadavg(),
            "cpu_all": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(time.time() - wall))}
+    own = workdir / "snakemake_self.json"
+    if own.exists():  # the Snakemake process's own CPU seconds, apart from its children's
+        run["cpu_snakemake"] = json.loads(own.read_text())["cpu"]
     (workdir / "run.json").write_text(json.dumps(run))
     return run
 
@@ -226,6 +246,11 @@ def report(workdir: Path) -> str:
     if run:
         out.append(f"\nSnakemake itself (DAG, scheduling, benchmark sampling; CPU of the run minus the jobs'): "
                    f"{run['cpu_all'] - total['cpu']:.1f} s CPU")
+        if "cpu_snakemake" in run:
+            rest = run["cpu_all"] - total["cpu"] - run["cpu_snakemake"]
+            out.append(f"of which the Snakemake process: {run['cpu_snakemake']:.1f} s (its scheduler, the benchmark "
+                       f"threads' sampling, the scripts' preambles), the rest {rest:.1f} s outside both (the jobs' "
+                       f"shells, each job's Python after its last log line: interpreter exit)")
     out += ["", "Most expensive jobs (CPU s used):", ""]
     for j in sorted(jobs, key=lambda j: -(j.cpu or 0))[:15]:
         out.append(f"- {j.name} ({j.threads} threads): {j.cpu or 0:.1f} s CPU, {j.wall:.1f} s wall, start-up "

@@ -29,7 +29,7 @@ def _declared_mem_mb() -> dict[str, int]:
     """mem_mb of every rule in workflow/rules/*.smk."""
     out = {}
     for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
-        for name, body in re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", smk.read_text(), re.S | re.M):
+        for name, body in re.findall(r"^ *rule (\w+):\n(.*?)(?=^ *rule |\Z)", smk.read_text(), re.S | re.M):
             m = re.search(r"mem_mb=(\d+)", body)
             if m:
                 out[name] = int(m.group(1))

@@ -24,20 +24,22 @@ def test_tiny_budget_streams_xgboost_and_the_mlp_and_refuses_the_others(tmp_path
     targets = [f"results/models/{name}/fold{k}" for name in ("bdt", "mlp") for k in (0, 1)]
     dry = _snakemake(tmp_path, "-n", "--quiet", "host", "--", *targets)
     train_jobs = (dry.stdout + dry.stderr).split("rule train:")[1:]
-    assert len(train_jobs) == 4 and all("mem_mb=1501," in job for job in train_jobs)  # the budget + 1500 MB
+    # one job per classifier for its two folds (training.jobs: per_classifier), the memory of one fold:
+    # the budget + 1500 MB
+    assert len(train_jobs) == 2 and all("mem_mb=1501," in job for job in train_jobs)
     _snakemake(tmp_path, "--cores", "2", "--", *targets)
     res = tmp_path / "results"
     for name in ("bdt", "mlp"):
+        log = (res / "logs" / "train" / f"{name}.log").read_text()
         for fold in (0, 1):
             meta = json.loads((res / "models" / name / f"fold{fold}" / "model.json").read_text())
             assert meta["fit_mode"] == "stream" and meta["fit_memory_mb"] > 0.1
-            log = (res / "logs" / "train" / f"{name}_fold{fold}.log").read_text()
-            assert "OUT OF CORE" in log
+            assert f"classifier {name} fold {fold}: training" in log and "OUT OF CORE" in log
         curve = meta["learning_curve"]  # held-out loss per stage: training went somewhere
         assert curve["test_loss"][-1] < curve["test_loss"][0]
     bdt = json.loads((res / "models/bdt/fold0/model.json").read_text())
     assert bdt["learning_curve"]["test_auc"][-1] > 0.6
-    assert bdt["n_train"] == 2000 and "external memory" in (res / "logs/train/bdt_fold0.log").read_text()
+    assert bdt["n_train"] == 2000 and "external memory" in (res / "logs/train/bdt.log").read_text()
 
     # a kind that cannot stream stops in one line naming the budget (the features are there already)
     cfg["classifiers"].append({"name": "fisher", "kind": "fisher"})

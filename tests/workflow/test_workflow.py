@@ -183,3 +183,32 @@ def test_features_split_into_entry_ranges_give_the_same_dataset(tmp_path):
     w = (data["genWeight"] * (1 + data["met"] / 1000)).astype(np.float64)
     for n in ("one", "split"):
         assert json.loads((results[n] / "features/user_bkg.json").read_text())["sum_weights"] == math.fsum(w)
+
+
+def test_train_jobs_per_classifier_and_per_fold_give_the_same_models(tmp_path):
+    """training.jobs: one job per classifier (its folds one after the other, the default) or one per fold (a
+    cluster's, set by the SLURM and HTCondor profiles): the same score tables to the last bit; switching
+    retrains (the rule's parameters changed)."""
+    from tests.workflow.test_errors_cli import _light
+
+    cfg = _light(_small_config(tmp_path))
+    cfg["classifiers"] = [cfg["classifiers"][0], {"name": "fisher", "kind": "fisher"}]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    targets = [f"results/models/{c['name']}/scores_fold{k}.parquet" for c in cfg["classifiers"] for k in (0, 1)]
+
+    def train(*config):
+        proc = _snakemake(tmp_path, "--cores", "2", "--quiet", "host", *config, "--", *targets)
+        jobs = (proc.stdout + proc.stderr).count("rule train:")
+        return jobs, {t: pd.read_parquet(tmp_path / t) for t in targets}
+
+    jobs, per_classifier = train()
+    assert jobs == 2
+    logs = {p.name for p in (tmp_path / "results/logs/train").iterdir()}
+    assert logs == {"bdt.log", "fisher.log"}
+    assert "fold 1 (2 of 2 in this job)" in (tmp_path / "results/logs/train/bdt.log").read_text()
+    jobs, per_fold = train("--config", "training={jobs: per_fold}")
+    assert jobs == 4  # every fold again: the train rule's parameters changed
+    assert {"bdt_fold0.log", "fisher_fold1.log"} <= {p.name for p in (tmp_path / "results/logs/train").iterdir()}
+    for t in targets:
+        assert len(per_fold[t]) > 1000
+        pd.testing.assert_frame_equal(per_fold[t], per_classifier[t], check_exact=True)

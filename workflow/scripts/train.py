@@ -1,18 +1,18 @@
-"""Train one classifier on all folds but one; score the held-out fold."""
+"""Train one classifier on all folds but one, for each of the job's folds; score each held-out fold."""
 
 from hepmva.logs import log_to
-from hepmva.stages.train import train_fold
+from hepmva.stages.train import train_folds
 
 log_to(snakemake.log[0])
 p = snakemake.params
-train_fold(
+train_folds(
     list(snakemake.input.tables),
     classifier=p.classifier,
-    fold=p.fold,
+    folds=p.folds,
     feature_names=p.features,
     training=p.training,
     seed=p.seed,
     threads=snakemake.threads,
-    model_dir=snakemake.output.model,
-    scores_path=snakemake.output.scores,
+    model_dirs=list(snakemake.output.models),
+    scores_paths=list(snakemake.output.scores),
 )

@@ -7,7 +7,7 @@ rule file              module                                 functions (one per
 ``features.smk``       :mod:`hepmva.stages.features`          ``build_feature_part``, ``merge_feature_parts``
                                                               (``build_features``: both, in one process)
 ``inputs.smk``         :mod:`hepmva.stages.inputs`            ``plot_inputs``
-``train.smk``          :mod:`hepmva.stages.train`             ``train_fold``, ``score_fold_parts``
+``train.smk``          :mod:`hepmva.stages.train`             ``train_folds``, ``train_fold``, ``score_fold_parts``
 ``evaluate.smk``       :mod:`hepmva.stages.evaluate`          ``evaluate_classifier``, ``neyman_pearson_limit``,
                                                               ``permutation_importance_study``, ``summarize``,
                                                               ``plot_roc_comparison``

@@ -1,5 +1,7 @@
 """The train stage (``workflow/rules/train.smk``): one model per (classifier, fold) and its score table.
 
+- :func:`train_folds`       a train job: :func:`train_fold` for each of its folds (all of a classifier's folds
+                            one after the other, ``training.jobs: per_classifier``, or one, ``per_fold``)
 - :func:`train_fold`        train a classifier on every fold but one -> ``results/models/{clf}/fold{k}/``:
                             :func:`fit_fold` (load + fit, memory bounded by the cap and the budget), then
                             :func:`score_fold_parts`
@@ -34,7 +36,7 @@ from hepmva.models import (Kind, classifier_score, fit_memory_mb, fit_mode, get_
 from hepmva.preprocessing import Scaler
 from hepmva.training_set import TrainingChunk, TrainingSet, plan_training_set, sample_name
 
-__all__ = ["train_fold", "fit_fold", "FittedFold", "score_fold_parts", "Scoring"]
+__all__ = ["train_folds", "train_fold", "fit_fold", "FittedFold", "score_fold_parts", "Scoring"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,39 @@ class FittedFold(NamedTuple):
     training_set: TrainingSet     # the events trained on (planned, capped), scaled
     train_rows: dict              # {sample: sorted rows} of the training events scored with role "train"
     info: dict                    # the model's bookkeeping so far (model.json)
+
+
+def train_folds(
+    feature_tables: Sequence[str | Path],
+    *,
+    classifier: dict,
+    folds: Sequence[int],
+    model_dirs: Sequence[str | Path],
+    scores_paths: Sequence[str | Path],
+    **kwargs,
+) -> list[dict]:
+    """One train job: :func:`train_fold` for each fold of ``folds``, one after the other, writing
+    ``model_dirs[i]`` and ``scores_paths[i]`` for ``folds[i]`` (``kwargs``: the rest of :func:`train_fold`'s).
+
+    ``training.jobs: per_classifier`` (the default) gives a job all of a classifier's folds: on a laptop the
+    folds share one Python start, the imports of the classifier's library and the job's scheduling (about
+    2.5 s of CPU a fold in the default study: ``benchmarks/README.md``); ``per_fold``, one job each, for a
+    cluster, where the folds run side by side.
+
+    Returns
+    -------
+    list of dict : each fold's bookkeeping (its model.json).
+    """
+    if not len(folds) == len(model_dirs) == len(scores_paths):
+        raise ValueError(f"train_folds: {len(folds)} folds, {len(model_dirs)} model directories and "
+                         f"{len(scores_paths)} score tables: give one of each per fold")
+    infos = []
+    for i, (fold, model_dir, scores_path) in enumerate(zip(folds, model_dirs, scores_paths)):
+        if len(folds) > 1:
+            log.info("classifier %s: fold %d (%d of %d in this job)", classifier["name"], fold, i + 1, len(folds))
+        infos.append(train_fold(feature_tables, classifier=classifier, fold=int(fold), model_dir=model_dir,
+                                scores_path=scores_path, **kwargs))
+    return infos
 
 
 def train_fold(

@@ -77,20 +77,22 @@ CASES = {
 
 REFERENCE = {
     'whole file, metadata from Runs, 4 chunks': {
-        'nlep': '713d6934ca002a1e', 'njet': 'cc29f22d4d76f73c', 'met': 'a053a68ee3a5041c', 'lep1_pt': '8289444c249e550d',
-        'lep1_abseta': '0257918fcf25aa32', 'jet1_pt': '746100a803aed76f', 'jet2_pt': 'a41619dc1fd756b0', 'mjj': '1919bd577ba7b3e5',
-        'dphi_jj': '261985bad314ef3d', 'deta_jj': '39781d4567d15970', 'sample': '8d042d3a6c5d9c96', 'label': '887cc636c5475d8c',
-        'generator_weight': '5d3c415a5050f0de', 'event': 'd289cd7e4b35bfe3', 'fold': '4c9e81ce849ffef1', 'file_index': 'da49afef88cc01e6',
-        'entry': '95a0e596de3c38fa', 'mt_w': '9610776da73a264b', 'truth_llr': 'a4179d08f26fff69', 'footer': 'a06dd61023f73415',
-        'rows': 14998,
+        'nlep': '713d6934ca002a1e', 'njet': 'cc29f22d4d76f73c', 'met': 'a053a68ee3a5041c',
+        'lep1_pt': '8289444c249e550d', 'lep1_abseta': '0257918fcf25aa32', 'jet1_pt': '746100a803aed76f',
+        'jet2_pt': 'a41619dc1fd756b0', 'mjj': '1919bd577ba7b3e5', 'dphi_jj': '261985bad314ef3d',
+        'deta_jj': '39781d4567d15970', 'sample': '8d042d3a6c5d9c96', 'label': '887cc636c5475d8c',
+        'generator_weight': '5d3c415a5050f0de', 'event': 'd289cd7e4b35bfe3', 'fold': '4c9e81ce849ffef1',
+        'file_index': 'da49afef88cc01e6', 'entry': '95a0e596de3c38fa', 'mt_w': '9610776da73a264b',
+        'truth_llr': 'a4179d08f26fff69', 'footer': 'a06dd61023f73415', 'rows': 14998,
     },
     'entry range, sum_weights auto': {
-        'nlep': 'bf57472e36287120', 'njet': 'a092cda230e5b3da', 'met': '46c1517426de7cc3', 'lep1_pt': 'b67871762aaf4bb1',
-        'lep1_abseta': '3957f707075069a2', 'jet1_pt': '496df9981f09dda4', 'jet2_pt': '6afe0fedfed9bdc9', 'mjj': '3845f32a967ff1b9',
-        'dphi_jj': '72784b8e389d4a93', 'deta_jj': 'e3d10585bb55b63f', 'sample': 'a0f00ad85bc0b62e', 'label': 'f9869f07d3a70599',
-        'generator_weight': '4df22aac0d5916c3', 'event': '844d016260558cdd', 'fold': '302a389787766563', 'file_index': '30d921d10b4d2626',
-        'entry': 'a2359685eb67367d', 'mt_w': '63450239c5b9baf6', 'truth_llr': 'c4fede77ad711cb3', 'footer': '000a122f708bed6b',
-        'rows': 10449,
+        'nlep': 'bf57472e36287120', 'njet': 'a092cda230e5b3da', 'met': '46c1517426de7cc3',
+        'lep1_pt': 'b67871762aaf4bb1', 'lep1_abseta': '3957f707075069a2', 'jet1_pt': '496df9981f09dda4',
+        'jet2_pt': '6afe0fedfed9bdc9', 'mjj': '3845f32a967ff1b9', 'dphi_jj': '72784b8e389d4a93',
+        'deta_jj': 'e3d10585bb55b63f', 'sample': 'a0f00ad85bc0b62e', 'label': 'f9869f07d3a70599',
+        'generator_weight': '4df22aac0d5916c3', 'event': '844d016260558cdd', 'fold': '302a389787766563',
+        'file_index': '30d921d10b4d2626', 'entry': 'a2359685eb67367d', 'mt_w': '63450239c5b9baf6',
+        'truth_llr': 'c4fede77ad711cb3', 'footer': '000a122f708bed6b', 'rows': 10449,
     },
 }
 #: one chunk instead of four, the cross-section and the sum of weights as numbers: the same columns, another footer

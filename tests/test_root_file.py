@@ -63,9 +63,10 @@ def test_one_open_answers_entries_chunks_and_metadata(ttbar, opens):
         list(f.iterate("Events", ["met"]))
 
 
-def _ttbar_part(path: str, **sample_keys):
+def _ttbar_part(**sample_keys):
     sample = {"name": "ttbar", "label": "background", "tree": "Events", "weight": "genWeight",
-              "xsec_pb": {"tree": "Runs", "branch": "xsec_pb"}, "sum_weights": {"tree": "Runs", "branch": "genEventSumw"}}
+              "xsec_pb": {"tree": "Runs", "branch": "xsec_pb"},
+              "sum_weights": {"tree": "Runs", "branch": "genEventSumw"}}
     sample.update(sample_keys)
     kwargs = dict(features=[{"name": "met", "expr": "met"}, {"name": "j1", "expr": "jet_pt[0]", "default": -1.0}],
                   folds=2, event_id="event", selection="nlep >= 1", step_size=1500)
@@ -75,7 +76,7 @@ def _ttbar_part(path: str, **sample_keys):
 @pytest.mark.parametrize("sum_weights", ["metadata", "auto"])
 def test_a_features_part_opens_its_file_once(ttbar, opens, tmp_path, sum_weights):
     """The entry count, the chunks, the cross-section and the sum of weights: 4 opens before, 1 now."""
-    sample, kwargs = _ttbar_part(ttbar, **({"sum_weights": "auto"} if sum_weights == "auto" else {}))
+    sample, kwargs = _ttbar_part(**({"sum_weights": "auto"} if sum_weights == "auto" else {}))
     meta = build_feature_part(sample, {"part": 0, "file": ttbar, "file_index": 0}, output=tmp_path / "p.parquet",
                               **kwargs)
     assert opens == [ttbar]
@@ -106,7 +107,7 @@ def test_check_branches_on_the_open_file_names_the_feature(ttbar, opens):
 
 
 def test_parts_are_lz4_with_byte_stream_split_floats(ttbar, tmp_path):
-    sample, kwargs = _ttbar_part(ttbar)
+    sample, kwargs = _ttbar_part()
     build_feature_part(sample, {"part": 0, "file": ttbar, "file_index": 0}, output=tmp_path / "p.parquet", **kwargs)
     md = pq.read_metadata(tmp_path / "p.parquet")
     rg = md.row_group(0)
@@ -158,7 +159,7 @@ def test_open_errors_are_one_line(tmp_path):
 
 
 def test_a_part_with_a_missing_metadata_branch_names_it_and_leaves_nothing(ttbar, tmp_path):
-    sample, kwargs = _ttbar_part(ttbar, xsec_pb={"tree": "Runs", "branch": "xsec"})
+    sample, kwargs = _ttbar_part(xsec_pb={"tree": "Runs", "branch": "xsec"})
     out = tmp_path / "p.parquet"
     with pytest.raises(io.InputError, match=r"ttbar\.root:Runs: no branch 'xsec' \(did you mean 'xsec_pb'\?\)"):
         build_feature_part(sample, {"part": 0, "file": ttbar, "file_index": 0}, output=out, **kwargs)

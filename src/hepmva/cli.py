@@ -18,6 +18,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from hepmva import io
 from hepmva.errors import HepmvaError
 from hepmva.logs import log_to
 from hepmva.stages.apply import apply_files
@@ -48,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="the files are (more of) this training sample: apply its selection too (forces --fold-mode fold)")
     p.add_argument("--selection", metavar="EXPR", help="extra selection (safe expression), AND-ed with the study's")
     p.add_argument("--friend-tree", default="hepmva", help="name of the friend trees (default: hepmva)")
-    p.add_argument("--step-size", default="4 MB", help='chunk size: entries or memory such as "4 MB" (default)')
+    p.add_argument("--step-size", default=io.DEFAULT_STEP_SIZE,
+                   help=f'chunk size: entries or memory such as "{io.DEFAULT_STEP_SIZE}" (default)')
     p.add_argument("--log", metavar="FILE", help="also write the log (and any traceback) to FILE")
     return parser
 

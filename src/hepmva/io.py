@@ -63,8 +63,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: chunk size of the readers when none is given: the config's ``reading.step_size`` default (memory of the
-#: branches read per chunk; uproot converts it to entries)
+#: chunk size of the readers when none is given: the schema's ``reading.step_size`` default (memory of the
+#: branches read per chunk; uproot converts it to entries), repeated here because io sits below the config
+#: (tests/test_root_file.py checks that the two agree)
 DEFAULT_STEP_SIZE = "4 MB"
 
 
@@ -183,7 +184,9 @@ class RootFile:
         except FileNotFoundError:
             raise InputError(f"{self.path}: no such file") from None
         except Exception as exc:  # uproot raises many types for non-ROOT / corrupt files
-            raise InputError(f"{self.path}: not a readable ROOT file ({type(exc).__name__}: {_first_line(exc)})") from None
+            raise InputError(
+                f"{self.path}: not a readable ROOT file ({type(exc).__name__}: {_first_line(exc)})"
+            ) from None
         self._trees: dict = {}
 
     def __enter__(self) -> "RootFile":
@@ -207,7 +210,9 @@ class RootFile:
                 obj = self._file[name]
             except Exception:
                 keys = sorted({k.split(";")[0] for k in self._file.keys(recursive=True)})
-                raise InputError(f"{self.path}: no tree '{name}'; the file holds: {', '.join(keys) or 'nothing'}") from None
+                raise InputError(
+                    f"{self.path}: no tree '{name}'; the file holds: {', '.join(keys) or 'nothing'}"
+                ) from None
             if not isinstance(obj, _tree_types()):
                 what = getattr(obj, "classname", type(obj).__name__)
                 raise InputError(f"{self.path}: '{name}' is a {what}, not a TTree or an RNTuple")

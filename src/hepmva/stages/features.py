@@ -150,7 +150,7 @@ def _write_part(source: io.RootFile, sample: dict, spec: FeaturePartSpec, progra
                         else sumw_read.add_count(n)
                 table, wsum = _part_table(program, chunk, schema, path=path, entry_start=entry_start, name=name,
                                           label=label, folds=folds, file_index=spec.file_index)
-                del chunk  # freed before the next chunk is read: a job holds one chunk, not two
+                del chunk  # not held by this loop while uproot reads the next one
                 if table is not None:
                     writer.write_table(table)
                     n_selected += table.num_rows

@@ -20,6 +20,7 @@ every :data:`PROGRESS_INTERVAL` seconds.
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import os
 import resource
@@ -69,14 +70,25 @@ def _cpu_seconds() -> float:
 
 def _log_job_cost() -> None:
     """At exit of a job that did not fail: its wall and CPU seconds and peak memory (the error line stays last
-    in a failed job's log, where :func:`collected_errors` finds it)."""
-    age = process_age()
-    if _job["failed"] or age is None:
-        return
-    cpu = _cpu_seconds()
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    _job_log.info("%s%.2f s wall, %.2f s CPU (%.2f cores on average; %.2f s CPU of it start-up), peak RSS %.0f MiB",
-                  JOB_DONE_PREFIX, age, cpu, cpu / age if age > 0 else 0.0, _job["startup_cpu"], rss_mib)
+    in a failed job's log, where :func:`collected_errors` finds it).
+
+    Then :func:`gc.freeze`: a job's imports leave ~10^6 objects alive to the end, and the interpreter's exit walks
+    them all in its garbage collections: 0.3-0.7 s of CPU per job, as much as some jobs' work (a train job of a
+    scikit-learn kind: 3.65 -> 3.02 s of CPU, the same as leaving by ``os._exit``). Frozen, they are skipped;
+    the rest of the exit (atexit handlers registered before this one, every reference-counted release, the
+    flushing of files) is unchanged.
+    """
+    try:
+        age = process_age()
+        if _job["failed"] or age is None:
+            return
+        cpu = _cpu_seconds()
+        rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        _job_log.info("%s%.2f s wall, %.2f s CPU (%.2f cores on average; %.2f s CPU of it start-up), peak RSS "
+                      "%.0f MiB", JOB_DONE_PREFIX, age, cpu, cpu / age if age > 0 else 0.0, _job["startup_cpu"],
+                      rss_mib)
+    finally:
+        gc.freeze()
 
 
 def one_line(exc: BaseException) -> str:
@@ -134,6 +146,10 @@ def log_to(path: str | Path | None, level: int = logging.INFO) -> None:
         if not _job["registered"]:
             _job["registered"] = True
             atexit.register(_log_job_cost)
+    # The objects of the imports so far live as long as the process (a job, the CLI: log_to is called once, at
+    # its start): frozen, the garbage collector's full collections stop walking them (an evaluate job: 5.2 ->
+    # 4.85 s of CPU). Objects created later are collected as before.
+    gc.freeze()
 
 
 def _make_excepthook(logfile: logging.FileHandler | None, path: str | Path | None):

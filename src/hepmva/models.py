@@ -36,6 +36,11 @@ A record holds:
   when the training set does not fit ``training.memory_budget_mb``; ``stream_when``: ``(parameter, values)``
   when only some settings stream (the MLP's first-order solvers). None: the kind trains in memory only, and
   a training set over the budget is refused in one line;
+- ``cost``: how long a train job of the kind takes, relatively, at typical settings: 1 (linear models, single
+  trees, the GA cuts; seconds), 2 (xgboost, the MLP), 3 (ensembles of exact-split trees, HGB, the SVM, the k-NN:
+  each several times longer). The ``train`` and ``evaluate`` rules' ``priority``, so that Snakemake starts the
+  longest jobs first and the last to finish are short ones (longest-processing-time-first: on 2 cores, a
+  k-NN's train and evaluate jobs left to the end would run alone for half a minute);
 - ``train_score_events`` and ``importance_events``: caps for the kinds whose prediction costs as much as a fit
   (the k-NN's neighbour search, the exact SVM's kernel sums). The training events scored for the overtraining
   checks are then a random subsample of that many of the events trained on (the held-out fold is always scored
@@ -193,6 +198,8 @@ class Kind:
     train_score_events: int | None = None
     #: events of the permutation importance at most (below the config's evaluation.importance_events); None = no cap
     importance_events: int | None = None
+    #: relative duration of a train job, 1 (short) to 3 (long): the train and evaluate rules' priority
+    cost: int = 1
 
     def can_stream(self, estimator) -> bool:
         """Whether ``estimator`` (of this kind) can train out of core."""
@@ -214,6 +221,8 @@ class Kind:
                              "(and, for skops, its exact allow-list to SKOPS_TRUSTED)")
         if int(self.threads) != self.threads or self.threads < 1:
             raise ValueError(f"kind '{self.name}': threads must be a positive integer, got {self.threads!r}")
+        if self.cost not in (1, 2, 3):
+            raise ValueError(f"kind '{self.name}': cost must be 1, 2 or 3, got {self.cost!r}")
         for cap in ("train_score_events", "importance_events"):
             v = getattr(self, cap)
             if v is not None and (int(v) != v or v < 1):
@@ -255,33 +264,36 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("xgboost", "xgboost:XGBClassifier", "gradient-boosted trees (xgboost)", negative_weights=False,
          stages="iteration_range", stages_note="xgboost predict_proba with the first k boosting rounds",
          strict_params=False, progress=("n_estimators", "rounds", _xgboost_progress), bytes_per_value=8.0,
-         streams="hepmva.out_of_core:fit_xgboost_external", threads=PARALLEL),
+         streams="hepmva.out_of_core:fit_xgboost_external", threads=PARALLEL, cost=2),
     Kind("hgb", "sklearn.ensemble:HistGradientBoostingClassifier", "histogram gradient boosting",
          stages="staged_predict_proba", stages_note=_BOOST,
-         progress=("max_iter", "iterations", _verbose_progress(r"^\[\d+/\d+\]", 2)), threads=PARALLEL),
+         progress=("max_iter", "iterations", _verbose_progress(r"^\[\d+/\d+\]", 2)), threads=PARALLEL, cost=3),
     Kind("gbdt", "sklearn.ensemble:GradientBoostingClassifier", "gradient-boosted trees",
-         stages="staged_predict_proba", stages_note=_BOOST, progress=("n_estimators", "stages", _monitor_progress)),
+         stages="staged_predict_proba", stages_note=_BOOST, progress=("n_estimators", "stages", _monitor_progress),
+         cost=3),
     Kind("adaboost", "hepmva.peers:AdaBoostBDT", "TMVA-like BDT: AdaBoost on depth-3 trees", negative_weights=False,
          stages="staged_predict_proba", stages_note=_BOOST,
-         progress=("n_estimators", "rounds", _round_callback_progress)),
+         progress=("n_estimators", "rounds", _round_callback_progress), cost=3),
     Kind("random_forest", "sklearn.ensemble:RandomForestClassifier", "random forest (weighted bootstrap)",
          negative_weights=False,
-         progress=("n_estimators", "trees", _verbose_progress(r"building tree \d+ of \d+", 2)), threads=PARALLEL),
+         progress=("n_estimators", "trees", _verbose_progress(r"building tree \d+ of \d+", 2)), threads=PARALLEL,
+         cost=3),
     Kind("bagging", "hepmva.peers:BaggedTrees", "bagged trees with a max_depth knob", negative_weights=False,
-         progress=("n_estimators", "trees", _verbose_progress(r"Building estimator \d+ of \d+", 2)), threads=PARALLEL),
+         progress=("n_estimators", "trees", _verbose_progress(r"Building estimator \d+ of \d+", 2)), threads=PARALLEL,
+         cost=3),
     Kind("decision_tree", "sklearn.tree:DecisionTreeClassifier", "one decision tree"),
     Kind("svm", "hepmva.peers:SVMClassifier", "RBF SVC on a capped subsample, or Nystroem + linear SVM",
-         fit_note=_capped_fit_note, train_score_events=EXPENSIVE_SCORING_EVENTS),
+         fit_note=_capped_fit_note, train_score_events=EXPENSIVE_SCORING_EVENTS, cost=3),
     Kind("knn", "hepmva.peers:WeightedKNNClassifier", "weighted neighbour vote on a capped subsample",
          fit_note=_capped_fit_note, threads=PARALLEL, train_score_events=EXPENSIVE_SCORING_EVENTS,
-         importance_events=EXPENSIVE_IMPORTANCE_EVENTS),
+         importance_events=EXPENSIVE_IMPORTANCE_EVENTS, cost=3),
     Kind("fisher", "hepmva.linear:FisherDiscriminant", "Fisher's linear discriminant (in-house)"),
     Kind("linear_discriminant", "hepmva.linear:LinearDiscriminant", "least squares by the normal equations (in-house)"),
     Kind("cuts_ga", "hepmva.cuts:CutsGAClassifier", "rectangular cuts by the genetic algorithm (in-house)",
          extra_outputs=_write_cuts),
     Kind("mlp", "hepmva.nn:MLPClassifier", "multi-layer perceptron, backpropagation (in-house)", stages="loss_curve",
          bytes_per_value=12.0, streams="hepmva.out_of_core:fit_mlp_streamed",
-         stream_when=("solver", ("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adam"))),
+         stream_when=("solver", ("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adam")), cost=2),
 )}
 
 

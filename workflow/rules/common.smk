@@ -70,6 +70,17 @@ def get_classifier_threads(wildcards):
     return job_threads(get_kind(get_classifier(wildcards.classifier)["kind"]), _total_cores())
 
 
+def get_classifier_priority(wildcards):
+    """The train and evaluate jobs' priority: the kind's relative cost (hepmva.models.Kind.cost, 1-3), so the
+    longest jobs start first and the last to finish are short (the studies' rules: STUDY_PRIORITY)."""
+    return get_kind(get_classifier(wildcards.classifier)["kind"]).cost
+
+
+#: priority of the optional studies' longer jobs (clustering, anomaly detection, the optimizer and training-method
+#: comparisons: 5-10 s each), next to the middle-cost classifiers' train jobs rather than left to the end
+STUDY_PRIORITY = 2
+
+
 def _total_cores():
     """--cores of this run; None where no total is set (a cluster executor's --jobs)."""
     try:

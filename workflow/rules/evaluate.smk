@@ -64,6 +64,7 @@ rule evaluate:
         importance_events=config["evaluation"]["importance_events"],
         importance_repeats=config["evaluation"]["importance_repeats"],
     threads: 1
+    priority: get_classifier_priority
     resources:
         mem_mb=4000,
         runtime=30,

@@ -27,6 +27,7 @@ rule optimizer_study:
         training=config["training"],
         seed=config["seed"],
     threads: 1
+    priority: STUDY_PRIORITY
     resources:
         mem_mb=4000,
         runtime=30,

@@ -22,6 +22,7 @@ if config["training"]["jobs"] == "per_fold":
             folds=lambda wildcards: [int(wildcards.fold)],
             **TRAIN_PARAMS,
         threads: get_classifier_threads
+        priority: get_classifier_priority
         resources:
             mem_mb=get_train_mem_mb,  # training.memory_budget_mb + 1500 (hepmva.training_set.train_job_mem_mb)
             runtime=120,
@@ -44,6 +45,7 @@ else:
             folds=FOLDS,
             **TRAIN_PARAMS,
         threads: get_classifier_threads
+        priority: get_classifier_priority
         resources:
             mem_mb=get_train_mem_mb,  # the folds one after the other: the memory of one
             runtime=120 * len(FOLDS),

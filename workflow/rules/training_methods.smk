@@ -22,6 +22,7 @@ rule training_methods:
         training=config["training"],
         seed=config["seed"],
     threads: 1
+    priority: STUDY_PRIORITY
     resources:
         mem_mb=4000,
         runtime=30,

@@ -33,6 +33,7 @@ rule unsupervised_clustering:
         extend_labels=config["unsupervised"]["clustering"]["extend"],
         plot_points=config["unsupervised"]["clustering"]["plot_points"],
     threads: 1
+    priority: STUDY_PRIORITY
     resources:
         mem_mb=6000,
         runtime=30,
@@ -116,6 +117,7 @@ rule unsupervised_anomaly:
         max_eval=config["unsupervised"]["anomaly"]["max_eval"],
         n_bootstrap=config["unsupervised"]["anomaly"]["n_bootstrap"],
     threads: 1
+    priority: STUDY_PRIORITY
     resources:
         mem_mb=6000,
         runtime=30,

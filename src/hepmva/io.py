@@ -7,7 +7,10 @@ remote URLs (``root://host//path/file.root``, read by uproot through fsspec-xroo
 Awkward arrays cross to numpy in one place: :func:`hepmva.features` evaluates expressions on the
 awkward chunks and returns one numpy value per event; everything after that is numpy/pandas.
 
-Every reader error is a one-line :class:`InputError` that names the file, tree or branch.
+A job opens each ROOT file once: :class:`RootFile` answers the entry count, the chunks and the metadata
+trees of one open file (:func:`count_entries`, :func:`iterate_tree` and the metadata readers are its thin
+wrappers, one open each). Every reader error is a one-line :class:`InputError` that names the file, tree or
+branch.
 Writers write to a temporary name and rename at the end, so a failure never leaves a partial file.
 """
 

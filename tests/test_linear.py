@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression, Ridge
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from tests.estimator_checks import parametrize_with_checks
 
 from hepmva.linear import LinearDiscriminant, weighted_least_squares
 

@@ -13,7 +13,8 @@ Layers, bottom to top (nothing imports upward; ``tests/test_layers.py`` enforces
   :mod:`hepmva.feature_table` (one chunk of events -> selected features, spectators, weights, event ids),
   :mod:`hepmva.training_set` (a fold's training events planned and capped per class, yields kept, read part by part),
   :mod:`hepmva.score_parts` (the fold models' score tables, written and read part by part)
-- learners:     :mod:`hepmva.nn` (MLP, backpropagation), :mod:`hepmva.optim` (update rules, schedules,
+- learners:     :mod:`hepmva.estimator` (scikit-learn's estimator protocol without its import: the in-house
+  learners' base), :mod:`hepmva.nn` (MLP, backpropagation), :mod:`hepmva.optim` (update rules, schedules,
   minimisers), :mod:`hepmva.linear` (normal equations, linear and Fisher discriminants),
   :mod:`hepmva.cuts` (CutsGA), :mod:`hepmva.peers` (BDTs, capped SVM, k-NN), :mod:`hepmva.models`
   (one record per classifier kind), :mod:`hepmva.out_of_core` (xgboost's external memory, the MLP streamed),

@@ -37,11 +37,10 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from hepmva.checks import subsample_index
+from hepmva.estimator import (BaseEstimator, ClassifierMixin, check_is_fitted, check_sample_weight, target_type,
+                              validate_data)
 
 from hepmva.optim.minimize import minimize
 
@@ -183,13 +182,13 @@ class CutsGAClassifier(ClassifierMixin, BaseEstimator):
             The fitted classifier.
         """
         X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
+        target_type(y)  # scikit-learn's check_classification_targets
         self.classes_ = np.unique(y)
         if self.classes_.size != 2:
             raise ValueError(
                 f"CutsGAClassifier needs exactly 2 classes in y, got {self.classes_.size}"
             )
-        w = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        w = check_sample_weight(sample_weight, X, dtype=np.float64)
         signal = y == self.classes_[1]
         for name, mask in (("signal", signal), ("background", ~signal)):
             if not w[mask].sum() > 0:

@@ -34,11 +34,10 @@ from typing import Any, NamedTuple, Self
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from hepmva.checks import check_weights
+from hepmva.estimator import (BaseEstimator, ClassifierMixin, check_is_fitted, check_sample_weight, target_type,
+                              validate_data)
 
 __all__ = ["LeastSquaresResult", "weighted_least_squares", "LinearDiscriminant", "FisherDiscriminant",
            "weighted_covariance"]
@@ -207,8 +206,8 @@ class LinearDiscriminant(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
-        check_classification_targets(y)
-        s = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        target_type(y)  # scikit-learn's check_classification_targets
+        s = check_sample_weight(sample_weight, X, dtype=np.float64)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         n_classes = self.classes_.size
         if n_classes < 2:
@@ -408,10 +407,9 @@ class FisherDiscriminant(ClassifierMixin, BaseEstimator):
         self
         """
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
-        check_classification_targets(y)
+        y_type = target_type(y)  # scikit-learn's check_classification_targets and type_of_target
         if float(self.reg) < 0:
             raise ValueError(f"reg must be >= 0, got {self.reg!r}")
-        y_type = type_of_target(y, input_name="y", raise_unknown=True)
         if y_type != "binary":
             raise ValueError(f"Only binary classification is supported. The type of the target is {y_type}.")
         self.classes_, y_idx = np.unique(y, return_inverse=True)

@@ -3,7 +3,7 @@ and the deterministic full-batch L-BFGS instance in float32 and float64."""
 
 from __future__ import annotations
 
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from tests.estimator_checks import parametrize_with_checks
 
 from hepmva.nn import MLPClassifier
 

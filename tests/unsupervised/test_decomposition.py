@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from tests.estimator_checks import parametrize_with_checks
 
 from hepmva.metrics import roc_auc
 from hepmva.unsupervised.decomposition import FisherDiscriminant, WeightedPCA, weighted_covariance

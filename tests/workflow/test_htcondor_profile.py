@@ -56,9 +56,38 @@ def test_every_rule_gets_the_memory_it_declares():
     declared = _declared_mem_mb()
     assert {"train", "evaluate", "features"} <= set(declared)
     assert set(cfg["set-resources"]) <= set(declared), set(cfg["set-resources"]) - set(declared)
+    own = _rules_requesting_their_mem_mb()
+    assert own == {"train"}
     for rule, mem in declared.items():
-        requested = cfg["set-resources"].get(rule, {}).get("htcondor_request_mem_mb", default)
+        requested = mem if rule in own else cfg["set-resources"].get(rule, {}).get("htcondor_request_mem_mb", default)
         assert requested >= mem, f"{rule}: declares mem_mb={mem}, the profile requests {requested}"
+    assert not own & set(cfg["set-resources"]), "a set-resources entry would override the rule's own request"
+
+
+def _rules_requesting_their_mem_mb() -> set[str]:
+    """Rules whose resources request the plugin's memory themselves (htcondor_request_mem_mb = their mem_mb)."""
+    out = set()
+    for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
+        for name, body in re.findall(r"^ *rule (\w+):\n(.*?)(?=^ *rule |\Z)", smk.read_text(), re.S | re.M):
+            if "htcondor_request_mem_mb=get_train_mem_mb" in body:
+                out.add(name)
+    return out
+
+
+@pytest.mark.workflow
+def test_the_train_request_follows_the_memory_budget(tmp_path):
+    """training.memory_budget_mb raised: the train jobs ask HTCondor for budget + 1500 MB, not a fixed amount."""
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg["training"]["memory_budget_mb"] = 10000
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+           str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "--workflow-profile", str(PROFILE),
+           "--dry-run", "--quiet", "host"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = (proc.stdout + proc.stderr).split("rule train:")[1:]
+    assert len(jobs) == 36  # the profile's training.jobs: per_fold, 18 classifiers x 2 folds
+    assert all("htcondor_request_mem_mb=11500" in job.split("\n\n")[0] for job in jobs), jobs[0][:2000]
 
 
 def _dry_run(profile: Path, workdir: Path) -> subprocess.CompletedProcess:

@@ -25,6 +25,7 @@ if config["training"]["jobs"] == "per_fold":
         priority: get_classifier_priority
         resources:
             mem_mb=get_train_mem_mb,  # training.memory_budget_mb + 1500 (hepmva.training_set.train_job_mem_mb)
+            htcondor_request_mem_mb=get_train_mem_mb,  # the HTCondor plugin reads only its own resource
             runtime=120,
         script:
             "../scripts/train.py"
@@ -48,6 +49,7 @@ else:
         priority: get_classifier_priority
         resources:
             mem_mb=get_train_mem_mb,  # the folds one after the other: the memory of one
+            htcondor_request_mem_mb=get_train_mem_mb,  # the HTCondor plugin reads only its own resource
             runtime=120 * len(FOLDS),
         script:
             "../scripts/train.py"

@@ -22,4 +22,5 @@ apply_part(
     scale=snakemake.input.scale[0] if snakemake.input.scale else None,
     friend=snakemake.output.friend,
     table=snakemake.output.table,
+    threads=snakemake.threads,
 )

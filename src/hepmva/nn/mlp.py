@@ -61,13 +61,11 @@ from typing import Any, Self
 import numpy as np
 from scipy.linalg.blas import get_blas_funcs
 from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin
 from threadpoolctl import threadpool_limits
-from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from hepmva.errors import DivergenceError  # re-exported: hepmva.nn.DivergenceError
+from hepmva.estimator import (BaseEstimator, ClassifierMixin, check_is_fitted, check_random_state, check_sample_weight,
+                              target_type, validate_data)
 from hepmva.jit import kernel, numba_available
 from hepmva.nn.activations import get_activation
 from hepmva.nn.init import default_init, get_initializer
@@ -832,8 +830,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """
         self._check_params()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        check_classification_targets(y)
-        y_type = type_of_target(y, input_name="y", raise_unknown=True)
+        y_type = target_type(y)
         if y_type != "binary":
             raise ValueError(
                 f"Only binary classification is supported. The type of the target is {y_type}."
@@ -845,7 +842,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             )
         self.classes_ = classes
         dtype = np.dtype(self.dtype)
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sw = check_sample_weight(sample_weight, X, dtype=np.float64)
         if not np.all(np.isfinite(sw)):
             raise ValueError("sample_weight contains NaN or inf")
         if sw.sum() <= 0:
@@ -893,7 +890,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if unknown.size:
             raise ValueError(f"validation_data labels {unknown.tolist()} not among classes {self.classes_.tolist()}")
         wv = validation_data[2] if len(validation_data) == 3 else None
-        wv = _check_sample_weight(wv, Xv, dtype=np.float64)
+        wv = check_sample_weight(wv, Xv, dtype=np.float64)
         if not wv.sum() > 0:
             raise ValueError(f"validation_data weights must have a positive sum, got {wv.sum()!r}")
         dtype = np.dtype(self.dtype)

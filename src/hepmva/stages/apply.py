@@ -56,6 +56,7 @@ from hepmva.config import schema_default
 from hepmva.feature_table import (FeaturePartSpec, apply_variations, check_branches, compile_program, evaluate_chunk,
                                   merged_scale, part_weight_sums, plan_apply_parts, plan_parts)
 from hepmva.logs import Progress
+from hepmva.models import thread_limits
 from hepmva.plotting.apply import plot_spectator_sculpting, plot_stack
 from hepmva.samples import ExactSum
 
@@ -308,7 +309,7 @@ def apply_part(bundle_dir: str | Path, sample: Mapping, part: Mapping, *, featur
                define: Mapping[str, str] | None = None, aliases: Mapping[str, str] | None = None,
                classifiers: Sequence[str] | None = None, fold_mode: str = "fold", friend_tree: str = "hepmva",
                step_size: int | str = _STEP_SIZE, scale: str | Path | Mapping | None = None, friend: str | Path,
-               table: str | Path) -> dict:
+               table: str | Path, threads: int = 1) -> dict:
     """Score one part of an apply sample (an input file or an entry range of one, of one variation).
 
     Writes the part's friend tree ``friend`` (entry-aligned with the part's entries of the input tree)
@@ -316,16 +317,25 @@ def apply_part(bundle_dir: str | Path, sample: Mapping, part: Mapping, *, featur
     scores, spectators, physics weights; the part's counts and yield in the footer), both atomically.
     ``scale`` (simulation): the variation's :func:`merge_scale` record or its file. ``features``
     (with ``define`` / ``aliases``, the config's) must be the bundle's; a difference fails naming the
-    feature.
+    feature. ``threads``: the job's cores, on which the fold models predict (their saved ``n_jobs`` and every
+    OpenMP pool: xgboost's and HGB's would take every core of the node).
 
     Returns
     -------
     dict : the part's record (what the footer holds).
     """
+    with thread_limits(threads):
+        return _apply_part(bundle_dir, sample, part, features=features, define=define, aliases=aliases,
+                           classifiers=classifiers, fold_mode=fold_mode, friend_tree=friend_tree,
+                           step_size=step_size, scale=scale, friend=friend, table=table, threads=threads)
+
+
+def _apply_part(bundle_dir, sample, part, *, features, define, aliases, classifiers, fold_mode, friend_tree,
+                step_size, scale, friend, table, threads) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    bundle = load_bundle(bundle_dir, classifiers, n_jobs=1)  # the apply job's one core
+    bundle = load_bundle(bundle_dir, classifiers, n_jobs=threads)
     bundle.check_features(features, where="config key 'features'", define=define, aliases=aliases)
     name, var, is_mc = sample["name"], part["variation"], sample["kind"] == "mc"
     mode = sample.get("fold_mode") or fold_mode

@@ -23,10 +23,9 @@ from typing import Any, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hepmva.checks import check_weights
+from hepmva.estimator import BaseEstimator, TransformerMixin, check_is_fitted, validate_data
 from hepmva.linear import FisherDiscriminant, weighted_covariance
 
 __all__ = ["WeightedPCA", "FisherDiscriminant", "weighted_covariance"]  # the last two live in hepmva.linear

@@ -11,11 +11,13 @@ cross-section / sum of weights) on one file of the built-in generator. In one pr
 - ``build_feature_part``: the whole job, parquet part with its footer written.
 
 The differences of the last three rows are the cost of reading, evaluating and writing. Peak RSS of a
-features job is measured in a fresh process per file size (``--rss-events``): memory must be flat in
-the file size (bounded by the chunk).
+features job is measured in a fresh process per file size (``--rss-events``) and chunk size (``--rss-steps``):
+memory must be flat in the file size (bounded by the chunk). ``--codecs`` writes the part again with snappy,
+lz4, zstd level 1 and none, with and without byte-stream-split floats (write time, size, read time).
 
     PYTHONPATH=src python benchmarks/bench_features.py                       # 1M events, 3 repeats
     PYTHONPATH=src python benchmarks/bench_features.py --events 3000000 --rss-events 1000000,5000000
+    PYTHONPATH=src python benchmarks/bench_features.py --codecs --rss-steps "4 MB,50 MB"   # + codecs, two chunk sizes
 """
 
 from __future__ import annotations
@@ -85,22 +87,77 @@ def _build(sample, spec, kwargs, out):
     build_feature_part(sample, spec, output=out, **kwargs)
 
 
-def _rss_child(path: str, out: str) -> None:
-    """Run one features job on ``path`` and print its peak RSS (MiB) and seconds as JSON."""
+def _rss_child(path: str, out: str, step_size: str) -> None:
+    """Run one features job on ``path`` (chunks of ``step_size``) and print its peak RSS (MiB) and seconds as JSON."""
     sample, kwargs, spec = _study(path)
+    kwargs["step_size"] = int(step_size) if step_size.isdigit() else step_size
     t0 = time.perf_counter()
     _build(sample, spec, kwargs, out)
     dt = time.perf_counter() - t0
-    print(json.dumps({"rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "seconds": dt}))
+    print(json.dumps({"rss_mib": _peak_rss_mib(), "seconds": dt}))
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak RSS: VmHWM of /proc (ru_maxrss of a child started by a large parent reports the
+    parent's peak at the fork: Linux carries it across exec, so the child's own peak would be hidden)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+#: the parquet options compared by ``--codecs`` (the part's own: lz4 with byte-stream-split floats)
+CODECS = {
+    "snappy": {"compression": "snappy"},
+    "snappy + split floats": {"compression": "snappy", "split": True},
+    "lz4": {"compression": "lz4"},
+    "**lz4 + split floats** (parts)": {"compression": "lz4", "split": True},
+    "zstd 1": {"compression": "zstd", "compression_level": 1},
+    "zstd 1 + split floats": {"compression": "zstd", "compression_level": 1, "split": True},
+    "none": {"compression": "none"},
+}
+
+
+def codec_rows(part: str, repeats: int) -> None:
+    """Write the part's table with each of :data:`CODECS` (CPU s to write, MB, CPU s to read back), best of repeats."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(part)
+    floats = [f.name for f in table.schema if pa.types.is_floating(f.type)]
+    out = str(Path(part).with_name("codec.parquet"))
+    print(f"\n{table.num_rows:,} rows x {table.num_columns} columns (the part above), no dictionary but the sample "
+          f"name, no statistics, best of {repeats}:\n")
+    print("| parquet options | write ms (CPU) | MB | read ms (CPU) |\n|---|---:|---:|---:|")
+    for name, opts in CODECS.items():
+        opts = dict(opts)
+        split = floats if opts.pop("split", False) else False
+        write = read = float("inf")
+        for _ in range(repeats):
+            c0 = time.process_time()
+            with pq.ParquetWriter(out, table.schema, use_dictionary=["sample"], write_statistics=False,
+                                  use_byte_stream_split=split, **opts) as w:
+                w.write_table(table)
+            write = min(write, time.process_time() - c0)
+            c0 = time.process_time()
+            pq.read_table(out)
+            read = min(read, time.process_time() - c0)
+        print(f"| {name} | {write * 1e3:.1f} | {os.path.getsize(out) / 1e6:.2f} | {read * 1e3:.1f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events in the file of the throughput rows")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--rss-events", default="1000000,3000000",
+    parser.add_argument("--rss-events", default="10000,100000,1000000",
                         help="comma-separated file sizes for the peak-RSS rows ('' for none)")
-    parser.add_argument("--rss-child", nargs=2, metavar=("ROOT_FILE", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--rss-steps", default="",
+                        help="comma-separated reading.step_size values of the peak-RSS rows (default: the config's)")
+    parser.add_argument("--codecs", action="store_true", help="also the parquet codec table (write, size, read)")
+    parser.add_argument("--rss-child", nargs=3, metavar=("ROOT_FILE", "OUT", "STEP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
         _rss_child(*args.rss_child)
@@ -138,19 +195,23 @@ def main() -> None:
         for name in rows:
             print(f"| {name:34s} | {best[name]:7.2f} | {n / best[name] / 1e6:17.2f} | {cpu[name]:6.2f} | "
                   f"{n / cpu[name] / 1e6:16.2f} | {ref / cpu[name]:21.0%} |")
+        if args.codecs:
+            codec_rows(str(Path(tmp) / "part.parquet"), args.repeats)
         sizes = [int(s) for s in args.rss_events.split(",") if s.strip()]
+        steps = [s.strip() for s in args.rss_steps.split(",") if s.strip()] or [str(step)]
         if sizes:
-            print("\n| events in the file | peak RSS of the features job (MiB) | seconds |")
-            print("|---:|---:|---:|")
+            print("\nPeak RSS of one features job in a fresh process (the study's imports and config included):\n")
+            print("| events in the file | reading.step_size | peak RSS (MiB) | seconds |")
+            print("|---:|---:|---:|---:|")
         for size in sizes:
             p = str(Path(tmp) / f"rss_{size}.root")
             write_sample(p, "ttbar", size, 2)
-            proc = subprocess.run([sys.executable, __file__, "--rss-child", p, str(Path(tmp) / f"rss_{size}.parquet")],
-                                  capture_output=True, text=True, check=True)
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(f"| {size:,} | {r['rss_mib']:.0f} | {r['seconds']:.1f} |")
+            for st in steps:
+                proc = subprocess.run([sys.executable, __file__, "--rss-child", p, str(Path(tmp) / f"rss_{size}.parquet"),
+                                       st], capture_output=True, text=True, check=True)
+                r = json.loads(proc.stdout.strip().splitlines()[-1])
+                print(f"| {size:,} | {st} | {r['rss_mib']:.0f} | {r['seconds']:.2f} |")
             Path(p).unlink()
-
 
 if __name__ == "__main__":
     main()

@@ -15,6 +15,7 @@ optional studies off; ``evaluation.method: binned`` at every size, ``--evaluatio
 
     PYTHONPATH=src python benchmarks/bench_scale.py                        # 1M, 3M, 10M events
     PYTHONPATH=src python benchmarks/bench_scale.py --sizes 1000000,3000000 --keep /tmp/scale
+    PYTHONPATH=src python benchmarks/bench_scale.py --features-only 10000000 --repeats 10   # that line alone
 """
 
 from __future__ import annotations
@@ -126,7 +127,14 @@ def main() -> None:
                         help="evaluation.method at every size (default binned: the mergeable path whatever the size)")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--keep", help="work directory to keep (default: a temporary one, removed)")
+    parser.add_argument("--features-only", type=int, metavar="EVENTS",
+                        help="only the features-vs-uproot line, on the first ttbar file of a study of EVENTS in all "
+                             "(EVENTS / 100 in the file), no workflow run")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of the features-vs-uproot line (best of)")
     args = parser.parse_args()
+    if args.features_only:
+        features_only(args.features_only, args.repeats)
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="hepmva-scale-"))
     table: dict[int, dict[str, list[dict]]] = {}
@@ -151,7 +159,8 @@ def main() -> None:
             table[size] = read_benchmarks(work / "results")
             print(f"{size:,} events: files written in {gen:.0f} s, workflow {walls[size]:.0f} s wall "
                   f"(load average {loads[size]:.1f})", flush=True)
-        arrays_s, build_s, n = features_vs_uproot(str(base / f"{sizes[-1]}" / "data" / "ttbar_000.root"))
+        arrays_s, build_s, n = features_vs_uproot(str(base / f"{sizes[-1]}" / "data" / "ttbar_000.root"),
+                                                  args.repeats)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
@@ -182,9 +191,23 @@ def main() -> None:
     print("\n| size | workflow wall s | load average |\n|---:|---:|---:|")
     for s in sizes:
         print(f"| {s / 1e6:g}M | {walls[s]:.0f} | {loads[s]:.1f} |")
-    print(f"\nfeatures on one file ({n:,} events of ttbar): bare uproot.arrays {n / arrays_s / 1e6:.2f} M events/s, "
-          f"build_feature_part {n / build_s / 1e6:.2f} M events/s (CPU time, best of 3): "
-          f"{arrays_s / build_s:.0%} of uproot")
+    print("\n" + _features_line(arrays_s, build_s, n, args.repeats))
+
+
+def _features_line(arrays_s: float, build_s: float, n: int, repeats: int) -> str:
+    return (f"features on one file ({n:,} events of ttbar): bare uproot.arrays {n / arrays_s / 1e6:.2f} M events/s, "
+            f"build_feature_part {n / build_s / 1e6:.2f} M events/s (CPU time, best of {repeats}): "
+            f"{arrays_s / build_s:.0%} of uproot; load average {os.getloadavg()[0]:.1f}")
+
+
+def features_only(total: int, repeats: int) -> None:
+    """The features-vs-uproot line on the file ``write_files`` writes first for ttbar at ``total`` events."""
+    from hepmva.generate import write_sample
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "ttbar_000.root")
+        write_sample(path, "ttbar", total // 100, 1000, first_event=1)  # write_files' (seed, first event) for it
+        print(_features_line(*features_vs_uproot(path, repeats), repeats))
 
 
 if __name__ == "__main__":

@@ -394,3 +394,24 @@ def test_xgboost_reaches_np_limit():
     auc_xgb = weighted_auc(y_test, model.predict_proba(X_test)[:, 1], w_test)
     auc_np = weighted_auc(y_test, llr, w_test)
     assert auc_np - 0.01 < auc_xgb <= auc_np + 0.003, (auc_xgb, auc_np)
+
+
+def test_smaller_default_baskets_write_the_same_events(tmp_path):
+    """BASKET_EVENTS (16k, for readers' bounded chunks) against the 262k-event baskets of before: every branch
+    of every event and the Runs tree bit for bit the same, only the baskets differ."""
+    old = g.write_sample(tmp_path / "old.root", "wjets", 40_000, seed=5, step_size=262_144, first_event=7)
+    new = g.write_sample(tmp_path / "new.root", "wjets", 40_000, seed=5, first_event=7)
+    assert old["genEventSumw"] == new["genEventSumw"]
+    with uproot.open(tmp_path / "old.root") as fo, uproot.open(tmp_path / "new.root") as fn:
+        assert fo["Events"]["jet_pt"].num_baskets == 1
+        assert fn["Events"]["jet_pt"].num_baskets == -(-40_000 // g.BASKET_EVENTS)
+        for tree in ("Events", "Runs"):
+            assert fo[tree].keys() == fn[tree].keys()
+            for branch in fo[tree].keys():
+                a, b = fo[tree][branch].array(library="ak"), fn[tree][branch].array(library="ak")
+                assert a.type == b.type
+                if a.ndim == 1:
+                    assert np.asarray(a).tobytes() == np.asarray(b).tobytes(), branch
+                else:
+                    assert np.asarray(ak.num(a)).tobytes() == np.asarray(ak.num(b)).tobytes(), branch
+                    assert np.asarray(ak.flatten(a)).tobytes() == np.asarray(ak.flatten(b)).tobytes(), branch

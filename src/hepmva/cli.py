@@ -2,7 +2,7 @@
 
     hepmva apply MODEL_DIR FILES... -o OUT [--tree Events] [--classifier NAME ...]
                  [--fold-mode fold|mean] [--trained-as SAMPLE] [--selection EXPR]
-                 [--friend-tree hepmva] [--step-size "50 MB"] [--log FILE]
+                 [--friend-tree hepmva] [--step-size "4 MB"] [--log FILE]
 
 MODEL_DIR is the bundle a study writes (its ``results/models`` directory, or one classifier's
 directory inside it). One friend tree per input file is written to OUT (``{i}_{file}.root``, tree
@@ -18,6 +18,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from hepmva import io
 from hepmva.errors import HepmvaError
 from hepmva.logs import log_to
 from hepmva.stages.apply import apply_files
@@ -48,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="the files are (more of) this training sample: apply its selection too (forces --fold-mode fold)")
     p.add_argument("--selection", metavar="EXPR", help="extra selection (safe expression), AND-ed with the study's")
     p.add_argument("--friend-tree", default="hepmva", help="name of the friend trees (default: hepmva)")
-    p.add_argument("--step-size", default="50 MB", help='chunk size: entries or memory such as "50 MB" (default)')
+    p.add_argument("--step-size", default=io.DEFAULT_STEP_SIZE,
+                   help=f'chunk size: entries or memory such as "{io.DEFAULT_STEP_SIZE}" (default)')
     p.add_argument("--log", metavar="FILE", help="also write the log (and any traceback) to FILE")
     return parser
 

@@ -195,13 +195,17 @@ def compile_program(features: Sequence[Mapping], *, event_id: str = "event", sel
     )
 
 
-def check_branches(program: FeatureProgram, path: str, tree: str) -> None:
-    """Raise :class:`~hepmva.io.InputError` naming ``path`` and the feature whose branch ``tree`` lacks."""
-    t = io.open_tree(path, tree)
-    try:
-        available = set(t.keys(full_paths=False)) | set(t.keys())
-    finally:
-        t.file.close()
+def check_branches(program: FeatureProgram, source: str | io.RootFile, tree: str) -> None:
+    """Raise :class:`~hepmva.io.InputError` naming the file and the feature whose branch ``tree`` lacks.
+
+    ``source`` is a path or an open :class:`~hepmva.io.RootFile` (the part's one open of its file).
+    """
+    if isinstance(source, io.RootFile):
+        path, available = source.path, source.branch_names(tree)
+    else:
+        path = source
+        with io.RootFile(source) as f:
+            available = f.branch_names(tree)
     named = [(f"feature '{n}'", e) for n, e, _ in program.features]
     named += [(f"spectator '{n}'", e) for n, e, _ in program.spectators]
     named += [("selection", e) for e in program.cuts]
@@ -282,56 +286,58 @@ def chunk_weights(program: FeatureProgram, chunk, *, path: str) -> np.ndarray:
     return w
 
 
-def part_file_metadata(sample: Mapping, path: str, start: int) -> dict:
+def part_file_metadata(sample: Mapping, source: io.RootFile, start: int) -> dict:
     """The cross-section and the sum of weights one part takes from its file's metadata tree, if the sample asks.
 
-    ``sample["xsec_pb"]`` as ``{tree, branch}``: the file's value (key ``xsec_pb``); ``sample["sum_weights"]``
-    as ``{tree, branch}``: the file's sum (key ``file_sum_weights``), counted once, by the part that starts
-    at the file's first entry (``start == 0``). Numbers and ``auto`` need nothing from the file.
+    ``source`` is the part's open file. ``sample["xsec_pb"]`` as ``{tree, branch}``: the file's value (key
+    ``xsec_pb``); ``sample["sum_weights"]`` as ``{tree, branch}``: the file's sum (key ``file_sum_weights``),
+    counted once, by the part that starts at the file's first entry (``start == 0``). Numbers and ``auto`` need
+    nothing from the file.
     """
     out = {}
     xsec = sample.get("xsec_pb")
     if isinstance(xsec, Mapping):
-        out["xsec_pb"] = io.read_metadata_value([path], xsec["tree"], xsec["branch"])
+        out["xsec_pb"] = source.metadata_value(xsec["tree"], xsec["branch"])
     sumw = sample.get("sum_weights", "auto")
     if isinstance(sumw, Mapping) and start == 0:
-        out["file_sum_weights"] = io.read_metadata_sum([path], sumw["tree"], sumw["branch"])
+        out["file_sum_weights"] = source.metadata_sum(sumw["tree"], sumw["branch"])
     return out
 
 
 def part_weight_sums(sample: Mapping, part: FeaturePartSpec, weight: Expression | None, *, tree: str,
-                     step_size: int | str = "50 MB") -> dict:
+                     step_size: int | str = io.DEFAULT_STEP_SIZE) -> dict:
     """What one part of a simulated sample contributes to the sample's cross-section and sum of weights.
 
     ``sum_weights: auto``: the exact sum (:class:`~hepmva.samples.ExactSum`, as text, key ``sum_weights_read``)
     of the generator weight ``weight`` over every entry of the part, before any selection (only the
     weight's branches are read; unit weights: the entry count); metadata references: the file's values
     (:func:`part_file_metadata`). The parts' records merge with :func:`merged_scale`, the same bits however
-    the sample's files are split.
+    the sample's files are split. The file is opened once.
     """
     path = part.file
-    n_entries = io.count_entries(path, tree)
-    start = part.entry_start or 0
-    stop = n_entries if part.entry_stop is None else min(int(part.entry_stop), n_entries)
-    out = {**part.to_dict(), "tree": tree, "entry_start": start, "entry_stop": stop, "n_read": max(stop - start, 0),
-           "sum_weights_read": None}
-    if sample.get("sum_weights", "auto") == "auto":
-        total, n = ExactSum(), max(stop - start, 0)
-        if weight is None:
-            total.add_count(n)
-        elif not weight.branches:  # a constant weight expression: n times its value
-            value = float(_evaluate(weight, {}, path, "weight"))
-            for k in range(0, n, 1 << 24):
-                total.add(np.full(min(1 << 24, n - k), value))
-        elif n:
-            for _, chunk in io.iterate_tree(path, tree, sorted(weight.branches), step_size=step_size,
-                                            entry_start=start, entry_stop=stop):
-                w = _evaluate(weight, chunk, path, "weight")
-                if not np.all(np.isfinite(w)):
-                    raise io.InputError(f"{path}: weight = '{weight.text}' is NaN/inf in some events")
-                total.add(w)
-        out["sum_weights_read"] = total.to_text()
-    return out | part_file_metadata(sample, path, start)
+    with io.RootFile(path) as source:
+        n_entries = source.num_entries(tree)
+        start = part.entry_start or 0
+        stop = n_entries if part.entry_stop is None else min(int(part.entry_stop), n_entries)
+        out = {**part.to_dict(), "tree": tree, "entry_start": start, "entry_stop": stop,
+               "n_read": max(stop - start, 0), "sum_weights_read": None}
+        if sample.get("sum_weights", "auto") == "auto":
+            total, n = ExactSum(), max(stop - start, 0)
+            if weight is None:
+                total.add_count(n)
+            elif not weight.branches:  # a constant weight expression: n times its value
+                value = float(_evaluate(weight, {}, path, "weight"))
+                for k in range(0, n, 1 << 24):
+                    total.add(np.full(min(1 << 24, n - k), value))
+            elif n:
+                for _, chunk in source.iterate(tree, sorted(weight.branches), step_size=step_size,
+                                               entry_start=start, entry_stop=stop):
+                    w = _evaluate(weight, chunk, path, "weight")
+                    if not np.all(np.isfinite(w)):
+                        raise io.InputError(f"{path}: weight = '{weight.text}' is NaN/inf in some events")
+                    total.add(w)
+            out["sum_weights_read"] = total.to_text()
+        return out | part_file_metadata(sample, source, start)
 
 
 def merged_scale(sample: Mapping, metas: Sequence[Mapping], luminosity_pb: float, *,

@@ -92,6 +92,7 @@ from scipy.special import betaln, gammaln, i0e, log_ndtr, ndtri_exp
 from hepmva import io
 
 __all__ = [
+    "BASKET_EVENTS",
     "BLOCK_SIZE",
     "EVENT_BRANCHES",
     "NP_FEATURES",
@@ -748,13 +749,20 @@ def _tree_data(events: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+#: events per basket of a written file: a reader's chunk holds whole baskets, so baskets of 16k events
+#: (~64 kB per float branch, ROOT's own files have ~32 kB) let a 4 MB ``reading.step_size`` bound a job's
+#: memory; 262k-event baskets (the default until 2026-12) made a features job on a 1M-event file peak at
+#: ~290 MiB whatever the step size (benchmarks/README.md)
+BASKET_EVENTS = 16_384
+
+
 def write_sample(
     path: str | os.PathLike[str],
     process: str,
     n_events: int,
     seed: int,
     tree: str = "Events",
-    step_size: int = 262_144,
+    step_size: int = BASKET_EVENTS,
     *,
     first_event: int = 1,
 ) -> dict[str, Any]:
@@ -777,7 +785,9 @@ def write_sample(
     tree : str
         Name of the events tree; a ``dir/name`` path creates the TDirectory.
     step_size : int
-        Events per ``TTree.extend`` call (basket size); memory is bounded by it.
+        Events per ``TTree.extend`` call (basket size; default :data:`BASKET_EVENTS`); memory is bounded by it.
+        The events and ``Runs`` do not depend on it (the generation blocks are re-sliced; every process's
+        weights are +-1, so their sum is exact in any order).
     first_event : int
         Id of the first event (see :func:`generate_events`).
 

@@ -7,7 +7,10 @@ remote URLs (``root://host//path/file.root``, read by uproot through fsspec-xroo
 Awkward arrays cross to numpy in one place: :func:`hepmva.features` evaluates expressions on the
 awkward chunks and returns one numpy value per event; everything after that is numpy/pandas.
 
-Every reader error is a one-line :class:`InputError` that names the file, tree or branch.
+A job opens each ROOT file once: :class:`RootFile` answers the entry count, the chunks and the metadata
+trees of one open file (:func:`count_entries`, :func:`iterate_tree` and the metadata readers are its thin
+wrappers, one open each). Every reader error is a one-line :class:`InputError` that names the file, tree or
+branch.
 Writers write to a temporary name and rename at the end, so a failure never leaves a partial file.
 """
 
@@ -37,8 +40,10 @@ from hepmva.errors import InputError  # re-exported: ``hepmva.io.InputError`` st
 
 __all__ = [
     "InputError",
+    "DEFAULT_STEP_SIZE",
     "expand_files",
     "is_remote",
+    "RootFile",
     "open_tree",
     "iterate_tree",
     "count_entries",
@@ -60,6 +65,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: chunk size of the readers when none is given: the schema's ``reading.step_size`` default (memory of the
+#: branches read per chunk; uproot converts it to entries), repeated here because io sits below the config
+#: (tests/test_root_file.py checks that the two agree)
+DEFAULT_STEP_SIZE = "4 MB"
 
 
 
@@ -137,7 +147,7 @@ def expand_files(patterns: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(files))
 
 
-#: what :func:`open_tree` accepts: uproot's TTree and RNTuple behaviours (exact classes)
+#: what :class:`RootFile` reads: uproot's TTree and RNTuple behaviours (exact classes)
 def _tree_types() -> tuple:
     """uproot's TTree and RNTuple classes (uproot and awkward are imported where ROOT files are read or written,
     not by every job that only reads parquet: a train job does not pay their 0.5 s of imports)."""
@@ -146,33 +156,160 @@ def _tree_types() -> tuple:
     return (uproot.behaviors.TTree.TTree, uproot.behaviors.RNTuple.RNTuple)
 
 
+class RootFile:
+    """One ROOT file opened once (one ``uproot.open``): its trees' entry counts, chunked reads, metadata branches.
+
+    A features or apply part asks a file for its entry count, its events chunk by chunk and, for
+    ``xsec_pb`` / ``sum_weights`` given as ``{tree, branch}``, a metadata tree's values; through one
+    ``RootFile`` that is one open of the file and one read of each tree's header, where the module functions
+    (:func:`count_entries`, :func:`iterate_tree`, :func:`read_metadata_sum`, ...: thin wrappers of this class)
+    open it once per question. Local paths and remote URLs (``root://``) alike::
+
+        with io.RootFile(path) as f:
+            n = f.num_entries("Events")
+            for start, chunk in f.iterate("Events", ["met", "jet_pt"], step_size="4 MB"):
+                ...
+            xsec = f.metadata_value("Runs", "xsec_pb")
+
+    Raises
+    ------
+    InputError
+        One line naming the file (and the tree or branch): no such file, not a ROOT file, no such tree,
+        a tree that is not a TTree/RNTuple, a missing branch (with close matches), an unreadable basket.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        import uproot
+
+        self.path = str(path)
+        try:
+            self._file = uproot.open(self.path)
+        except FileNotFoundError:
+            raise InputError(f"{self.path}: no such file") from None
+        except Exception as exc:  # uproot raises many types for non-ROOT / corrupt files
+            raise InputError(
+                f"{self.path}: not a readable ROOT file ({type(exc).__name__}: {_first_line(exc)})"
+            ) from None
+        self._trees: dict = {}
+
+    def __enter__(self) -> "RootFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file (its trees are then unreadable); closing twice is harmless."""
+        self._trees.clear()
+        self._file.close()
+
+    def tree(self, name: str):
+        """The TTree or RNTuple at ``name`` (a TDirectory path such as ``analysis/tree``), its header read once.
+
+        Both have ``keys()``, ``num_entries``, ``iterate(...)`` and ``file``, so callers read them alike.
+        """
+        if name not in self._trees:
+            try:
+                obj = self._file[name]
+            except Exception:
+                keys = sorted({k.split(";")[0] for k in self._file.keys(recursive=True)})
+                raise InputError(
+                    f"{self.path}: no tree '{name}'; the file holds: {', '.join(keys) or 'nothing'}"
+                ) from None
+            if not isinstance(obj, _tree_types()):
+                what = getattr(obj, "classname", type(obj).__name__)
+                raise InputError(f"{self.path}: '{name}' is a {what}, not a TTree or an RNTuple")
+            self._trees[name] = obj
+        return self._trees[name]
+
+    def num_entries(self, tree: str) -> int:
+        """Entries of ``tree``, from its header."""
+        return int(self.tree(tree).num_entries)
+
+    def branch_names(self, tree: str) -> set[str]:
+        """Every name a branch of ``tree`` answers to (full paths and leaf names)."""
+        t = self.tree(tree)
+        return set(t.keys(full_paths=False)) | set(t.keys())
+
+    def require_branches(self, tree: str, branches: Sequence[str]) -> None:
+        """Raise the one-line :class:`InputError` naming the ``branches`` that ``tree`` lacks (with close matches)."""
+        available = self.branch_names(tree)
+        missing = sorted(set(branches) - available)
+        if missing:
+            raise InputError(f"{self.path}:{tree}: no branch {', '.join(repr(m) for m in missing)}"
+                             f"{_close_matches(missing, available)}; available: "
+                             f"{', '.join(sorted(self.tree(tree).keys()))}")
+
+    def iterate(
+        self, tree: str, branches: Sequence[str], step_size: int | str = DEFAULT_STEP_SIZE, *,
+        entry_start: int | None = None, entry_stop: int | None = None,
+    ) -> Iterator[tuple[int, ak.Array]]:
+        """Stream ``branches`` of ``tree`` chunk by chunk (entries ``[entry_start, entry_stop)``: all by default).
+
+        Yields
+        ------
+        entry_start : int
+            Index of the first entry of the chunk in the tree.
+        chunk : ak.Array
+            Record array with one field per requested branch.
+        """
+        import uproot
+
+        t = self.tree(tree)
+        self.require_branches(tree, branches)
+        if t.num_entries == 0:
+            return
+        if isinstance(step_size, str) and is_remote(self.path) and isinstance(t, uproot.behaviors.TTree.TTree):
+            step_size = _entries_for(t, branches, step_size)
+        try:
+            for chunk, report in t.iterate(
+                list(branches), step_size=step_size, library="ak", report=True,
+                entry_start=entry_start, entry_stop=entry_stop,
+            ):
+                yield report.tree_entry_start, chunk
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(
+                f"{self.path}:{tree}: cannot read data ({type(exc).__name__}: {_first_line(exc)})"
+            ) from None
+
+    def metadata_values(self, tree: str, branch: str) -> np.ndarray:
+        """All values of a scalar ``branch`` of a (small) metadata ``tree``, checked finite."""
+        t = self.tree(tree)
+        if branch not in t.keys():
+            raise InputError(f"{self.path}:{tree}: no branch '{branch}'{_close_matches([branch], t.keys())}; "
+                             f"available: {', '.join(sorted(t.keys()))}")
+        values = t[branch].array(library="np")
+        if values.ndim != 1 or len(values) == 0 or not np.all(np.isfinite(values)):
+            raise InputError(f"{self.path}:{tree}/{branch}: expected finite scalar values")
+        return values
+
+    def metadata_sum(self, tree: str, branch: str) -> float:
+        """The sum of ``branch`` over the entries of the metadata ``tree`` (e.g. ``Runs/genEventSumw``)."""
+        return float(np.sum(self.metadata_values(tree, branch)))
+
+    def metadata_value(self, tree: str, branch: str) -> float:
+        """A per-file constant (e.g. a cross-section) from ``tree``: every entry must hold the same value."""
+        values = np.unique(self.metadata_values(tree, branch)).tolist()
+        if len(values) != 1:
+            raise InputError(f"{self.path}:{tree}/{branch}: the file's entries disagree on the value ({values}); "
+                             f"a per-file constant must be the same in every entry")
+        return float(values[0])
+
+
 def open_tree(path: str, tree: str):
     """Open ``path`` and return the TTree or RNTuple at ``tree`` (a TDirectory path such as ``analysis/tree``).
 
-    Both have ``keys()``, ``num_entries``, ``iterate(...)`` and ``file``, so callers read them alike.
-
-    The caller must close the returned tree's file (``tree.file.close()``); prefer
-    :func:`iterate_tree`, which does.
+    The caller must close the returned tree's file (``tree.file.close()``); prefer :class:`RootFile`
+    (a context manager) or :func:`iterate_tree`, which do.
     """
-    import uproot
-
+    f = RootFile(path)
     try:
-        f = uproot.open(path)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except Exception as exc:  # uproot raises many types for non-ROOT / corrupt files
-        raise InputError(f"{path}: not a readable ROOT file ({type(exc).__name__}: {_first_line(exc)})") from None
-    try:
-        obj = f[tree]
-    except Exception:
-        keys = sorted({k.split(";")[0] for k in f.keys(recursive=True)})
+        return f.tree(tree)
+    except BaseException:
         f.close()
-        raise InputError(f"{path}: no tree '{tree}'; the file holds: {', '.join(keys) or 'nothing'}") from None
-    if not isinstance(obj, _tree_types()):
-        f.close()
-        what = getattr(obj, "classname", type(obj).__name__)
-        raise InputError(f"{path}: '{tree}' is a {what}, not a TTree or an RNTuple")
-    return obj
+        raise
 
 
 def _close_matches(missing: Sequence[str], available) -> str:
@@ -192,59 +329,24 @@ def _first_line(exc: BaseException) -> str:
 
 
 def iterate_tree(
-    path: str, tree: str, branches: Sequence[str], step_size: int | str = "50 MB", *,
+    path: str, tree: str, branches: Sequence[str], step_size: int | str = DEFAULT_STEP_SIZE, *,
     entry_start: int | None = None, entry_stop: int | None = None,
 ) -> Iterator[tuple[int, ak.Array]]:
-    """Stream ``branches`` of ``tree`` in ``path`` chunk by chunk (entries ``[entry_start, entry_stop)``: all by default).
-
-    Yields
-    ------
-    entry_start : int
-        Index of the first entry of the chunk in the tree.
-    chunk : ak.Array
-        Record array with one field per requested branch.
+    """Stream ``branches`` of ``tree`` in ``path`` chunk by chunk: :meth:`RootFile.iterate` on a file of its own.
 
     Raises
     ------
     InputError
         Missing file/tree/branch (the message lists the available branches) or a corrupt basket.
     """
-    import uproot
-
-    t = open_tree(path, tree)
-    try:
-        available = set(t.keys(full_paths=False)) | set(t.keys())
-        missing = sorted(set(branches) - available)
-        if missing:
-            raise InputError(f"{path}:{tree}: no branch {', '.join(repr(m) for m in missing)}"
-                             f"{_close_matches(missing, available)}; available: {', '.join(sorted(t.keys()))}")
-        if t.num_entries == 0:
-            return
-        if isinstance(step_size, str) and is_remote(path) and isinstance(t, uproot.behaviors.TTree.TTree):
-            step_size = _entries_for(t, branches, step_size)
-        try:
-            for chunk, report in t.iterate(
-                list(branches), step_size=step_size, library="ak", report=True,
-                entry_start=entry_start, entry_stop=entry_stop,
-            ):
-                yield report.tree_entry_start, chunk
-        except InputError:
-            raise
-        except Exception as exc:
-            raise InputError(
-                f"{path}:{tree}: cannot read data ({type(exc).__name__}: {_first_line(exc)})"
-            ) from None
-    finally:
-        t.file.close()
+    with RootFile(path) as f:
+        yield from f.iterate(tree, branches, step_size, entry_start=entry_start, entry_stop=entry_stop)
 
 
 def count_entries(path: str, tree: str) -> int:
     """Entries of ``tree`` in ``path``, from the header only."""
-    t = open_tree(path, tree)
-    try:
-        return int(t.num_entries)
-    finally:
-        t.file.close()
+    with RootFile(path) as f:
+        return f.num_entries(tree)
 
 
 def _entries_for(t, branches: Sequence[str], step_size: str) -> int:
@@ -260,31 +362,21 @@ def _entries_for(t, branches: Sequence[str], step_size: str) -> int:
     return max(1, int(size / max(per_entry, 1.0)))
 
 
-def _read_metadata_branch(path: str, tree: str, branch: str) -> np.ndarray:
-    """All values of a scalar ``branch`` of a (small) metadata ``tree``, checked finite."""
-    t = open_tree(path, tree)
-    try:
-        if branch not in t.keys():
-            raise InputError(f"{path}:{tree}: no branch '{branch}'{_close_matches([branch], t.keys())}; "
-                             f"available: {', '.join(sorted(t.keys()))}")
-        values = t[branch].array(library="np")
-    finally:
-        t.file.close()
-    if values.ndim != 1 or len(values) == 0 or not np.all(np.isfinite(values)):
-        raise InputError(f"{path}:{tree}/{branch}: expected finite scalar values")
-    return values
-
-
 def read_metadata_sum(paths: Sequence[str], tree: str, branch: str) -> float:
     """Sum ``branch`` of the metadata ``tree`` over all ``paths`` (e.g. ``Runs/genEventSumw``)."""
-    return float(sum(np.sum(_read_metadata_branch(p, tree, branch)) for p in paths))
+    total = 0.0
+    for p in paths:
+        with RootFile(p) as f:
+            total += f.metadata_sum(tree, branch)
+    return float(total)
 
 
 def read_metadata_value(paths: Sequence[str], tree: str, branch: str) -> float:
     """Read a per-file constant (e.g. a cross-section) from ``tree``; it must agree across files."""
     values = set()
     for path in paths:
-        values.update(np.unique(_read_metadata_branch(path, tree, branch)).tolist())
+        with RootFile(path) as f:
+            values.update(np.unique(f.metadata_values(tree, branch)).tolist())
     if len(values) != 1:
         raise InputError(f"{tree}/{branch}: files disagree on the value ({sorted(values)})")
     return float(values.pop())

@@ -52,6 +52,7 @@ import uproot
 from hepmva import bundle as bundles
 from hepmva import io, score_parts
 from hepmva.bundle import ModelBundle, load_bundle, study_block, write_classifier_bundle
+from hepmva.config import schema_default
 from hepmva.feature_table import (FeaturePartSpec, apply_variations, check_branches, compile_program, evaluate_chunk,
                                   merged_scale, part_weight_sums, plan_apply_parts, plan_parts)
 from hepmva.logs import Progress
@@ -65,6 +66,9 @@ __all__ = ["apply_files", "score_files", "sum_weights_part", "merge_scale", "app
 
 log = logging.getLogger(__name__)
 
+#: the default chunk size (the schema's ``reading.step_size``)
+_STEP_SIZE = schema_default("reading.step_size")
+
 #: format of an apply sample's manifest (summary.json); key of a table part's footer
 SUMMARY_FORMAT = "hepmva.apply/2"
 PART_METADATA_KEY = "hepmva.apply_part"
@@ -74,7 +78,7 @@ def apply_files(bundle: ModelBundle | str | Path, files: Sequence[str], output_d
                 tree: str = "Events", friend_tree: str = "hepmva", fold_mode: str = "fold",
                 classifiers: Sequence[str] | None = None, trained_as: str | None = None,
                 selection: str | None = None, weights: Mapping[str, str | None] | None = None, scale: float = 1.0,
-                step_size: int | str = "50 MB", table_writer: io.ParquetChunkWriter | None = None,
+                step_size: int | str = _STEP_SIZE, table_writer: io.ParquetChunkWriter | None = None,
                 table_extra: Mapping[str, object] | None = None) -> list[dict]:
     """Score every file with the bundle's classifiers; one friend tree per file in ``output_dir``.
 
@@ -127,7 +131,7 @@ def apply_files(bundle: ModelBundle | str | Path, files: Sequence[str], output_d
 
 def score_files(bundle: ModelBundle | str | Path, files: Sequence[str], *, tree: str = "Events",
                 fold_mode: str = "fold", classifiers: Sequence[str] | None = None, trained_as: str | None = None,
-                selection: str | None = None, step_size: int | str = "50 MB"):
+                selection: str | None = None, step_size: int | str = _STEP_SIZE):
     """Score the selected events of ``files`` and return them as a table (for notebooks: files in, scores out).
 
     The same reading and fold choice as :func:`apply_files`, without writing anything.
@@ -204,28 +208,29 @@ def _score_range(bundle: ModelBundle, program, names, fold_mode: str, part: Feat
 def _friend_chunks(bundle: ModelBundle, program, names, fold_mode: str, path: str, tree: str, scale: float,
                    step_size, entry_start: int | None = None, entry_stop: int | None = None):
     """Per chunk of ``path``: the friend-tree columns (every entry), the selected rows and their entries."""
-    check_branches(program, path, tree)
-    dtypes = _friend_dtypes(bundle, program, names)
-    for start, chunk in io.iterate_tree(path, tree, program.branches, step_size=step_size, entry_start=entry_start,
-                                        entry_stop=entry_stop):
-        n = len(chunk)
-        cols = evaluate_chunk(program, chunk, path=path, entry_start=start)
-        friend = {k: np.full(n, np.nan) for k in dtypes}
-        friend["event"] = _event_ids(program, chunk, path)
-        friend["selected"] = np.zeros(n, dtype=bool)
-        friend["fold"] = np.full(n, -1, dtype=np.int8)
-        rows, ids = cols["entry"] - start, cols["event"]
-        friend["selected"][rows] = True
-        friend["fold"][rows] = bundle.fold_of(ids)
-        if len(ids):
-            X = np.column_stack([cols[f] for f in bundle.feature_names])
-            for name, s in bundle.score_features(X, ids, fold_mode=fold_mode, classifiers=names).items():
-                friend[f"score_{name}"][rows] = s
-            for col in bundle.spectator_names:
-                friend[col][rows] = cols[col]
-            for col, _ in program.weights:
-                friend[col][rows] = cols[col] * scale
-        yield friend, rows, cols["entry"]
+    with io.RootFile(path) as source:  # one open for the check and the chunks
+        check_branches(program, source, tree)
+        dtypes = _friend_dtypes(bundle, program, names)
+        for start, chunk in source.iterate(tree, program.branches, step_size=step_size, entry_start=entry_start,
+                                           entry_stop=entry_stop):
+            n = len(chunk)
+            cols = evaluate_chunk(program, chunk, path=path, entry_start=start)
+            friend = {k: np.full(n, np.nan) for k in dtypes}
+            friend["event"] = _event_ids(program, chunk, path)
+            friend["selected"] = np.zeros(n, dtype=bool)
+            friend["fold"] = np.full(n, -1, dtype=np.int8)
+            rows, ids = cols["entry"] - start, cols["event"]
+            friend["selected"][rows] = True
+            friend["fold"][rows] = bundle.fold_of(ids)
+            if len(ids):
+                X = np.column_stack([cols[f] for f in bundle.feature_names])
+                for name, s in bundle.score_features(X, ids, fold_mode=fold_mode, classifiers=names).items():
+                    friend[f"score_{name}"][rows] = s
+                for col in bundle.spectator_names:
+                    friend[col][rows] = cols[col]
+                for col, _ in program.weights:
+                    friend[col][rows] = cols[col] * scale
+            yield friend, rows, cols["entry"]
 
 
 def _event_ids(program, chunk, path: str) -> np.ndarray:
@@ -256,7 +261,7 @@ def _spec(part: Mapping) -> FeaturePartSpec:
 
 
 def sum_weights_part(sample: Mapping, part: Mapping, *, define: Mapping[str, str] | None = None,
-                     aliases: Mapping[str, str] | None = None, step_size: int | str = "50 MB",
+                     aliases: Mapping[str, str] | None = None, step_size: int | str = _STEP_SIZE,
                      output: str | Path) -> dict:
     """One part's contribution to its variation's cross-section and sum of weights (JSON ``output``).
 
@@ -303,7 +308,7 @@ def _part_schema(columns: Sequence[str], extra: Sequence[str]):
 def apply_part(bundle_dir: str | Path, sample: Mapping, part: Mapping, *, features: Sequence[Mapping],
                define: Mapping[str, str] | None = None, aliases: Mapping[str, str] | None = None,
                classifiers: Sequence[str] | None = None, fold_mode: str = "fold", friend_tree: str = "hepmva",
-               step_size: int | str = "50 MB", scale: str | Path | Mapping | None = None, friend: str | Path,
+               step_size: int | str = _STEP_SIZE, scale: str | Path | Mapping | None = None, friend: str | Path,
                table: str | Path, threads: int = 1) -> dict:
     """Score one part of an apply sample (an input file or an entry range of one, of one variation).
 
@@ -480,7 +485,7 @@ def read_apply_tables(tables: str | Path | Sequence[str | Path], columns: Sequen
 def apply_sample(bundle_dir: str | Path, sample: Mapping, *, features: Sequence[Mapping], luminosity_pb: float,
                  define: Mapping[str, str] | None = None, aliases: Mapping[str, str] | None = None,
                  classifiers: Sequence[str] | None = None, fold_mode: str = "fold", friend_tree: str = "hepmva",
-                 step_size: int | str = "50 MB", entries_per_job: int | None = None,
+                 step_size: int | str = _STEP_SIZE, entries_per_job: int | None = None,
                  directory: str | Path) -> dict:
     """Score one configured apply sample in this process: its nominal files, every tree variation and weight
     variation, in the workflow's parts and layout under ``directory`` (``results/apply/{sample}``).

@@ -95,9 +95,7 @@ class _Friends:
         self.index: list[dict] = []
 
     def _open(self, i: int) -> None:
-        t = io.open_tree(self.files[i], self.tree)
-        n = t.num_entries
-        t.file.close()
+        n = io.count_entries(self.files[i], self.tree)
         writer = io.TreeChunkWriter(self.workdir / f"{i}_{Path(self.files[i]).name}", self.friend_tree, self.dtypes)
         writer.__enter__()
         self.current, self.n_selected = (i, writer, n, 0), 0

@@ -17,6 +17,7 @@ stages) comes from its record in :data:`hepmva.models.KINDS`; this module never 
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -82,6 +83,9 @@ def train_folds(
             log.info("classifier %s: fold %d (%d of %d in this job)", classifier["name"], fold, i + 1, len(folds))
         infos.append(train_fold(feature_tables, classifier=classifier, fold=int(fold), model_dir=model_dir,
                                 scores_path=scores_path, **kwargs))
+        # the fold's training set, model and scores, freed now rather than at the collector's next full pass
+        # (data frames and boosters sit in reference cycles): the job's peak memory is one fold's
+        gc.collect()
     return infos
 
 

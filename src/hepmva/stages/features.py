@@ -120,7 +120,6 @@ def build_feature_part(
 def _write_part(source: io.RootFile, sample: dict, spec: FeaturePartSpec, program, *, tree: str, folds: int,
                 step_size, output: str | Path) -> dict:
     """The body of :func:`build_feature_part` on its open file: read, evaluate, write the part and its footer."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     name, path = sample["name"], spec.file

@@ -119,3 +119,21 @@ def test_failed_job_has_no_cost_line_after_its_error(tmp_path):
     assert proc.returncode == 1
     text = (tmp_path / "logs" / "rule.log").read_text()
     assert JOB_START_PREFIX in text and JOB_DONE_PREFIX not in text
+
+
+def test_job_peak_rss_is_the_jobs_own_not_its_parents(tmp_path):
+    """Snakemake (~260 MiB) forks and execs every job: the job's peak must be its own (VmHWM, which exec resets),
+    not ru_maxrss, which carries the parent's peak into the child."""
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs /proc")
+    ballast = bytearray(400 * 2**20)  # the parent holds 400 MiB, touched
+    ballast[:: 4096] = b"x" * len(ballast[:: 4096])
+    proc = _run(tmp_path, """
+        import numpy as np
+        block = np.ones(20 * 2**20 // 8)  # 20 MiB of the job's own
+    """)
+    del ballast
+    assert proc.returncode == 0, proc.stderr
+    done = next(ln for ln in (tmp_path / "logs" / "rule.log").read_text().splitlines() if JOB_DONE_PREFIX in ln)
+    peak = float(re.search(r"peak RSS (\d+) MiB", done).group(1))
+    assert 20 < peak < 300, done

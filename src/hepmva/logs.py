@@ -68,6 +68,22 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (MiB): ``VmHWM`` of ``/proc/self/status``, which exec resets.
+
+    ``ru_maxrss`` is not: a job that Snakemake starts (fork, then exec of the script's Python) reports at least
+    the Snakemake process's own peak, ~260 MiB, however little the job uses. ``ru_maxrss`` where /proc is absent.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _log_job_cost() -> None:
     """At exit of a job that did not fail: its wall and CPU seconds and peak memory (the error line stays last
     in a failed job's log, where :func:`collected_errors` finds it).
@@ -83,7 +99,7 @@ def _log_job_cost() -> None:
         if _job["failed"] or age is None:
             return
         cpu = _cpu_seconds()
-        rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_mib = peak_rss_mib()
         _job_log.info("%s%.2f s wall, %.2f s CPU (%.2f cores on average; %.2f s CPU of it start-up), peak RSS "
                       "%.0f MiB", JOB_DONE_PREFIX, age, cpu, cpu / age if age > 0 else 0.0, _job["startup_cpu"],
                       rss_mib)

@@ -324,14 +324,6 @@ def apply_part(bundle_dir: str | Path, sample: Mapping, part: Mapping, *, featur
     -------
     dict : the part's record (what the footer holds).
     """
-    with thread_limits(threads):
-        return _apply_part(bundle_dir, sample, part, features=features, define=define, aliases=aliases,
-                           classifiers=classifiers, fold_mode=fold_mode, friend_tree=friend_tree,
-                           step_size=step_size, scale=scale, friend=friend, table=table, threads=threads)
-
-
-def _apply_part(bundle_dir, sample, part, *, features, define, aliases, classifiers, fold_mode, friend_tree,
-                step_size, scale, friend, table, threads) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -374,8 +366,9 @@ def _apply_part(bundle_dir, sample, part, *, features, define, aliases, classifi
                     yield_.add(data["weight"])
                 writer.write_table(pa.Table.from_pydict({k: data[k] for k in schema.names}, schema=schema))
 
-            rec = _score_range(bundle, program, names, mode, spec, tree=part["tree"], scale=factor,
-                               step_size=step_size, friend=Path(friend), friend_tree=friend_tree, sink=sink)
+            with thread_limits(threads):  # the models predict here
+                rec = _score_range(bundle, program, names, mode, spec, tree=part["tree"], scale=factor,
+                                   step_size=step_size, friend=Path(friend), friend_tree=friend_tree, sink=sink)
             meta = {"sample": name, "variation": var, "kind": sample["kind"], "name": part["name"], **spec.to_dict(),
                     "tree": part["tree"], "friend_tree": friend_tree, "fold_mode": mode, "classifiers": names,
                     "entries": rec["entries"], "selected": rec["selected"],

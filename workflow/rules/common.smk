@@ -58,10 +58,6 @@ def get_classifier_config(wildcards):
     return get_classifier(wildcards.classifier)
 
 
-def get_fold(wildcards):
-    return int(wildcards.fold)
-
-
 def get_classifier_threads(wildcards):
     """Cores a classifier's train job can keep busy: its kind's record says (1 for single-threaded learners,
     which would otherwise hold a core they never use), at most half of --cores (hepmva.models.job_threads: on a

@@ -284,6 +284,23 @@ def test_learning_curve_plots():
     assert_inside_canvas(pe.plot_learning_curve({}, name="fisher", kind="fisher"))  # a text-only figure
 
 
+def test_fixed_margins_hold_the_widest_tick_labels(study):
+    """The single-panel plots place their axes with fixed margins (no layout engine's pass): tick labels of
+    seven characters, densities of a feature in small units, yields of 10^7 and a title all stay inside."""
+    rng = np.random.default_rng(3)
+    tiny = rng.exponential(1e-4, len(study["y"]))  # a density of ~10^4 per unit
+    check(pi.plot_distribution(tiny, study["y"], study["w"], xlabel="$\\Delta t$ [s]", luminosity_pb=LABEL))
+    check(pi.plot_distribution(study["met"] * 1e4, study["y"], study["w"], xlabel="$E$ [MeV]", luminosity_pb=LABEL))
+    c = LearningCurve(x=np.arange(1, 11), x_label="epochs", loss_label="Weighted binary cross-entropy",
+                      train_loss=np.linspace(0.0001235, 0.0001105, 10), test_loss=np.linspace(0.0001245, 0.0001115, 10))
+    check(pe.plot_learning_curve({0: c}, name="mlp"))
+    edges = np.linspace(0, 1, 21)
+    from hepmva.plotting.apply import plot_stack
+
+    check(plot_stack(edges, {"ttbar": np.full(20, 3.2e7), "W+jets": np.full(20, 1.1e6), "signal": np.full(20, 812.0)},
+                     np.full(20, 3.3e7), signal=("signal",), xlabel="xgboost score", luminosity_fb=140))
+
+
 # ---------------------------------------------------------------------------------------- studies
 def test_training_study_plots():
     curves = {m: {"nfev": np.arange(1, 51), "time": np.linspace(0.01, 2, 50),

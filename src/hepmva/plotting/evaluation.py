@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 from hepmva.histograms import common_axis, unit_area, weighted_hist
 from hepmva.metrics import format_pvalue
 from hepmva.plotting.inputs import distribution_ylabel
-from hepmva.plotting.style import BACKGROUND, CLASSIFIER_COLOURS, SIGNAL, lumi_label, new_figure, save
+from hepmva.plotting.style import (BACKGROUND, CLASSIFIER_COLOURS, MARGINS, SIGNAL, Margins, fixed_layout, lumi_label, new_figure,
+                                   save, text_width_inches)
 
 __all__ = ["plot_overtraining", "plot_cut_scan", "plot_importance", "plot_learning_curve"]
 
@@ -126,7 +127,6 @@ def plot_cut_scan(
     -------
     Figure
     """
-    import matplotlib.pyplot as plt
 
     thr = np.asarray(thresholds, dtype=np.float64)
     finite = np.isfinite(thr)
@@ -147,11 +147,7 @@ def plot_cut_scan(
         pick = order
     thr, s, b, sb, z = thr[pick], s[pick], b[pick], sb[pick], z[pick]
     zs = zs[pick] if zs is not None else None
-    fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(6.0, 6.0), layout="constrained",
-                                   height_ratios=(1, 1))
-    for ax in (ax1, ax2):
-        ax.tick_params(which="both", direction="in", top=True, right=True)
-        ax.minorticks_on()
+    fig, (ax1, ax2) = new_figure(figsize=(6.0, 6.0), nrows=2)
     ax1.plot(thr, np.where(s > 0, s, np.nan), color=SIGNAL, label="Signal S")
     ax1.plot(thr, np.where(b > 0, b, np.nan), color=BACKGROUND, label="Background B")
     ax1.set_yscale("log")
@@ -209,7 +205,9 @@ def plot_importance(
     std = np.asarray(importances_std, dtype=np.float64)
     order = np.argsort(mean)
     pos = np.arange(len(names))
-    fig, ax = new_figure(figsize=(6.0, 0.9 + 0.35 * max(len(names), 3)))
+    fig, ax = new_figure(figsize=(6.0, 1.2 + 0.35 * max(len(names), 3)))
+    # the feature names are the tick labels: the left margin is their width, the x label has two lines
+    fixed_layout(fig, MARGINS._replace(left=text_width_inches(fig, names) + 0.2, bottom=0.8, top=0.35))
     height = 0.4 if own_importance is not None else 0.7
     ax.barh(pos + (height / 2 if own_importance is not None else 0), mean[order], height=height,
             xerr=std[order], color="#3f90da", label="Permutation: AUC drop")
@@ -252,13 +250,12 @@ def plot_learning_curve(
     -------
     Figure
     """
-    import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
     curves = {int(k): c for k, c in sorted(curves_by_fold.items())}
     if not curves:
-        fig, ax = new_figure(figsize=(6.0, 2.5))
+        fig, ax = new_figure(figsize=(6.0, 2.5), margins=Margins(0.1, 0.1, 0.1, 0.1))  # only a text
         ax.set_axis_off()
         ax.text(0.5, 0.5, f"No learning curve for {name} (kind '{kind}'):\nthe fold models stored none. Either the "
                 "model has no training stages\n(boosting rounds, epochs), or computing the curve failed "
@@ -267,14 +264,11 @@ def plot_learning_curve(
     first = next(iter(curves.values()))
     with_auc = any(c.train_auc is not None or c.test_auc is not None for c in curves.values())
     if with_auc:
-        fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(6.0, 6.0), layout="constrained")
+        fig, (ax1, ax2) = new_figure(figsize=(6.0, 6.0), nrows=2)
         axes = (ax1, ax2)
     else:
         fig, ax1 = new_figure()
         ax2, axes = None, (ax1,)
-    for ax in axes:
-        ax.tick_params(which="both", direction="in", top=True, right=True)
-        ax.minorticks_on()
     handles = []
     for i, (fold, c) in enumerate(curves.items()):
         colour = CLASSIFIER_COLOURS[i % len(CLASSIFIER_COLOURS)]
@@ -299,5 +293,7 @@ def plot_learning_curve(
     axes[-1].set_xlabel("Number of boosting rounds" if first.x_label == "boosting rounds" else first.x_label.capitalize())
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     if first.note:
-        fig.supxlabel(textwrap.fill(first.note, 110), fontsize="x-small", color="grey")
+        note = textwrap.fill(first.note, 110)
+        fig.supxlabel(note, fontsize="x-small", color="grey")
+        fixed_layout(fig, MARGINS._replace(bottom=MARGINS.bottom + 0.05 + 0.13 * (note.count("\n") + 1)))
     return save(fig, path)

@@ -208,7 +208,7 @@ class CorrelationSums:
 def draw_correlation(corr: np.ndarray, names: list[str], *, title: str, path: str | Path | None = None) -> Figure:
     """Draw a correlation matrix (in %), as TMVA draws it per class."""
     n = len(names)
-    fig, ax = new_figure(figsize=(1.0 + 0.55 * n, 0.6 + 0.5 * n))
+    fig, ax = new_figure(figsize=(1.0 + 0.55 * n, 0.6 + 0.5 * n), margins=None)  # rotated names, a colour bar
     ax.minorticks_off()
     im = ax.imshow(100 * corr, cmap="RdBu_r", vmin=-100, vmax=100)
     for i in range(n):

@@ -7,12 +7,11 @@ import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
 from hepmva.metrics import RejectionCurve
-from hepmva.plotting.style import PlotLabel, curve_style, lumi_label, save
+from hepmva.plotting.style import MARGINS, PlotLabel, curve_style, fixed_layout, lumi_label, new_figure, save
 
 __all__ = ["plot_roc"]
 
@@ -53,15 +52,10 @@ def plot_roc(
     shown = ranked if max_curves is None else ranked[: int(max_curves)]
     hidden = ranked[len(shown):]
     if limit is not None:
-        fig, (ax, rax) = plt.subplots(2, 1, sharex=True, figsize=(9.0, 6.5), layout="constrained",
-                                      height_ratios=(3, 1.3))
+        fig, (ax, rax) = new_figure(figsize=(9.0, 6.5), nrows=2, height_ratios=(3, 1.3))
     else:
-        fig, ax = plt.subplots(figsize=(9.0, 5.0), layout="constrained")
+        fig, ax = new_figure(figsize=(9.0, 5.0))
         rax = None
-    for a in (ax, rax):
-        if a is not None:
-            a.tick_params(which="both", direction="in", top=True, right=True)
-            a.minorticks_on()
     if limit is not None:
         ax.plot(limit.eff_s, limit.rejection, "--", color="black", lw=1.5,
                 label=f"Neyman-Pearson limit (AUC {limit.auc:.4f})")
@@ -96,9 +90,15 @@ def plot_roc(
         notes.append(f"{len(hidden)} more classifier(s) (lower AUC) not drawn: "
                      + ", ".join(n for n, _ in hidden[:6]) + (", ..." if len(hidden) > 6 else ""))
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right upper", fontsize="small", frameon=False,
-               title="\n".join(_wrap(n, 38) for n in notes) if notes else None, title_fontsize="x-small",
-               alignment="left")
+    legend = fig.legend(handles, labels, loc="upper left", fontsize="small", frameon=False,
+                        title="\n".join(_wrap(n, 38) for n in notes) if notes else None, title_fontsize="x-small",
+                        alignment="left")
+    # the legend right of the axes: the right margin is its width (measured, not laid out by an engine)
+    width = legend.get_window_extent(fig.canvas.get_renderer()).width / fig.dpi
+    margins = MARGINS._replace(right=width + 0.15, left=1.05)
+    fixed_layout(fig, margins)
+    w, h = fig.get_size_inches()
+    legend.set_bbox_to_anchor((1 - (width + 0.1) / w, 1 - margins.top / h), transform=fig.transFigure)
     lumi_label(ax, luminosity_pb)
     return save(fig, path)
 

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 __all__ = ["SIGNAL", "BACKGROUND", "CLASSIFIER_COLOURS", "LINE_STYLES", "PlotLabel", "curve_style", "new_figure",
-           "lumi_label", "save"]
+           "Margins", "MARGINS", "fixed_layout", "text_width_inches", "lumi_label", "save"]
 
 SIGNAL = "#3f90da"      # blue (signal)
 BACKGROUND = "#e42536"  # red (background)
@@ -59,12 +59,64 @@ def curve_style(i: int) -> dict:
     return {"color": CLASSIFIER_COLOURS[i % len(CLASSIFIER_COLOURS)], "ls": LINE_STYLES[i % len(LINE_STYLES)]}
 
 
-def new_figure(figsize=(6.0, 4.5)) -> tuple[Figure, matplotlib.axes.Axes]:
-    """A figure with one axes, HEP-style ticks on all sides."""
-    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-    ax.tick_params(which="both", direction="in", top=True, right=True)
-    ax.minorticks_on()
-    return fig, ax
+class Margins(NamedTuple):
+    """Space around the axes of a figure, in inches, for matplotlib's default 10-pt font.
+
+    The defaults hold tick labels of up to seven characters and the axis label on the left, the tick labels and
+    a one-line axis label below, the experiment label (:func:`lumi_label`) or a title on top; ``hspace`` is the
+    gap between stacked axes that share their x axis (the upper one has no tick labels).
+    """
+
+    left: float = 1.0
+    right: float = 0.25
+    bottom: float = 0.62
+    top: float = 0.38
+    hspace: float = 0.1
+
+
+MARGINS = Margins()
+
+
+def new_figure(figsize=(6.0, 4.5), *, nrows: int = 1, height_ratios=None,
+               margins: Margins | None = MARGINS) -> tuple[Figure, matplotlib.axes.Axes]:
+    """A figure with one axes (``nrows`` stacked ones sharing the x axis: then a tuple of them), HEP-style ticks on
+    all sides.
+
+    ``margins`` places the axes at once (:func:`fixed_layout`). ``margins=None`` uses matplotlib's constrained
+    layout instead, which measures every text of the figure before drawing it: a second pass over all ticks, ~40 %
+    of the time of saving a PNG. It is for figures whose decorations have no size known in advance (a colour bar,
+    rotated category names).
+    """
+    layout = "constrained" if margins is None else None
+    fig, axes = plt.subplots(nrows, 1, sharex=True, figsize=figsize, layout=layout, height_ratios=height_ratios,
+                             squeeze=False)
+    axes = tuple(axes[:, 0])
+    for ax in axes:
+        ax.tick_params(which="both", direction="in", top=True, right=True)
+        ax.minorticks_on()
+    if margins is not None:
+        fixed_layout(fig, margins)
+    return fig, (axes[0] if nrows == 1 else axes)
+
+
+def fixed_layout(fig: Figure, margins: Margins = MARGINS) -> None:
+    """Place the axes of ``fig`` with ``margins`` (inches) from the figure's edges (``Figure.subplots_adjust``)."""
+    w, h = fig.get_size_inches()
+    rows = fig.axes[0].get_subplotspec().get_gridspec().nrows if fig.axes else 1
+    inner = h - margins.top - margins.bottom
+    fig.subplots_adjust(left=margins.left / w, right=1 - margins.right / w, bottom=margins.bottom / h,
+                        top=1 - margins.top / h, hspace=rows * margins.hspace / max(inner - (rows - 1) * margins.hspace,
+                                                                                     1e-3))
+
+
+def text_width_inches(fig: Figure, texts, fontsize="medium") -> float:
+    """Width in inches of the widest of ``texts`` drawn in ``fig`` at ``fontsize`` (mathtext included): for a margin
+    that holds labels of unknown length (e.g. feature names as tick labels) without a layout engine's pass."""
+    from matplotlib.text import Text
+
+    renderer = fig.canvas.get_renderer()
+    widths = [Text(0, 0, str(t), fontsize=fontsize, figure=fig).get_window_extent(renderer).width for t in texts]
+    return max(widths, default=0.0) / fig.dpi
 
 
 def lumi_label(ax, label: PlotLabel | float | None = None) -> None:

@@ -57,6 +57,9 @@ LAZY_INTERNAL = {
     ("hepmva.config", "hepmva.features.compile_expression"),
     ("hepmva.config", "hepmva.features.make_definitions"),
     ("hepmva.config", "hepmva.generate.PROCESSES"),
+    # scikit-learn's clustering and density models, imported by the two rules that fit them, not by PCA / LDA
+    ("hepmva.stages.unsupervised", "hepmva.unsupervised.clustering.run_clustering"),
+    ("hepmva.stages.unsupervised", "hepmva.studies.anomaly.run_anomaly"),
 }
 
 

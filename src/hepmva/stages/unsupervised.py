@@ -44,8 +44,6 @@ from hepmva.plotting.unsupervised import (
     plot_scree,
 )
 from hepmva.preprocessing import fit_scaler
-from hepmva.studies.anomaly import run_anomaly
-from hepmva.unsupervised.clustering import run_clustering
 from hepmva.unsupervised.decomposition import WeightedPCA
 
 __all__ = [
@@ -180,6 +178,7 @@ def clustering_study(
     dict
         The JSON written.
     """
+    from hepmva.unsupervised.clustering import run_clustering  # scikit-learn's clustering: only this rule
 
     data = load_study_data(feature_tables, feature_names, scaler=scaler)
     Z = WeightedPCA(n_components=2).fit(data.X, sample_weight=data.w).transform(data.X)
@@ -321,6 +320,7 @@ def anomaly_study(
     dict
         The JSON written.
     """
+    from hepmva.studies.anomaly import run_anomaly  # scikit-learn's density models: only this rule
 
     data = load_study_data(feature_tables, feature_names, scaler=scaler, scaler_fit_mask="train_background",
                            eval_fold=eval_fold)

@@ -18,19 +18,29 @@ signal, 0 = background, used only to *score* clustering and anomaly detection), 
   isolation forest, a weighted bootstrap for the others); the ROC/AUC keep the sign.
 """
 
-from hepmva.unsupervised.anomaly import (
-    ANOMALY_DETECTORS,
-    make_detector,
-    rbm_free_energy,
-)
-from hepmva.unsupervised.clustering import (
-    CLUSTERING_METHODS,
-    ClusteringResult,
-    ClusterYields,
-    cluster_yields,
-    run_clustering,
-)
-from hepmva.unsupervised.decomposition import FisherDiscriminant, WeightedPCA, weighted_covariance
+from importlib import import_module
+
+#: public name -> its submodule, imported on first use (PEP 562): the PCA / LDA and summary jobs of the workflow
+#: read this package without importing scikit-learn's clustering and density models (~1.5 CPU s per job)
+_SUBMODULE = {
+    "ANOMALY_DETECTORS": "anomaly", "make_detector": "anomaly", "rbm_free_energy": "anomaly",
+    "CLUSTERING_METHODS": "clustering", "ClusteringResult": "clustering", "ClusterYields": "clustering",
+    "cluster_yields": "clustering", "run_clustering": "clustering",
+    "FisherDiscriminant": "decomposition", "WeightedPCA": "decomposition", "weighted_covariance": "decomposition",
+}
+
+
+def __getattr__(name: str):
+    if name not in _SUBMODULE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_SUBMODULE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
+
 
 __all__ = [
     "ANOMALY_DETECTORS",

@@ -52,6 +52,8 @@ __all__ = [
     "atomic_path",
     "atomic_directory",
     "write_json",
+    "write_arrays",
+    "read_arrays",
     "remove_stale_temporaries",
     "process_start_time",
     "process_alive",
@@ -473,6 +475,23 @@ def write_json(obj, path: str | Path) -> None:
     """Write ``obj`` as indented JSON, atomically (numpy scalars and arrays as numbers and lists)."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def write_arrays(arrays: dict, path: str | Path) -> None:
+    """Write named numpy arrays (numbers and strings only) to ``path`` (``.npz``), atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of :func:`write_arrays`. Nothing is unpickled (``allow_pickle=False``): a file holding object
+    arrays is refused with a one-line error."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except ValueError as e:  # object arrays need pickle
+        raise InputError(f"{path}: not a plain-array file ({e}); remove it and rerun the rule that writes it") from e
 
 
 def _json_default(o):

@@ -90,41 +90,6 @@ def test_plots_return_figures(tmp_path):
     assert (tmp_path / "b.png").exists() and (tmp_path / "c.png").exists()
 
 
-@pytest.mark.parametrize(("kind", "params"), [("decision_tree", {"max_depth": 4}), ("knn", {"n_neighbors": 20})])
-def test_permutation_importance_study_through_the_pipeline(tmp_path, kind, params):
-    from hepmva import io
-    from hepmva.stages.evaluate import permutation_importance_study
-    from hepmva.stages.train import train_fold
-
-    rng = np.random.default_rng(2)
-    tables = []
-    for sample, label in (("sig", 1), ("bkg", 0)):
-        n = 1500
-        df = pd.DataFrame({"strong": rng.normal(size=n) + 2.0 * label, "weak": rng.normal(size=n) + 0.3 * label,
-                           "noise": rng.normal(size=n)})
-        df["label"], df["weight"], df["sample"] = label, rng.uniform(0.5, 1.5, n), sample
-        df["fold"], df["event"] = rng.integers(0, 2, n), np.arange(n, dtype=np.uint64)
-        path = tmp_path / f"{sample}.parquet"
-        io.write_table(df, path)
-        tables.append(path)
-    names = ["strong", "weak", "noise"]
-    dirs = []
-    for fold in (0, 1):
-        train_fold(tables, classifier={"name": "c", "kind": kind, "params": params}, fold=fold, feature_names=names,
-                   training={}, model_dir=tmp_path / f"m{fold}", scores_path=tmp_path / f"s{fold}.parquet")
-        dirs.append(tmp_path / f"m{fold}")
-    res = permutation_importance_study(tables, dirs, feature_names=names, name="c", n_events=2000, n_repeats=2,
-                                       json_path=tmp_path / "imp.json", plot_path=tmp_path / "imp.png")
-    mean = np.asarray(res["importances_mean"])
-    assert mean[0] > 0.2 and mean[0] > mean[1] > mean[2] - 0.01
-    assert res["n_events"] == 2000 and 0.85 < res["baseline_auc"] < 1
-    assert (res["own_importance"] is not None) == (kind == "decision_tree")
-    saved = json.loads((tmp_path / "imp.json").read_text())
-    assert saved["features"] == names and (tmp_path / "imp.png").stat().st_size > 3000
-    info = json.loads((tmp_path / "m0" / "model.json").read_text())
-    assert info["kind"] == kind
-
-
 def test_summary_quotes_z_with_sigma_b_beside_sigma_b_zero_and_ad_pvalues_as_the_plot(tmp_path):
     m = {"classifier": "toy", "kind": "xgboost", "auc": 0.8, "auc_err": 0.01, "eff_s_at_eff_b": {"0.1": 0.5},
          **evaluate_train_test(_scores(), name="toy", eff_b=[0.1], rel_unc_b=0.1, min_b_events=5)}

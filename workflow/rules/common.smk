@@ -235,6 +235,11 @@ def get_fold_scores(wildcards):
     return classifier_fold_scores(wildcards.classifier)
 
 
+def get_fold_importance(wildcards):
+    """The fold models' scores of the permutation-importance events, shuffled and not (written by the train rule)."""
+    return expand("results/models/{classifier}/importance_fold{fold}.npz", classifier=wildcards.classifier, fold=FOLDS)
+
+
 def get_fold_models(wildcards):
     return expand("results/models/{classifier}/fold{fold}", classifier=wildcards.classifier, fold=FOLDS)
 

@@ -7,7 +7,7 @@ rule evaluate:
         scores=get_fold_scores,
         models=get_fold_models,
         limit=get_limit_curve,
-        tables=get_feature_tables,
+        importance=get_fold_importance,
     output:
         metrics="results/metrics/{classifier}.json",
         roc=report(
@@ -61,8 +61,6 @@ rule evaluate:
         plotting=config["plotting"],
         features=FEATURES,
         feature_labels=get_feature_labels,
-        importance_events=config["evaluation"]["importance_events"],
-        importance_repeats=config["evaluation"]["importance_repeats"],
     threads: 1
     priority: get_classifier_priority
     resources:

@@ -1,4 +1,4 @@
-"""Metrics, plots and permutation importance of one classifier, from its fold models and out-of-fold scores."""
+"""Metrics, plots and permutation importance of one classifier, from its out-of-fold scores and those of shuffled events."""
 
 from pathlib import Path
 
@@ -11,7 +11,7 @@ out = snakemake.output
 evaluate_and_rank(
     list(snakemake.input.scores),
     list(snakemake.input.models),
-    list(snakemake.input.tables),
+    list(snakemake.input.importance),
     name=p.name,
     eff_b=p.eff_b,
     n_bootstrap=p.n_bootstrap,
@@ -28,8 +28,6 @@ evaluate_and_rank(
     plotting=p.plotting,
     feature_names=p.features,
     feature_labels=p.feature_labels,
-    importance_events=p.importance_events,
-    importance_repeats=p.importance_repeats,
     importance_path=out.importance,
     importance_plot_path=out.importance_plot,
 )

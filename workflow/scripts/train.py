@@ -15,4 +15,6 @@ train_folds(
     threads=snakemake.threads,
     model_dirs=list(snakemake.output.models),
     scores_paths=list(snakemake.output.scores),
+    importance_paths=list(snakemake.output.importance),
+    importance=p.importance,
 )

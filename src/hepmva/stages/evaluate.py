@@ -27,14 +27,12 @@ from hepmva.config import schema_default
 from hepmva.datasets import feature_columns, iter_feature_parts
 from hepmva.learning_curves import LearningCurve
 from hepmva.logs import Progress
-from hepmva.models import classifier_score, get_kind, load_estimator, thread_limits
 from hepmva.persistence import read_model_info
 from hepmva.plotting.evaluation import plot_importance, plot_learning_curve
 from hepmva.plotting.inputs import plot_distribution
 from hepmva.plotting.roc import plot_roc
 from hepmva.plotting.style import PlotLabel
-from hepmva.preprocessing import Scaler
-from hepmva.training_set import random_events
+from hepmva.studies.importance import combine_fold_importance
 from hepmva.studies.scores import evaluate_histograms, evaluate_scores, evaluate_train_test
 
 __all__ = ["evaluate_classifier", "evaluate_and_rank", "neyman_pearson_limit", "read_limit_curve", "summarize", "plot_roc_comparison",
@@ -106,21 +104,19 @@ def evaluate_classifier(score_paths: Sequence[str | Path] | str | Path, model_in
 
 
 def evaluate_and_rank(score_paths: Sequence[str | Path], model_dirs: Sequence[str | Path],
-                      feature_tables: Sequence[str | Path], *, name: str, feature_names: Sequence[str],
+                      importance_scores: Sequence[str | Path], *, name: str, feature_names: Sequence[str],
                       feature_labels: Sequence[str] | None = None,
-                      importance_events: int | None = schema_default("evaluation.importance_events"),
-                      importance_repeats: int = schema_default("evaluation.importance_repeats"),
                       importance_path: str | Path, importance_plot_path: str | Path | None = None,
                       seed: int, **evaluate) -> dict:
     """The ``evaluate`` rule's job: :func:`evaluate_classifier` on the fold models' score tables, then
-    :func:`permutation_importance_study` with the same fold models (one job per classifier, which reads
-    the models once and pays one interpreter start). ``evaluate`` holds the other keywords of
-    :func:`evaluate_classifier`. Returns its metrics, with the importance under ``"importance"``."""
+    :func:`permutation_importance_study` from the scores of the shuffled events the train jobs wrote
+    (``importance_scores``, one file per fold). The job reads the models' ``model.json`` only: it loads no model
+    and imports no classifier library. ``evaluate`` holds the other keywords of :func:`evaluate_classifier`.
+    Returns its metrics, with the importance under ``"importance"``."""
     result = evaluate_classifier(score_paths, [Path(d) / "model.json" for d in model_dirs], name=name, seed=seed,
                                  **evaluate)
-    importance = permutation_importance_study(feature_tables, model_dirs, feature_names=feature_names,
-                                              feature_labels=feature_labels, name=name, n_events=importance_events,
-                                              n_repeats=importance_repeats, seed=seed, json_path=importance_path,
+    importance = permutation_importance_study(importance_scores, feature_names=feature_names,
+                                              feature_labels=feature_labels, name=name, json_path=importance_path,
                                               plot_path=importance_plot_path)
     return {**result, "importance": importance}
 
@@ -393,59 +389,28 @@ def plot_roc_comparison(scores_paths: dict[str, Sequence[str | Path]], *, lumino
              path=path)
 
 
-#: the event_keys stream of the permutation importance's random events (the training plans use the folds' numbers)
-_IMPORTANCE_STREAM = 1_000_005
-
-
-def permutation_importance_study(feature_tables: Sequence[str | Path], model_dirs: Sequence[str | Path], *,
-                                 feature_names: Sequence[str], name: str,
-                                 n_events: int | None = schema_default("evaluation.importance_events"),
-                                 n_repeats: int = schema_default("evaluation.importance_repeats"),
-                                 seed: int = 0, json_path: str | Path, plot_path: str | Path | None = None,
+def permutation_importance_study(importance_scores: Sequence[str | Path], *, feature_names: Sequence[str], name: str,
+                                 json_path: str | Path, plot_path: str | Path | None = None,
                                  feature_labels: Sequence[str] | None = None) -> dict:
     """Permutation importance (weighted AUC drop) of one classifier on out-of-fold scores.
 
-    A random subsample of ``n_events`` events (:func:`hepmva.training_set.random_events`: read part by
-    part, the same for any split into parts; at most the kind's ``importance_events``) is scored, each event by the fold model that did not
-    train on it (scaler from its ``model.json``); every feature is shuffled ``n_repeats`` times and
-    the drop of the event-weighted AUC recorded (:func:`hepmva.metrics.permutation_importance`).
-    The model's own importance (``feature_importances_``, averaged over folds) is stored too when it
-    has one.
+    The train jobs scored a random subsample of the events (``evaluation.importance_events``, at most the kind's
+    ``importance_events``; the same for any split into parts), each event by the fold model that did not train on
+    it, unshuffled and with every feature shuffled ``evaluation.importance_repeats`` times
+    (:func:`hepmva.studies.importance.permuted_fold_scores`, one ``importance_fold{k}.npz`` per fold); this joins
+    them and records the drops of the event-weighted AUC (:func:`hepmva.studies.importance.combine_fold_importance`:
+    the numbers of :func:`hepmva.metrics.permutation_importance` on the same events, shuffles and models). The
+    model's own importance (``feature_importances_``, averaged over folds) is stored too when it has one.
 
     Returns
     -------
     dict : classifier, features, importances_mean/std, baseline_auc, own_importance (or None), n_events.
     """
-    models, own, infos = {}, [], [read_model_info(Path(d) / "model.json") for d in model_dirs]
-    cap = get_kind(infos[0]["kind"]).importance_events  # a kind whose prediction costs like a fit (k-NN)
-    if cap is not None and (n_events is None or cap < n_events):
-        log.info("%s: permutation importance on at most %d events (the kind's importance_events)", name, cap)
-        n_events = cap
-    df = random_events(feature_tables, feature_names, n_events, seed=seed, stream=_IMPORTANCE_STREAM)
-    rng = np.random.default_rng([seed, 5])
-    X = df[list(feature_names)].to_numpy(dtype=np.float64)
-    y, w, fold = df["label"].to_numpy(), df["weight"].to_numpy(), df["fold"].to_numpy()
-    for d, info in zip(model_dirs, infos):
-        est = load_estimator(d, n_jobs=1)  # the evaluate job's one core
-        models[int(info["fold"])] = (est, Scaler.from_dict(info["scaler"]))
-        fi = getattr(est, "feature_importances_", None)
-        if fi is not None and len(fi) == len(feature_names):
-            own.append(np.asarray(fi, dtype=np.float64))
-
-    def score_fn(Z: np.ndarray) -> np.ndarray:
-        out = np.empty(len(Z))
-        for k, (est, scaler) in models.items():
-            m = fold == k
-            if m.any():
-                out[m] = classifier_score(est, scaler.transform(Z[m]))
-        return out
-
-    with thread_limits(1):
-        res = metrics.permutation_importance(score_fn, X, y, w, n_repeats=n_repeats,
-                                             feature_names=list(feature_names), random_state=rng)
-    own_mean = np.mean(own, axis=0) if own else None
+    folds = {str(p): io.read_arrays(p) for p in importance_scores}
+    res, own_mean, n_events = combine_fold_importance(folds, feature_names)
+    n_repeats = res.importances.shape[1]
     result = {
-        "classifier": name, "features": list(feature_names), "n_events": int(len(df)), "n_repeats": int(n_repeats),
+        "classifier": name, "features": list(feature_names), "n_events": n_events, "n_repeats": int(n_repeats),
         "baseline_auc": res.baseline_auc, "importances_mean": res.importances_mean,
         "importances_std": res.importances_std, "own_importance": own_mean,
     }
@@ -453,6 +418,6 @@ def permutation_importance_study(feature_tables: Sequence[str | Path], model_dir
         plot_importance(list(feature_labels or feature_names), res.importances_mean, res.importances_std,
                         own_importance=own_mean, title=f"{name}: variable ranking", path=plot_path)
     io.write_json(result, json_path)
-    log.info("%s: permutation importance on %d events, top feature %s", name, len(df),
+    log.info("%s: permutation importance on %d events, top feature %s", name, n_events,
              feature_names[int(np.argmax(res.importances_mean))])
     return result

@@ -35,7 +35,8 @@ from hepmva.logs import Progress
 from hepmva.models import (Kind, classifier_score, fit_memory_mb, fit_mode, get_kind, make_classifier, save_estimator,
                            thread_limits, training_progress)
 from hepmva.preprocessing import Scaler
-from hepmva.training_set import TrainingChunk, TrainingSet, plan_training_set, sample_name
+from hepmva.studies.importance import IMPORTANCE_STREAM, importance_events_for, permuted_fold_scores
+from hepmva.training_set import TrainingChunk, TrainingSet, plan_training_set, random_events, sample_name
 
 __all__ = ["train_folds", "train_fold", "fit_fold", "FittedFold", "score_fold_parts", "Scoring"]
 
@@ -60,6 +61,7 @@ def train_folds(
     folds: Sequence[int],
     model_dirs: Sequence[str | Path],
     scores_paths: Sequence[str | Path],
+    importance_paths: Sequence[str | Path] | None = None,
     **kwargs,
 ) -> list[dict]:
     """One train job: :func:`train_fold` for each fold of ``folds``, one after the other, writing
@@ -74,15 +76,18 @@ def train_folds(
     -------
     list of dict : each fold's bookkeeping (its model.json).
     """
-    if not len(folds) == len(model_dirs) == len(scores_paths):
-        raise ValueError(f"train_folds: {len(folds)} folds, {len(model_dirs)} model directories and "
-                         f"{len(scores_paths)} score tables: give one of each per fold")
+    importance_paths = [None] * len(folds) if importance_paths is None else list(importance_paths)
+    if not len(folds) == len(model_dirs) == len(scores_paths) == len(importance_paths):
+        raise ValueError(f"train_folds: {len(folds)} folds, {len(model_dirs)} model directories, "
+                         f"{len(scores_paths)} score tables and {len(importance_paths)} importance files: give one "
+                         "of each per fold")
     infos = []
-    for i, (fold, model_dir, scores_path) in enumerate(zip(folds, model_dirs, scores_paths)):
+    for i, (fold, model_dir, scores_path, importance_path) in enumerate(zip(folds, model_dirs, scores_paths,
+                                                                            importance_paths)):
         if len(folds) > 1:
             log.info("classifier %s: fold %d (%d of %d in this job)", classifier["name"], fold, i + 1, len(folds))
         infos.append(train_fold(feature_tables, classifier=classifier, fold=int(fold), model_dir=model_dir,
-                                scores_path=scores_path, **kwargs))
+                                scores_path=scores_path, importance_path=importance_path, **kwargs))
         # the fold's training set, model and scores, freed now rather than at the collector's next full pass
         # (data frames and boosters sit in reference cycles): the job's peak memory is one fold's
         gc.collect()
@@ -100,12 +105,17 @@ def train_fold(
     threads: int = 1,
     model_dir: str | Path,
     scores_path: str | Path,
+    importance_path: str | Path | None = None,
+    importance: dict | None = None,
 ) -> dict:
     """Train ``classifier`` on every fold but ``fold`` (:func:`fit_fold`); score the held-out fold (and the
     training events) part by part (:func:`score_fold_parts`).
 
     Writes ``model_dir`` (``model.json`` with the scaler and bookkeeping, plus the estimator files) and
-    ``scores_path`` (:func:`score_fold_parts`: the score table of the held-out and training events).
+    ``scores_path`` (:func:`score_fold_parts`: the score table of the held-out and training events). With
+    ``importance_path``, also the fold's half of the permutation importance
+    (:func:`hepmva.studies.importance.permuted_fold_scores`, with the config's ``evaluation`` block's
+    ``importance_events`` and ``importance_repeats`` from ``importance``), while the model is loaded.
 
     Returns
     -------
@@ -118,6 +128,25 @@ def train_fold(
         scoring = score_fold_parts(fitted.est, fitted.scaler, feature_tables, feature_names=feature_names, fold=fold,
                                    train_rows=fitted.train_rows, output=scores_path, what=what)
     log.info("%s: scored %d events in %.2f s", what, scoring.n_scored, scoring.seconds)
+    if importance_path is not None:
+        ev = with_defaults("evaluation", importance)
+        t0 = time.perf_counter()
+        names = list(feature_names)
+        events = random_events(feature_tables, names, importance_events_for(classifier["kind"], ev["importance_events"]),
+                               seed=seed, stream=IMPORTANCE_STREAM)
+
+        def score(Z: np.ndarray) -> np.ndarray:
+            return classifier_score(fitted.est, fitted.scaler.transform(Z))
+
+        with thread_limits(threads):
+            perm = permuted_fold_scores(score, events[names].to_numpy(dtype=np.float64), events["label"].to_numpy(),
+                                        events["weight"].to_numpy(), events["fold"].to_numpy(), fold=fold,
+                                        feature_names=names, n_repeats=ev["importance_repeats"], seed=seed,
+                                        own_importance=getattr(fitted.est, "feature_importances_", None))
+        io.write_arrays(perm, importance_path)
+        log.info("%s: permutation importance, %d of %d events x %d features x %d shuffles scored in %.2f s", what,
+                 len(perm["rows"]), int(perm["n_events"]), len(feature_names), int(perm["n_repeats"]),
+                 time.perf_counter() - t0)
     info = {**fitted.info, "n_test": scoring.n_test,
             "predict_seconds_per_event": scoring.seconds / max(scoring.n_scored, 1)}
     with io.atomic_directory(model_dir) as tmp_dir:

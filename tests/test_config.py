@@ -138,3 +138,29 @@ def test_input_files_are_checked_before_anything_runs(default, tmp_path):
     with pytest.raises(InputError, match=r"sample 'b' \(config key 'samples\[1\]\.files'\): .*b_\*\.root: no file"):
         check_input_files(validate_config(cfg))
     check_input_files(validate_config(default))  # generated samples have no files
+
+
+def test_nested_command_line_values_read_as_snakemake_gives_them(default):
+    """``snakemake --config 'training={memory_budget_mb: 10000}'`` reads the mapping with YAML's BaseLoader (every
+    scalar a string: snakemake.cli.parse_config); the numbers, booleans and nulls the schema wants are taken."""
+    from snakemake.cli import parse_config
+
+    given = parse_config(["training={memory_budget_mb: 10000, class_balance: false}",
+                          "evaluation={eff_b: [0.01, 0.2], importance_events: null, n_bootstrap: 50}"])
+    assert given["training"]["memory_budget_mb"] == "10000"  # what Snakemake hands over
+    cfg = copy.deepcopy(default)
+    for key, block in given.items():
+        cfg[key] = {**cfg.get(key, {}), **block}
+    out = validate_config(cfg)
+    assert out["training"]["memory_budget_mb"] == 10000 and out["training"]["class_balance"] is False
+    assert out["evaluation"]["eff_b"] == [0.01, 0.2] and out["evaluation"]["importance_events"] is None
+    assert out["evaluation"]["n_bootstrap"] == 50
+    # a string the schema accepts stays a string; one that reads as nothing it accepts keeps its one-line error
+    cfg["training"] = {**cfg["training"], "scaler": "none", "negative_weights": "keep"}
+    assert validate_config(cfg)["training"]["scaler"] == "none"
+    cfg["training"]["memory_budget_mb"] = "lots"
+    with pytest.raises(ConfigError, match="training.memory_budget_mb"):
+        validate_config(cfg)
+    cfg["training"]["memory_budget_mb"] = "true"  # reads as a boolean, which the schema refuses too
+    with pytest.raises(ConfigError, match="training.memory_budget_mb"):
+        validate_config(cfg)

@@ -165,6 +165,7 @@ def validate_config(config: dict) -> dict:
     schema = load_schema()
     config = copy.deepcopy(config)
     validator = jsonschema.Draft202012Validator(schema)
+    _read_command_line_strings(config, validator)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         err = jsonschema.exceptions.best_match(errors)
@@ -172,6 +173,47 @@ def validate_config(config: dict) -> dict:
     _fill_defaults(config, schema, schema)
     _check_semantics(config)
     return config
+
+
+def _scalar(text: str) -> Any:
+    """What YAML makes of ``text`` when it is a number, a boolean or null (``1e-3`` too, which YAML 1.1 keeps as a
+    string); ``text`` itself otherwise."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        try:
+            return float(value) if value.strip().lower() not in ("nan", "inf", "-inf", "+inf", "infinity") else text
+        except ValueError:
+            return text
+    return value if value is None or isinstance(value, (bool, int, float)) else text
+
+
+def _read_command_line_strings(config: dict, validator) -> None:
+    """Snakemake reads a nested ``--config`` value (``--config 'training={memory_budget_mb: 10000}'``) with YAML's
+    BaseLoader, which makes every scalar a string. Where the schema refuses such a string and accepts the number,
+    boolean or null it reads as, take that value (in place); every other string is left to the validation's error.
+    """
+    for _ in range(10_000):  # one value per pass: a fixed point of at most every scalar of the config
+        for err in validator.iter_errors(config):
+            if not isinstance(err.instance, str) or not err.absolute_path:
+                continue
+            value = _scalar(err.instance)
+            if isinstance(value, str):
+                continue
+            *parents, key = list(err.absolute_path)
+            target = config
+            for k in parents:
+                target = target[k]
+            target[key] = value
+            if any(list(e.absolute_path)[:len(err.absolute_path)] == list(err.absolute_path)
+                   for e in validator.iter_errors(config)):
+                target[key] = err.instance  # not what the schema wants either: the string's error stands
+                continue
+            break
+        else:
+            return
 
 
 def _unique(items: list[dict], what: str) -> None:

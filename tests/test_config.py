@@ -105,6 +105,12 @@ def test_quick_config_validates_on_top_of_the_default(default):
     (lambda c: c["classifiers"].append({"name": "r", "kind": "random_forest", "params": {"max_depth": -1}}),
      "config key 'classifiers[18].params' (r): classifier kind 'random_forest': The 'max_depth' parameter"),
     (lambda c: c["reading"].update(chunk=5), "config key 'reading': unknown key(s) chunk; known: entries_per_job, step_size"),
+    # xgboost takes any keyword and would ignore a misspelt one at fit time, after the features were built
+    (lambda c: c["classifiers"][0]["params"].update(max_depht=3),
+     "config key 'classifiers[0].params' (xgboost): classifier kind 'xgboost': xgboost does not know the "
+     "parameter(s) max_depht (it would ignore them)"),
+    (lambda c: c["classifiers"][0]["params"].update(tree_method="gpu-hist"),
+     "config key 'classifiers[0].params' (xgboost): classifier kind 'xgboost': Invalid Input: 'gpu-hist'"),
 ])
 def test_schema_and_semantic_errors_are_one_short_line(default, mutate, line):
     assert len(default["classifiers"]) == 18

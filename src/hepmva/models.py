@@ -20,6 +20,8 @@ A record holds:
 - ``stages``: how the learning curve reads the model's training stages (``"iteration_range"``,
   ``"staged_predict_proba"``, ``"loss_curve"`` or None), with ``stages_note`` for the plot;
 - ``strict_params``: whether unknown constructor parameters are refused (xgboost takes ``**kwargs``);
+- ``check``: ``f(estimator)``, a check of the parameters at config time beyond the constructor's, raising
+  ``ValueError`` (xgboost: a one-round fit on two events, which names the parameters xgboost would ignore);
 - ``extra_outputs``: ``f(estimator, directory, feature_names, scaler)`` writing extra files
   into the model directory (CutsGA's readable cuts);
 - ``fit_note``: ``f(estimator) -> str | None``, how the model was actually trained (capped SVM / k-NN:
@@ -93,6 +95,31 @@ def _capped_fit_note(estimator) -> str | None:
 
 # ------------------------------------------------------------------ progress of long training
 _log = logging.getLogger("hepmva.training")
+
+
+def _check_xgboost_params(est) -> None:
+    """xgboost takes any keyword and warns at ``fit`` that it ignores the unknown ones ("Parameters: { ... } are not
+    used"), after the study has run up to the training: fit a copy for one round on two events, and make that
+    warning (or an error of a parameter's value) the config's one-line error."""
+    import warnings
+
+    import xgboost
+
+    probe = xgboost.XGBClassifier(**{**est.get_params(), "n_estimators": 1, "n_jobs": 1, "early_stopping_rounds": None,
+                                     "callbacks": None, "verbosity": 1})
+    X, y = np.array([[0.0], [1.0]], dtype=np.float32), np.array([0, 1])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            probe.fit(X, y)
+        except xgboost.core.XGBoostError as exc:
+            raise ValueError(str(exc).strip().splitlines()[0]) from None
+    for w in caught:
+        text = str(w.message)
+        if "are not used" in text:
+            names = text[text.index("{") + 1:text.index("}")].replace('"', "").strip()
+            raise ValueError(f"xgboost does not know the parameter(s) {names} (it would ignore them): see "
+                             "https://xgboost.readthedocs.io/en/stable/parameter.html")
 
 
 def _xgboost_progress(est, progress: Progress) -> Iterator[dict]:
@@ -181,6 +208,8 @@ class Kind:
     stages: str | None = None
     stages_note: str = ""
     strict_params: bool = True
+    #: config-time check of an unfitted estimator's parameters (``check_params``); None: the constructor's only
+    check: Callable[[Any], None] | None = None
     extra_outputs: Callable[..., None] | None = None
     fit_note: Callable[[Any], str | None] | None = None
     #: progress of a long ``fit`` in the log: (parameter holding the number of steps, unit, hook); None for
@@ -263,7 +292,8 @@ EXPENSIVE_IMPORTANCE_EVENTS = 3000
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("xgboost", "xgboost:XGBClassifier", "gradient-boosted trees (xgboost)", negative_weights=False,
          stages="iteration_range", stages_note="xgboost predict_proba with the first k boosting rounds",
-         strict_params=False, progress=("n_estimators", "rounds", _xgboost_progress), bytes_per_value=8.0,
+         strict_params=False, check=_check_xgboost_params, progress=("n_estimators", "rounds", _xgboost_progress),
+         bytes_per_value=8.0,
          streams="hepmva.out_of_core:fit_xgboost_external", threads=PARALLEL, cost=2),
     Kind("hgb", "sklearn.ensemble:HistGradientBoostingClassifier", "histogram gradient boosting",
          stages="staged_predict_proba", stages_note=_BOOST,
@@ -374,6 +404,8 @@ def check_params(kind: str, params: dict[str, Any] | None = None) -> None:
     checks = [getattr(est, name, None) for name in ("_check_params",)]
     if hasattr(est, "_parameter_constraints"):
         checks.append(est._validate_params)
+    if get_kind(kind).check is not None:
+        checks.append(lambda: get_kind(kind).check(est))
     for check in checks:
         if check is None:
             continue

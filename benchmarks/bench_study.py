@@ -17,6 +17,9 @@ The study runs in a copy of this checkout (``Snakefile``, ``config/``, ``workflo
   threads: the wall time no number of cores could beat) and a 2-core estimate for a quiet machine (greedy
   scheduling of the DAG with those durations, longest remaining path first).
 
+The run's Python caches bytecode as a user's does (``PYTHONDONTWRITEBYTECODE`` unset, ``src/hepmva`` compiled
+first); ``--no-bytecode`` keeps the environment's setting.
+
 On a shared machine the wall times mostly measure the other users; the CPU seconds do not, which is why the
 estimate is built from them.
 """
@@ -96,8 +99,14 @@ main()
 """
 
 
-def run_study(workdir: Path, cores: int, extra: list[str]) -> dict:
+def run_study(workdir: Path, cores: int, extra: list[str], *, bytecode: bool = True) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    if bytecode:
+        # as on a user's machine: Python caches the bytecode of hepmva's modules (src/hepmva/**/__pycache__) at the
+        # first import. A sandbox or CI that sets PYTHONDONTWRITEBYTECODE makes every job compile them again
+        # (~0.1-0.2 CPU s a job); --no-bytecode measures that case
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src" / "hepmva")], env=env, check=True)
     dag = subprocess.run(["snakemake", "--d3dag", "--nolock", *extra], cwd=workdir, env=env, capture_output=True,
                          text=True, check=True)
     (workdir / "dag.json").write_text(dag.stdout[dag.stdout.index("{"):])
@@ -114,7 +123,7 @@ def run_study(workdir: Path, cores: int, extra: list[str]) -> dict:
         sys.exit(f"snakemake failed (exit {proc.returncode}); see {workdir / 'snakemake.out'}")
     run = {"wall": wall, "cores": cores, "load_before": load0, "load_after": os.getloadavg(),
            "cpu_all": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-           "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(time.time() - wall))}
+           "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(time.time() - wall)), "bytecode": bytecode}
     own = workdir / "snakemake_self.json"
     if own.exists():  # the Snakemake process's own CPU seconds, apart from its children's
         run["cpu_snakemake"] = json.loads(own.read_text())["cpu"]
@@ -364,6 +373,8 @@ def main() -> None:
     ap.add_argument("--analyze", type=Path, help="only print the tables of an existing run directory")
     ap.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE", "AFTER"),
                     help="compare two run directories job by job")
+    ap.add_argument("--no-bytecode", action="store_true",
+                    help="keep PYTHONDONTWRITEBYTECODE as the environment has it (default: unset, the cache written)")
     ap.add_argument("snakemake_args", nargs="*", help="more snakemake arguments (after --)")
     args = ap.parse_args()
     if args.compare:
@@ -376,7 +387,7 @@ def main() -> None:
     if (workdir / "results").exists():
         sys.exit(f"{workdir / 'results'} exists: the benchmark starts from a clean results directory")
     copy_study(workdir)
-    run_study(workdir, args.cores, args.snakemake_args)
+    run_study(workdir, args.cores, args.snakemake_args, bytecode=not args.no_bytecode)
     print(report(workdir))
     if not args.keep:
         shutil.rmtree(workdir)

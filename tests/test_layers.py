@@ -31,7 +31,7 @@ LAYER_OF = {
     "hepmva.estimator": 2, "hepmva.nn.": 2, "hepmva.optim.": 2, "hepmva.linear": 2, "hepmva.cuts": 2, "hepmva.peers": 2,
     "hepmva.models": 2, "hepmva.out_of_core": 2, "hepmva.persistence": 2, "hepmva.unsupervised.": 2, "hepmva.bundle": 2,
     # evaluation
-    "hepmva.metrics": 3, "hepmva.binned_metrics": 3, "hepmva.learning_curves": 3, "hepmva.histograms": 3,
+    "hepmva.metrics": 3, "hepmva.kolmogorov": 3, "hepmva.binned_metrics": 3, "hepmva.learning_curves": 3, "hepmva.histograms": 3,
     "hepmva.plotting.": 3, "hepmva.studies.": 3,
     # stages
     "hepmva.stages.": 4,

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hepmva.checks import subsample_index
+from hepmva.kolmogorov import kstwo_sf
 from hepmva.logs import Progress
 
 __all__ = [
@@ -707,13 +708,13 @@ def ks_2samp_weighted(
     -------
     TwoSampleTest
     """
-    from scipy import stats
-
     x1, w1 = _check_sample("x1", x1, w1)
     x2, w2 = _check_sample("x2", x2, w2)
     n1, n2 = effective_sample_size(w1), effective_sample_size(w2)
     fractions = _pooled_fractions(x1, w1, x2, w2)
-    if _uniform(w1) and _uniform(w2):
+    if _uniform(w1) and _uniform(w2) and max(len(x1), len(x2)) <= _KS_EXACT_MAX_N:
+        from scipy import stats  # scipy's exact p-value (its method='auto' below 10 000 events a sample)
+
         below_1, at_1, below_2, at_2 = fractions
         with warnings.catch_warnings():  # scipy warns when it falls back from exact to asymp
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -722,15 +723,18 @@ def ks_2samp_weighted(
     return _ks_from_fractions(*fractions, n1, n2)
 
 
+#: ``scipy.stats.ks_2samp``'s exact p-values (``method='auto'``) for equal-weight samples up to this size; above it
+#: scipy, and this module, use the asymptotic ``kstwo.sf(D, round(n1 n2 / (n1 + n2)))``
+_KS_EXACT_MAX_N = 10_000
+
+
 def _ks_from_fractions(below_1: NDArray, at_1: NDArray, below_2: NDArray, at_2: NDArray, n1: float,
                        n2: float) -> TwoSampleTest:
     """The KS test from each sample's weighted fractions below / at the distinct pooled values (or
     histogram bins), with the asymptotic p-value at the Kish sizes ``n1``, ``n2``."""
-    from scipy import stats
-
     d = float(np.max(np.abs((below_1 + at_1) - (below_2 + at_2))))
     en = n1 * n2 / (n1 + n2)
-    p = float(np.clip(stats.kstwo.sf(d, max(np.round(en), 1)), 0.0, 1.0))
+    p = kstwo_sf(d, max(int(np.round(en)), 1))  # scipy.stats.kstwo.sf without importing scipy.stats
     return TwoSampleTest(d, p, n1, n2)
 
 

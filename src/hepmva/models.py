@@ -61,6 +61,7 @@ import io as _io
 import logging
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,8 +102,6 @@ def _check_xgboost_params(est) -> None:
     """xgboost takes any keyword and warns at ``fit`` that it ignores the unknown ones ("Parameters: { ... } are not
     used"), after the study has run up to the training: fit a copy for one round on two events, and make that
     warning (or an error of a parameter's value) the config's one-line error."""
-    import warnings
-
     import xgboost
 
     probe = xgboost.XGBClassifier(**{**est.get_params(), "n_estimators": 1, "n_jobs": 1, "early_stopping_rounds": None,

@@ -1,7 +1,8 @@
 """Peak RSS of one features, plot_inputs and writeback job alone, per events in a file (issue 13's memory criterion).
 
-For every size (``--events``, events per input file, default 10k, 100k, 1M) the script writes one signal and
-one ttbar file of the built-in generator, builds both samples' features (the default study's features and
+For every size (``--events``, events per input file, default 10k, 100k, 1M) the script writes one ttbar file
+and at least 300k signal events in files of that size (more than the input plots' 200k-event subsample, so
+that only the events per file change) of the built-in generator, builds both samples' features (the default study's features and
 spectator, one part per file), writes a score table for two classifiers (every event's held-out score, a
 deterministic function of its row: the writeback reads it as it reads a train job's), then runs each job in a
 fresh process and prints its peak RSS (VmHWM, :func:`hepmva.logs.peak_rss_mib`) and wall seconds:
@@ -26,6 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CLASSIFIERS = ("a", "b")
 JOBS = ("features", "plot_inputs", "writeback")
+#: signal events at least (in files of ``events``): more than the input plots' 200k-event subsample at every size,
+#: as in bench_scale, so that only the events per file change
+SIGNAL_EVENTS = 300_000
 
 
 def _config():
@@ -58,10 +62,14 @@ def prepare(d: Path, events: int) -> None:
     from hepmva.stages.features import build_features
 
     cfg = _config()
-    for k, name in enumerate(("signal", "ttbar")):
-        write_sample(str(d / f"{name}.root"), name, events, 7 + k)
-        build_features(_sample(cfg, name, d / f"{name}.root"), [str(d / f"{name}.root")],
-                       luminosity_pb=cfg["luminosity_pb"], output=d / "features" / f"{name}.json", **_kwargs(cfg))
+    write_sample(str(d / "ttbar.root"), "ttbar", events, 8)
+    build_features(_sample(cfg, "ttbar", d / "ttbar.root"), [str(d / "ttbar.root")],
+                   luminosity_pb=cfg["luminosity_pb"], output=d / "features" / "ttbar.json", **_kwargs(cfg))
+    signal = [str(d / f"signal_{i}.root") for i in range(-(-SIGNAL_EVENTS // events))]
+    for i, path in enumerate(signal):
+        write_sample(path, "signal", events, 100 + i, first_event=1 + i * events)
+    build_features(_sample(cfg, "signal", d / "signal_*.root"), signal, luminosity_pb=cfg["luminosity_pb"],
+                   output=d / "features" / "signal.json", **_kwargs(cfg))
     for clf in CLASSIFIERS:
         with ScorePartWriter(d / f"scores_{clf}.parquet") as w:
             for sample, part, frame in iter_feature_parts([d / "features" / "ttbar.json"], columns=[]):

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from hepmva import io
-from hepmva.datasets import BOOKKEEPING, feature_columns, iter_feature_parts, load_feature_tables
+from hepmva.datasets import (BOOKKEEPING, feature_columns, feature_parts, iter_feature_blocks, iter_feature_parts,
+                             iter_part_blocks, load_feature_tables)
 from hepmva.errors import InputError
 from hepmva.stages.features import build_features
 
@@ -70,6 +71,23 @@ def test_parts_are_the_whole_table_in_pieces(tables):
     assert [(s, k) for s, k, _ in parts] == [("sig", 0), ("sig", 1), ("bkg", 0)]  # one part per file
     pd.testing.assert_frame_equal(pd.concat([f for _, _, f in parts], ignore_index=True), whole)
     assert all(f["sample"].eq(s).all() for s, _, f in parts)
+
+
+@pytest.mark.parametrize("block", [1, 17, 10**6])
+def test_blocks_are_each_part_in_pieces(tables, block):
+    """Blocks of at most ``block`` rows, a part's one after the other: together each part's frame, bit for bit."""
+    parts = list(iter_feature_parts(tables, columns=["met"], dtype=np.float32))
+    blocks = list(iter_feature_blocks(tables, columns=["met"], dtype=np.float32, block_events=block))
+    assert all(len(f) <= block for _, _, f in blocks)
+    for sample, k, frame in parts:
+        mine = [f for s, q, f in blocks if (s, q) == (sample, k)]
+        assert len(mine) == -(-len(frame) // block)
+        pd.testing.assert_frame_equal(pd.concat(mine, ignore_index=True), frame)
+    part = feature_parts(tables)[1]
+    pd.testing.assert_frame_equal(pd.concat(list(iter_part_blocks(part, ["met"], np.float32, block_events=block)),
+                                            ignore_index=True), parts[1][2])
+    with pytest.raises(ValueError, match="block_events must be positive"):
+        next(iter_feature_blocks(tables, block_events=0))
 
 
 def test_missing_column_names_it(tables, tmp_path):

@@ -29,5 +29,13 @@ Layers, bottom to top (nothing imports upward; ``tests/test_layers.py`` enforces
 - entry points: :mod:`hepmva.cli` (the ``hepmva`` command: ``hepmva apply MODEL_DIR FILES... -o OUT``)
 """
 
+import os
+
+# pyarrow allocates with the C library's malloc, not its default mimalloc, which keeps the pages it frees: a job
+# reading a part block by block grew with the part (writeback: 173, 218, 245 MiB at 10k, 100k, 1M events a file
+# with mimalloc; 163, 191, 208 with malloc; benchmarks/bench_part_memory.py). Read when pyarrow loads, so it acts
+# where hepmva is imported first (every workflow script, the command line); a user's own setting is kept.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+
 __version__ = "0.1.0"
 __all__ = ["__version__"]

@@ -2,7 +2,8 @@
 
 - :func:`load_feature_tables`: the per-sample tables concatenated, with each event's ``row``, reading only
   the ``columns`` asked for, in the ``dtype`` asked for; :func:`iter_feature_parts` the same one part at a
-  time (the read API: every consumer of the features reads through these two);
+  time, :func:`iter_feature_blocks` in blocks of a fixed number of events within a part (the read API: every
+  consumer of the features reads through these three);
 - :class:`TrainingPolicy`: how physics weights become training weights and which scaler is fitted,
   built once from the config's ``training`` block (defaults from the schema only);
 - :func:`study_split`: the capped, scaled training / validation split that the studies use.
@@ -26,7 +27,8 @@ from hepmva.preprocessing import Scaler, fit_scaler
 from hepmva.samples import training_weights
 
 __all__ = ["BOOKKEEPING", "MANIFEST_FORMAT", "PART_METADATA_KEY", "FeaturePart", "feature_parts", "feature_columns",
-           "load_feature_tables", "iter_feature_parts", "TrainingPolicy", "StudySplit", "study_split"]
+           "load_feature_tables", "iter_feature_parts",
+           "BLOCK_EVENTS", "iter_feature_blocks", "iter_part_blocks", "TrainingPolicy", "StudySplit", "study_split"]
 
 
 #: columns every frame of the read API carries, whatever ``columns`` asks for (``row`` is added by the reader)
@@ -101,13 +103,54 @@ def _read_part(part: FeaturePart, columns: Sequence[str] | None, dtype) -> pd.Da
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    columns, read = _part_columns(part, columns)
     try:
-        if columns is None:
-            columns = ["weight" if n == part.stored_weight else n for n in pq.read_schema(part.path).names]
-        read = [_stored(c, part) for c in columns if part.stores_sample or c != "sample"]
         table = pq.read_table(part.path, columns=read)
     except (KeyError, OSError, pa.ArrowInvalid) as exc:
         raise InputError(f"{part.path}: cannot read the features table ({exc}): re-run the features stage") from None
+    return _part_frame(part, table, columns, dtype, part.row_offset)
+
+
+def _iter_part_blocks(part: FeaturePart, columns: Sequence[str] | None, dtype,
+                      block_events: int) -> Iterator[pd.DataFrame]:
+    """One part as :func:`_read_part` gives it, in frames of at most ``block_events`` rows, in row order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns, read = _part_columns(part, columns)
+    try:
+        source = pq.ParquetFile(part.path, buffer_size=1 << 20, pre_buffer=False)  # column chunks read in pieces, not whole
+        batches = source.iter_batches(batch_size=int(block_events), columns=read, use_threads=False)
+        row = part.row_offset
+        empty = True
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            empty = False
+            yield _part_frame(part, table, columns, dtype, row)
+            row += table.num_rows
+        if empty:  # a part without rows: one empty frame, as _read_part gives
+            yield _part_frame(part, source.schema_arrow.empty_table().select(read), columns, dtype, row)
+    except (KeyError, OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"{part.path}: cannot read the features table ({exc}): re-run the features stage") from None
+
+
+def _part_columns(part: FeaturePart, columns: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """The frame's columns (all when None) and the stored columns to read for them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if columns is None:
+            columns = ["weight" if n == part.stored_weight else n for n in pq.read_schema(part.path).names]
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"{part.path}: cannot read the features table ({exc}): re-run the features stage") from None
+    return list(columns), [_stored(c, part) for c in columns if part.stores_sample or c != "sample"]
+
+
+def _part_frame(part: FeaturePart, table, columns: Sequence[str], dtype, row_start: int) -> pd.DataFrame:
+    """Rows of a part read as an arrow ``table`` as the read API's DataFrame; ``row_start`` is the first one's row."""
+    import pyarrow as pa
+
     if dtype is not None:
         target = pa.from_numpy_dtype(np.dtype(dtype))
         fields = [pa.field(f.name, target) if pa.types.is_floating(f.type) and f.name != part.stored_weight else f
@@ -120,7 +163,7 @@ def _read_part(part: FeaturePart, columns: Sequence[str] | None, dtype) -> pd.Da
         df["weight"] = df["weight"].to_numpy() * part.scale
     if not part.stores_sample and "sample" in columns:
         df.insert(list(columns).index("sample"), "sample", part.sample)
-    df["row"] = np.arange(part.row_offset, part.row_offset + len(df), dtype=np.int64)
+    df["row"] = np.arange(row_start, row_start + len(df), dtype=np.int64)
     return df
 
 
@@ -170,6 +213,33 @@ def iter_feature_parts(paths: Sequence[str | Path], columns: Sequence[str] | Non
     cols = _columns_to_read(paths, (), columns)
     for part in feature_parts(paths):
         yield part.sample, part.part, _read_part(part, cols, dtype)
+
+
+#: rows per frame of :func:`iter_feature_blocks` (the consumers that work event by event: writeback, input plots)
+BLOCK_EVENTS = 65_536
+
+
+def iter_feature_blocks(paths: Sequence[str | Path], columns: Sequence[str] | None = None, dtype=None, *,
+                        block_events: int = BLOCK_EVENTS) -> Iterator[tuple[str, int, pd.DataFrame]]:
+    """:func:`iter_feature_parts` in frames of at most ``block_events`` rows (memory bounded by the block,
+    whatever the events per part): ``(sample, part, frame)``, a part's frames one after the other in row
+    order, their rows together those of the part's frame (a part without rows: one empty frame)."""
+    if int(block_events) < 1:
+        raise ValueError(f"block_events must be positive, got {block_events}")
+    cols = _columns_to_read(paths, (), columns)
+    for part in feature_parts(paths):
+        for frame in _iter_part_blocks(part, cols, dtype, int(block_events)):
+            yield part.sample, part.part, frame
+
+
+def iter_part_blocks(part: FeaturePart, columns: Sequence[str] | None = None, dtype=None, *,
+                     block_events: int = BLOCK_EVENTS) -> Iterator[pd.DataFrame]:
+    """One part's frames of :func:`iter_feature_blocks` (``part`` one of :func:`feature_parts`; ``columns`` plus
+    the bookkeeping, all when None; a column the part lacks: :class:`InputError`)."""
+    if int(block_events) < 1:
+        raise ValueError(f"block_events must be positive, got {block_events}")
+    wanted = None if columns is None else [c for c in dict.fromkeys([*BOOKKEEPING, *columns]) if c != "row"]
+    yield from _iter_part_blocks(part, wanted, dtype, int(block_events))
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ __all__ = [
     "open_tree",
     "iterate_tree",
     "count_entries",
+    "parquet_num_rows",
     "read_part_footer",
     "read_metadata_sum",
     "atomic_path",
@@ -536,6 +537,16 @@ class ParquetChunkWriter:
         if self._writer is not None:
             self._writer.close()
         return bool(self._atomic.__exit__(*exc))
+
+
+def parquet_num_rows(path: str | Path) -> int:
+    """The rows of a parquet file, from its footer (no data read)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.read_metadata(path).num_rows)
+    except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
+        raise InputError(f"{path}: not a parquet table ({str(exc).splitlines()[0]})") from None
 
 
 def read_part_footer(path: str | Path, key: str, *, rows: str, what: str, remedy: str) -> dict:

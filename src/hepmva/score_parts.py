@@ -15,7 +15,8 @@ role is known from the statistics without reading a score.
 - :class:`ScorePartWriter`: the writer (atomic; the file appears when the job succeeds);
 - :func:`iter_score_parts`: one row group at a time (memory bounded by a part), filtered by role / sample;
 - :func:`read_scores`: the rows of several files as one table, for the consumers that need events
-  (friend trees, the exact evaluation of a small sample, the anomaly comparison);
+  (the exact evaluation of a small sample, the anomaly comparison);
+- :class:`PartScores`: one part's rows of one role in row order, batch by batch (the friend trees);
 - :func:`score_summary`: events per role and score ranges, from the file metadata.
 """
 
@@ -32,8 +33,8 @@ import pandas as pd
 from hepmva import io
 from hepmva.errors import InputError
 
-__all__ = ["SCORE_COLUMNS", "ROLES", "ScorePartWriter", "iter_score_parts", "read_scores", "ScoreSummary",
-           "score_summary"]
+__all__ = ["SCORE_COLUMNS", "ROLES", "ScorePartWriter", "iter_score_parts", "read_scores", "PartScores",
+           "ScoreSummary", "score_summary"]
 
 SCORE_COLUMNS = ("sample", "part", "row", "role", "fold", "label", "weight", "score")
 ROLES = ("test", "train")
@@ -150,9 +151,6 @@ def iter_score_parts(paths: Sequence[str | Path], *, role: str | None = None, co
 
     if role is not None and role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
-    want = None if columns is None else list(dict.fromkeys([*columns, *(["role"] if role else []),
-                                                            *(["sample"] if sample else []),
-                                                            *(["part"] if part is not None else [])]))
     for path in paths:
         groups = _row_groups(path)
         f = pq.ParquetFile(path)
@@ -161,6 +159,11 @@ def iter_score_parts(paths: Sequence[str | Path], *, role: str | None = None, co
                     (sample is not None and g.sample not in (None, sample)) or \
                     (part is not None and g.part not in (None, part)):
                 continue
+            # a filter's column is read only where the statistics do not decide it (the strings cost the most)
+            want = None if columns is None else list(dict.fromkeys([
+                *columns, *(["role"] if role and g.role is None else []),
+                *(["sample"] if sample and g.sample is None else []),
+                *(["part"] if part is not None and g.part is None else [])]))
             df = f.read_row_group(g.index, columns=want).to_pandas()
             if role is not None and g.role is None:
                 df = df[df["role"] == role]
@@ -180,6 +183,93 @@ def read_scores(paths: Sequence[str | Path], *, role: str | None = None, columns
         return pd.concat(parts, ignore_index=True)
     cols = list(columns) if columns is not None else list(SCORE_COLUMNS)
     return pd.DataFrame({c: pd.Series(dtype=_DTYPES.get(c, np.float64)) for c in cols})
+
+
+#: bytes a :class:`PartScores` reads of a column chunk at a time (a part's row group is read in pieces)
+_BUFFER_BYTES = 1 << 20
+
+
+class PartScores:
+    """One feature part's scores of one role in row order, read in batches of at most ``batch_rows`` rows a
+    file (memory bounded by the batches, not by the part): :meth:`take` gives the rows below a row.
+
+    Each file's rows of a part are in row order (a train job writes a part's rows as the features hold them),
+    so the k fold models' files are merged batch by batch. ``n`` is the rows the statistics count (None when
+    a row group's statistics do not decide).
+    """
+
+    def __init__(self, paths: Sequence[str | Path], *, sample: str, part: int, role: str = "test",
+                 batch_rows: int = 65_536):
+        import pyarrow.parquet as pq
+
+        self.n: int | None = 0
+        self._streams = []
+        for path in paths:
+            groups = [g for g in _row_groups(path) if g.n and g.role in (None, role) and g.sample in (None, sample)
+                      and g.part in (None, part)]
+            if not groups:
+                continue
+            decided = all(g.role is not None and g.sample is not None and g.part is not None for g in groups)
+            self.n = self.n + sum(g.n for g in groups) if decided and self.n is not None else None
+            filters = None if decided else {"role": role, "sample": sample, "part": part}
+            cols = ["row", "score", *(filters or ())]
+            source = pq.ParquetFile(path, buffer_size=_BUFFER_BYTES, pre_buffer=False)  # column chunks read in pieces, not whole
+            batches = source.iter_batches(batch_size=int(batch_rows), row_groups=[g.index for g in groups],
+                                                        columns=cols, use_threads=False)
+            self._streams.append(_ScoreStream(str(path), batches, filters))
+
+    def take(self, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(row, score)`` of the rows below ``stop`` not taken yet, in row order."""
+        got = [s.take(stop) for s in self._streams]
+        rows = np.concatenate([g[0] for g in got]) if got else np.zeros(0, dtype=np.int64)
+        scores = np.concatenate([g[1] for g in got]) if got else np.zeros(0)
+        order = np.argsort(rows, kind="stable")
+        return rows[order], scores[order]
+
+    def exhausted(self) -> bool:
+        """Every row has been taken."""
+        return all(s.exhausted() for s in self._streams)
+
+
+class _ScoreStream:
+    """One file's rows of a part, batch by batch, checked to be in row order."""
+
+    def __init__(self, path: str, batches, filters: dict | None):
+        self.path, self._batches, self._filters = path, batches, filters
+        self._row, self._score = np.zeros(0, dtype=np.int64), np.zeros(0)
+        self._done, self._last = False, -1
+
+    def _pull(self) -> bool:
+        batch = next(self._batches, None)
+        if batch is None:
+            self._done = True
+            return False
+        row, score = batch.column("row").to_numpy(), batch.column("score").to_numpy()
+        if self._filters:
+            keep = np.ones(len(row), dtype=bool)
+            for c, v in self._filters.items():
+                keep &= batch.column(c).to_numpy(zero_copy_only=False) == v
+            row, score = row[keep], score[keep]
+        if len(row) and (row[0] <= self._last or np.any(np.diff(row) <= 0)):
+            raise InputError(f"{self.path}: a part's score rows out of order: re-run its train job")
+        if len(row):
+            self._last = int(row[-1])
+        self._row, self._score = np.concatenate([self._row, row]), np.concatenate([self._score, score])
+        return True
+
+    def take(self, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        while not self._done and (not len(self._row) or self._row[-1] < stop - 1):
+            if not self._pull():
+                break
+        k = int(np.searchsorted(self._row, stop))
+        out = self._row[:k], self._score[:k]
+        self._row, self._score = self._row[k:], self._score[k:]
+        return out
+
+    def exhausted(self) -> bool:
+        while not len(self._row) and not self._done:
+            self._pull()
+        return not len(self._row)
 
 
 class ScoreSummary(NamedTuple):

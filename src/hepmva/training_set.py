@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from hepmva.config import with_defaults
-from hepmva.datasets import TrainingPolicy, iter_feature_parts
+from hepmva.datasets import TrainingPolicy, iter_feature_blocks, iter_feature_parts
 from hepmva.errors import InputError, TrainingError
 from hepmva.logs import Progress
 from hepmva.preprocessing import Scaler
@@ -78,15 +78,16 @@ def event_keys(sample: str, row: np.ndarray, *, seed: int, stream: int) -> np.nd
 
 def random_events(paths: Sequence[str | Path], feature_names: Sequence[str], n_events: int | None, *, seed: int,
                   stream: int, dtype=None):
-    """A uniform random subsample of ``n_events`` events of every sample, read part by part (memory: the
-    subsample plus one part), as one DataFrame: the features, the bookkeeping columns and ``row``.
+    """A uniform random subsample of ``n_events`` events of every sample, read block by block (memory: the
+    subsample plus one block of :data:`hepmva.datasets.BLOCK_EVENTS`), as one DataFrame: the features, the
+    bookkeeping columns and ``row``.
 
     The events are those with the ``n_events`` smallest :func:`event_keys` (bottom-k), so the subsample, and
     its order (by key), are the same however the samples are split into parts. ``n_events`` None: every event
     (in key order).
     """
     kept = None
-    for sample, _part, frame in iter_feature_parts(paths, columns=list(feature_names), dtype=dtype):
+    for sample, _part, frame in iter_feature_blocks(paths, columns=list(feature_names), dtype=dtype):
         if not len(frame):
             continue
         keys = event_keys(sample_name(sample, frame), frame["row"].to_numpy(), seed=seed, stream=stream)

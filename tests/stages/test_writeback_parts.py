@@ -73,3 +73,29 @@ def test_missing_scores_are_one_line_and_leave_nothing(study, tmp_path):
         write_friend_trees(study["files"], study["tables"]["bkg"], {"bdt": study["scores"][:1]},
                            sample=_sample("bkg", "background"), tree="hepmva", directory=out)
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def _friend_arrays(paths):
+    out = []
+    for p in paths:
+        t = uproot.open(p)["hepmva"]
+        out.append(({k: str(v) for k, v in t.typenames().items()}, t.arrays(library="np"), t["selected"].num_baskets))
+    return out
+
+
+def test_blocks_smaller_than_a_part_write_the_same_friend_trees(study, tmp_path):
+    """Parts of 250 entries written in blocks of 7 and 64 (several extends per part and file, gaps between
+    selected events longer than a block) give the trees of one block per part, bit for bit."""
+    kwargs = dict(sample=_sample("bkg", "background"), tree="hepmva", spectators=["lead_eta"])
+    whole = _friend_arrays(write_friend_trees(study["files"], study["tables"]["bkg"], {"bdt": study["scores"]},
+                                              directory=tmp_path / "whole", **kwargs))
+    for block in (7, 64):
+        blocks = _friend_arrays(write_friend_trees(study["files"], study["tables"]["bkg"], {"bdt": study["scores"]},
+                                                   directory=tmp_path / f"b{block}", block_events=block, **kwargs))
+        for (types, arrays, baskets), (types_b, arrays_b, baskets_b) in zip(whole, blocks):
+            assert types_b == types and list(arrays_b) == list(arrays)
+            for k in arrays:
+                assert arrays_b[k].dtype == arrays[k].dtype
+                assert arrays_b[k].tobytes() == arrays[k].tobytes(), k  # NaNs included
+            assert baskets_b >= -(-len(arrays["selected"]) // block)  # extends of at most `block` entries
+        assert blocks[0][2] > whole[0][2]

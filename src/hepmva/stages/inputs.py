@@ -13,10 +13,11 @@ from pathlib import Path
 import hist
 import numpy as np
 
-from hepmva.datasets import iter_feature_parts
+from hepmva.datasets import BLOCK_EVENTS, iter_feature_blocks
 from hepmva.histograms import MAX_INTEGER_BINS, feature_axis
 from hepmva.plotting.inputs import CorrelationSums, draw_correlation, draw_distribution
 from hepmva.plotting.style import PlotLabel
+from hepmva.samples import ExactSum
 from hepmva.training_set import random_events
 
 __all__ = ["plot_inputs", "AXIS_EVENTS"]
@@ -31,7 +32,7 @@ _AXIS_STREAM = 1_000_011
 
 def plot_inputs(feature_tables: Sequence[str | Path], features: Sequence[dict], *, luminosity_pb: float,
                 directory: str | Path, correlation_paths: dict[str, str | Path] | None = None,
-                plotting: dict | None = None) -> dict:
+                plotting: dict | None = None, block_events: int = BLOCK_EVENTS) -> dict:
     """One weighted signal-vs-background plot per feature, ``{directory}/{feature}.png``, and the
     weighted correlation matrices of the features for signal and for background.
 
@@ -39,7 +40,8 @@ def plot_inputs(feature_tables: Sequence[str | Path], features: Sequence[dict], 
     is left out of its plot, with the fraction of such events stated; integer-valued features get one
     bin per value; ``plotting`` is the config block (label, ``bins``).
 
-    Memory is bounded by a part, whatever the dataset: one pass finds each feature's exact range and
+    Memory is bounded by a block of ``block_events`` events (and the subsample), whatever the dataset and its
+    events per part (:func:`hepmva.datasets.iter_feature_blocks`): one pass finds each feature's exact range and
     whether it is integer-valued, a uniform random subsample of at most :data:`AXIS_EVENTS` (200k) events
     (:func:`hepmva.training_set.random_events`) gives a continuous axis its weighted 0.5-99.5 % range,
     and a last pass fills the histograms and the correlation sums with every event. Below
@@ -53,7 +55,7 @@ def plot_inputs(feature_tables: Sequence[str | Path], features: Sequence[dict], 
     label, bins = PlotLabel.from_config(luminosity_pb, plotting), int((plotting or {}).get("bins", 40))
     names = [f["name"] for f in features]
     missing = {f["name"]: f.get("default") for f in features}
-    ranges = _feature_ranges(feature_tables, names, missing)
+    ranges = _feature_ranges(feature_tables, names, missing, block_events)
     continuous = [n for n in names if not ranges[n].integer]
     sample = (random_events(feature_tables, continuous, AXIS_EVENTS, seed=0, stream=_AXIS_STREAM)
               if continuous else None)
@@ -69,12 +71,12 @@ def plot_inputs(feature_tables: Sequence[str | Path], features: Sequence[dict], 
             axes[n] = feature_axis(x[keep], sample["weight"].to_numpy()[keep], bins=bins, integer=False,
                                    label=f.get("label", n), groups=sample["label"].to_numpy()[keep])
     hists = {n: {c: hist.Hist(axes[n], storage=hist.storage.Weight()) for c in (0, 1)} for n in names}
-    undefined = {n: {c: 0.0 for c in (0, 1)} for n in names}
+    undefined = {n: {c: ExactSum() for c in (0, 1)} for n in names}  # exact: the same whatever the blocks
     has_undefined = {n: {c: False for c in (0, 1)} for n in names}
-    total = {c: 0.0 for c in (0, 1)}
+    total = {c: ExactSum() for c in (0, 1)}
     present = {c: False for c in (0, 1)}
     corr = {c: CorrelationSums(len(names)) for c in (0, 1)}
-    for _, _, frame in iter_feature_parts(feature_tables, columns=names):
+    for _, _, frame in iter_feature_blocks(feature_tables, columns=names, block_events=block_events):
         y, w = frame["label"].to_numpy(), frame["weight"].to_numpy(dtype=np.float64)
         X = frame[names].to_numpy(dtype=np.float64)
         for c in (0, 1):
@@ -82,14 +84,14 @@ def plot_inputs(feature_tables: Sequence[str | Path], features: Sequence[dict], 
             if not m.any():
                 continue
             present[c] = True
-            total[c] += float(w[m].sum())
+            total[c].add(w[m])
             corr[c].add(X[m], w[m])
             for j, n in enumerate(names):
                 x = X[m, j]
                 und = x == missing[n] if (missing[n] is not None and ranges[n].any_defined) else np.zeros(len(x), bool)
                 if und.any():
                     has_undefined[n][c] = True
-                    undefined[n][c] += float(w[m][und].sum())
+                    undefined[n][c].add(w[m][und])
                 xd = x[~und]
                 if not np.all(np.isfinite(xd)):
                     raise ValueError(f"input plots: {int(np.sum(~np.isfinite(xd)))} non-finite value(s) of "
@@ -98,7 +100,8 @@ def plot_inputs(feature_tables: Sequence[str | Path], features: Sequence[dict], 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     out = {"hists": {n: {c: hists[n][c] for c in (0, 1) if present[c]} for n in names},
-           "undefined": {n: {c: undefined[n][c] / total[c] for c in (0, 1) if present[c] and has_undefined[n][c]}
+           "undefined": {n: {c: undefined[n][c].value / total[c].value for c in (0, 1)
+                             if present[c] and has_undefined[n][c]}
                          for n in names},
            "correlation": {c: corr[c].correlation() for c in (0, 1) if present[c]}}
     for f in features:
@@ -131,11 +134,11 @@ class _Range:
         return self.all_integer and np.isfinite(self.lo) and self.hi - self.lo + 1 <= MAX_INTEGER_BINS
 
 
-def _feature_ranges(feature_tables, names, missing) -> dict[str, _Range]:
+def _feature_ranges(feature_tables, names, missing, block_events: int) -> dict[str, _Range]:
     """One pass: each feature's defined values' exact range and integer-ness (a feature with nothing but its
     default is drawn with the default as its values, as :func:`hepmva.plotting.inputs.plot_distribution`)."""
     defined, everything = {n: _Range() for n in names}, {n: _Range() for n in names}
-    for _, _, frame in iter_feature_parts(feature_tables, columns=names):
+    for _, _, frame in iter_feature_blocks(feature_tables, columns=names, block_events=block_events):
         for n in names:
             x = frame[n].to_numpy(dtype=np.float64)
             everything[n].add(x)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from hepmva import io, score_parts
-from hepmva.datasets import iter_feature_parts
+from hepmva.datasets import BLOCK_EVENTS, FeaturePart, feature_parts, iter_part_blocks
 
 __all__ = ["write_friend_trees"]
 
@@ -30,13 +30,15 @@ log = logging.getLogger(__name__)
 
 def write_friend_trees(files: Sequence[str], table: str | Path | Sequence[str | Path],
                        scores: Mapping[str, Sequence[str | Path]], *, sample: dict, tree: str, directory: str | Path,
-                       spectators: Sequence[str] = ()) -> list[Path]:
+                       spectators: Sequence[str] = (), block_events: int = BLOCK_EVENTS) -> list[Path]:
     """Write one friend tree per input file of ``sample``; returns the written paths.
 
-    ``table`` is the sample's features, read part by part (:func:`hepmva.datasets.iter_feature_parts`);
-    ``scores`` maps each classifier to its fold models' score tables (:mod:`hepmva.score_parts`), of
-    which each part's held-out rows are read: memory is bounded by a part's entry range, not by the sample.
-    The friend trees grow part by part (parts come file by file, entries increasing).
+    ``table`` is the sample's features, read in blocks of at most ``block_events`` events
+    (:func:`hepmva.datasets.iter_feature_blocks`); ``scores`` maps each classifier to its fold models' score
+    tables (:mod:`hepmva.score_parts`), of which each block's held-out rows are read alongside
+    (:class:`hepmva.score_parts.PartScores`). The friend trees grow block by block, each ``TTree.extend`` at most
+    ``block_events`` entries (parts come file by file, entries increasing): memory is bounded by the block, not
+    by the events of a part or of the sample; the trees' entries do not depend on ``block_events``.
     """
     tables = [table] if isinstance(table, (str, Path)) else list(table)
     name = sample["name"]
@@ -47,17 +49,10 @@ def write_friend_trees(files: Sequence[str], table: str | Path | Sequence[str | 
     dtypes = {"selected": np.bool_, "fold": np.int8, **{f"score_{c}": np.float64 for c in score_paths},
               **{s: np.float64 for s in spectators}}
     with io.atomic_directory(directory) as tmp:  # all friend trees, or none
-        friends = _Friends(files, sample.get("tree", "Events"), tree, tmp, directory, dtypes)
+        friends = _Friends(files, sample.get("tree", "Events"), tree, tmp, directory, dtypes, int(block_events))
         try:
-            for _, part, frame in iter_feature_parts(tables, columns=["file_index", "entry", *spectators]):
-                frame = frame.sort_values("row", kind="stable")
-                block = {"fold": frame["fold"].to_numpy(), **{s: frame[s].to_numpy() for s in spectators}}
-                for clf, paths in score_paths.items():
-                    block[f"score_{clf}"] = _part_scores(paths, name, part, frame["row"].to_numpy(), clf)
-                file_index, entries = frame["file_index"].to_numpy(), frame["entry"].to_numpy()
-                for i in np.unique(file_index):  # in file order
-                    m = file_index == i
-                    friends.extend(int(i), entries[m], {k: v[m] for k, v in block.items()})
+            for part in feature_parts(tables):
+                _write_part(friends, part, score_paths, name=name, spectators=spectators, block_events=block_events)
             friends.finish()
         except BaseException as exc:
             friends.abort(exc)
@@ -66,14 +61,39 @@ def write_friend_trees(files: Sequence[str], table: str | Path | Sequence[str | 
     return friends.written
 
 
-def _part_scores(paths: Sequence[str | Path], sample: str, part: int, rows: np.ndarray, clf: str) -> np.ndarray:
-    """The held-out scores of one feature part (rows sorted), checked to cover exactly its events."""
-    df = score_parts.read_scores(paths, role="test", sample=sample, part=part, columns=["row", "score"])
-    df = df.sort_values("row", kind="stable")
-    if len(df) != len(rows) or not np.array_equal(df["row"].to_numpy(), rows):
-        raise io.InputError(f"{', '.join(map(str, paths))}: {len(df)} held-out scores for sample '{sample}' part "
-                            f"{part}, expected one for each of its {len(rows)} events: re-run the train jobs of {clf}")
-    return df["score"].to_numpy()
+def _write_part(friends: _Friends, part: FeaturePart, score_paths: Mapping[str, Sequence[str | Path]], *, name: str,
+                spectators: Sequence[str], block_events: int) -> None:
+    """One feature part into the friend trees, block by block, each block's held-out scores checked to be its events'."""
+    n_rows = io.parquet_num_rows(part.path)
+    scores = {clf: score_parts.PartScores(paths, sample=name, part=part.part, batch_rows=block_events)
+              for clf, paths in score_paths.items()}
+
+    def wrong(clf: str, n: int | None = None) -> io.InputError:
+        n = scores[clf].n if n is None else n
+        counted = f"{n}" if n is not None else "other than"
+        return io.InputError(f"{', '.join(map(str, score_paths[clf]))}: {counted} held-out scores for sample '{name}' "
+                             f"part {part.part}, expected one for each of its {n_rows} events: re-run the train jobs "
+                             f"of {clf}")
+
+    for clf, s in scores.items():
+        if s.n is not None and s.n != n_rows:
+            raise wrong(clf)
+    for frame in iter_part_blocks(part, ["file_index", "entry", *spectators], block_events=block_events):
+        rows = frame["row"].to_numpy()
+        block = {"fold": frame["fold"].to_numpy(), **{s: frame[s].to_numpy() for s in spectators}}
+        stop = int(rows[-1]) + 1 if len(rows) else part.row_offset
+        for clf, s in scores.items():
+            got, score = s.take(stop)
+            if not np.array_equal(got, rows):
+                raise wrong(clf)
+            block[f"score_{clf}"] = score
+        file_index, entries = frame["file_index"].to_numpy(), frame["entry"].to_numpy()
+        for i in np.unique(file_index):  # in file order
+            m = file_index == i
+            friends.extend(int(i), entries[m], {k: v[m] for k, v in block.items()})
+    for clf, s in scores.items():
+        if not s.exhausted():
+            raise wrong(clf)
 
 
 class _Friends:
@@ -85,9 +105,10 @@ class _Friends:
     """
 
     def __init__(self, files: Sequence[str], tree: str, friend_tree: str, workdir: Path, directory: Path,
-                 dtypes: dict):
+                 dtypes: dict, block_events: int):
         self.files, self.tree, self.friend_tree, self.dtypes = files, tree, friend_tree, dtypes
         self.workdir, self.directory = workdir, directory  # written in workdir, named as in directory
+        self.block_events = block_events  # entries per TTree.extend at most
         self.current: tuple[int, io.TreeChunkWriter, int, int] | None = None  # index, writer, entries, cursor
         self.done = -1  # files up to here are written
         self.n_selected = 0
@@ -102,7 +123,7 @@ class _Friends:
 
     def _close_current(self) -> None:
         i, writer, n, cursor = self.current
-        self._write_empty(writer, n - cursor)
+        self._write(writer, cursor, n, np.zeros(0, dtype=np.int64), {})
         writer.__exit__(None, None, None)
         out = self.directory / writer.path.name
         self.written.append(out)
@@ -124,14 +145,20 @@ class _Friends:
             if j < i:
                 self._close_current()
 
-    def _write_empty(self, writer: io.TreeChunkWriter, n: int) -> None:
-        if n > 0:
-            writer.write(self._block(n))
-
-    def _block(self, n: int) -> dict:
-        block = {k: np.full(n, np.nan) for k in self.dtypes}
-        block["selected"], block["fold"] = np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int8)
-        return block
+    def _write(self, writer: io.TreeChunkWriter, start: int, stop: int, entries: np.ndarray,
+               columns: Mapping[str, np.ndarray]) -> None:
+        """Entries ``[start, stop)``: ``entries`` (sorted, within the range) selected with ``columns``, the others
+        not selected (fold -1, NaN); in extends of at most ``block_events`` entries."""
+        for lo in range(start, stop, self.block_events):
+            hi = min(lo + self.block_events, stop)
+            a, b = np.searchsorted(entries, [lo, hi])
+            block = {k: np.full(hi - lo, np.nan) for k in self.dtypes}
+            block["selected"], block["fold"] = np.zeros(hi - lo, dtype=bool), np.full(hi - lo, -1, dtype=np.int8)
+            at = entries[a:b] - lo
+            block["selected"][at] = True
+            for k, v in columns.items():
+                block[k][at] = v[a:b]
+            writer.write(block)
 
     def extend(self, i: int, entries: np.ndarray, columns: Mapping[str, np.ndarray]) -> None:
         self._advance_to(i)
@@ -142,12 +169,7 @@ class _Friends:
             raise io.InputError(f"features table: entries of {self.files[i]} out of order or beyond its {n} "
                                 "entries: re-run the features stage")
         stop = int(entries[-1]) + 1 if len(entries) else cursor
-        block = self._block(stop - cursor)
-        at = entries - cursor
-        block["selected"][at] = True
-        for k, v in columns.items():
-            block[k][at] = np.asarray(v)[order]
-        writer.write(block)
+        self._write(writer, cursor, stop, entries, {k: np.asarray(v)[order] for k, v in columns.items()})
         self.current = (i, writer, n, stop)
         self.n_selected += len(entries)
 

@@ -214,9 +214,23 @@ class PartScores:
             filters = None if decided else {"role": role, "sample": sample, "part": part}
             cols = ["row", "score", *(filters or ())]
             source = pq.ParquetFile(path, buffer_size=_BUFFER_BYTES, pre_buffer=False)  # column chunks read in pieces, not whole
-            batches = source.iter_batches(batch_size=int(batch_rows), row_groups=[g.index for g in groups],
-                                                        columns=cols, use_threads=False)
-            self._streams.append(_ScoreStream(str(path), batches, filters))
+            indices = [g.index for g in groups]
+            if _rows_ascending(source, indices):
+                batches = source.iter_batches(batch_size=int(batch_rows), row_groups=indices, columns=cols,
+                                              use_threads=False)
+                self._streams.append(_ScoreStream(str(path), batches, filters))
+            else:  # row groups whose rows interleave (a table written fold by fold): the part's rows at once, sorted
+                table = source.read_row_groups(indices, columns=cols, use_threads=False)
+                if filters:
+                    import pyarrow.compute as pc
+
+                    keep = None
+                    for c, v in filters.items():
+                        m = pc.equal(table[c], v)
+                        keep = m if keep is None else pc.and_(keep, m)
+                    table = table.filter(keep)
+                table = table.select(["row", "score"]).sort_by("row")
+                self._streams.append(_ScoreStream(str(path), iter(table.to_batches()), None))
 
     def take(self, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """``(row, score)`` of the rows below ``stop`` not taken yet, in row order."""
@@ -229,6 +243,19 @@ class PartScores:
     def exhausted(self) -> bool:
         """Every row has been taken."""
         return all(s.exhausted() for s in self._streams)
+
+
+def _rows_ascending(source, indices: Sequence[int]) -> bool:
+    """Whether the row groups ``indices`` hold ascending, non-overlapping row ranges (their ``row`` statistics), as a
+    train job writes a part; False when a group has no statistics."""
+    column = source.schema_arrow.get_field_index("row")
+    last = -1
+    for i in indices:
+        stats = source.metadata.row_group(i).column(column).statistics
+        if stats is None or not stats.has_min_max or stats.min <= last:
+            return False
+        last = stats.max
+    return True
 
 
 class _ScoreStream:

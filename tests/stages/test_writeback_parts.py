@@ -99,3 +99,27 @@ def test_blocks_smaller_than_a_part_write_the_same_friend_trees(study, tmp_path)
                 assert arrays_b[k].tobytes() == arrays[k].tobytes(), k  # NaNs included
             assert baskets_b >= -(-len(arrays["selected"]) // block)  # extends of at most `block` entries
         assert blocks[0][2] > whole[0][2]
+
+
+def test_part_scores_of_a_table_written_fold_by_fold_come_in_row_order(tmp_path):
+    """A score table whose row groups interleave (both folds' events of a part in one file, written fold by fold, as a
+    hand-made table may be) is read at once and sorted, not refused."""
+    from hepmva.score_parts import PartScores, ScorePartWriter
+
+    rng = np.random.default_rng(4)
+    rows = np.arange(1000)
+    fold = rng.integers(0, 2, len(rows))
+    with ScorePartWriter(tmp_path / "s.parquet") as w:
+        for k in (0, 1):
+            r = rows[fold == k]
+            w.write(sample="s", part=0, role="test", fold=k, row=r, label=np.zeros(len(r)), weight=np.ones(len(r)),
+                    score=r / 1000.0)
+    ps = PartScores([tmp_path / "s.parquet"], sample="s", part=0, batch_rows=64)
+    got_rows, got_scores = [], []
+    for stop in (100, 500, 1000):
+        r, sc = ps.take(stop)
+        assert np.all(r < stop) and np.all(np.diff(r) > 0)
+        got_rows.append(r), got_scores.append(sc)
+    np.testing.assert_array_equal(np.concatenate(got_rows), rows)
+    np.testing.assert_array_equal(np.concatenate(got_scores), rows / 1000.0)
+    assert ps.exhausted()

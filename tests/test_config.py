@@ -30,6 +30,14 @@ def test_workflow_schema_is_the_package_schema():
     ).read_text()
 
 
+def test_the_schema_read_with_libyaml_is_the_schema_pyyaml_reads():
+    """Jobs read the schema with libyaml's loader (fast); it must give the pure-Python loader's dict exactly."""
+    from hepmva.config import load_schema
+
+    text = (ROOT / "src/hepmva/config.schema.yaml").read_text()
+    assert load_schema() == yaml.load(text, Loader=yaml.SafeLoader)
+
+
 def _broken(default, mutate):
     cfg = copy.deepcopy(default)
     mutate(cfg)

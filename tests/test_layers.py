@@ -42,6 +42,9 @@ NAMES = ("foundations", "data model", "learners", "evaluation", "stages", "entry
 STAGES = 4
 #: heavy optional libraries that may be imported inside a function (lazily)
 LAZY = ("matplotlib", "skops", "xgboost", "scipy.stats", "pyarrow",
+        "scipy.special",  # only for a KS test of a large distance (hepmva.kolmogorov)
+        "joblib",      # only where a scikit-learn ensemble trains with progress lines (hepmva.models)
+        "jsonschema",  # only where a config is validated, not where its defaults are read
         "vector",   # only when an expression computes the mass / pt / eta / phi of several objects
         "fsspec",   # only for remote (root://) inputs
         "numba",    # only when a compiled kernel is first used (hepmva.jit)
@@ -60,6 +63,9 @@ LAZY_INTERNAL = {
     # scikit-learn's clustering and density models, imported by the two rules that fit them, not by PCA / LDA
     ("hepmva.stages.unsupervised", "hepmva.unsupervised.clustering.run_clustering"),
     ("hepmva.stages.unsupervised", "hepmva.studies.anomaly.run_anomaly"),
+    # matplotlib, for the templates' and the sculpting plots, not for the per-part apply jobs
+    ("hepmva.stages.apply", "hepmva.plotting.apply.plot_stack"),
+    ("hepmva.stages.apply", "hepmva.plotting.apply.plot_spectator_sculpting"),
 }
 
 

@@ -57,7 +57,6 @@ from hepmva.feature_table import (FeaturePartSpec, apply_variations, check_branc
                                   merged_scale, part_weight_sums, plan_apply_parts, plan_parts)
 from hepmva.logs import Progress
 from hepmva.models import thread_limits
-from hepmva.plotting.apply import plot_spectator_sculpting, plot_stack
 from hepmva.samples import ExactSum
 
 __all__ = ["apply_files", "score_files", "sum_weights_part", "merge_scale", "apply_part",
@@ -593,6 +592,8 @@ def make_templates(tables: Sequence[str | Path], *, classifier: str, score_range
         meta[name] |= {"yield": float(h.values().sum()), "sumw2": float(h.variances().sum())}
     log.info("templates of %s: %s", classifier, ", ".join(f"{n} {m['yield']:.4g}" for n, m in sorted(meta.items())))
     if plot is not None:
+        from hepmva.plotting.apply import plot_stack  # matplotlib: not in the per-part apply jobs
+
         edges = hists[next(iter(hists))].axes[0].edges
         order = sorted((p for p in labels), key=lambda p: (labels[p] == "signal", p))
         stack = {p: hists[p].values() for p in order if p in hists}
@@ -649,6 +650,8 @@ def plot_sculpting(tables: Sequence[str | Path], *, classifier: str, spectators:
         for n, x in spec.items():
             h[n].fill(which, np.clip(x, edges[n][0], np.nextafter(edges[n][-1], edges[n][0])), weight=w)
     counts = {n: h[n].values() for n in names}
+    from hepmva.plotting.apply import plot_spectator_sculpting  # matplotlib: not in the per-part apply jobs
+
     plot_spectator_sculpting(edges, counts, cuts, labels={s["name"]: s.get("label", s["name"]) for s in spectators},
                              classifier=classifier, path=output)
     return {"cuts": cuts, "edges": edges, "counts": counts}

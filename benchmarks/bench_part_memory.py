@@ -2,9 +2,10 @@
 
 For every size (``--events``, events per input file, default 10k, 100k, 1M) the script writes one ttbar file
 and at least 300k signal events in files of that size (more than the input plots' 200k-event subsample, so
-that only the events per file change) of the built-in generator, builds both samples' features (the default study's features and
-spectator, one part per file), writes a score table for two classifiers (every event's held-out score, a
-deterministic function of its row: the writeback reads it as it reads a train job's), then runs each job in a
+that only the events per file change) of the built-in generator, builds both samples' features (the default
+study's features and spectator, one part per file), writes a score table for each of 18 classifiers (the
+default study has 18; every event's held-out score, a deterministic function of its row: the writeback reads
+them as it reads a train job's), then runs each job in a
 fresh process and prints its peak RSS (VmHWM, :func:`hepmva.logs.peak_rss_mib`) and wall seconds:
 
 - ``features``: :func:`hepmva.stages.features.build_feature_part` of the ttbar file;
@@ -25,7 +26,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASSIFIERS = ("a", "b")
+#: the default study's 18 classifiers: a writeback reads every one's score table alongside the others
+CLASSIFIERS = tuple(f"clf{i}" for i in range(18))
 JOBS = ("features", "plot_inputs", "writeback")
 #: signal events at least (in files of ``events``): more than the input plots' 200k-event subsample at every size,
 #: as in bench_scale, so that only the events per file change

@@ -512,11 +512,15 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
 class ParquetChunkWriter:
     """Write a parquet table chunk by chunk (bounded memory), atomically: the file appears only on success.
 
-    Use as a context manager; :meth:`write` appends a DataFrame whose columns and dtypes match the first.
+    Use as a context manager; :meth:`write` appends a DataFrame whose columns and dtypes match the first, as
+    row groups of at most ``row_group_rows`` rows (None: pyarrow's default, up to 1Mi rows); ``options`` go to
+    :class:`pyarrow.parquet.ParquetWriter` (e.g. ``use_dictionary``).
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, row_group_rows: int | None = None, **options):
         self.path = Path(path)
+        self.row_group_rows = row_group_rows
+        self.options = options
         self._atomic = atomic_path(self.path)
         self._writer = None
 
@@ -530,8 +534,8 @@ class ParquetChunkWriter:
 
         table = pa.Table.from_pandas(df, preserve_index=False)
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self._tmp, table.schema)
-        self._writer.write_table(table.cast(self._writer.schema))
+            self._writer = pq.ParquetWriter(self._tmp, table.schema, **self.options)
+        self._writer.write_table(table.cast(self._writer.schema), row_group_size=self.row_group_rows)
 
     def __exit__(self, *exc) -> bool:
         if self._writer is not None:

@@ -38,16 +38,22 @@ __all__ = ["SCORE_COLUMNS", "ROLES", "ScorePartWriter", "iter_score_parts", "rea
 
 SCORE_COLUMNS = ("sample", "part", "row", "role", "fold", "label", "weight", "score")
 ROLES = ("test", "train")
+#: rows of a score table's row group at most (the writeback's and the evaluation's blocks are 65,536 events)
+ROW_GROUP_ROWS = 16_384
 
 
 class ScorePartWriter:
     """Write a fold model's scores one feature part at a time (context manager, atomic).
 
-    :meth:`write` takes one part's events of one role; the file holds one row group per call.
+    :meth:`write` takes one part's events of one role; the file holds one row group per call, or several of at
+    most ``ROW_GROUP_ROWS`` rows: a reader's memory (a whole row group's column chunks, decompressed, however it
+    is batched) is bounded by that, not by the events of an input file.
     """
 
     def __init__(self, path: str | Path):
-        self._writer = io.ParquetChunkWriter(path)
+        # dictionaries for the repeated strings only: tried on the rows and scores (all distinct) they cost the writer
+        # its attempt and a reader a dictionary page per column of every row group
+        self._writer = io.ParquetChunkWriter(path, row_group_rows=ROW_GROUP_ROWS, use_dictionary=["sample", "role"])
         self.counts = dict.fromkeys(ROLES, 0)
 
     def __enter__(self) -> ScorePartWriter:
@@ -185,8 +191,9 @@ def read_scores(paths: Sequence[str | Path], *, role: str | None = None, columns
     return pd.DataFrame({c: pd.Series(dtype=_DTYPES.get(c, np.float64)) for c in cols})
 
 
-#: bytes a :class:`PartScores` reads of a column chunk at a time (a part's row group is read in pieces)
-_BUFFER_BYTES = 1 << 20
+#: bytes a :class:`PartScores` reads of a column chunk at a time (a part's row group is read in pieces): a
+#: writeback holds two columns of every classifier's fold files open at once
+_BUFFER_BYTES = 1 << 16
 
 
 class PartScores:

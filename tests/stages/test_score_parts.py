@@ -127,3 +127,28 @@ def test_a_table_that_is_not_a_score_table_is_one_clear_line(tmp_path):
     (tmp_path / "junk.parquet").write_text("not parquet")
     with pytest.raises(io.InputError, match="junk.parquet: not a score table"):
         list(score_parts.iter_score_parts([tmp_path / "junk.parquet"]))
+
+
+def test_a_score_table_keeps_its_row_groups_small_and_its_numbers_plain(tmp_path):
+    """A reader holds one row group per file open (a writeback: every classifier's fold files at once), so a
+    part of many events is written as row groups of at most ROW_GROUP_ROWS rows, and only the repeated strings
+    are dictionary-encoded; the rows read back are the ones written, and PartScores merges them in order."""
+    n = 2 * score_parts.ROW_GROUP_ROWS + 123
+    row = np.arange(n, dtype=np.int64)
+    path = tmp_path / "scores.parquet"
+    with score_parts.ScorePartWriter(path) as w:
+        w.write(sample="s", part=0, role="test", fold=0, row=row, label=np.ones(n, dtype=np.int8),
+                weight=np.ones(n), score=np.sin(row))
+    md = pq.read_metadata(path)
+    assert [md.row_group(i).num_rows for i in range(md.num_row_groups)] == [score_parts.ROW_GROUP_ROWS] * 2 + [123]
+    names = md.schema.names
+    for i in range(md.num_row_groups):
+        for c in ("row", "score", "weight"):
+            encodings = md.row_group(i).column(names.index(c)).encodings
+            assert not any("DICTIONARY" in e for e in encodings), (c, encodings)
+    part = score_parts.PartScores([path], sample="s", part=0, batch_rows=1000)
+    assert part.n == n
+    got, score = part.take(n)
+    np.testing.assert_array_equal(got, row)
+    np.testing.assert_array_equal(score, np.sin(row))
+    assert part.exhausted()

@@ -21,16 +21,23 @@ from pathlib import Path
 import numpy as np
 
 from hepmva import io, score_parts
-from hepmva.datasets import BLOCK_EVENTS, FeaturePart, feature_parts, iter_part_blocks
+from hepmva.datasets import FeaturePart, feature_parts, iter_part_blocks
 
 __all__ = ["write_friend_trees"]
 
 log = logging.getLogger(__name__)
 
+#: events a writeback block holds at most (one ``TTree.extend``, one basket per branch: 128 kB of a float64 score).
+#: A block holds every classifier's scores, and each classifier's fold files are read alongside, one row group
+#: buffered per file (:data:`hepmva.score_parts.ROW_GROUP_ROWS` rows): with 18 classifiers 65,536-event blocks
+#: made a job's peak RSS grow by a quarter from 10k- to 100k-event input files, 16,384 by ~5 %
+#: (``benchmarks/bench_part_memory.py``).
+WRITEBACK_BLOCK_EVENTS = 16_384
+
 
 def write_friend_trees(files: Sequence[str], table: str | Path | Sequence[str | Path],
                        scores: Mapping[str, Sequence[str | Path]], *, sample: dict, tree: str, directory: str | Path,
-                       spectators: Sequence[str] = (), block_events: int = BLOCK_EVENTS) -> list[Path]:
+                       spectators: Sequence[str] = (), block_events: int = WRITEBACK_BLOCK_EVENTS) -> list[Path]:
     """Write one friend tree per input file of ``sample``; returns the written paths.
 
     ``table`` is the sample's features, read in blocks of at most ``block_events`` events

@@ -786,6 +786,10 @@ def test_numpy_fast_paths_equal_awkward_bit_for_bit() -> None:
     def last(x):
         return ak.mask(x, ak.num(x) > 0)[:, -1]
 
+    def kleene_and(a, b):  # a may be missing, b is not: False & missing is False, True & missing is missing
+        a_val, a_ok, b = ak.to_numpy(ak.fill_none(a, False)), ~ak.to_numpy(ak.is_none(a)), ak.to_numpy(b)
+        return ak.mask(ak.Array(a_val & b), (a_ok & a_val & b) | (a_ok & ~a_val) | ~b)
+
     oracles = {
         "jet_pt[1]": second(pt),
         "jet_pt[-1] * 2 + met": last(pt) * 2 + met,
@@ -795,6 +799,11 @@ def test_numpy_fast_paths_equal_awkward_bit_for_bit() -> None:
             * (1.0 - np.cos(ak.firsts(phi) - 0.0)), 0.0)),
         "(jet_pt[1] > 30) + njet": ak.values_astype(second(pt) > 30, np.int64) + selected.njet,
         "jet_pt[1] ** 2 / met": np.power(ak.values_astype(second(pt), np.float64), 2) / met,
+        # comparisons of one value per event run on the buffers too, missing where an operand is
+        "(met > 20) + 0": ak.values_astype(met > 20, np.int64),
+        "(jet_pt[1] >= met) * 1.5": ak.values_astype(second(pt) >= met, np.int64) * 1.5,
+        "((jet_pt[1] > 30) & (met < 50)) + 2 * (njet == 1)":
+            ak.values_astype(kleene_and(second(pt) > 30, met < 50), np.int64) + 2 * ak.values_astype(selected.njet == 1, np.int64),
     }
     for text, oracle in oracles.items():
         for source in (selected, as_lists):

@@ -263,15 +263,27 @@ def evaluate_chunk(program: FeatureProgram, chunk, *, path: str, entry_start: in
 
 def _select(chunk, mask: np.ndarray) -> dict:
     """The selected events of every branch of ``chunk``, branch by branch: flat branches as numpy arrays (the
-    expressions then compute on plain buffers), jagged ones as awkward lists over the same content (no copy)."""
+    expressions then compute on plain buffers), jagged ones as awkward lists over the same content (no copy).
+
+    A jagged branch of numbers (what uproot reads: offsets over a number buffer) is the
+    ``ListArray(starts[mask], stops[mask], content)`` that awkward's ``field[mask]`` builds, made here from its
+    offsets without awkward's dispatch (~0.5 ms a branch and chunk); anything else goes through awkward."""
     out = {}
+    record = chunk.layout if isinstance(chunk, ak.Array) else None
+    plain = isinstance(record, ak.contents.RecordArray) and not record.parameters
     for name in chunk.fields:
-        field = chunk[name]
-        layout = field.layout
+        layout = record.content(name)[: len(record)] if plain else chunk[name].layout
         if isinstance(layout, ak.contents.NumpyArray) and not layout.parameters and layout.data.ndim == 1:
             out[name] = np.asarray(layout.data)[mask]
+        elif (isinstance(layout, ak.contents.ListOffsetArray) and not layout.parameters
+              and isinstance(layout.content, ak.contents.NumpyArray) and not layout.content.parameters
+              and layout.content.data.ndim == 1):
+            offsets = np.asarray(layout.offsets)
+            out[name] = ak.Array(ak.contents.ListArray(ak.index.Index64(offsets[:-1][mask].astype(np.int64, copy=False)),
+                                                       ak.index.Index64(offsets[1:][mask].astype(np.int64, copy=False)),
+                                                       layout.content))
         else:
-            out[name] = field[mask]
+            out[name] = chunk[name][mask]
     return out
 
 

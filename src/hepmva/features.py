@@ -916,6 +916,8 @@ _LOGICAL: dict[type[ast.AST], tuple[str, np.ufunc]] = {
     ast.And: ("and", np.logical_and),
     ast.Or: ("or", np.logical_or),
 }
+
+
 def _comparison(ufunc: np.ufunc) -> Callable[[Any, Any], Any]:
     """A comparison, on numpy buffers where both sides have one value per event (awkward's ufunc dispatch
     cost ~2 ms a call: a selection such as ``nlep >= 1`` in every chunk)."""
@@ -928,12 +930,9 @@ def _comparison(ufunc: np.ufunc) -> Callable[[Any, Any], Any]:
 
 
 _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
-    ast.Eq: _comparison(np.equal),
-    ast.NotEq: _comparison(np.not_equal),
-    ast.Lt: _comparison(np.less),
-    ast.LtE: _comparison(np.less_equal),
-    ast.Gt: _comparison(np.greater),
-    ast.GtE: _comparison(np.greater_equal),
+    op: _comparison(ufunc) for op, ufunc in ((ast.Eq, np.equal), (ast.NotEq, np.not_equal), (ast.Lt, np.less),
+                                             (ast.LtE, np.less_equal), (ast.Gt, np.greater),
+                                             (ast.GtE, np.greater_equal))
 }
 _OP_SYMBOL = {ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^"}
 

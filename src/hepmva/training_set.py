@@ -202,7 +202,7 @@ def plan_training_set(paths: Sequence[str | Path], *, fold: int, cap: int | None
     The events of every fold but ``fold`` (with ``held_out``: of fold ``fold``, e.g. a capped held-out
     sample for a learning curve).
 
-    Memory: at most ``cap`` keys and weights per class, plus one part's three columns.
+    Memory: at most ``cap`` keys and weights per class, plus one block of a part's three columns.
 
     Raises
     ------
@@ -219,7 +219,7 @@ def plan_training_set(paths: Sequence[str | Path], *, fold: int, cap: int | None
     policy_all = [ExactSum(), ExactSum()]
     progress = Progress(log, f"{name} fold {fold}: planning the training set", unit="events")
     for i, path in enumerate(paths):
-        for sample, _part, frame in iter_feature_parts([path], columns=list(BOOKKEEPING)):
+        for sample, _part, frame in iter_feature_blocks([path], columns=list(BOOKKEEPING)):
             progress.update(len(frame))
             sample = sample_name(sample, frame)
             train = (frame["fold"].to_numpy() == fold) == held_out
@@ -348,11 +348,13 @@ class TrainingSet:
             sel &= below if side else ~below
         return sel, label[sel]
 
-    def chunks(self, paths: Sequence[str | Path] | None = None) -> Iterator[TrainingChunk]:
-        """The selected events part by part (of ``paths``, default all), in part order: memory one part."""
+    def chunks(self, paths: Sequence[str | Path] | None = None, *, whole_parts: bool = False) -> Iterator[TrainingChunk]:
+        """The selected events block by block of each part (of ``paths``, default all), in part and row order:
+        memory one block (:data:`hepmva.datasets.BLOCK_EVENTS`), however many events a part holds; with
+        ``whole_parts`` one chunk per part (memory one part)."""
         columns = self.feature_names + list(BOOKKEEPING)
-        for sample, _part, frame in iter_feature_parts(self.paths if paths is None else paths, columns=columns,
-                                                       dtype=np.float32):
+        read = iter_feature_parts if whole_parts else iter_feature_blocks
+        for sample, _part, frame in read(self.paths if paths is None else paths, columns=columns, dtype=np.float32):
             sample = sample_name(sample, frame)
             missing = [f for f in self.feature_names if f not in frame.columns]
             if missing:
@@ -412,15 +414,18 @@ class TrainingSet:
     def pieces(self, size: int) -> Iterator[TrainingChunk]:
         """The selected events part after part, each part cut into pieces of at most ``size`` events (samples not
         mixed: for learners that do not care about the order, e.g. xgboost's external memory). Memory: one part."""
-        for chunk in self.chunks():
+        for chunk in self.chunks(whole_parts=True):
             while chunk is not None:
                 head, chunk = _split_chunk(chunk, size)
                 yield head
 
     def fit_scaler(self) -> Scaler:
-        """The configured scaler fitted (weighted) on the selected events, streaming over the parts."""
+        """The configured scaler fitted (weighted) on the selected events, streaming over the parts.
+
+        One update per part, as the scaler has always been fitted: the pairwise merge agrees to rounding for
+        other splits, and blocks would change the last bits of every study's scaler and so its models."""
         acc = Scaler(self.policy.scaler).accumulator(self.n_features)
-        for chunk in TrainingSet(self.paths, self.feature_names, self.plan, self.policy).chunks():
+        for chunk in TrainingSet(self.paths, self.feature_names, self.plan, self.policy).chunks(whole_parts=True):
             acc.update(chunk.X, chunk.w)
         return acc.finish()
 

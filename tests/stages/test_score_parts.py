@@ -152,3 +152,38 @@ def test_a_score_table_keeps_its_row_groups_small_and_its_numbers_plain(tmp_path
     np.testing.assert_array_equal(got, row)
     np.testing.assert_array_equal(score, np.sin(row))
     assert part.exhausted()
+
+
+def test_scoring_in_blocks_of_a_part_writes_the_part_s_scores(scored, tmp_path):
+    """A train job scores a part block by block (memory one block, however many events an input file holds):
+    blocks of 97 events give the whole-part table's rows and scores, in row order within every part and role,
+    which the writeback's block-wise reader merges as it reads a whole-part table."""
+    from hepmva.stages.train import score_fold_parts
+
+    path, info, tables = scored["one", "bdt", 0]
+    model_dir = path.parent / "fold0"
+    scaler = Scaler.from_dict(read_model_info(model_dir / "model.json")["scaler"])
+    est = load_estimator(model_dir)
+    train = io.read_table(path)
+    train_rows = {s: np.sort(g["row"].to_numpy()) for s, g in train[train.role == "train"].groupby("sample")}
+    tables_out = {}
+    for block in (97, 10**9):
+        out = tmp_path / f"scores_{block}.parquet"
+        scoring = score_fold_parts(est, scaler, tables, feature_names=NAMES, fold=0, train_rows=train_rows,
+                                   output=out, what="bdt fold 0", block_events=block)
+        assert scoring.n_parts == len(feature_parts(tables))
+        tables_out[block] = out
+    assert pq.read_metadata(tables_out[97]).num_row_groups > pq.read_metadata(tables_out[10**9]).num_row_groups
+    blocks, whole = io.read_table(tables_out[97]), io.read_table(tables_out[10**9])
+    key = ["sample", "row", "role"]
+    for role in ("test", "train"):  # a role's rows in the same order (the roles' row groups alternate block by block)
+        pd.testing.assert_frame_equal(blocks[blocks.role == role].reset_index(drop=True),
+                                      whole[whole.role == role].reset_index(drop=True))
+    pd.testing.assert_frame_equal(whole.sort_values(key, ignore_index=True)[key + ["score"]],
+                                  train.sort_values(key, ignore_index=True)[key + ["score"]])
+    for part in feature_parts(tables):
+        got, score = score_parts.PartScores([tables_out[97]], sample=part.sample, part=part.part,
+                                            batch_rows=50).take(10**12)
+        ref = whole[(whole["sample"] == part.sample) & (whole["part"] == part.part) & (whole.role == "test")]
+        np.testing.assert_array_equal(got, ref["row"].to_numpy())
+        np.testing.assert_array_equal(score, ref["score"].to_numpy())

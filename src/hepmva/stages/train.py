@@ -28,7 +28,7 @@ import numpy as np
 
 from hepmva import io, score_parts
 from hepmva.config import with_defaults
-from hepmva.datasets import TrainingPolicy, iter_feature_parts
+from hepmva.datasets import BLOCK_EVENTS, TrainingPolicy, iter_feature_blocks
 from hepmva.errors import TrainingError
 from hepmva.learning_curves import learning_curve
 from hepmva.logs import Progress
@@ -326,14 +326,16 @@ class Scoring(NamedTuple):
 
 
 def score_fold_parts(est, scaler: Scaler, feature_tables: Sequence[str | Path], *, feature_names: Sequence[str],
-                     fold: int, train_rows: Mapping[str, np.ndarray], output: str | Path, what: str) -> Scoring:
+                     fold: int, train_rows: Mapping[str, np.ndarray], output: str | Path, what: str,
+                     block_events: int = BLOCK_EVENTS) -> Scoring:
     """Score a fitted fold model part by part: its held-out fold and its training events.
 
-    Walks the features one part at a time (:func:`hepmva.datasets.iter_feature_parts`, memory bounded
-    by a part), scores the part's events of fold ``fold`` (role ``test``, the out-of-fold scores) and
-    its events in ``train_rows`` (``{sample: rows}``, role ``train``: the overtraining checks), and
-    writes them to ``output`` as a score table (:mod:`hepmva.score_parts`: one row group per part
-    and role, with label and physics weight, so that the evaluation needs no join).
+    Walks the features one block of a part at a time (:func:`hepmva.datasets.iter_feature_blocks`: memory
+    bounded by the block, however many events an input file holds), scores the block's events of fold ``fold``
+    (role ``test``, the out-of-fold scores) and its events in ``train_rows`` (``{sample: rows}``, role
+    ``train``: the overtraining checks), and writes them to ``output`` as a score table
+    (:mod:`hepmva.score_parts`: row groups per block and role, a part's rows in order, with label and physics
+    weight, so that the evaluation needs no join).
 
     Raises
     ------
@@ -341,11 +343,11 @@ def score_fold_parts(est, scaler: Scaler, feature_tables: Sequence[str | Path], 
         On a non-finite score, naming the sample and part.
     """
     columns = [*feature_names, "label", "weight", "fold"]
-    seconds, n_parts = 0.0, 0
+    seconds, parts = 0.0, set()
     progress = Progress(log, f"{what}: scoring", unit="events")
     with score_parts.ScorePartWriter(output) as writer:
-        for sample, part, frame in iter_feature_parts(feature_tables, columns=columns):
-            n_parts += 1
+        for sample, part, frame in iter_feature_blocks(feature_tables, columns=columns, block_events=block_events):
+            parts.add((sample, part))
             sample = sample_name(sample, frame)  # the events' own sample column: what every reader keys on
             rows = frame["row"].to_numpy(dtype=np.int64)
             is_test = frame["fold"].to_numpy() == fold
@@ -368,7 +370,7 @@ def score_fold_parts(est, scaler: Scaler, feature_tables: Sequence[str | Path], 
                              weight=weight[m], score=score[m])
             progress.update(int(keep.sum()))
     progress.done()
-    return Scoring(writer.counts["test"], writer.counts["train"], n_parts, seconds)
+    return Scoring(writer.counts["test"], writer.counts["train"], len(parts), seconds)
 
 
 def _isin_sorted(values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:

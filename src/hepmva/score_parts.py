@@ -38,14 +38,15 @@ __all__ = ["SCORE_COLUMNS", "ROLES", "ScorePartWriter", "iter_score_parts", "rea
 
 SCORE_COLUMNS = ("sample", "part", "row", "role", "fold", "label", "weight", "score")
 ROLES = ("test", "train")
-#: rows of a score table's row group at most (the writeback's and the evaluation's blocks are 65,536 events)
+#: rows of a score table's row group at most: a reader holds one row group of every file it has open, and a
+#: writeback opens every classifier's fold files at once (benchmarks/bench_part_memory.py)
 ROW_GROUP_ROWS = 16_384
 
 
 class ScorePartWriter:
     """Write a fold model's scores one feature part at a time (context manager, atomic).
 
-    :meth:`write` takes one part's events of one role; the file holds one row group per call, or several of at
+    :meth:`write` takes one part's events of one role (or a block of them, in row order); the file holds one row group per call, or several of at
     most ``ROW_GROUP_ROWS`` rows: a reader's memory (a whole row group's column chunks, decompressed, however it
     is batched) is bounded by that, not by the events of an input file.
     """

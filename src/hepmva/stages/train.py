@@ -328,7 +328,7 @@ class Scoring(NamedTuple):
 def score_fold_parts(est, scaler: Scaler, feature_tables: Sequence[str | Path], *, feature_names: Sequence[str],
                      fold: int, train_rows: Mapping[str, np.ndarray], output: str | Path, what: str,
                      block_events: int = BLOCK_EVENTS) -> Scoring:
-    """Score a fitted fold model part by part: its held-out fold and its training events.
+    """Score a fitted fold model block by block of each part: its held-out fold and its training events.
 
     Walks the features one block of a part at a time (:func:`hepmva.datasets.iter_feature_blocks`: memory
     bounded by the block, however many events an input file holds), scores the block's events of fold ``fold``

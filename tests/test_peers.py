@@ -149,6 +149,28 @@ def test_svm_modes_and_caps():
     assert min(aucs.values()) > aucs["exact"] - 0.03
 
 
+def _squared_hinge_objective(svc, Z, y, c):
+    """liblinear's L2-regularised squared-hinge primal (the intercept is a regularised unit feature)."""
+    margin = 1.0 - (2 * y - 1) * svc.decision_function(Z)
+    return 0.5 * (np.sum(svc.coef_**2) + np.sum(svc.intercept_**2)) + np.sum(c * np.maximum(margin, 0.0) ** 2)
+
+
+def test_svm_nystroem_dual_solver_reaches_the_primal_optimum():
+    """The Nystroem mode's linear SVM (solved in its dual) sits at the optimum of the primal problem,
+    which scikit-learn's primal Newton solver finds independently at a tight tolerance."""
+    from sklearn.svm import LinearSVC
+
+    X, y, w = _data(4000, seed=11)
+    ny = SVMClassifier(approximation="nystroem", n_components=60, C=0.5).fit(X, y, w)
+    nystroem, svc = ny.model_.steps[0][1], ny.model_.steps[1][1]
+    Z = nystroem.transform(X)
+    c = 0.5 * w / w.mean()
+    reference = LinearSVC(C=0.5, dual=False, tol=1e-10, max_iter=100_000).fit(Z, y, sample_weight=w / w.mean())
+    optimum = _squared_hinge_objective(reference, Z, y, c)
+    assert _squared_hinge_objective(svc, Z, y, c) == pytest.approx(optimum, rel=1e-5)
+    np.testing.assert_allclose(ny.decision_function(X), reference.decision_function(Z), atol=2e-3)
+
+
 def test_svm_negative_weights_left_out_and_scale_invariance():
     X, y, w = _data(600, seed=7)
     w_neg = w.copy()

@@ -188,6 +188,25 @@ def test_bad_input_raises_one_line(fn, args, match):
     assert "\n" not in str(exc.value)
 
 
+@pytest.mark.parametrize("make", [
+    lambda rng: rng.random(50_000),                                      # continuous: no ties
+    lambda rng: rng.integers(0, 300, 50_000) / 300.0,                    # a BDT's few hundred distinct scores
+    lambda rng: rng.choice([-0.0, 0.0, 1.0, -np.inf, np.inf, 0.5], 5000),  # signed zeros (equal), infinities
+    lambda rng: rng.choice([np.nan, 0.2, 0.1], 3000),                    # NaNs: numpy's own stable sort
+    lambda rng: rng.integers(-5, 5, 4000),                               # integers
+    lambda rng: rng.integers(0, 3, 4000).astype(np.float32),
+    lambda rng: np.zeros(0),
+    lambda rng: np.array([3.0]),
+])
+def test_stable_argsort_is_numpy_s_stable_sort(make):
+    x = make(np.random.default_rng(4))
+    order, x_sorted = m.stable_argsort(x)
+    expected = np.argsort(x, kind="stable")
+    np.testing.assert_array_equal(order, expected)
+    # the very bits, signed zeros included
+    assert x_sorted.tobytes() == x[expected].tobytes()
+
+
 def test_bad_eff_b_target():
     with pytest.raises(ValueError, match="eff_b"):
         m.signal_efficiency_at([0, 1], [0.0, 1.0], eff_b=(1.5,))

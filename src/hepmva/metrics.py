@@ -30,6 +30,7 @@ __all__ = [
     "roc_auc",
     "auc_bootstrap",
     "poisson1_counts",
+    "stable_argsort",
     "RejectionCurve",
     "rejection_curve",
     "signal_efficiency_at",
@@ -180,9 +181,33 @@ class _Groups(NamedTuple):
     w_sorted: NDArray[np.float64]
 
 
+def stable_argsort(x: NDArray) -> tuple[NDArray[np.intp], NDArray]:
+    """``np.argsort(x, kind="stable")`` (equal values keep their order of appearance) and ``x`` in that order.
+
+    numpy's stable sort of floats is a merge sort; its default sort is vectorised (SIMD) and 3-4x faster on a
+    few 100 000 scores, but leaves equal values in no particular order. So: one default sort of the values, and
+    where values repeat (a BDT's scores do), one more of the integer keys (tie group, position), which are
+    distinct: the result is the stable order exactly, and every sum over it has the stable sort's bits.
+    """
+    x = np.asarray(x)
+    n = len(x)
+    if n > 2**31 or (x.dtype.kind == "f" and np.isnan(x).any()):  # keys overflow / NaNs are not one tie group
+        order = np.argsort(x, kind="stable")
+        return order, x[order]
+    order = np.argsort(x)
+    x_sorted = x[order]
+    tied = x_sorted[1:] == x_sorted[:-1]
+    if tied.any():
+        group = np.zeros(n, dtype=np.int64)
+        np.cumsum(~tied, out=group[1:])
+        order = order[np.argsort(group * n + order)]
+        x_sorted = x[order]  # the same values, but -0.0 and 0.0 (equal) in their stable order
+    return order, x_sorted
+
+
 def _sort_groups(y: NDArray[np.bool_], s: NDArray[np.float64], w: NDArray[np.float64]) -> _Groups:
-    order = np.argsort(s, kind="stable")[::-1]
-    s_sorted = s[order]
+    order, s_sorted = stable_argsort(s)
+    order, s_sorted = order[::-1], s_sorted[::-1]
     starts = np.concatenate(([0], np.flatnonzero(s_sorted[1:] != s_sorted[:-1]) + 1))
     return _Groups(order, starts, s_sorted[starts], y[order], w[order])
 
@@ -669,8 +694,8 @@ def _pooled_fractions(
     z = np.concatenate((x1, x2))
     is_2 = np.concatenate((np.zeros(len(x1), bool), np.ones(len(x2), bool)))
     wn = np.concatenate((w1 / w1.sum(), w2 / w2.sum()))
-    order = np.argsort(z, kind="stable")
-    z_sorted, is_2, wn = z[order], is_2[order], wn[order]
+    order, z_sorted = stable_argsort(z)
+    is_2, wn = is_2[order], wn[order]
     starts = np.concatenate(([0], np.flatnonzero(z_sorted[1:] != z_sorted[:-1]) + 1))
     w2n = np.where(is_2, wn, 0.0)
     at_1 = np.add.reduceat(wn - w2n, starts)

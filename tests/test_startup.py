@@ -53,3 +53,17 @@ def test_the_lazy_imports_still_work():
     assert kstwo_sf(0.2, 200) == pytest.approx(stats.kstwo.sf(0.2, 200), rel=1e-12)
     with pytest.raises(Exception, match="config key"):
         validate_config({"luminosity_pb": "many"})
+
+
+def test_the_snakefile_s_config_check_imports_no_generator_library():
+    """Before any job starts, the Snakemake process validates the config; nothing runs beside it, so every
+    library it imports is paid in wall time. A generated sample's process is checked against the generator's
+    table, not by importing what the generator computes (scipy.special) and writes (uproot) with."""
+    code = ("import json, sys, yaml\nfrom hepmva.config import validate_config\n"
+            "validate_config(yaml.safe_load(open('config/config.yaml')))\n"
+            "print(json.dumps([m for m in ('scipy.special', 'uproot', 'sklearn') if m in sys.modules]))")
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

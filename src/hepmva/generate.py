@@ -86,10 +86,11 @@ from typing import Any
 
 import awkward as ak
 import numpy as np
-import uproot
-from scipy.special import betaln, gammaln, i0e, log_ndtr, ndtri_exp
 
 from hepmva import io
+
+# scipy.special and uproot are imported by the functions that compute or write: a config check reads
+# PROCESSES only, before any job (the Snakefile's start, which nothing runs beside)
 
 __all__ = [
     "BASKET_EVENTS",
@@ -326,6 +327,7 @@ def background_mixture() -> dict[str, float]:
 
 
 def _njet_log_probs(mean: float) -> np.ndarray:
+    from scipy.special import gammaln
     n = np.arange(NJET_MAX + 1)
     logp = n * math.log(mean) - mean - gammaln(n + 1.0)
     return logp - np.logaddexp.reduce(logp)
@@ -384,6 +386,7 @@ def _jagged(counts: np.ndarray, flat: np.ndarray) -> ak.Array:
 
 
 def _generate_block(info: ProcessInfo, n: int, rng: np.random.Generator) -> dict[str, Any]:
+    from scipy.special import log_ndtr, ndtri_exp
     p = info.params
     # ---- leptons
     nlep = _categorical(rng, np.asarray(p.nlep_probs), n)
@@ -572,6 +575,7 @@ def _observables(events: Any) -> _Observables:
 
 
 def _log_gamma_pdf(x: np.ndarray, shape: float, scale: float) -> np.ndarray:
+    from scipy.special import gammaln
     return (shape - 1.0) * np.log(x) - x / scale - gammaln(shape) - shape * math.log(scale)
 
 
@@ -581,6 +585,7 @@ def _log_normal_pdf(x: np.ndarray, sigma: float) -> np.ndarray:
 
 def _log_deta_density(obs: _Observables, p: ProcessParams, pair: np.ndarray) -> np.ndarray:
     """log p(deta | pt1, pt2, dphi) for events with two jets (boolean mask ``pair``)."""
+    from scipy.special import log_ndtr
     deta = obs.deta[pair]
     nonres = _log_normal_pdf(deta, p.deta_sigma)
     if p.res_fraction <= 0.0:
@@ -603,6 +608,7 @@ def _log_deta_density(obs: _Observables, p: ProcessParams, pair: np.ndarray) -> 
 
 def _log_density_process(obs: _Observables, p: ProcessParams) -> np.ndarray:
     """Sum of the process-dependent log-density factors, shape (n_events,)."""
+    from scipy.special import betaln, i0e
     out = np.log(np.asarray(p.nlep_probs))[np.minimum(obs.nlep, NLEP_MAX)]
     out = np.where(obs.nlep > NLEP_MAX, -np.inf, out)
     has_lep = obs.nlep >= 1
@@ -635,6 +641,7 @@ def _log_density_process(obs: _Observables, p: ProcessParams) -> np.ndarray:
 
 def _log_density_common(obs: _Observables) -> np.ndarray:
     """Sum of the process-independent log-density factors, shape (n_events,)."""
+    from scipy.special import gammaln
     events = obs.events
     n = obs.nlep.size
     out = np.zeros(n)
@@ -805,6 +812,8 @@ def write_sample(
     path = Path(path)
     sumw = 0.0
     written = 0
+    import uproot
+
     with io.atomic_path(path) as tmp:
         with uproot.recreate(tmp) as file:
             out = None

@@ -8,7 +8,9 @@ import pytest
 
 from hepmva import metrics, score_parts
 from hepmva.datasets import feature_parts
-from hepmva.stages.evaluate import evaluate_classifier, neyman_pearson_limit, plot_roc_comparison, read_limit_curve
+from hepmva.errors import InputError
+from hepmva.stages.evaluate import (_judge, evaluate_classifier, neyman_pearson_limit, plot_roc_comparison,
+                                    read_limit_curve, read_rejection_curve, write_rejection_curve)
 from hepmva.stages.train import train_fold
 from tests.conftest import write_ntuple
 from tests.stages.test_stages_end_to_end import FEATURES, _build
@@ -99,10 +101,26 @@ def test_roc_comparison_and_limit_curve(trained, tmp_path, study):
     ok = np.isfinite(curves["exact"].rejection) & np.isfinite(curves["binned"].rejection)
     np.testing.assert_allclose(1 / curves["binned"].rejection[ok], 1 / curves["exact"].rejection[ok], atol=1e-3)
     for method in ("exact", "binned"):
-        plot_roc_comparison({"bdt": trained["scores"], "bdt_again": trained["scores"]}, luminosity_pb=1000.0,
+        ev = {"method": method, "roc_bootstrap": 5}
+        curve_path = tmp_path / f"bdt_{method}_curve.json"
+        evaluate_classifier(trained["scores"], trained["models"], name="bdt", eff_b=[0.1], n_bootstrap=0, seed=3,
+                            luminosity_pb=1000.0, metrics_path=tmp_path / "m.json", roc_path=tmp_path / "r.png",
+                            score_plot_path=tmp_path / "s.png", curve_path=curve_path, evaluation=ev)
+        # the curve the comparison draws is the one evaluate computed from the held-out rows, band included,
+        # read back bit for bit
+        curve = read_rejection_curve(curve_path)
+        expected = _judge(trained["scores"], "bdt", ev, 3).curve(ev, 3)
+        for field in ("eff_s", "rejection", "lo", "hi"):
+            assert getattr(curve, field).tobytes() == getattr(expected, field).tobytes(), field
+        assert (curve.eff_s_min, curve.auc) == (expected.eff_s_min, expected.auc)
+        plot_roc_comparison({"bdt": curve_path, "bdt_again": curve_path}, luminosity_pb=1000.0,
                             path=tmp_path / f"roc_{method}.png", limit_path=tmp_path / f"np_{method}.json",
-                            evaluation={"method": method, "roc_bootstrap": 5})
+                            evaluation=ev)
         assert (tmp_path / f"roc_{method}.png").stat().st_size > 1000
+    with pytest.raises(InputError, match="no ROC curve in .*none.json: re-run their evaluate jobs"):
+        write_rejection_curve(None, tmp_path / "none.json")
+        plot_roc_comparison({"bdt": tmp_path / "none.json"}, luminosity_pb=1000.0, path=tmp_path / "never.png")
+    assert not (tmp_path / "never.png").exists()
     pd.DataFrame({"label": study["y"], "weight": study["w"], "sample": "x", "fold": 0}).to_parquet(table)
     assert neyman_pearson_limit([table], eff_b=[0.1], n_bootstrap=0, seed=0, output=tmp_path / "np.json",
                                 curve_path=tmp_path / "none.json") == {"available": False}

@@ -73,11 +73,13 @@ def get_classifier_priority(wildcards):
 
 
 #: priority of a short job that other jobs wait for (the Neyman-Pearson limit curve, which every evaluate job
-#: reads): above every train job's, so it runs as soon as its inputs exist, not after the last training
+#: reads; a sample's generation, which every later job waits for): above every train job's, so it runs as soon as
+#: its inputs exist, not after the last training
 UNLOCKING_PRIORITY = 4
 
-#: priority of the optional studies' longer jobs (clustering, anomaly detection, the optimizer and training-method
-#: comparisons: 5-10 s each), next to the middle-cost classifiers' train jobs rather than left to the end
+#: priority of the jobs nothing else waits for that take seconds (clustering, anomaly detection, PCA / LDA, the
+#: optimizer and training-method comparisons, the input plots: 3-10 s each), next to the middle-cost classifiers'
+#: train jobs rather than left to the end, where one core would finish them while the other idles
 STUDY_PRIORITY = 2
 
 
@@ -97,6 +99,11 @@ def get_train_mem_mb(wildcards=None):
 def get_classifier_scores_by_name(wildcards=None):
     """Every classifier's fold score tables, keyed by classifier (a list per name)."""
     return {name: classifier_fold_scores(name) for name in CLASSIFIERS}
+
+
+def get_classifier_curves_by_name(wildcards=None):
+    """Every classifier's ROC curve (with its bootstrap band) as its evaluate job wrote it, keyed by classifier."""
+    return {name: f"results/metrics/roc/{name}.json" for name in CLASSIFIERS}
 
 
 def classifier_fold_scores(name):

@@ -40,6 +40,7 @@ rule evaluate:
             category="Classifiers",
             subcategory="{classifier}",
         ),
+        curve="results/metrics/roc/{classifier}.json",  # the ROC curve with its band, for roc_comparison
         importance="results/importance/{classifier}.json",
         importance_plot=report(
             "results/plots/classifiers/{classifier}_importance.png",
@@ -117,7 +118,7 @@ rule summary:
 
 rule roc_comparison:
     input:
-        unpack(get_classifier_scores_by_name),
+        unpack(get_classifier_curves_by_name),
         limit=get_limit_curve,
     output:
         roc=report(
@@ -134,10 +135,9 @@ rule roc_comparison:
         luminosity_pb=config["luminosity_pb"],
         evaluation=config["evaluation"],
         plotting=config["plotting"],
-        seed=config["seed"],
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=1000,  # the curves' JSON only
         runtime=20,
     script:
         "../scripts/roc_comparison.py"

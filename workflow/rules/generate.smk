@@ -12,6 +12,7 @@ rule generate:
         sample=get_sample_config,
         seed=config["seed"],
     threads: 1
+    priority: UNLOCKING_PRIORITY  # every job waits for every sample: the last generation first, not after features
     resources:
         mem_mb=2000,
         runtime=20,

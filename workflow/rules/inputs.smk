@@ -30,6 +30,7 @@ rule plot_inputs:
         luminosity_pb=config["luminosity_pb"],
         plotting=config["plotting"],
     threads: 1
+    priority: STUDY_PRIORITY  # 4-5 s that nothing waits for: beside the trainings, not alone at the end
     resources:
         mem_mb=4000,
         runtime=20,

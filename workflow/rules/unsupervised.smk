@@ -84,6 +84,7 @@ rule unsupervised_decomposition:
         n_bootstrap=config["unsupervised"]["decomposition"]["n_bootstrap"],
         training=config["training"],
     threads: 1
+    priority: STUDY_PRIORITY
     resources:
         mem_mb=4000,
         runtime=20,

@@ -24,6 +24,7 @@ evaluate_and_rank(
     cut_scan_plot_path=out.cut_scan,
     learning_curve_plot_path=out.learning_curve,
     limit_path=snakemake.input.limit,
+    curve_path=out.curve,
     evaluation=p.evaluation,
     plotting=p.plotting,
     feature_names=p.features,

@@ -5,11 +5,10 @@ from hepmva.logs import log_to
 
 log_to(snakemake.log[0])
 plot_roc_comparison(
-    {name: list(snakemake.input[name]) for name in snakemake.params.classifiers},
+    {name: snakemake.input[name] for name in snakemake.params.classifiers},
     luminosity_pb=snakemake.params.luminosity_pb,
     path=snakemake.output.roc,
     limit_path=snakemake.input.limit,
     evaluation=snakemake.params.evaluation,
     plotting=snakemake.params.plotting,
-    seed=snakemake.params.seed,
 )

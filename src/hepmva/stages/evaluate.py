@@ -35,8 +35,9 @@ from hepmva.plotting.style import PlotLabel
 from hepmva.studies.importance import combine_fold_importance
 from hepmva.studies.scores import evaluate_histograms, evaluate_scores, evaluate_train_test
 
-__all__ = ["evaluate_classifier", "evaluate_and_rank", "neyman_pearson_limit", "read_limit_curve", "summarize", "plot_roc_comparison",
-           "permutation_importance_study", "PLOT_EVENTS"]
+__all__ = ["evaluate_classifier", "evaluate_and_rank", "neyman_pearson_limit", "read_limit_curve", "summarize",
+           "plot_roc_comparison", "write_rejection_curve", "read_rejection_curve", "permutation_importance_study",
+           "PLOT_EVENTS"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def evaluate_classifier(score_paths: Sequence[str | Path] | str | Path, model_in
                         overtraining_plot_path: str | Path | None = None,
                         cut_scan_plot_path: str | Path | None = None,
                         learning_curve_plot_path: str | Path | None = None,
-                        limit_path: str | Path | None = None,
+                        limit_path: str | Path | None = None, curve_path: str | Path | None = None,
                         evaluation: dict | None = None, plotting: dict | None = None) -> dict:
     """Metrics JSON, ROC and score-distribution plots of one classifier from its fold models' score tables.
 
@@ -58,7 +59,9 @@ def evaluate_classifier(score_paths: Sequence[str | Path] | str | Path, model_in
     The numbers: AUC and its bootstrap uncertainty, efficiencies, train-vs-test efficiencies,
     separation, significance, KS/AD overtraining tests, cut scan; with the paths, the overtraining,
     cut-scan and learning-curve plots (the stored ``learning_curve`` of the models' model.json).
-    ``limit_path`` is the Neyman-Pearson ROC curve of :func:`neyman_pearson_limit`, drawn beside.
+    ``limit_path`` is the Neyman-Pearson ROC curve of :func:`neyman_pearson_limit`, drawn beside; ``curve_path``
+    receives this classifier's ROC curve, with its bootstrap band (:func:`write_rejection_curve`), which
+    :func:`plot_roc_comparison` draws with the others' without reading any score table again.
     ``evaluation`` and ``plotting`` are the config blocks (``min_b_events``, ``background_uncertainty``,
     ``roc_bootstrap``, ``method`` / ``exact_max_events`` / ``score_bins``; the plot label and binning).
     """
@@ -94,8 +97,11 @@ def evaluate_classifier(score_paths: Sequence[str | Path] | str | Path, model_in
         result["fit_note"] = "; ".join(notes)
     if learning_curve_plot_path is not None:
         _plot_learning_curves(infos, name=name, path=learning_curve_plot_path)
-    plot_roc({name: judged.curve(ev, seed)}, limit=read_limit_curve(limit_path), min_b_events=min_b,
-             luminosity_pb=label, path=roc_path)
+    curve = judged.curve(ev, seed)
+    if curve_path is not None:
+        write_rejection_curve(curve, curve_path)
+    plot_roc({name: curve}, limit=read_limit_curve(limit_path), min_b_events=min_b, luminosity_pb=label,
+             path=roc_path)
     plot_distribution(s, y, w, xlabel=f"{name} score", integer=False, luminosity_pb=label, path=score_plot_path)
     io.write_json(result, metrics_path)
     log.info("%s: AUC %.4f +- %.4f (%s, %d held-out events)", name, result["auc"], result["auc_err"],
@@ -238,13 +244,18 @@ def neyman_pearson_limit(feature_tables: Sequence[str | Path], *, eff_b: Sequenc
         result = {"available": True, "classifier": "Neyman-Pearson limit", **numbers}
     io.write_json(result, output)
     if curve_path is not None:
-        io.write_json({"available": curve is not None, **(curve._asdict() if curve is not None else {})}, curve_path)
+        write_rejection_curve(curve, curve_path)
     return result
 
 
-def read_limit_curve(path: str | Path | None) -> metrics.RejectionCurve | None:
-    """The Neyman-Pearson rejection curve written by :func:`neyman_pearson_limit` (None without a path,
-    or when the samples carry no exact likelihood ratio)."""
+def write_rejection_curve(curve: metrics.RejectionCurve | None, path: str | Path) -> None:
+    """A rejection curve as JSON (``{"available": false}`` for none), read back by :func:`read_rejection_curve`
+    bit for bit (Python's float repr)."""
+    io.write_json({"available": curve is not None, **(curve._asdict() if curve is not None else {})}, path)
+
+
+def read_rejection_curve(path: str | Path | None) -> metrics.RejectionCurve | None:
+    """The rejection curve :func:`write_rejection_curve` wrote (None without a path, or for ``available: false``)."""
     if path is None:
         return None
     d = json.loads(Path(path).read_text())
@@ -252,6 +263,12 @@ def read_limit_curve(path: str | Path | None) -> metrics.RejectionCurve | None:
         return None
     return metrics.RejectionCurve(**{k: (np.asarray(v, dtype=np.float64) if isinstance(v, list) else v)
                                      for k, v in d.items()})
+
+
+def read_limit_curve(path: str | Path | None) -> metrics.RejectionCurve | None:
+    """The Neyman-Pearson rejection curve written by :func:`neyman_pearson_limit` (None without a path,
+    or when the samples carry no exact likelihood ratio)."""
+    return read_rejection_curve(path)
 
 
 #: columns that measure this run's machine, not the science: in ``timings.csv``, never in ``summary.csv``
@@ -365,25 +382,21 @@ def _cell(v, column: str = "") -> str:
     return "" if v is None else str(v)
 
 
-def plot_roc_comparison(scores_paths: dict[str, Sequence[str | Path]], *, luminosity_pb: float, path: str | Path,
+def plot_roc_comparison(curve_paths: dict[str, str | Path], *, luminosity_pb: float, path: str | Path,
                         limit_path: str | Path | None = None, evaluation: dict | None = None,
-                        plotting: dict | None = None, seed: int = 0) -> None:
+                        plotting: dict | None = None) -> None:
     """The classifiers' ROC curves together with the Neyman-Pearson limit: the best
     ``plotting.roc_max_curves`` by AUC, each cut at ``evaluation.min_b_events`` background MC
     events, with bootstrap bands (``evaluation.roc_bootstrap`` replicas) and the ratio to the limit.
 
-    ``scores_paths``: classifier -> its fold models' score tables; each classifier is read exactly or
-    binned as ``evaluation.method`` says, one at a time (held-out rows only)."""
-
+    ``curve_paths``: classifier -> the ROC curve its evaluate job wrote (:func:`evaluate_classifier`'s
+    ``curve_path``): the curves the classifiers' own ROC plots show, computed once, from every held-out event."""
     ev, pl = evaluation or {}, plotting or {}
-    paths = {name: [p] if isinstance(p, (str, Path)) else list(p) for name, p in scores_paths.items()}
-    curves = {}
-    for name, p in paths.items():  # first without bands: the ranking by AUC
-        curves[name] = _judge(p, name, ev, seed, roles=("test",)).curve(ev, seed, n_bootstrap=0)
-    if ev.get("roc_bootstrap"):  # bands only for the curves drawn
-        n_max = pl.get("roc_max_curves") or len(curves)
-        for name in sorted(curves, key=lambda n: -curves[n].auc)[: int(n_max)]:
-            curves[name] = _judge(paths[name], name, ev, seed, roles=("test",)).curve(ev, seed)
+    curves = {name: read_rejection_curve(p) for name, p in curve_paths.items()}
+    missing = sorted(name for name, c in curves.items() if c is None)
+    if missing:
+        raise io.InputError(f"no ROC curve in {', '.join(str(curve_paths[n]) for n in missing)}: "
+                            "re-run their evaluate jobs")
     plot_roc(curves, limit=read_limit_curve(limit_path), max_curves=pl.get("roc_max_curves"),
              min_b_events=ev.get("min_b_events", 10), luminosity_pb=PlotLabel.from_config(luminosity_pb, pl),
              path=path)

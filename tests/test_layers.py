@@ -42,7 +42,7 @@ NAMES = ("foundations", "data model", "learners", "evaluation", "stages", "entry
 STAGES = 4
 #: heavy optional libraries that may be imported inside a function (lazily)
 LAZY = ("matplotlib", "skops", "xgboost", "scipy.stats", "pyarrow",
-        "scipy.special",  # only for a KS test of a large distance (hepmva.kolmogorov)
+        "scipy.special",  # only for a KS p-value of n > 100 000 events at a large distance (hepmva.kolmogorov)
         "joblib",      # only where a scikit-learn ensemble trains with progress lines (hepmva.models)
         "jsonschema",  # only where a config is validated, not where its defaults are read
         "vector",   # only when an expression computes the mass / pt / eta / phi of several objects

@@ -155,14 +155,18 @@ def _squared_hinge_objective(svc, Z, y, c):
     return 0.5 * (np.sum(svc.coef_**2) + np.sum(svc.intercept_**2)) + np.sum(c * np.maximum(margin, 0.0) ** 2)
 
 
-def test_svm_nystroem_dual_solver_reaches_the_primal_optimum():
-    """The Nystroem mode's linear SVM (solved in its dual) sits at the optimum of the primal problem,
-    which scikit-learn's primal Newton solver finds independently at a tight tolerance."""
+@pytest.mark.parametrize("uneven", [False, True])
+def test_svm_nystroem_linear_solver_reaches_the_primal_optimum(uneven):
+    """The Nystroem mode's linear SVM (solved in its dual for even weights, in the primal for uneven ones) sits at
+    the optimum of the primal problem, which scikit-learn's primal Newton solver finds at a tight tolerance."""
     from sklearn.svm import LinearSVC
 
     X, y, w = _data(4000, seed=11)
+    if uneven:
+        w = np.random.default_rng(2).lognormal(0.0, 1.0, len(y))
     ny = SVMClassifier(approximation="nystroem", n_components=60, C=0.5).fit(X, y, w)
     nystroem, svc = ny.model_.steps[0][1], ny.model_.steps[1][1]
+    assert svc.dual == (not uneven)
     Z = nystroem.transform(X)
     c = 0.5 * w / w.mean()
     reference = LinearSVC(C=0.5, dual=False, tol=1e-10, max_iter=100_000).fit(Z, y, sample_weight=w / w.mean())

@@ -804,6 +804,8 @@ def write_sample(
         ``process, label, xsec_pb, genEventCount, genEventSumw, path, tree``.
     """
     info = _check_process(process)
+    import uproot
+
     n_events = _check_n_events(n_events)
     seed = _check_seed(seed)
     first_event = _check_first_event(first_event, n_events)
@@ -812,8 +814,6 @@ def write_sample(
     path = Path(path)
     sumw = 0.0
     written = 0
-    import uproot
-
     with io.atomic_path(path) as tmp:
         with uproot.recreate(tmp) as file:
             out = None

@@ -154,8 +154,7 @@ class _Judged(NamedTuple):
                                               random_state=seed, label=self.name)
 
 
-def _judge(paths: Sequence[str | Path], name: str, evaluation: dict, seed: int, *,
-           roles: Sequence[str] = score_parts.ROLES) -> _Judged:
+def _judge(paths: Sequence[str | Path], name: str, evaluation: dict, seed: int) -> _Judged:
     """Read a classifier's score tables the way ``evaluation.method`` says (see :class:`_Judged`)."""
     opts = _method(evaluation)
     summary = score_parts.score_summary(paths)
@@ -165,17 +164,17 @@ def _judge(paths: Sequence[str | Path], name: str, evaluation: dict, seed: int, 
     method = binned_metrics.choose_method(opts["method"], summary.n["test"], opts["exact_max_events"])
     columns = ["role", "fold", "label", "weight", "score"]
     if method == "exact":
-        rows = pd.concat([score_parts.read_scores(paths, role=r, columns=columns) for r in roles], ignore_index=True)
+        rows = pd.concat([score_parts.read_scores(paths, role=r, columns=columns) for r in score_parts.ROLES],
+                         ignore_index=True)
         return _Judged(method, rows, {}, {}, name)
-    key = "all" if "train" in roles else "test"
-    binning = binned_metrics.choose_binning(summary.score_min[key], summary.score_max[key], bins=opts["score_bins"])
+    binning = binned_metrics.choose_binning(summary.score_min["all"], summary.score_max["all"], bins=opts["score_bins"])
     hists: dict = {r: {} for r in score_parts.ROLES}
-    n_rows = sum(summary.n[r] for r in roles)
+    n_rows = sum(summary.n[r] for r in score_parts.ROLES)
     keep_p = min(1.0, PLOT_EVENTS / max(n_rows, 1))
     rng = np.random.default_rng([int(seed), 11])
     sample, n_done, n_parts = [], 0, 0
     progress = Progress(log, f"{name}: score histograms", total=n_rows, unit="events")
-    for role in roles:
+    for role in score_parts.ROLES:
         for part in score_parts.iter_score_parts(paths, role=role, columns=columns):
             n_parts += 1
             for fold, rows in part.groupby("fold"):

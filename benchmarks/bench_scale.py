@@ -5,11 +5,13 @@ writes signal, ttbar and W+jets in 100 ROOT files (34 + 33 + 33, each file its o
 runs ``snakemake --cores 2`` on the default study with those files as inputs (each sample's
 ``weight``, ``xsec_pb`` and ``sum_weights`` from the files, as the generated samples have them) and a
 reduced classifier set (``--classifiers``: xgboost with ``max_train_events`` and Fisher by default; the
-optional studies off; ``evaluation.method: binned`` at every size, ``--evaluation-method``), then reads Snakemake's benchmark files (``results/benchmarks/``):
+optional studies off; ``evaluation.method: binned`` at every size, ``--evaluation-method``), then reads what every job cost from the last line of its log (``results/logs/<stage>/...``, ``job done: ...``
+written by :func:`hepmva.logs.log_to`; a stage is the log's folder, e.g. ``features`` holds the features jobs and
+their merge):
 
-- peak RSS of every rule's jobs (max over its jobs) at each size, and its ratio to the smallest size
+- peak RSS of every stage's jobs (max over its jobs) at each size, and its ratio to the smallest size
   (flat = within 20 %);
-- CPU seconds per million events per rule (sum over its jobs' ``cpu_time``) at each size;
+- CPU seconds per million events per stage (sum over its jobs) at each size;
 - features events/s against a bare ``uproot.arrays`` of the same branches of the same file (one of the
   largest size's files), side by side in this process (``bench_features.py`` has the breakdown).
 
@@ -21,8 +23,8 @@ optional studies off; ``evaluation.method: binned`` at every size, ``--evaluatio
 from __future__ import annotations
 
 import argparse
-import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,21 +81,21 @@ def study_config(data: Path, classifiers: list[str], max_train: int, method: str
     return cfg
 
 
-def read_benchmarks(results: Path) -> dict[str, list[dict]]:
-    """Rule -> the rows of its jobs' benchmark files."""
+#: the cost line :func:`hepmva.logs.log_to` ends every job's log with
+_JOB_DONE = re.compile(r"job done: ([\d.]+) s wall, ([\d.]+) s CPU .*peak RSS ([\d.]+) MiB")
+
+
+def read_job_costs(results: Path) -> dict[str, list[dict]]:
+    """Stage (the log's folder below ``results/logs``) -> each of its jobs' wall s, CPU s and peak RSS (MiB)."""
     rows = defaultdict(list)
-    for tsv in (results / "benchmarks").rglob("*.tsv"):
-        rule = tsv.relative_to(results / "benchmarks").parts[0].removesuffix(".tsv")
-        with tsv.open() as f:
-            rows[rule] += [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(f, delimiter="\t")]
+    logs = results / "logs"
+    for log in logs.rglob("*.log"):
+        done = _JOB_DONE.search(log.read_text(errors="replace"))
+        if done:
+            wall, cpu, rss = map(float, done.groups())
+            stage = log.relative_to(logs).with_suffix("").parts[0]
+            rows[stage].append({"wall": wall, "cpu_time": cpu, "max_rss": rss})
     return rows
-
-
-def _number(v: str):
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return 0.0 if v in ("", "-", "NA", None) else v
 
 
 def features_vs_uproot(path: str, repeats: int = 3) -> tuple[float, float, float]:
@@ -156,7 +158,7 @@ def main() -> None:
             walls[size], loads[size] = time.perf_counter() - t0, os.getloadavg()[0]
             if proc.returncode != 0:
                 sys.exit(f"snakemake failed at {size} events:\n{proc.stderr[-4000:]}")
-            table[size] = read_benchmarks(work / "results")
+            table[size] = read_job_costs(work / "results")
             print(f"{size:,} events: files written in {gen:.0f} s, workflow {walls[size]:.0f} s wall "
                   f"(load average {loads[size]:.1f})", flush=True)
         arrays_s, build_s, n = features_vs_uproot(str(base / f"{sizes[-1]}" / "data" / "ttbar_000.root"),
@@ -168,16 +170,16 @@ def main() -> None:
     rules = sorted(set().union(*(t.keys() for t in table.values())))
     print(f"\nclassifiers: {args.classifiers} (max_train_events {args.max_train_events}); optional studies off; "
           f"evaluation.method {args.evaluation_method}; --cores {args.cores}")
-    print("\nPeak RSS per job (MiB, max over the rule's jobs) and its ratio to the smallest size:\n")
-    print("| rule | jobs | " + " | ".join(f"{s / 1e6:g}M" for s in sizes) + f" | {sizes[-1] / 1e6:g}M / {sizes[0] / 1e6:g}M |")
+    print("\nPeak RSS per job (MiB, max over the stage's jobs) and its ratio to the smallest size:\n")
+    print("| stage | jobs | " + " | ".join(f"{s / 1e6:g}M" for s in sizes) + f" | {sizes[-1] / 1e6:g}M / {sizes[0] / 1e6:g}M |")
     print("|---|---:|" + "---:|" * (len(sizes) + 1))
     for rule in rules:
         rss = [max((r["max_rss"] for r in table[s].get(rule, [])), default=float("nan")) for s in sizes]
         jobs = "/".join(str(len(table[s].get(rule, []))) for s in sizes)
         print(f"| {rule} | {jobs} | " + " | ".join(f"{v:.0f}" for v in rss) + f" | {rss[-1] / rss[0]:.2f} |")
-    print("\nCPU seconds per million events (sum over the rule's jobs of Snakemake's cpu_time), and the marginal\n"
+    print("\nCPU seconds per million events (sum over the stage's jobs), and the marginal\n"
           f"cost per million events from {sizes[0] / 1e6:g}M to {sizes[-1] / 1e6:g}M (the per-job constant taken out):\n")
-    print("| rule | " + " | ".join(f"{s / 1e6:g}M" for s in sizes) + " | marginal | CPU s per job |")
+    print("| stage | " + " | ".join(f"{s / 1e6:g}M" for s in sizes) + " | marginal | CPU s per job |")
     print("|---|" + "---:|" * (len(sizes) + 2))
     for rule in rules + ["total"]:
         cpu, jobs = [], []

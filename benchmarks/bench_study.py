@@ -6,7 +6,11 @@
     PYTHONPATH=src python benchmarks/bench_study.py --compare /tmp/before /tmp/after   # two runs, job by job
 
 The study runs in a copy of this checkout (``Snakefile``, ``config/``, ``workflow/``, ``profiles/``; ``src`` on
-``PYTHONPATH``) with ``--benchmark-extended`` (rule name, threads, job id in ``results/benchmarks/``). Then:
+``PYTHONPATH``) exactly as a user runs it. Each job's rule, threads, id and log come from a dry run of the same
+DAG beforehand (``jobs.json``); its wall and CPU seconds from the ``job done:`` line :func:`hepmva.logs.log_to`
+writes into every rule log. (The rules have no ``benchmark:`` directive: Snakemake samples a benchmarked job's
+memory every 0.5 s for its first 15 s, parsing ``/proc/<pid>/smaps_rollup`` of its whole process tree, ~10 ms a
+sample, which cost the default study ~10 CPU s of the Snakemake process.) Then:
 
 - wall time of the whole run, load average before and after, and the CPU seconds of every process of the run
   (Snakemake and its jobs: ``RUSAGE_CHILDREN``);
@@ -27,7 +31,6 @@ estimate is built from them.
 from __future__ import annotations
 
 import argparse
-import csv
 import heapq
 import json
 import os
@@ -52,11 +55,10 @@ PARALLEL_SPEEDUP = 1.6
 @dataclass
 class Job:
     rule: str
-    name: str  # the benchmark file's path below results/benchmarks, without .tsv
+    name: str  # the rule log's path below results/logs, without .log
     jobid: int
     threads: int
-    wall: float  # Snakemake's benchmark seconds of the job
-    end: float  # epoch seconds (the benchmark file's mtime)
+    wall: float  # wall seconds of the job's Python (rule log), 0 when the job logged no end
     cpu: float | None  # CPU seconds of the job's processes (rule log), None when the job wrote none
     startup_cpu: float | None
     startup_wall: float | None
@@ -83,8 +85,8 @@ def copy_study(workdir: Path) -> None:
             shutil.copy2(src, workdir / name)
 
 
-#: ``snakemake`` run in a Python that writes its own CPU seconds (``RUSAGE_SELF``: the scheduler, the benchmark
-#: threads' sampling, the scripts' preambles; not its children) to the file given as the first argument
+#: ``snakemake`` run in a Python that writes its own CPU seconds (``RUSAGE_SELF``: the scheduler, the scripts'
+#: preambles; not its children) to the file given as the first argument
 _LAUNCH = """
 import atexit, json, resource, sys
 out = sys.argv.pop(1)
@@ -107,15 +109,16 @@ def run_study(workdir: Path, cores: int, extra: list[str], *, bytecode: bool = T
         # (~0.1-0.2 CPU s a job); --no-bytecode measures that case
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src" / "hepmva")], env=env, check=True)
-    dag = subprocess.run(["snakemake", "--d3dag", "--nolock", *extra], cwd=workdir, env=env, capture_output=True,
-                         text=True, check=True)
+    dag = subprocess.run(["snakemake", "--d3dag", "--nolock", "--cores", str(cores), *extra], cwd=workdir, env=env,
+                         capture_output=True, text=True, check=True)
     (workdir / "dag.json").write_text(dag.stdout[dag.stdout.index("{"):])
+    list_jobs(workdir, cores, extra, env)
     load0 = os.getloadavg()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with open(workdir / "snakemake.out", "w") as out:
         proc = subprocess.run([sys.executable, "-c", _LAUNCH, str(workdir / "snakemake_self.json"), "--cores",
-                               str(cores), "--benchmark-extended", *extra], cwd=workdir, env=env, stdout=out,
+                               str(cores), *extra], cwd=workdir, env=env, stdout=out,
                               stderr=subprocess.STDOUT)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -131,22 +134,50 @@ def run_study(workdir: Path, cores: int, extra: list[str], *, bytecode: bool = T
     return run
 
 
+#: a job block of Snakemake's dry-run listing: ``rule NAME:`` (or ``localrule`` / ``checkpoint``), then its
+#: indented ``key: value`` lines
+_JOB_HEAD = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):$")
+_JOB_FIELD = re.compile(r"^\s+(\w+): (.*)$")
+
+
+def list_jobs(workdir: Path, cores: int, extra: list[str], env: dict) -> list[dict]:
+    """Every job of the run about to start, from a dry run of the same DAG: id, rule, threads and log (the ids
+    are the ones ``--d3dag`` and the run give the same DAG); written to ``jobs.json``."""
+    dry = subprocess.run(["snakemake", "-n", "--nolock", "--quiet", "host", "--cores", str(cores), *extra],
+                         cwd=workdir, env=env, capture_output=True, text=True, check=True)
+    jobs, job = [], None
+    for line in dry.stdout.splitlines():
+        if head := _JOB_HEAD.match(line):
+            job = {"rule": head.group(1), "threads": 1, "log": None}
+            jobs.append(job)
+        elif job is not None and (field := _JOB_FIELD.match(line)):
+            key, value = field.groups()
+            if key == "jobid":
+                job["jobid"] = int(value)
+            elif key == "threads":
+                job["threads"] = int(value)
+            elif key == "log":
+                job["log"] = value.split(", ")[0]
+        elif not line.startswith(" "):
+            job = None
+    jobs = [j for j in jobs if "jobid" in j]
+    (workdir / "jobs.json").write_text(json.dumps(jobs))
+    return jobs
+
+
 def read_jobs(workdir: Path) -> list[Job]:
-    bench = workdir / "results" / "benchmarks"
+    """The run's jobs that wrote a log, with the costs their ``job start-up`` / ``job done`` lines state."""
+    logs = workdir / "results" / "logs"
     jobs = []
-    for path in sorted(bench.rglob("*.tsv")):
-        with path.open() as f:
-            rows = list(csv.DictReader(f, delimiter="\t"))
-        if not rows or "rule_name" not in rows[-1]:
+    for rec in json.loads((workdir / "jobs.json").read_text()):
+        log = workdir / rec["log"] if rec["log"] else None
+        if log is None or not log.exists():
             continue
-        row = rows[-1]
-        name = str(path.relative_to(bench).with_suffix(""))
-        log = workdir / "results" / "logs" / f"{name}.log"
-        text = log.read_text(errors="replace") if log.exists() else ""
+        text = log.read_text(errors="replace")
         done = re.search(rf"job done: {NUMBER} s wall, {NUMBER} s CPU", text)
         start = re.search(rf"job start-up \(Python, imports\): {NUMBER} s wall, {NUMBER} s CPU", text)
-        jobs.append(Job(rule=row["rule_name"], name=name, jobid=int(row["jobid"]), threads=int(row["threads"]),
-                        wall=float(row["s"]), end=path.stat().st_mtime,
+        jobs.append(Job(rule=rec["rule"], name=str(log.relative_to(logs).with_suffix("")), jobid=rec["jobid"],
+                        threads=rec["threads"], wall=float(done.group(1)) if done else 0.0,
                         cpu=float(done.group(2)) if done else None,
                         startup_cpu=float(start.group(2)) if start else None,
                         startup_wall=float(start.group(1)) if start else None))
@@ -253,12 +284,12 @@ def report(workdir: Path) -> str:
                f"{total['cpu'] / total['held'] if total['held'] else 0:.2f} | {total['startup']:.1f} | "
                f"{total['cpu'] - total['startup']:.1f} | |")
     if run:
-        out.append(f"\nSnakemake itself (DAG, scheduling, benchmark sampling; CPU of the run minus the jobs'): "
+        out.append(f"\nSnakemake itself (DAG, scheduling; CPU of the run minus the jobs'): "
                    f"{run['cpu_all'] - total['cpu']:.1f} s CPU")
         if "cpu_snakemake" in run:
             rest = run["cpu_all"] - total["cpu"] - run["cpu_snakemake"]
-            out.append(f"of which the Snakemake process: {run['cpu_snakemake']:.1f} s (its scheduler, the benchmark "
-                       f"threads' sampling, the scripts' preambles), the rest {rest:.1f} s outside both (the jobs' "
+            out.append(f"of which the Snakemake process: {run['cpu_snakemake']:.1f} s (its scheduler and the "
+                       f"scripts' preambles), the rest {rest:.1f} s outside both (the jobs' "
                        f"shells, each job's Python after its last log line: interpreter exit)")
     out += ["", "Most expensive jobs (CPU s used):", ""]
     for j in sorted(jobs, key=lambda j: -(j.cpu or 0))[:15]:
@@ -269,7 +300,7 @@ def report(workdir: Path) -> str:
         by_id = {j.jobid: j for j in jobs}
         missing = [i for i, r in rules.items() if r != "all" and i not in by_id]
         if missing:
-            out.append(f"\n(jobs of the DAG without a benchmark record: {len(missing)}; counted as 0 s)")
+            out.append(f"\n(jobs of the DAG without a log: {len(missing)}; counted as 0 s)")
         thr = {i: j.threads for i, j in by_id.items()}
         for label, quiet in (("CPU s / threads (perfect threading)", None), ("CPU s (multi-threaded jobs on one core)", 1)):
             dur = {i: j.duration(quiet) for i, j in by_id.items()}
@@ -298,7 +329,7 @@ def _threads_of(workdir: Path, job_name: str, rule: str) -> int:
 
 
 def compare(before: Path, after: Path, cores: int = 2) -> str:
-    """Job by job (same benchmark name): CPU seconds before and after, per rule; and a quiet-machine estimate of
+    """Job by job (same log name): CPU seconds before and after, per rule; and a quiet-machine estimate of
     the after run's wall from its DAG, with the after CPU seconds where its job finished and the before ones
     (threads of the after rules) where it has not (an unfinished run on a busy machine)."""
     jb, ja = {j.name: j for j in read_jobs(before)}, {j.name: j for j in read_jobs(after)}

@@ -126,8 +126,8 @@ def runs(tmp_path_factory):
     (work / "config.yaml").write_text(yaml.safe_dump(_config(d, whole, None)))
     run_snakemake(work, "--cores", "2", *TARGETS)
     shutil.move(work / "results" / "apply", work / "apply_whole")
-    for rule in ("apply", "apply_sum_weights", "apply_scale", "apply_merge"):  # the split run's jobs, counted below
-        shutil.move(work / "results" / "benchmarks" / rule, work / f"benchmarks_whole_{rule}")
+    for stage in ("apply", "apply_sum_weights", "apply_scale"):  # the split run's jobs (their logs), counted below
+        shutil.move(work / "results" / "logs" / stage, work / f"logs_whole_{stage}")
     (work / "config.yaml").write_text(yaml.safe_dump(_config(d, split, STEP)))
     out["split_run"] = run_snakemake(work, "--cores", "2", *TARGETS)
     # a third sample with a file lacking the 'met' branch, in its last part
@@ -161,14 +161,14 @@ def test_split_apply_runs_one_job_per_file_and_entry_range(runs):
     assert [rec["friends"] for rec in s["variations"]["nominal"]["files"]][1] == [
         "friends/nominal/1_data_1.entries-000-300.root", "friends/nominal/1_data_1.entries-300-600.root",
         "friends/nominal/1_data_1.entries-600-900.root"]
-    bench = runs["work"] / "results" / "benchmarks"
-    assert len(list((bench / "apply" / "collisions" / "nominal").glob("*.tsv"))) == 6
+    logs = runs["work"] / "results" / "logs"  # one log per job
+    assert len(list((logs / "apply" / "collisions" / "nominal").glob("*.log"))) == 6
     # the background: two nominal files (250 and 1250 -> 1 + 4 parts), the variation's (700, 800 -> 2 + 3)
     b = _summary(split, "bkg_new")
     assert [len(b["variations"][v]["parts"]) for v in ("nominal", "jes_up")] == [5, 5]
-    assert len(list((bench / "apply_sum_weights" / "bkg_new").glob("*/*.tsv"))) == 10
+    assert len(list((logs / "apply_sum_weights" / "bkg_new").glob("*/*.log"))) == 10
     # numbers for xsec_pb and sum_weights: no pass over the files
-    assert not (bench / "apply_sum_weights" / "sig_new").exists()
+    assert not (logs / "apply_sum_weights" / "sig_new").exists()
     whole = _summary(runs["work"] / "apply_whole", "collisions")
     assert len(whole["variations"]["nominal"]["parts"]) == 1
 

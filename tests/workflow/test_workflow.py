@@ -169,7 +169,7 @@ def test_features_split_into_entry_ranges_give_the_same_dataset(tmp_path):
         (work / "config.yaml").write_text(yaml.safe_dump(cfg))
         _snakemake(work, "--cores", "2", *(f"results/features/{s}.json" for s in ("signal", "ttbar", "user_bkg")))
         results[name] = work / "results"
-    parts = {name: {s: len(list((res / "benchmarks/features" / s).glob("part-*.tsv")))
+    parts = {name: {s: len(list((res / "logs/features" / s).glob("part-*.log")))
                     for s in ("signal", "ttbar", "user_bkg")} for name, res in results.items()}
     assert parts == {"one": {"signal": 1, "ttbar": 1, "user_bkg": 2}, "split": {"signal": 5, "ttbar": 5, "user_bkg": 6}}
     for s in ("signal", "ttbar", "user_bkg"):

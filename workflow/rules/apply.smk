@@ -11,8 +11,6 @@ rule bundle:
         bundle="results/models/bundle.json",
     log:
         "results/logs/bundle/study.log",
-    benchmark:
-        "results/benchmarks/bundle/study.tsv"
     params:
         classifiers=[get_classifier(name) for name in CLASSIFIERS],
         models=get_fold_models_by_name,
@@ -39,8 +37,6 @@ rule apply_sum_weights:
         sums="results/apply/{apply_sample}/sumw/{variation}/{apply_part}.json",
     log:
         "results/logs/apply_sum_weights/{apply_sample}/{variation}/{apply_part}.log",
-    benchmark:
-        "results/benchmarks/apply_sum_weights/{apply_sample}/{variation}/{apply_part}.tsv"
     params:
         sample=get_apply_sample_config,
         part=get_apply_part,
@@ -62,8 +58,6 @@ rule apply_scale:
         scale="results/apply/{apply_sample}/scale/{variation}.json",
     log:
         "results/logs/apply_scale/{apply_sample}/{variation}.log",
-    benchmark:
-        "results/benchmarks/apply_scale/{apply_sample}/{variation}.tsv"
     params:
         sample=get_apply_sample_config,
         variation="{variation}",
@@ -87,8 +81,6 @@ rule apply:
         table="results/apply/{apply_sample}/parts/{variation}/{apply_part}.parquet",
     log:
         "results/logs/apply/{apply_sample}/{variation}/{apply_part}.log",
-    benchmark:
-        "results/benchmarks/apply/{apply_sample}/{variation}/{apply_part}.tsv"
     params:
         sample=get_apply_sample_config,
         part=get_apply_part,
@@ -116,8 +108,6 @@ rule apply_merge:
         summary="results/apply/{apply_sample}/summary.json",
     log:
         "results/logs/apply/{apply_sample}.log",
-    benchmark:
-        "results/benchmarks/apply_merge/{apply_sample}.tsv"
     params:
         sample=get_apply_sample_config,
     threads: 1
@@ -142,8 +132,6 @@ rule apply_templates:
         ),
     log:
         "results/logs/apply_templates/{classifier}.log",
-    benchmark:
-        "results/benchmarks/apply_templates/{classifier}.tsv"
     params:
         classifier="{classifier}",
         bins=config["apply"]["bins"],
@@ -168,8 +156,6 @@ rule apply_sculpting:
         ),
     log:
         "results/logs/apply_sculpting/{classifier}.log",
-    benchmark:
-        "results/benchmarks/apply_sculpting/{classifier}.tsv"
     params:
         classifier="{classifier}",
         spectators=config["spectators"],

@@ -50,8 +50,6 @@ rule evaluate:
         ),
     log:
         "results/logs/evaluate/{classifier}.log",
-    benchmark:
-        "results/benchmarks/evaluate/{classifier}.tsv"
     params:
         name="{classifier}",
         eff_b=config["evaluation"]["eff_b"],
@@ -79,8 +77,6 @@ rule neyman_pearson:
         curve="results/metrics/neyman_pearson_roc.json",
     log:
         "results/logs/neyman_pearson.log",
-    benchmark:
-        "results/benchmarks/neyman_pearson.tsv"
     params:
         eff_b=config["evaluation"]["eff_b"],
         n_bootstrap=config["evaluation"]["n_bootstrap"],
@@ -106,8 +102,6 @@ rule summary:
         timings="results/timings.csv",
     log:
         "results/logs/summary.log",
-    benchmark:
-        "results/benchmarks/summary.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -128,8 +122,6 @@ rule roc_comparison:
         ),
     log:
         "results/logs/roc_comparison.log",
-    benchmark:
-        "results/benchmarks/roc_comparison.tsv"
     params:
         classifiers=CLASSIFIERS,
         luminosity_pb=config["luminosity_pb"],

@@ -10,8 +10,6 @@ rule features:
         part="results/features/{sample}/part-{part}.parquet",
     log:
         "results/logs/features/{sample}/part-{part}.log",
-    benchmark:
-        "results/benchmarks/features/{sample}/part-{part}.tsv"
     params:
         sample=get_sample_config,
         part=get_feature_part,
@@ -39,8 +37,6 @@ rule features_merge:
         manifest="results/features/{sample}.json",
     log:
         "results/logs/features/{sample}.log",
-    benchmark:
-        "results/benchmarks/features_merge/{sample}.tsv"
     params:
         sample=get_sample_config,
         luminosity_pb=config["luminosity_pb"],

@@ -6,8 +6,6 @@ rule generate:
         root="results/generated/{sample}.root",
     log:
         "results/logs/generate/{sample}.log",
-    benchmark:
-        "results/benchmarks/generate/{sample}.tsv"
     params:
         sample=get_sample_config,
         seed=config["seed"],

@@ -23,8 +23,6 @@ rule plot_inputs:
         ),
     log:
         "results/logs/plot_inputs.log",
-    benchmark:
-        "results/benchmarks/plot_inputs.tsv"
     params:
         features=config["features"],
         luminosity_pb=config["luminosity_pb"],

@@ -19,8 +19,6 @@ rule optimizer_study:
         ),
     log:
         "results/logs/optimizer_study.log",
-    benchmark:
-        "results/benchmarks/optimizer_study.tsv"
     params:
         settings=config["optimizer_study"],
         features=FEATURES,

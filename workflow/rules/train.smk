@@ -26,8 +26,6 @@ if config["training"]["jobs"] == "per_fold":
             importance=["results/models/{classifier}/importance_fold{fold}.npz"],
         log:
             "results/logs/train/{classifier}_fold{fold}.log",
-        benchmark:
-            "results/benchmarks/train/{classifier}_fold{fold}.tsv"
         params:
             folds=lambda wildcards: [int(wildcards.fold)],
             **TRAIN_PARAMS,
@@ -51,8 +49,6 @@ else:
             importance=[f"results/models/{{classifier}}/importance_fold{k}.npz" for k in FOLDS],
         log:
             "results/logs/train/{classifier}.log",
-        benchmark:
-            "results/benchmarks/train/{classifier}.tsv"
         params:
             folds=FOLDS,
             **TRAIN_PARAMS,

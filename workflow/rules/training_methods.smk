@@ -14,8 +14,6 @@ rule training_methods:
         ),
     log:
         "results/logs/training_methods.log",
-    benchmark:
-        "results/benchmarks/training_methods.tsv"
     params:
         settings=config["training_methods"],
         features=FEATURES,

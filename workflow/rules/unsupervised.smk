@@ -23,8 +23,6 @@ rule unsupervised_clustering:
         ),
     log:
         "results/logs/unsupervised/clustering.log",
-    benchmark:
-        "results/benchmarks/unsupervised/clustering.tsv"
     params:
         features=FEATURES,
         scaler=config["unsupervised"]["scaler"],
@@ -72,8 +70,6 @@ rule unsupervised_decomposition:
         ),
     log:
         "results/logs/unsupervised/decomposition.log",
-    benchmark:
-        "results/benchmarks/unsupervised/decomposition.tsv"
     params:
         features=FEATURES,
         scaler=config["unsupervised"]["scaler"],
@@ -107,8 +103,6 @@ rule unsupervised_anomaly:
         ),
     log:
         "results/logs/unsupervised/anomaly.log",
-    benchmark:
-        "results/benchmarks/unsupervised/anomaly.tsv"
     params:
         features=FEATURES,
         scaler=config["unsupervised"]["scaler"],
@@ -139,8 +133,6 @@ rule unsupervised_anomaly_comparison:
         ),
     log:
         "results/logs/unsupervised/anomaly_comparison.log",
-    benchmark:
-        "results/benchmarks/unsupervised/anomaly_comparison.tsv"
     params:
         classifiers=CLASSIFIERS,
         n_bootstrap=config["unsupervised"]["anomaly"]["n_bootstrap"],
@@ -165,8 +157,6 @@ rule unsupervised_summary:
         csv="results/unsupervised/summary.csv",
     log:
         "results/logs/unsupervised/summary.log",
-    benchmark:
-        "results/benchmarks/unsupervised/summary.tsv"
     threads: 1
     resources:
         mem_mb=1000,

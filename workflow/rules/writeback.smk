@@ -10,8 +10,6 @@ rule writeback:
         friends=directory("results/friends/{sample}"),
     log:
         "results/logs/writeback/{sample}.log",
-    benchmark:
-        "results/benchmarks/writeback/{sample}.tsv"
     params:
         sample=get_sample_config,
         files=get_sample_files,

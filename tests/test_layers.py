@@ -66,6 +66,16 @@ LAZY_INTERNAL = {
     # matplotlib, for the templates' and the sculpting plots, not for the per-part apply jobs
     ("hepmva.stages.apply", "hepmva.plotting.apply.plot_stack"),
     ("hepmva.stages.apply", "hepmva.plotting.apply.plot_spectator_sculpting"),
+    # matplotlib and mplhep (0.5-0.8 s of a start) for the jobs that draw, not for the summaries (the run's last
+    # jobs, alone on a core) nor the limit curve
+    *(("hepmva.stages.evaluate", f"hepmva.plotting.{name}") for name in (
+        "inputs.plot_distribution", "roc.plot_roc", "style.PlotLabel", "evaluation.plot_learning_curve",
+        "evaluation.plot_importance")),
+    *(("hepmva.studies.scores", f"hepmva.plotting.evaluation.{name}") for name in ("plot_overtraining",
+                                                                                   "plot_cut_scan")),
+    *(("hepmva.stages.unsupervised", f"hepmva.plotting.unsupervised.plot_{name}") for name in (
+        "cluster_yields", "clusters_pca", "components_sb", "loadings", "projection_sb", "scree", "anomaly_scores",
+        "anomaly_roc")),
 }
 
 

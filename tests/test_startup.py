@@ -23,7 +23,10 @@ NEVER_AT_START = ("scipy.special", "scipy.stats", "joblib", "jsonschema", "sklea
 #: stage module -> what else its jobs must not import at start-up
 NOT_IMPORTED = {
     "hepmva.stages.train": ("matplotlib", "mplhep", "uproot", "awkward"),
-    "hepmva.stages.evaluate": ("uproot", "awkward"),
+    # the summary and the limit curve draw nothing; the functions that draw import the plotting modules
+    "hepmva.stages.evaluate": ("uproot", "awkward", "matplotlib", "mplhep"),
+    # the unsupervised summary is the run's last job: its start is wall time
+    "hepmva.stages.unsupervised": ("matplotlib", "mplhep", "scipy", "uproot", "awkward"),
     # one apply job per input file and variation: they read ROOT and score, the plots are the templates' job
     "hepmva.stages.apply": ("matplotlib", "mplhep"),
     "hepmva.stages.writeback": ("matplotlib", "mplhep"),

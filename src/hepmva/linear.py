@@ -33,7 +33,6 @@ from typing import Any, NamedTuple, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import expit
 
 from hepmva.checks import check_weights
 from hepmva.estimator import (BaseEstimator, ClassifierMixin, check_is_fitted, check_sample_weight, target_type,
@@ -484,6 +483,8 @@ class FisherDiscriminant(ClassifierMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, 2)
         """
+        from scipy.special import expit  # 0.15-0.3 s to import: only where a probability is asked for
+
         check_is_fitted(self, "coef_")
         p1 = expit(self.decision_function(X))
         return np.column_stack([1.0 - p1, p1])

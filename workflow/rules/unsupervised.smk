@@ -138,6 +138,9 @@ rule unsupervised_anomaly_comparison:
         n_bootstrap=config["unsupervised"]["anomaly"]["n_bootstrap"],
         seed=config["seed"],
     threads: 1
+    # it reads every classifier's scores, so it can only start after the last training, and it is the longest
+    # job of the end (5-8 s) with the unsupervised summary after it: first among the end's jobs
+    priority: STUDY_PRIORITY
     resources:
         mem_mb=2000,
         runtime=10,

@@ -8,7 +8,9 @@
 - :func:`plot_roc_comparison`           every ROC curve with the limit (rule ``roc_comparison``)
 
 All numbers use the physics event weights (negative ones included) of the held-out events:
-every event is scored by the fold model that did not train on it.
+every event is scored by the fold model that did not train on it. The functions that draw import the
+plotting modules (matplotlib, mplhep: 0.5-0.8 s of a job's start), so the summary and the limit-curve
+jobs, which draw nothing, do not pay them.
 """
 
 from __future__ import annotations
@@ -28,10 +30,6 @@ from hepmva.datasets import feature_columns, iter_feature_parts
 from hepmva.learning_curves import LearningCurve
 from hepmva.logs import Progress
 from hepmva.persistence import read_model_info
-from hepmva.plotting.evaluation import plot_importance, plot_learning_curve
-from hepmva.plotting.inputs import plot_distribution
-from hepmva.plotting.roc import plot_roc
-from hepmva.plotting.style import PlotLabel
 from hepmva.studies.importance import combine_fold_importance
 from hepmva.studies.scores import evaluate_histograms, evaluate_scores, evaluate_train_test
 
@@ -65,6 +63,10 @@ def evaluate_classifier(score_paths: Sequence[str | Path] | str | Path, model_in
     ``evaluation`` and ``plotting`` are the config blocks (``min_b_events``, ``background_uncertainty``,
     ``roc_bootstrap``, ``method`` / ``exact_max_events`` / ``score_bins``; the plot label and binning).
     """
+    from hepmva.plotting.inputs import plot_distribution
+    from hepmva.plotting.roc import plot_roc
+    from hepmva.plotting.style import PlotLabel
+
     ev, label = evaluation or {}, PlotLabel.from_config(luminosity_pb, plotting)
     paths = [score_paths] if isinstance(score_paths, (str, Path)) else list(score_paths)
     min_b, rel_unc_b = ev.get("min_b_events", 10), ev.get("background_uncertainty", 0.0)
@@ -192,6 +194,7 @@ def _judge(paths: Sequence[str | Path], name: str, evaluation: dict, seed: int) 
 
 
 def _plot_learning_curves(infos: Sequence[dict], *, name: str, path: str | Path) -> None:
+    from hepmva.plotting.evaluation import plot_learning_curve
 
     curves = {int(i["fold"]): LearningCurve.from_dict(i["learning_curve"]) for i in infos if i.get("learning_curve")}
     plot_learning_curve(curves, name=name, kind=infos[0]["kind"], path=path)
@@ -390,6 +393,9 @@ def plot_roc_comparison(curve_paths: dict[str, str | Path], *, luminosity_pb: fl
 
     ``curve_paths``: classifier -> the ROC curve its evaluate job wrote (:func:`evaluate_classifier`'s
     ``curve_path``): the curves the classifiers' own ROC plots show, computed once, from every held-out event."""
+    from hepmva.plotting.roc import plot_roc
+    from hepmva.plotting.style import PlotLabel
+
     ev, pl = evaluation or {}, plotting or {}
     curves = {name: read_rejection_curve(p) for name, p in curve_paths.items()}
     missing = sorted(name for name, c in curves.items() if c is None)
@@ -427,6 +433,8 @@ def permutation_importance_study(importance_scores: Sequence[str | Path], *, fea
         "importances_std": res.importances_std, "own_importance": own_mean,
     }
     if plot_path is not None:
+        from hepmva.plotting.evaluation import plot_importance
+
         plot_importance(list(feature_labels or feature_names), res.importances_mean, res.importances_std,
                         own_importance=own_mean, title=f"{name}: variable ranking", path=plot_path)
     io.write_json(result, json_path)

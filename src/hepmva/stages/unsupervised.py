@@ -13,7 +13,9 @@ and call one of these.
 - :func:`summarize_unsupervised`  the table of numbers (markdown + CSV)
 
 One job per study (not per method) keeps the start-up cost (imports, reading the tables) paid
-once; the methods' own costs are bounded by the caps in the configuration.
+once; the methods' own costs are bounded by the caps in the configuration. The plots' libraries
+(matplotlib, mplhep: 0.5-0.8 s of a job's start) are imported by the functions that draw, so the
+summary, the last job of the run, does not pay them.
 """
 
 from __future__ import annotations
@@ -33,16 +35,6 @@ from hepmva import io, metrics, score_parts
 from hepmva.config import schema_default
 from hepmva.datasets import TrainingPolicy, load_feature_tables
 from hepmva.linear import FisherDiscriminant
-from hepmva.plotting.unsupervised import (
-    plot_anomaly_roc,
-    plot_anomaly_scores,
-    plot_cluster_yields,
-    plot_clusters_pca,
-    plot_components_sb,
-    plot_loadings,
-    plot_projection_sb,
-    plot_scree,
-)
 from hepmva.preprocessing import fit_scaler
 from hepmva.unsupervised.decomposition import WeightedPCA
 
@@ -178,6 +170,7 @@ def clustering_study(
     dict
         The JSON written.
     """
+    from hepmva.plotting.unsupervised import plot_cluster_yields, plot_clusters_pca
     from hepmva.unsupervised.clustering import run_clustering  # scikit-learn's clustering: only this rule
 
     data = load_study_data(feature_tables, feature_names, scaler=scaler)
@@ -240,6 +233,7 @@ def decomposition_study(
     dict
         The JSON written.
     """
+    from hepmva.plotting.unsupervised import plot_components_sb, plot_loadings, plot_projection_sb, plot_scree
 
     policy = TrainingPolicy.from_config(training)
     data = load_study_data(feature_tables, feature_names, scaler=scaler)
@@ -320,6 +314,7 @@ def anomaly_study(
     dict
         The JSON written.
     """
+    from hepmva.plotting.unsupervised import plot_anomaly_scores
     from hepmva.studies.anomaly import run_anomaly  # scikit-learn's density models: only this rule
 
     data = load_study_data(feature_tables, feature_names, scaler=scaler, scaler_fit_mask="train_background",
@@ -378,6 +373,7 @@ def anomaly_comparison(
     dict
         ``{"rows": [{"method", "kind", "auc", "auc_err", "n_events"}, ...]}``.
     """
+    from hepmva.plotting.unsupervised import plot_anomaly_roc
 
     rows, curves = [], {}
 

@@ -20,7 +20,6 @@ import pandas as pd
 
 from hepmva import binned_metrics, metrics
 from hepmva.config import schema_default
-from hepmva.plotting.evaluation import plot_cut_scan, plot_overtraining
 
 __all__ = ["evaluate_scores", "evaluate_train_test", "evaluate_histograms"]
 
@@ -79,6 +78,8 @@ def evaluate_train_test(scores: pd.DataFrame, *, name: str, eff_b: Sequence[floa
     -------
     dict (JSON-able)
     """
+    from hepmva.plotting.evaluation import plot_overtraining
+
     test, train = scores[scores["role"] == "test"], scores[scores["role"] == "train"]
     y, s, w = test["label"].to_numpy(), test["score"].to_numpy(), test["weight"].to_numpy()
     out: dict = {
@@ -128,6 +129,8 @@ def _overtraining_summary(per_fold: dict) -> dict:
 def _cut_scan_summary(scan: metrics.CutScan, *, name: str, rel_unc_b: float, luminosity_pb, path) -> dict:
     """The scan's optima as JSON, and its plot when ``path`` is given."""
     if path is not None:
+        from hepmva.plotting.evaluation import plot_cut_scan
+
         plot_cut_scan(scan.thresholds, scan.s, scan.b, scan.s_over_sqrt_s_plus_b, scan.z_asimov,
                       best_threshold=scan.best.threshold, xlabel=f"Cut on the {name} score",
                       z_asimov_sys=scan.z_asimov_sys if rel_unc_b else None, rel_unc_b=rel_unc_b,
@@ -158,6 +161,8 @@ def evaluate_histograms(test: Mapping[int, binned_metrics.ScoreHistograms],
     -------
     dict (JSON-able), the keys of the exact path plus ``auc_binning_bound`` and ``score_binning``.
     """
+    from hepmva.plotting.evaluation import plot_overtraining
+
     H = sum(test.values())
     y_counts = (H.n_events(1), H.n_events(0))
     out = binned_metrics.evaluate_histogram(H.weighted, eff_b=eff_b, n_bootstrap=n_bootstrap, seed=seed)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -81,20 +80,17 @@ def study_config(data: Path, classifiers: list[str], max_train: int, method: str
     return cfg
 
 
-#: the cost line :func:`hepmva.logs.log_to` ends every job's log with
-_JOB_DONE = re.compile(r"job done: ([\d.]+) s wall, ([\d.]+) s CPU .*peak RSS ([\d.]+) MiB")
-
-
 def read_job_costs(results: Path) -> dict[str, list[dict]]:
     """Stage (the log's folder below ``results/logs``) -> each of its jobs' wall s, CPU s and peak RSS (MiB)."""
+    from hepmva.logs import job_cost
+
     rows = defaultdict(list)
     logs = results / "logs"
     for log in logs.rglob("*.log"):
-        done = _JOB_DONE.search(log.read_text(errors="replace"))
-        if done:
-            wall, cpu, rss = map(float, done.groups())
+        cost = job_cost(log.read_text(errors="replace"))
+        if cost.cpu is not None:
             stage = log.relative_to(logs).with_suffix("").parts[0]
-            rows[stage].append({"wall": wall, "cpu_time": cpu, "max_rss": rss})
+            rows[stage].append({"wall": cost.wall, "cpu_time": cost.cpu, "max_rss": cost.peak_rss_mib})
     return rows
 
 

@@ -44,9 +44,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hepmva.logs import job_cost
+
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ("Snakefile", "config", "workflow", "profiles")
-NUMBER = r"([\d.]+)"
 #: speed-up of a job on 2 threads over 1 (xgboost, HGB, forests on the default study's 130k events), for the
 #: quiet-machine estimate of :func:`compare`
 PARALLEL_SPEEDUP = 1.6
@@ -173,14 +174,10 @@ def read_jobs(workdir: Path) -> list[Job]:
         log = workdir / rec["log"] if rec["log"] else None
         if log is None or not log.exists():
             continue
-        text = log.read_text(errors="replace")
-        done = re.search(rf"job done: {NUMBER} s wall, {NUMBER} s CPU", text)
-        start = re.search(rf"job start-up \(Python, imports\): {NUMBER} s wall, {NUMBER} s CPU", text)
+        cost = job_cost(log.read_text(errors="replace"))
         jobs.append(Job(rule=rec["rule"], name=str(log.relative_to(logs).with_suffix("")), jobid=rec["jobid"],
-                        threads=rec["threads"], wall=float(done.group(1)) if done else 0.0,
-                        cpu=float(done.group(2)) if done else None,
-                        startup_cpu=float(start.group(2)) if start else None,
-                        startup_wall=float(start.group(1)) if start else None))
+                        threads=rec["threads"], wall=cost.wall or 0.0, cpu=cost.cpu, startup_cpu=cost.startup_cpu,
+                        startup_wall=cost.startup_wall))
     return jobs
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hepmva.errors import ConfigError, HepmvaError, InputError
-from hepmva.logs import (ERROR_PREFIX, JOB_DONE_PREFIX, JOB_START_PREFIX, collected_errors, exit_on_error,
+from hepmva.logs import (ERROR_PREFIX, JOB_DONE_PREFIX, JOB_START_PREFIX, collected_errors, exit_on_error, job_cost,
                          one_line)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,6 +109,21 @@ def test_log_records_the_jobs_start_up_and_whole_cost(tmp_path):
     assert 0 < startup_cpu <= cpu and startup_wall <= wall
     assert cpu - startup_cpu >= 0.3  # the work is in the total, measured by the kernel
     assert cpu <= wall * os.cpu_count() + 0.05
+
+
+def test_job_cost_reads_back_what_the_log_says(tmp_path):
+    """The benchmark scripts' reader (:func:`hepmva.logs.job_cost`) gives the numbers of the two cost lines."""
+    proc = _run(tmp_path, "x = sum(range(10**6))")
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "logs" / "rule.log").read_text()
+    start = next(line for line in text.splitlines() if JOB_START_PREFIX in line)
+    done = next(line for line in text.splitlines() if JOB_DONE_PREFIX in line)
+    cost = job_cost(text)
+    seconds = r"([\d.]+) s (?:wall|CPU)"
+    assert (cost.wall, cost.cpu) == tuple(float(x) for x in re.findall(seconds, done)[:2])
+    assert cost.peak_rss_mib == float(re.search(r"peak RSS (\d+) MiB", done).group(1)) > 0
+    assert (cost.startup_wall, cost.startup_cpu) == tuple(float(x) for x in re.findall(seconds, start))
+    assert job_cost(start) == (None, None, None, cost.startup_wall, cost.startup_cpu)  # a job that did not finish
 
 
 def test_failed_job_has_no_cost_line_after_its_error(tmp_path):

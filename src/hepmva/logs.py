@@ -23,6 +23,7 @@ import atexit
 import gc
 import logging
 import os
+import re
 import resource
 import sys
 import time
@@ -30,12 +31,12 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from hepmva.errors import HepmvaError
 
 __all__ = ["log_to", "one_line", "exit_on_error", "collected_errors", "ERROR_PREFIX", "Progress",
-           "PROGRESS_INTERVAL", "process_age", "JOB_START_PREFIX", "JOB_DONE_PREFIX"]
+           "PROGRESS_INTERVAL", "process_age", "JOB_START_PREFIX", "JOB_DONE_PREFIX", "JobCost", "job_cost"]
 
 #: seconds between two progress lines of a :class:`Progress` made without ``interval``
 PROGRESS_INTERVAL = 10.0
@@ -46,11 +47,33 @@ ERROR_PREFIX = "hepmva error: "
 T = TypeVar("T")
 
 #: start of the log line with a job's start-up cost (``log_to``) and of the one with its whole cost (at exit);
-#: ``benchmarks/bench_study.py`` reads them
+#: :func:`job_cost` reads them back
 JOB_START_PREFIX = "job start-up (Python, imports): "
 JOB_DONE_PREFIX = "job done: "
 _job_log = logging.getLogger("hepmva.job")
 _job = {"registered": False, "failed": False, "startup_cpu": 0.0}
+_NUMBER = r"([\d.]+)"
+_START_LINE = re.compile(rf"{re.escape(JOB_START_PREFIX)}{_NUMBER} s wall, {_NUMBER} s CPU")
+_DONE_LINE = re.compile(rf"{re.escape(JOB_DONE_PREFIX)}{_NUMBER} s wall, {_NUMBER} s CPU .*peak RSS {_NUMBER} MiB")
+
+
+class JobCost(NamedTuple):
+    """What a job's log says it cost (:func:`job_cost`); None where the line is missing (a failed job has no
+    ``job done`` line, a job that never called :func:`log_to` neither)."""
+
+    wall: float | None
+    cpu: float | None
+    peak_rss_mib: float | None
+    startup_wall: float | None
+    startup_cpu: float | None
+
+
+def job_cost(text: str) -> JobCost:
+    """The costs in a rule log's text: its ``job start-up`` and ``job done`` lines (the benchmark scripts' reader)."""
+    start, done = _START_LINE.search(text), _DONE_LINE.search(text)
+    wall, cpu, rss = (float(x) for x in done.groups()) if done else (None, None, None)
+    startup_wall, startup_cpu = (float(x) for x in start.groups()) if start else (None, None)
+    return JobCost(wall, cpu, rss, startup_wall, startup_cpu)
 
 
 def process_age() -> float | None:

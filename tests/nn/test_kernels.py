@@ -100,6 +100,46 @@ def test_adam_kernel_step_equals_the_numpy_step(dtype) -> None:
     assert opt_fast.t == opt_ref.t == 7
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_l2_in_the_step_is_the_penalty_gradient_added_to_g(dtype) -> None:
+    """``step(..., l2=c)``: the kernel (which adds ``c theta`` as it goes) and the numpy step (which adds
+    it to ``g`` first) both take the step of ``g + c theta`` on the segments and of ``g`` elsewhere."""
+    rng = np.random.default_rng(5)
+    n = 50
+    segments = np.array([[0, 12], [20, 21], [30, 47]])  # gaps between, one of length 1, none at the end
+    mask = np.zeros(n, dtype=bool)
+    for lo, hi in segments:
+        mask[lo:hi] = True
+    theta0 = rng.normal(size=n).astype(dtype)
+    explicit, numpy_l2, fast = theta0.copy(), theta0.copy(), theta0.copy()
+    kw = dict(beta_1=0.8, beta_2=0.99, epsilon=1e-6)
+    opt_explicit = Adam(explicit, **kw)
+    opt_numpy = Adam(numpy_l2, **kw, l2_segments=segments)
+    opt_fast = Adam(fast, **kw, kernels=True, l2_segments=segments)
+    unpenalised = theta0.copy()
+    opt_unpenalised = Adam(unpenalised, **kw, kernels=True, l2_segments=segments)
+    assert opt_fast.fuses_l2 and not opt_numpy.fuses_l2 and not opt_explicit.fuses_l2
+    c = 0.3
+    for _ in range(5):
+        g = rng.normal(size=n).astype(dtype)
+        g_kept = g.copy()
+        opt_explicit.step(explicit, np.where(mask, g + dtype(c) * explicit, g).astype(dtype), 0.05)
+        opt_fast.step(fast, g, 0.05, l2=c)
+        np.testing.assert_array_equal(g, g_kept)  # the kernel does not write the gradient
+        opt_unpenalised.step(unpenalised, g, 0.05)
+        opt_numpy.step(numpy_l2, g, 0.05, l2=c)  # (adds c theta to g in place)
+        for got in (fast, numpy_l2):
+            np.testing.assert_allclose(got, explicit, rtol=4 * np.finfo(dtype).eps, atol=0)
+    # the penalty moved the penalised parameters, and only those
+    assert np.all(fast[mask] != unpenalised[mask])
+    np.testing.assert_array_equal(fast[~mask], unpenalised[~mask])
+    # l2=0 leaves every parameter to the plain rule
+    plain, zero = theta0.copy(), theta0.copy()
+    Adam(plain, **kw, kernels=True).step(plain, g_kept, 0.05)
+    Adam(zero, **kw, kernels=True, l2_segments=segments).step(zero, g_kept, 0.05, l2=0.0)
+    np.testing.assert_array_equal(zero, plain)
+
+
 def _data(n: int = 600, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 5))

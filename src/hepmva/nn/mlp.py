@@ -396,16 +396,19 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if not hasattr(self, "_grad") or self._grad.shape != self._theta.shape:
             self._grad = np.zeros_like(self._theta)
         l2_mask = np.zeros_like(self._theta)
+        segments = []  # [lo, hi) of each layer's weights in theta: what the L2 penalty covers
         pos = 0
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
             size = (n_in + 1) * n_out
             self._W_aug.append(self._theta[pos : pos + size].reshape(n_in + 1, n_out))
             self._grad_aug.append(self._grad[pos : pos + size].reshape(n_in + 1, n_out))
             l2_mask[pos : pos + n_in * n_out] = 1.0
+            segments.append((pos, pos + n_in * n_out))
             pos += size
         self.coefs_ = [W[:-1] for W in self._W_aug]
         self.intercepts_ = [W[-1] for W in self._W_aug]
         self._l2_mask = l2_mask
+        self._l2_segments = np.array(segments, dtype=np.int64)
 
     def _init_params(self, n_features: int, rng: np.random.Generator) -> None:
         """Allocate ``theta`` and draw the initial weights (biases 0)."""
@@ -952,7 +955,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         opt = make_optimizer(
             self._update_rule(), theta, momentum=self.momentum, rho=self.rho,
             beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon, kernels=self._kernels_on,
+            l2_segments=self._l2_segments,
         )
+        # the L2 gradient (alpha/m) W in the update's own pass when the rule can (Adam's kernel),
+        # else one axpy a layer in the backward pass
+        l2_in_step = bool(self.alpha) and opt.fuses_l2
         schedule = get_schedule(self.learning_rate)
         sched_kw = dict(power=self.power_t, gamma=self.lr_decay, step_size=self.lr_step_size,
                         T=self.max_iter)
@@ -970,7 +977,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
                 for Xb, yb, wb in batches(epoch):
                     m = len(yb)
-                    J_b = self._forward_backward(Xb, yb, wb, 1.0 / m)
+                    J_b = self._forward_backward(Xb, yb, wb, 1.0 / m, penalty=not l2_in_step)
                     if not math.isfinite(J_b):
                         finite = False
                         total = J_b * n
@@ -978,7 +985,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                     if initial_loss is None:
                         initial_loss = J_b + self._penalty(m)
                     total += J_b * m
-                    opt.step(theta, grad, eta)
+                    if l2_in_step:
+                        opt.step(theta, grad, eta, l2=self.alpha / m)
+                    else:
+                        opt.step(theta, grad, eta)
                     if avg is not None:
                         avg.update(theta)
                 if self.averaging and avg is None and epoch + 1 >= self.max_iter // 2:

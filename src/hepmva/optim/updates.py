@@ -212,14 +212,20 @@ class Adam(Optimizer):
         self.nu = np.zeros_like(theta)  # v / (1 - beta_2)
         self._kernel = adam_step.compiled() if self.kernels else None
         self._scalar = theta.dtype.type  # the kernel's scalars in the parameters' dtype
-        segments = np.zeros((0, 2), dtype=np.int64) if l2_segments is None else l2_segments
-        self.l2_segments = np.ascontiguousarray(segments, dtype=np.int64).reshape(-1, 2)
         self.fuses_l2 = self._kernel is not None and l2_segments is not None
-        # the kernel's partition of [0, n_params) into ranges, and which of them are penalised
-        cuts = sorted({0, theta.size, *self.l2_segments.reshape(-1).tolist()})
-        self._bounds = np.array(cuts, dtype=np.int64)
-        self._penalised = np.array([any(lo <= a and b <= hi for lo, hi in self.l2_segments)
-                                    for a, b in zip(cuts[:-1], cuts[1:])], dtype=np.bool_)
+        # [0, n_params) cut into ranges, each penalised or not: bounds[s] <= i < bounds[s + 1]
+        bounds, penalised = [0], []
+        for lo, hi in ([] if l2_segments is None else np.asarray(l2_segments).reshape(-1, 2).tolist()):
+            if lo > bounds[-1]:
+                bounds.append(lo)
+                penalised.append(False)
+            bounds.append(hi)
+            penalised.append(True)
+        if bounds[-1] < theta.size:
+            bounds.append(theta.size)
+            penalised.append(False)
+        self._bounds = np.array(bounds, dtype=np.int64)
+        self._penalised = np.array(penalised, dtype=np.bool_)
 
     @property
     def m(self) -> Array:
@@ -232,7 +238,7 @@ class Adam(Optimizer):
         return self.nu * (1.0 - self.beta_2)
 
     def step(self, theta: Array, grad: Array, eta: float, l2: float = 0.0) -> None:
-        """One step; ``l2``: add ``l2 theta`` to ``grad`` on :attr:`l2_segments` first (``grad`` is
+        """One step; ``l2``: add ``l2 theta`` to ``grad`` on the ``l2_segments`` first (``grad`` is
         left as it is with the kernel, and holds the sum after the numpy step)."""
         self.t += 1
         w = self._work
@@ -248,8 +254,9 @@ class Adam(Optimizer):
             self._kernel(theta, grad, self.mu, self.nu, f(b1), f(b2), f(eta_t), f(self.epsilon * c2),
                          f(l2), self._bounds, self._penalised)
             return
-        if l2:  # g := g + l2 theta on the penalised segments
-            for lo, hi in self.l2_segments:
+        if l2:  # g := g + l2 theta on the penalised ranges
+            for s in np.flatnonzero(self._penalised):
+                lo, hi = self._bounds[s], self._bounds[s + 1]
                 grad[lo:hi] += self._scalar(l2) * theta[lo:hi]
         # mu := b1 mu + g ;  nu := b2 nu + g^2
         self.mu *= b1
